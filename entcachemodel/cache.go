@@ -1,0 +1,161 @@
+package entcachemodel
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// ErrUnavailable is returned, wrapped, by a write under WithStrictWrites when
+// the cache could not be told about the write before it ran.
+var ErrUnavailable = errors.New("entcachemodel: cache unavailable")
+
+// ErrNotFound is returned by Reader when no row matches. Generated code turns
+// it into the ent package's *NotFoundError.
+var ErrNotFound = errors.New("entcachemodel: not found")
+
+// Cache publishes committed writes to Redis and serves reads from it. One
+// Cache is shared by every client of a process; it is safe for concurrent use.
+type Cache struct {
+	rdb      redis.UniversalClient
+	prefix   string
+	lease    time.Duration
+	timeout  time.Duration
+	fillWait time.Duration
+	cooldown time.Duration
+	strict   bool
+	log      *slog.Logger
+
+	nonce    string
+	tokens   atomic.Uint64
+	openTill atomic.Int64 // reads skip Redis until this time (unix nanos)
+	group    singleflight.Group
+	txs      sync.Map // transaction identity -> *txBuffer
+	repair   repairQueue
+	stats    stats
+}
+
+// Option configures a Cache.
+type Option func(*Cache)
+
+// WithPrefix sets the prefix of every key (default "ecm"). Give each
+// application, or each database, its own prefix.
+func WithPrefix(prefix string) Option { return func(c *Cache) { c.prefix = prefix } }
+
+// WithLease sets how long a writer's mark and a reader's fill lease last
+// (default 5s). It bounds how long a value can stay stale when a process dies
+// between its commit and its publish.
+func WithLease(d time.Duration) Option { return func(c *Cache) { c.lease = d } }
+
+// WithTimeout bounds every Redis round trip (default 500ms). A read that
+// times out falls back to the database.
+func WithTimeout(d time.Duration) Option { return func(c *Cache) { c.timeout = d } }
+
+// WithFillWait sets how long a read that finds another reader filling the
+// same key waits for it before reading the database itself (default 100ms).
+func WithFillWait(d time.Duration) Option { return func(c *Cache) { c.fillWait = d } }
+
+// WithCooldown sets how long reads skip Redis after a Redis error (default
+// 1s), so an outage costs one timeout, not one per read.
+func WithCooldown(d time.Duration) Option { return func(c *Cache) { c.cooldown = d } }
+
+// WithStrictWrites makes a write fail with ErrUnavailable, before it reaches
+// the database, when the cache cannot be marked. The default lets the write
+// through, logs the error and repairs the cache in the background.
+func WithStrictWrites() Option { return func(c *Cache) { c.strict = true } }
+
+// WithLogger sets the logger for Redis errors (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *Cache) { c.log = l } }
+
+// New returns a Cache on the given Redis client.
+func New(rdb redis.UniversalClient, opts ...Option) *Cache {
+	c := &Cache{
+		rdb:      rdb,
+		prefix:   "ecm",
+		lease:    5 * time.Second,
+		timeout:  500 * time.Millisecond,
+		fillWait: 100 * time.Millisecond,
+		cooldown: time.Second,
+		log:      slog.Default(),
+	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	c.nonce = hex.EncodeToString(b[:])
+	c.repair.cache = c
+	return c
+}
+
+// Redis returns the Redis client of the cache.
+func (c *Cache) Redis() redis.UniversalClient { return c.rdb }
+
+// Stats counts what a Cache did since it was created.
+type Stats struct {
+	Hits          uint64 // reads served from Redis
+	Misses        uint64 // reads that went to the database
+	Fills         uint64 // values stored by readers after a miss
+	Publishes     uint64 // values stored by writers
+	Invalidations uint64 // values removed by writers (deletes, refused publishes)
+	Errors        uint64 // Redis errors
+	Pending       int    // keys waiting for repair after write-side errors
+}
+
+type stats struct {
+	hits, misses, fills, publishes, invalidations, errors atomic.Uint64
+}
+
+// Stats returns the counters of the cache.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits:          c.stats.hits.Load(),
+		Misses:        c.stats.misses.Load(),
+		Fills:         c.stats.fills.Load(),
+		Publishes:     c.stats.publishes.Load(),
+		Invalidations: c.stats.invalidations.Load(),
+		Errors:        c.stats.errors.Load(),
+		Pending:       c.repair.len(),
+	}
+}
+
+func (c *Cache) token() string {
+	return c.nonce + "." + strconv.FormatUint(c.tokens.Add(1), 36)
+}
+
+func (c *Cache) leaseMillis() string { return strconv.FormatInt(c.lease.Milliseconds(), 10) }
+
+// readCtx bounds a read-side round trip by the caller's context and the timeout.
+func (c *Cache) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// writeCtx bounds a write-side round trip. It ignores the caller's
+// cancellation: once the database has the write, the cache must hear of it.
+func (c *Cache) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+}
+
+// readable reports whether reads should try Redis (the breaker is closed).
+func (c *Cache) readable() bool { return time.Now().UnixNano() >= c.openTill.Load() }
+
+// fail records a Redis error; on the read side it also opens the breaker.
+func (c *Cache) fail(ctx context.Context, op string, err error, read bool) {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return
+	}
+	c.stats.errors.Add(1)
+	if read {
+		c.openTill.Store(time.Now().Add(c.cooldown).UnixNano())
+	}
+	c.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: redis error", slog.String("op", op), slog.Any("error", err))
+}

@@ -1,0 +1,167 @@
+package entcachemodel
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// This file holds the Redis round trips. Each works on many keys in one
+// pipeline; every script touches one key and its lease, so pipelines are
+// Redis Cluster safe.
+
+// get returns the values of keys; a missing value is nil.
+func (c *Cache) get(ctx context.Context, keys []string) ([][]byte, error) {
+	ctx, cancel := c.readCtx(ctx)
+	defer cancel()
+	out := make([][]byte, len(keys))
+	if len(keys) == 1 {
+		b, err := c.rdb.Get(ctx, keys[0]).Bytes()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		out[0] = b
+		return out, nil
+	}
+	cmds := make([]*redis.StringCmd, len(keys))
+	pipe := c.rdb.Pipeline()
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	for i, cmd := range cmds {
+		if b, err := cmd.Bytes(); err == nil {
+			out[i] = b
+		}
+	}
+	return out, nil
+}
+
+// leases asks for a fill lease on each key. The token of a granted lease is
+// returned; "" means another reader or a writer holds the key.
+func (c *Cache) leases(ctx context.Context, keys []string) ([]string, error) {
+	ctx, cancel := c.readCtx(ctx)
+	defer cancel()
+	tokens := make([]string, len(keys))
+	for i := range keys {
+		tokens[i] = c.token()
+	}
+	cmds, err := c.runScripts(ctx, len(keys), func(pipe redis.Pipeliner, i int) *redis.Cmd {
+		return leaseScript.EvalSha(ctx, pipe, []string{keys[i], lease(keys[i])}, tokens[i], c.leaseMillis())
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, cmd := range cmds {
+		if n, _ := cmd.Int(); n != 1 {
+			tokens[i] = ""
+		}
+	}
+	return tokens, nil
+}
+
+// marks adds a writer token to each key, before a database write.
+func (c *Cache) marks(ctx context.Context, keys []string) ([]string, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := c.writeCtx(ctx)
+	defer cancel()
+	tokens := make([]string, len(keys))
+	for i := range keys {
+		tokens[i] = c.token()
+	}
+	_, err := c.runScripts(ctx, len(keys), func(pipe redis.Pipeliner, i int) *redis.Cmd {
+		return markScript.EvalSha(ctx, pipe, []string{keys[i], lease(keys[i])}, tokens[i], c.leaseMillis())
+	})
+	if err != nil {
+		return make([]string, len(keys)), err
+	}
+	return tokens, nil
+}
+
+// release ends tokens without changing the data.
+func (c *Cache) release(ctx context.Context, keys, tokens []string) error {
+	ctx, cancel := c.writeCtx(ctx)
+	defer cancel()
+	var held []int
+	for i := range keys {
+		if tokens[i] != "" {
+			held = append(held, i)
+		}
+	}
+	_, err := c.runScripts(ctx, len(held), func(pipe redis.Pipeliner, j int) *redis.Cmd {
+		k := keys[held[j]]
+		return releaseScript.EvalSha(ctx, pipe, []string{k, lease(k)}, tokens[held[j]])
+	})
+	return err
+}
+
+// remove deletes data keys and refuses their pending fills.
+func (c *Cache) remove(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ctx, cancel := c.writeCtx(ctx)
+	defer cancel()
+	_, err := c.runScripts(ctx, len(keys), func(pipe redis.Pipeliner, i int) *redis.Cmd {
+		return removeScript.EvalSha(ctx, pipe, []string{keys[i], lease(keys[i])}, "")
+	})
+	return err
+}
+
+// waitFor polls key until it holds a value or the fill wait is over.
+func (c *Cache) waitFor(ctx context.Context, key string) []byte {
+	deadline := time.Now().Add(c.fillWait)
+	for d := time.Millisecond; time.Now().Before(deadline); d = min(2*d, 20*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(d):
+		}
+		vals, err := c.get(ctx, []string{key})
+		if err != nil {
+			c.fail(ctx, "wait", err, true)
+			return nil
+		}
+		if vals[0] != nil {
+			return vals[0]
+		}
+	}
+	return nil
+}
+
+// runScripts runs n scripts in one pipeline. When Redis does not know a
+// script (first use, restart, SCRIPT FLUSH), it loads them all and runs the
+// pipeline once more.
+func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeliner, int) *redis.Cmd) ([]*redis.Cmd, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	run := func() ([]*redis.Cmd, error) {
+		pipe := c.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, n)
+		for i := range cmds {
+			cmds[i] = build(pipe, i)
+		}
+		_, err := pipe.Exec(ctx)
+		if errors.Is(err, redis.Nil) {
+			err = nil
+		}
+		return cmds, err
+	}
+	cmds, err := run()
+	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return cmds, err
+	}
+	for _, s := range allScripts {
+		if err := s.Load(ctx, c.rdb).Err(); err != nil {
+			return nil, err
+		}
+	}
+	return run()
+}

@@ -1,0 +1,78 @@
+package entcachemodel
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// maxRepair caps the keys kept for repair. Past it, keys are dropped and
+// logged: the cache may then need a flush (see the README's limits).
+const maxRepair = 1 << 20
+
+// repairQueue holds the keys that writers could not update because Redis
+// failed. A background goroutine removes them once Redis answers again, so
+// the cache heals without further writes. It runs only while keys wait.
+type repairQueue struct {
+	cache   *Cache
+	mu      sync.Mutex
+	keys    map[string]struct{}
+	running bool
+}
+
+func (q *repairQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.keys)
+}
+
+func (q *repairQueue) add(keys ...string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.keys == nil {
+		q.keys = make(map[string]struct{})
+	}
+	for _, k := range keys {
+		if len(q.keys) >= maxRepair {
+			q.cache.log.Error("entcachemodel: repair queue full, dropping key", slog.String("key", k))
+			continue
+		}
+		q.keys[k] = struct{}{}
+	}
+	if !q.running && len(q.keys) > 0 {
+		q.running = true
+		go q.run()
+	}
+}
+
+func (q *repairQueue) run() {
+	wait := 50 * time.Millisecond
+	for {
+		time.Sleep(wait)
+		q.mu.Lock()
+		batch := make([]string, 0, min(len(q.keys), 1000))
+		for k := range q.keys {
+			if len(batch) == cap(batch) {
+				break
+			}
+			batch = append(batch, k)
+		}
+		q.mu.Unlock()
+		if err := q.cache.remove(context.Background(), batch); err != nil {
+			wait = min(wait*2, time.Second)
+			continue
+		}
+		wait = 50 * time.Millisecond
+		q.mu.Lock()
+		for _, k := range batch {
+			delete(q.keys, k)
+		}
+		if len(q.keys) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+	}
+}

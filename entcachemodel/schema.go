@@ -1,0 +1,60 @@
+package entcachemodel
+
+// Schema describes one entity type to the cache. Generated code declares one
+// per annotated type; it holds no connection and is safe to share.
+type Schema[T any, ID comparable] struct {
+	// Type is the ent type name, part of every key.
+	Type string
+	// Hash identifies the type's fields and their encoding. A value written
+	// under another hash is never read.
+	Hash string
+	// ID returns the id of an entity.
+	ID func(T) ID
+	// FormatID and ParseID convert ids to and from their key text.
+	FormatID func(ID) string
+	ParseID  func(string) (ID, error)
+	// CompareID orders ids, as the database orders them.
+	CompareID func(a, b ID) int
+	// Encode and Decode convert an entity to and from its cached value.
+	Encode func(*Encoder, T)
+	Decode func(*Decoder) T
+	// Indexes are the published lookups besides the id.
+	Indexes []*Index[T]
+}
+
+// Index is one published lookup (a PublishBy annotation).
+type Index[T any] struct {
+	// Name is the field names joined by ",".
+	Name string
+	// Unique tells a Get helper (one row) from a List helper (rows by id).
+	Unique bool
+	// Key returns the IndexKey of the entity's values, and false when one of
+	// them is NULL (such a row is in no entry of the index).
+	Key func(T) (string, bool)
+}
+
+func (s *Schema[T, ID]) keyspace(c *Cache) keyspace { return newKeyspace(c.prefix, s.Type, s.Hash) }
+
+func (s *Schema[T, ID]) encode(v T) []byte {
+	e := NewEncoder()
+	s.Encode(e, v)
+	return e.Bytes()
+}
+
+// decode returns the entity in data, or false when data is corrupt or foreign.
+func (s *Schema[T, ID]) decode(data []byte) (v T, ok bool) {
+	defer func() {
+		// Generated decoders do not panic on bad input; this guards
+		// hand-written Decode functions and JSON field types.
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	d := NewDecoder(data)
+	v = s.Decode(d)
+	if d.Err() != nil {
+		var zero T
+		return zero, false
+	}
+	return v, true
+}

@@ -1,0 +1,144 @@
+package entcachemodel
+
+import "github.com/redis/go-redis/v9"
+
+// Every script takes two keys, a data key and its lease key, which share a
+// Redis Cluster hash tag (see keyspace).
+//
+// The lease key is a hash: each field is an outstanding token with its expiry
+// time (Redis server milliseconds), and field "~" names the latest token.
+// Writers add a token before their database write (a "mark"); readers add one
+// before a fill (a "lease"). A value may be written only by the holder of the
+// latest token, so a publish or fill that read the database before a later
+// write began is refused. While other writers' tokens are outstanding, data
+// keeps their expiry: a writer that dies between its commit and its publish
+// leaves the old value for at most one lease.
+const scriptPrelude = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function scan(mine)
+  local kv = redis.call('HGETALL', KEYS[2])
+  local n, maxexp, held = 0, 0, false
+  for i = 1, #kv, 2 do
+    local f = kv[i]
+    if f ~= '~' then
+      local e = tonumber(kv[i + 1])
+      if e == nil or e <= now then
+        redis.call('HDEL', KEYS[2], f)
+      elseif f == mine then
+        held = true
+      else
+        n = n + 1
+        if e > maxexp then maxexp = e end
+      end
+    end
+  end
+  return n, maxexp, held
+end
+`
+
+// markScript: ARGV token, lease ms. Adds a writer token, makes it the latest,
+// and bounds the life of the current data to the lease.
+var markScript = redis.NewScript(scriptPrelude + `
+local n, maxexp = scan('')
+local exp = now + tonumber(ARGV[2])
+if exp > maxexp then maxexp = exp end
+redis.call('HSET', KEYS[2], ARGV[1], exp, '~', ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], maxexp)
+redis.call('PEXPIREAT', KEYS[1], maxexp)
+return 1
+`)
+
+// leaseScript: ARGV token, lease ms. Grants a fill lease when no token is
+// outstanding; returns 0 (busy) otherwise.
+var leaseScript = redis.NewScript(scriptPrelude + `
+local n = scan('')
+if n > 0 then return 0 end
+local exp = now + tonumber(ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], exp, '~', ARGV[1])
+redis.call('PEXPIREAT', KEYS[2], exp)
+return 1
+`)
+
+// setScript: ARGV token, value, mode. Stores the value if the token is the
+// latest; with mode "publish" a refused value also removes the data (its
+// writer cannot tell whether it is newer or older than what is there).
+// Returns 1 when stored.
+var setScript = redis.NewScript(scriptPrelude + `
+local n, maxexp, held = scan(ARGV[1])
+local ok = held and redis.call('HGET', KEYS[2], '~') == ARGV[1]
+redis.call('HDEL', KEYS[2], ARGV[1])
+if ok then
+  redis.call('HDEL', KEYS[2], '~')
+  redis.call('SET', KEYS[1], ARGV[2])
+  if n > 0 then redis.call('PEXPIREAT', KEYS[1], maxexp) end
+  return 1
+end
+if ARGV[3] == 'publish' then
+  redis.call('HDEL', KEYS[2], '~')
+  redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// removeScript: ARGV token. Removes the data and ends the token; pending
+// fills are refused.
+var removeScript = redis.NewScript(scriptPrelude + `
+scan(ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1], '~')
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+// releaseScript: ARGV token. Ends a token without touching the data, which
+// keeps any expiry a mark gave it.
+var releaseScript = redis.NewScript(scriptPrelude + `
+scan(ARGV[1])
+if redis.call('HGET', KEYS[2], '~') == ARGV[1] then redis.call('HDEL', KEYS[2], '~') end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+`)
+
+// listAddScript: ARGV token (may be empty), member. Adds the member to a
+// cached list if the list exists. Without a valid token it also refuses
+// pending fills, which may have read the database before this write.
+var listAddScript = redis.NewScript(scriptPrelude + `
+local n, maxexp, held = scan(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('SADD', KEYS[1], ARGV[2])
+  if held and n == 0 then redis.call('PERSIST', KEYS[1]) end
+end
+if (not held) or redis.call('HGET', KEYS[2], '~') == ARGV[1] then redis.call('HDEL', KEYS[2], '~') end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+`)
+
+// listFillScript: ARGV token, members... Replaces a list if the token is the
+// latest. The member "#" marks a list as present even when it is empty.
+var listFillScript = redis.NewScript(scriptPrelude + `
+local n, maxexp, held = scan(ARGV[1])
+local ok = held and redis.call('HGET', KEYS[2], '~') == ARGV[1]
+redis.call('HDEL', KEYS[2], ARGV[1])
+if not ok then return 0 end
+redis.call('HDEL', KEYS[2], '~')
+redis.call('DEL', KEYS[1])
+local batch = {}
+for i = 2, #ARGV do
+  batch[#batch + 1] = ARGV[i]
+  if #batch == 1000 then
+    redis.call('SADD', KEYS[1], unpack(batch))
+    batch = {}
+  end
+end
+if #batch > 0 then redis.call('SADD', KEYS[1], unpack(batch)) end
+if n > 0 then redis.call('PEXPIREAT', KEYS[1], maxexp) end
+return 1
+`)
+
+// listPresent is the member that marks a cached list as present.
+const listPresent = "#"
+
+// listMember encodes an id as a list member (never equal to listPresent).
+func listMember(id string) string { return "=" + id }
+
+var allScripts = []*redis.Script{markScript, leaseScript, setScript, removeScript, releaseScript, listAddScript, listFillScript}

@@ -1,0 +1,352 @@
+package entcachemodel
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"entgo.io/ent"
+	"github.com/redis/go-redis/v9"
+)
+
+// Write describes one mutation to the cache. Generated hooks fill it in.
+type Write[T any, ID comparable] struct {
+	// Op is the mutation's operation.
+	Op ent.Op
+	// IDs returns the ids an update or delete will touch. It runs before the
+	// mutation, while its predicates still match.
+	IDs func(context.Context) ([]ID, error)
+	// Lists are the list entries the mutation moves rows into, when the
+	// mutation sets their values. They are marked before the write.
+	Lists []ListEntry
+	// Reload reads committed rows by id, outside any transaction.
+	Reload func(context.Context, []ID) ([]T, error)
+	// Tx is the transaction the mutation runs in, nil outside one.
+	Tx Tx
+	// TxKey identifies that transaction; writes with equal keys are
+	// published together when it commits.
+	TxKey any
+}
+
+// ListEntry names one entry of a non-unique index.
+type ListEntry struct {
+	Index string // Index.Name
+	Key   string // IndexKey of the values
+}
+
+// Tx is the part of a transaction the cache needs.
+type Tx interface {
+	// OnEnd registers f to run once when the transaction ends: committed is
+	// true after a successful commit, false after a rollback or failed commit.
+	OnEnd(f func(ctx context.Context, committed bool))
+}
+
+// Mutate runs next, the mutation, and publishes what it wrote: at once
+// outside a transaction, when the transaction commits inside one. Redis
+// errors never fail the mutation, unless the Cache has WithStrictWrites and
+// the keys could not be marked before the write.
+func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
+	p := s.part(c, w)
+	ks := s.keyspace(c)
+	var ids []ID
+	if !w.Op.Is(ent.OpCreate) {
+		var err error
+		if ids, err = w.IDs(ctx); err != nil {
+			return nil, err
+		}
+	}
+	keys := make([]string, 0, len(ids)+len(w.Lists))
+	for _, id := range ids {
+		keys = append(keys, ks.row(s.FormatID(id)))
+	}
+	for _, l := range w.Lists {
+		keys = append(keys, ks.list(l.Index, l.Key))
+	}
+	if err := p.mark(ctx, c, keys); err != nil && c.strict {
+		if w.Tx == nil {
+			p.abort(ctx, c)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	v, err := next(ctx)
+	if err != nil {
+		if w.Tx == nil {
+			p.abort(ctx, c)
+		}
+		return v, err
+	}
+	switch {
+	case w.Op.Is(ent.OpCreate):
+		if e, ok := v.(T); ok {
+			// The id is known only now. Marking after the insert and reading
+			// the row back afterwards is the fill protocol; it also publishes
+			// what an upsert left in the database, not the values it was given.
+			id := s.ID(e)
+			_ = p.mark(ctx, c, []string{ks.row(s.FormatID(id))})
+			p.reload(id)
+		}
+	case w.Op.Is(ent.OpUpdateOne):
+		if e, ok := v.(T); ok {
+			p.set(s.ID(e), e)
+		} else {
+			p.reload(ids...)
+		}
+	case w.Op.Is(ent.OpUpdate):
+		p.reload(ids...)
+	default: // OpDelete, OpDeleteOne
+		p.remove(ids...)
+	}
+	if w.Tx == nil {
+		p.flush(ctx, c)
+	}
+	return v, nil
+}
+
+// part buffers one type's writes until they are published.
+type part[T any, ID comparable] struct {
+	schema *Schema[T, ID]
+	mu     sync.Mutex
+	load   func(context.Context, []ID) ([]T, error)
+	tokens map[string]string // data key -> token this part holds
+	order  []ID
+	rows   map[ID]*pending[T]
+}
+
+type pending[T any] struct {
+	entity  T
+	known   bool // entity is the row as committed
+	deleted bool
+}
+
+// part returns the buffer for w: a new one outside a transaction, the
+// transaction's one inside.
+func (s *Schema[T, ID]) part(c *Cache, w Write[T, ID]) *part[T, ID] {
+	newPart := func() *part[T, ID] {
+		return &part[T, ID]{schema: s, load: w.Reload, tokens: map[string]string{}, rows: map[ID]*pending[T]{}}
+	}
+	if w.Tx == nil {
+		return newPart()
+	}
+	b, loaded := c.txs.LoadOrStore(w.TxKey, &txBuffer{byType: map[any]flusher{}})
+	buf := b.(*txBuffer)
+	if !loaded {
+		w.Tx.OnEnd(func(ctx context.Context, committed bool) {
+			c.txs.Delete(w.TxKey)
+			buf.end(ctx, c, committed)
+		})
+	}
+	buf.mu.Lock()
+	defer buf.mu.Unlock()
+	if f, ok := buf.byType[s]; ok {
+		p := f.(*part[T, ID])
+		p.load = w.Reload
+		return p
+	}
+	p := newPart()
+	buf.byType[s] = p
+	buf.parts = append(buf.parts, p)
+	return p
+}
+
+// mark takes a writer token on each key this part does not hold yet.
+func (p *part[T, ID]) mark(ctx context.Context, c *Cache, keys []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var todo []string
+	for _, k := range keys {
+		if _, ok := p.tokens[k]; !ok {
+			todo = append(todo, k)
+		}
+	}
+	tokens, err := c.marks(ctx, todo)
+	if err != nil {
+		c.fail(ctx, "mark", err, false)
+	}
+	for i, k := range todo {
+		p.tokens[k] = tokens[i]
+	}
+	return err
+}
+
+func (p *part[T, ID]) row(id ID) *pending[T] {
+	r, ok := p.rows[id]
+	if !ok {
+		r = &pending[T]{}
+		p.rows[id] = r
+		p.order = append(p.order, id)
+	}
+	return r
+}
+
+func (p *part[T, ID]) set(id ID, e T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	*p.row(id) = pending[T]{entity: e, known: true}
+}
+
+func (p *part[T, ID]) reload(ids ...ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		*p.row(id) = pending[T]{}
+	}
+}
+
+func (p *part[T, ID]) remove(ids ...ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		*p.row(id) = pending[T]{deleted: true}
+	}
+}
+
+// abort ends every token without publishing: nothing was written.
+func (p *part[T, ID]) abort(ctx context.Context, c *Cache) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keys := make([]string, 0, len(p.tokens))
+	tokens := make([]string, 0, len(p.tokens))
+	for k, t := range p.tokens {
+		keys = append(keys, k)
+		tokens = append(tokens, t)
+	}
+	if err := c.release(ctx, keys, tokens); err != nil {
+		// The marks expire by themselves; the data they guard is unchanged.
+		c.fail(ctx, "release", err, false)
+	}
+}
+
+// flush publishes the buffered writes in one pipeline: rows by value (or
+// removed), unique index entries, and list memberships.
+func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.schema
+	ks := s.keyspace(c)
+	var reload []ID
+	for _, id := range p.order {
+		if r := p.rows[id]; !r.known && !r.deleted {
+			reload = append(reload, id)
+		}
+	}
+	if len(reload) > 0 {
+		rows, err := p.load(context.WithoutCancel(ctx), reload)
+		if err != nil {
+			c.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: reading rows back after commit failed; removing them from the cache",
+				slog.String("type", s.Type), slog.Any("error", err))
+		}
+		for _, e := range rows {
+			if r, ok := p.rows[s.ID(e)]; ok {
+				r.entity, r.known = e, true
+			}
+		}
+		for _, id := range reload {
+			if r := p.rows[id]; !r.known {
+				r.deleted = true
+			}
+		}
+	}
+	type op struct {
+		key, token string
+		value      []byte // nil: remove
+		member     string // list add
+	}
+	var ops []op
+	var hints []string // key, id pairs
+	used := map[string]bool{}
+	for _, id := range p.order {
+		r, key := p.rows[id], ks.row(s.FormatID(id))
+		used[key] = true
+		if r.deleted {
+			ops = append(ops, op{key: key, token: p.tokens[key]})
+			continue
+		}
+		ops = append(ops, op{key: key, token: p.tokens[key], value: s.encode(r.entity)})
+		for _, idx := range s.Indexes {
+			ik, ok := idx.Key(r.entity)
+			if !ok {
+				continue
+			}
+			if idx.Unique {
+				hints = append(hints, ks.unique(idx.Name, ik), s.FormatID(id))
+				continue
+			}
+			lk := ks.list(idx.Name, ik)
+			used[lk] = true
+			ops = append(ops, op{key: lk, token: p.tokens[lk], member: listMember(s.FormatID(id))})
+		}
+	}
+	var unused []op
+	for k, t := range p.tokens {
+		if !used[k] && t != "" {
+			unused = append(unused, op{key: k, token: t})
+		}
+	}
+	wctx, cancel := c.writeCtx(ctx)
+	defer cancel()
+	n := len(ops) + len(unused) + len(hints)/2
+	cmds, err := c.runScripts(wctx, n, func(pipe redis.Pipeliner, i int) *redis.Cmd {
+		if i >= len(ops)+len(unused) {
+			j := 2 * (i - len(ops) - len(unused))
+			return pipe.Do(wctx, "SET", hints[j], hints[j+1])
+		}
+		if i >= len(ops) {
+			o := unused[i-len(ops)]
+			return releaseScript.EvalSha(wctx, pipe, []string{o.key, lease(o.key)}, o.token)
+		}
+		o, keys := ops[i], []string{ops[i].key, lease(ops[i].key)}
+		switch {
+		case o.member != "":
+			return listAddScript.EvalSha(wctx, pipe, keys, o.token, o.member)
+		case o.value != nil:
+			return setScript.EvalSha(wctx, pipe, keys, o.token, o.value, "publish")
+		default:
+			return removeScript.EvalSha(wctx, pipe, keys, o.token)
+		}
+	})
+	if err != nil {
+		c.fail(ctx, "publish", err, false)
+		repair := make([]string, 0, len(used))
+		for k := range used {
+			repair = append(repair, k)
+		}
+		c.repair.add(repair...)
+		return
+	}
+	for i, o := range ops {
+		switch n, _ := cmds[i].Int(); {
+		case o.member != "":
+		case o.value != nil && n == 1:
+			c.stats.publishes.Add(1)
+		default:
+			c.stats.invalidations.Add(1)
+		}
+	}
+}
+
+// flusher is a part of any type.
+type flusher interface {
+	flush(context.Context, *Cache)
+	abort(context.Context, *Cache)
+}
+
+// txBuffer collects a transaction's writes, by type in first-write order.
+type txBuffer struct {
+	mu     sync.Mutex
+	parts  []flusher
+	byType map[any]flusher
+}
+
+func (b *txBuffer) end(ctx context.Context, c *Cache, committed bool) {
+	b.mu.Lock()
+	parts := b.parts
+	b.mu.Unlock()
+	for _, p := range parts {
+		if committed {
+			p.flush(ctx, c)
+		} else {
+			p.abort(ctx, c)
+		}
+	}
+}
