@@ -150,7 +150,7 @@ func petCacheHook(next Mutator) Mutator {
 			Op:  m.Op(),
 			IDs: m.IDs,
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
-				return committed.Query().Where(pet.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
@@ -162,6 +162,13 @@ func petCacheHook(next Mutator) Mutator {
 			return next.Mutate(ctx, m)
 		})
 	})
+}
+
+// cacheQuery returns a query of whole cached values, hidden foreign keys included.
+func (c *PetClient) cacheQuery() *PetQuery {
+	q := c.Query()
+	q.withFKs = true
+	return q
 }
 
 // Cached returns the cached reads of Pet. Without the CacheModel
@@ -180,7 +187,7 @@ func (c *PetCache) reader() entcachemodel.Reader[*Pet, int] {
 	cfg := c.client.config
 	return petCacheSchema.Reader(cfg.cacheModel(),
 		func(ctx context.Context, ids []int) ([]*Pet, error) {
-			return c.client.Query().Where(pet.IDIn(ids...)).All(ctx)
+			return c.client.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
 		},
 		func(v *Pet) { v.config = cfg },
 	)
@@ -188,7 +195,7 @@ func (c *PetCache) reader() entcachemodel.Reader[*Pet, int] {
 
 func (c *PetCache) lookup(index *entcachemodel.Index[*Pet], key string, ps ...predicate.Pet) entcachemodel.Lookup[*Pet, int] {
 	query := func() *PetQuery {
-		return c.client.Query().Where(ps...).Order(pet.ByID())
+		return c.client.cacheQuery().Where(ps...).Order(pet.ByID())
 	}
 	return entcachemodel.Lookup[*Pet, int]{
 		Index: index,
@@ -324,7 +331,7 @@ func userCacheHook(next Mutator) Mutator {
 			Op:  m.Op(),
 			IDs: m.IDs,
 			Reload: func(ctx context.Context, ids []int) ([]*User, error) {
-				return committed.Query().Where(user.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(user.IDIn(ids...)).All(ctx)
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
@@ -336,6 +343,12 @@ func userCacheHook(next Mutator) Mutator {
 			return next.Mutate(ctx, m)
 		})
 	})
+}
+
+// cacheQuery returns a query of whole cached values.
+func (c *UserClient) cacheQuery() *UserQuery {
+	q := c.Query()
+	return q
 }
 
 // Cached returns the cached reads of User. Without the CacheModel
@@ -354,7 +367,7 @@ func (c *UserCache) reader() entcachemodel.Reader[*User, int] {
 	cfg := c.client.config
 	return userCacheSchema.Reader(cfg.cacheModel(),
 		func(ctx context.Context, ids []int) ([]*User, error) {
-			return c.client.Query().Where(user.IDIn(ids...)).All(ctx)
+			return c.client.cacheQuery().Where(user.IDIn(ids...)).All(ctx)
 		},
 		func(v *User) { v.config = cfg },
 	)
@@ -362,7 +375,7 @@ func (c *UserCache) reader() entcachemodel.Reader[*User, int] {
 
 func (c *UserCache) lookup(index *entcachemodel.Index[*User], key string, ps ...predicate.User) entcachemodel.Lookup[*User, int] {
 	query := func() *UserQuery {
-		return c.client.Query().Where(ps...).Order(user.ByID())
+		return c.client.cacheQuery().Where(ps...).Order(user.ByID())
 	}
 	return entcachemodel.Lookup[*User, int]{
 		Index: index,

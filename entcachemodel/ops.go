@@ -42,26 +42,34 @@ func (c *Cache) get(ctx context.Context, keys []string) ([][]byte, error) {
 }
 
 // leases asks for a fill lease on each key. The token of a granted lease is
-// returned; "" means another reader or a writer holds the key.
-func (c *Cache) leases(ctx context.Context, keys []string) ([]string, error) {
+// returned; "" means another reader or a writer holds the key. With check,
+// a value stored since the caller's miss is returned instead of a lease.
+func (c *Cache) leases(ctx context.Context, keys []string, check bool) ([]string, [][]byte, error) {
 	ctx, cancel := c.readCtx(ctx)
 	defer cancel()
 	tokens := make([]string, len(keys))
 	for i := range keys {
 		tokens[i] = c.token()
 	}
+	mode := ""
+	if check {
+		mode = "get"
+	}
 	cmds, err := c.runScripts(ctx, len(keys), func(pipe redis.Pipeliner, i int) *redis.Cmd {
-		return leaseScript.EvalSha(ctx, pipe, []string{keys[i], lease(keys[i])}, tokens[i], c.leaseMillis())
+		return leaseScript.EvalSha(ctx, pipe, []string{keys[i], lease(keys[i])}, tokens[i], c.leaseMillis(), mode)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	values := make([][]byte, len(keys))
 	for i, cmd := range cmds {
-		if n, _ := cmd.Int(); n != 1 {
+		if s, ok := cmd.Val().(string); ok {
+			values[i], tokens[i] = []byte(s), ""
+		} else if n, _ := cmd.Int(); n != 1 {
 			tokens[i] = ""
 		}
 	}
-	return tokens, nil
+	return tokens, values, nil
 }
 
 // marks adds a writer token to each key, before a database write.

@@ -132,11 +132,33 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[ID]T, error) {
 	c := r.cache
 	found := make(map[ID]T, len(ids))
-	tokens, err := c.leases(ctx, keys)
+	tokens, values, err := c.leases(ctx, keys, true)
 	if err != nil {
 		c.fail(ctx, "lease", err, true)
 		tokens = make([]string, len(keys))
-	} else if len(ids) == 1 && tokens[0] == "" {
+	}
+	// A value stored since the miss (a fill or publish that just finished)
+	// is used as it is; one that does not decode is replaced by a fill.
+	var retry []int
+	for i, v := range values {
+		if v == nil {
+			continue
+		}
+		if e, ok := r.schema.decode(v); ok {
+			c.stats.hits.Add(1)
+			r.attach(e)
+			found[ids[i]] = e
+		} else {
+			retry = append(retry, i)
+		}
+	}
+	if len(found) > 0 || len(retry) > 0 {
+		ids, keys, tokens = r.unresolved(ctx, ids, keys, tokens, found, retry)
+		if len(ids) == 0 {
+			return found, nil
+		}
+	}
+	if err == nil && len(ids) == 1 && tokens[0] == "" {
 		if data := c.waitFor(ctx, keys[0]); data != nil {
 			if v, ok := r.schema.decode(data); ok {
 				c.stats.hits.Add(1)
@@ -183,6 +205,32 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 		}
 	}
 	return found, nil
+}
+
+// unresolved drops the ids found after a lease request and asks again, with
+// no value check, for the leases of those whose value was corrupt.
+func (r Reader[T, ID]) unresolved(ctx context.Context, ids []ID, keys, tokens []string, found map[ID]T, retry []int) ([]ID, []string, []string) {
+	var outIDs []ID
+	var outKeys, outTokens, again []string
+	var againAt []int
+	for i, id := range ids {
+		if _, ok := found[id]; ok {
+			continue
+		}
+		if slices.Contains(retry, i) {
+			again = append(again, keys[i])
+			againAt = append(againAt, len(outIDs))
+		}
+		outIDs, outKeys, outTokens = append(outIDs, id), append(outKeys, keys[i]), append(outTokens, tokens[i])
+	}
+	if len(again) > 0 {
+		if t, _, err := r.cache.leases(ctx, again, false); err == nil {
+			for j, at := range againAt {
+				outTokens[at] = t[j]
+			}
+		}
+	}
+	return outIDs, outKeys, outTokens
 }
 
 // loadOrdered reads ids from the database, in the order asked.
@@ -322,7 +370,7 @@ func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error)
 // fillList reads a list's ids from the database under a fill lease.
 func (r Reader[T, ID]) fillList(ctx context.Context, key string, l Lookup[T, ID]) ([]ID, error) {
 	c := r.cache
-	tokens, err := c.leases(ctx, []string{key})
+	tokens, _, err := c.leases(ctx, []string{key}, false)
 	if err != nil {
 		c.fail(ctx, "lease", err, true)
 		tokens = []string{""}

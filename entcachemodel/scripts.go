@@ -49,9 +49,14 @@ redis.call('PEXPIREAT', KEYS[1], maxexp)
 return 1
 `)
 
-// leaseScript: ARGV token, lease ms. Grants a fill lease when no token is
-// outstanding; returns 0 (busy) otherwise.
+// leaseScript: ARGV token, lease ms, check. Grants a fill lease when no
+// token is outstanding (returns 1); returns 0 when busy. With check "get" it
+// first returns the value itself if one was stored since the caller missed.
 var leaseScript = redis.NewScript(scriptPrelude + `
+if ARGV[3] == 'get' then
+  local v = redis.call('GET', KEYS[1])
+  if v then return v end
+end
 local n = scan('')
 if n > 0 then return 0 end
 local exp = now + tonumber(ARGV[2])

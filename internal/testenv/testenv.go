@@ -193,3 +193,8 @@ func (t *countedTx) Query(ctx context.Context, query string, args, v any) error 
 	t.n.Add(1)
 	return t.Tx.Query(ctx, query, args, v)
 }
+
+// DeadRedis returns a client of a Redis server that is not there.
+func DeadRedis() redis.UniversalClient {
+	return redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+}

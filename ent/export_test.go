@@ -1,0 +1,20 @@
+package ent
+
+// Fields returns a copy of u without its client binding and loaded edges,
+// so tests can compare entities read from the cache and from the database
+// field by field, hidden foreign keys included.
+func (u *User) Fields() User {
+	c := *u
+	c.config, c.Edges = config{}, UserEdges{}
+	return c
+}
+
+// Fields returns a copy of p without its client binding and loaded edges.
+func (p *Pet) Fields() Pet {
+	c := *p
+	c.config, c.Edges = config{}, PetEdges{}
+	return c
+}
+
+// OwnerID returns the hidden foreign key of the pet's owner edge.
+func (p *Pet) OwnerID() *int { return p.user_pets }
