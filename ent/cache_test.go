@@ -316,9 +316,14 @@ func TestTransactionPublishesOnCommitOnly(t *testing.T) {
 	e.requireConsistent(u.ID, created.ID)
 }
 
+// rowPattern matches the Redis key of a user's cached value.
+func (e *env) rowPattern(id int) string {
+	return fmt.Sprintf("{%s:User:*:r:r%d}", entcachemodel.KeyPart(e.redis.Prefix), id)
+}
+
 // redisValue returns the raw cached value of a user, nil when absent.
 func (e *env) redisValue(id int) []byte {
-	keys, err := e.redis.Client.Keys(e.ctx, fmt.Sprintf("{*:User:*:r:r%d}", id)).Result()
+	keys, err := e.redis.Client.Keys(e.ctx, e.rowPattern(id)).Result()
 	require.NoError(e.t, err)
 	for _, k := range keys {
 		if b, err := e.redis.Client.Get(e.ctx, k).Bytes(); err == nil {
@@ -374,7 +379,7 @@ func TestNoCacheReadsTheDatabase(t *testing.T) {
 func TestCorruptValueIsAMiss(t *testing.T) {
 	e := newEnv(t)
 	u := e.createUser("bad@x.io", 3)
-	keys, err := e.redis.Client.Keys(e.ctx, fmt.Sprintf("{*:User:*:r:r%d}", u.ID)).Result()
+	keys, err := e.redis.Client.Keys(e.ctx, e.rowPattern(u.ID)).Result()
 	require.NoError(t, err)
 	require.Len(t, keys, 1)
 	for _, v := range []string{"", "garbage", "\xec\x01trailing", string(e.redisValue(u.ID)[:10])} {
