@@ -94,6 +94,11 @@ func (e *env) requireConsistent(ids ...int) {
 		gotList, err := e.client.User.Cached().ListByAge(e.ctx, want.Age)
 		require.NoError(e.t, err)
 		require.Equal(e.t, userFields(wantList), userFields(gotList))
+		wantList, err = e.client.User.Query().Where(user.RoleEQ(want.Role), user.Active(want.Active)).Order(user.ByID()).All(e.ctx)
+		require.NoError(e.t, err)
+		gotList, err = e.client.User.Cached().ListByRoleActive(e.ctx, want.Role, want.Active)
+		require.NoError(e.t, err)
+		require.Equal(e.t, userFields(wantList), userFields(gotList))
 	}
 }
 

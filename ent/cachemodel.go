@@ -154,8 +154,7 @@ func petCacheHook(next Mutator) Mutator {
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
-		v0, ok0 := m.Name()
-		if ok0 {
+		if v0, ok := m.Name(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(string(v0))})
 		}
 		return petCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
@@ -249,6 +248,15 @@ var userCacheByAge = &entcachemodel.Index[*User]{
 	},
 }
 
+// userCacheByRoleActive is the published lookup of User by role,active.
+var userCacheByRoleActive = &entcachemodel.Index[*User]{
+	Name:   "role,active",
+	Unique: false,
+	Key: func(v *User) (string, bool) {
+		return entcachemodel.IndexKey(string(v.Role), strconv.FormatBool(bool(v.Active))), true
+	},
+}
+
 // userCacheFormatID returns the key text of a User id.
 func userCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
 
@@ -316,7 +324,7 @@ var userCacheSchema = &entcachemodel.Schema[*User, int]{
 		v.Active = bool(d.Bool())
 		return v
 	},
-	Indexes: []*entcachemodel.Index[*User]{userCacheByEmail, userCacheByFirstNameLastName, userCacheByAge},
+	Indexes: []*entcachemodel.Index[*User]{userCacheByEmail, userCacheByFirstNameLastName, userCacheByAge, userCacheByRoleActive},
 }
 
 // userCacheHook publishes every committed User write.
@@ -335,9 +343,13 @@ func userCacheHook(next Mutator) Mutator {
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
-		v0, ok0 := m.Age()
-		if ok0 {
+		if v0, ok := m.Age(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "age", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.Role(); ok {
+			if v1, ok := m.Active(); ok {
+				w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "role,active", Key: entcachemodel.IndexKey(string(v0), strconv.FormatBool(bool(v1)))})
+			}
 		}
 		return userCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
 			return next.Mutate(ctx, m)
@@ -412,4 +424,9 @@ func (c *UserCache) GetByFirstNameLastName(ctx context.Context, firstName string
 // ListByAge returns the User entities with the given age, ordered by id.
 func (c *UserCache) ListByAge(ctx context.Context, age int) ([]*User, error) {
 	return c.reader().ListBy(ctx, c.lookup(userCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), user.AgeEQ(age)))
+}
+
+// ListByRoleActive returns the User entities with the given role,active, ordered by id.
+func (c *UserCache) ListByRoleActive(ctx context.Context, role user.Role, active bool) ([]*User, error) {
+	return c.reader().ListBy(ctx, c.lookup(userCacheByRoleActive, entcachemodel.IndexKey(string(role), strconv.FormatBool(bool(active))), user.RoleEQ(role), user.ActiveEQ(active)))
 }

@@ -76,8 +76,9 @@ func (e *Encoder) RawBytes(v []byte) {
 func (e *Encoder) Time(v time.Time) {
 	b, err := v.MarshalBinary()
 	if err != nil {
-		// Only years outside [-32768, 32767] fail; such a value cannot come
-		// from a database. Store a marker that decodes as corrupt.
+		// Only zone offsets that are not whole minutes between -119s and
+		// -60s fail (some pre-1900 local mean times). Store a marker that
+		// decodes as corrupt: such a row is always read from the database.
 		e.String("")
 		return
 	}

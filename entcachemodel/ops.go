@@ -145,24 +145,20 @@ func (c *Cache) waitFor(ctx context.Context, key string) []byte {
 
 // runScripts runs n scripts in one pipeline. When Redis does not know a
 // script (first use, restart, SCRIPT FLUSH), it loads them all and runs the
-// pipeline once more.
+// refused ones once more.
 func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeliner, int) *redis.Cmd) ([]*redis.Cmd, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	run := func() ([]*redis.Cmd, error) {
-		pipe := c.rdb.Pipeline()
-		cmds := make([]*redis.Cmd, n)
-		for i := range cmds {
-			cmds[i] = build(pipe, i)
-		}
-		_, err := pipe.Exec(ctx)
-		if errors.Is(err, redis.Nil) {
-			err = nil
-		}
-		return cmds, err
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, n)
+	for i := range cmds {
+		cmds[i] = build(pipe, i)
 	}
-	cmds, err := run()
+	_, err := pipe.Exec(ctx)
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
 	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return cmds, err
 	}
@@ -171,5 +167,16 @@ func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeline
 			return nil, err
 		}
 	}
-	return run()
+	// Run again only the scripts Redis did not know: the others ran.
+	pipe = c.rdb.Pipeline()
+	for i, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			cmds[i] = build(pipe, i)
+		}
+	}
+	_, err = pipe.Exec(ctx)
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
+	return cmds, err
 }

@@ -55,5 +55,6 @@ func (User) Annotations() []schema.Annotation {
 		cachemodel.PublishBy("email"),
 		cachemodel.PublishBy("first_name", "last_name"),
 		cachemodel.PublishBy("age"),
+		cachemodel.PublishBy("role", "active"),
 	}
 }

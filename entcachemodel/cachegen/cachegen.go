@@ -17,6 +17,7 @@ import (
 	"strings"
 	"text/template"
 
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/entc"
 	"entgo.io/ent/entc/gen"
 	"entgo.io/ent/schema/field"
@@ -258,7 +259,7 @@ func index(n *gen.Type, names []string) (*Index, error) {
 		used[name] = true
 		fields = append(fields, f)
 		unique = unique || f.Unique
-		param := lowerCamel(f.StructField())
+		param := paramName(n, f)
 		params = append(params, param+" "+f.Type.String())
 		keyArgs = append(keyArgs, keyText(f, param))
 		where = append(where, fmt.Sprintf("%s.%sEQ(%s)", n.Package(), f.StructField(), param))
@@ -269,8 +270,8 @@ func index(n *gen.Type, names []string) (*Index, error) {
 			x = "*" + x
 		}
 		entityArgs = append(entityArgs, keyText(f, x))
-		mv := "v" + fmt.Sprint(len(mutArgs))
-		mutChecks = append(mutChecks, fmt.Sprintf("%s, ok%d := m.%s()", mv, len(mutArgs), f.MutationGet()))
+		mv := fmt.Sprintf("v%d", len(mutArgs))
+		mutChecks = append(mutChecks, fmt.Sprintf("if %s, ok := m.%s(); ok {", mv, f.MutationGet()))
 		mutArgs = append(mutArgs, keyText(f, mv))
 	}
 	idx.Unique = unique || uniqueIndex(n, fields)
@@ -288,12 +289,12 @@ func index(n *gen.Type, names []string) (*Index, error) {
 	}
 	idx.EntityKey = append(idx.EntityKey, "return entcachemodel.IndexKey("+strings.Join(entityArgs, ", ")+"), true")
 	if !idx.Unique {
-		oks := make([]string, len(mutArgs))
-		for i := range oks {
-			oks[i] = fmt.Sprintf("ok%d", i)
+		// Nested ifs keep each lookup's variables in their own scope.
+		idx.Mutation = append(mutChecks, fmt.Sprintf("w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: %q, Key: entcachemodel.IndexKey(%s)})",
+			idx.Name, strings.Join(mutArgs, ", ")))
+		for range mutChecks {
+			idx.Mutation = append(idx.Mutation, "}")
 		}
-		idx.Mutation = append(mutChecks, fmt.Sprintf("if %s {\n\t\tw.Lists = append(w.Lists, entcachemodel.ListEntry{Index: %q, Key: entcachemodel.IndexKey(%s)})\n\t}",
-			strings.Join(oks, " && "), idx.Name, strings.Join(mutArgs, ", ")))
 	}
 	return idx, nil
 }
@@ -312,6 +313,9 @@ func publishedField(n *gen.Type, names []string, name string) (*gen.Field, error
 			if f.HasValueScanner() {
 				break
 			}
+			if f.Optional && !f.Nillable {
+				return nil, fmt.Errorf("cachemodel: schema %s: PublishBy(%s): field %q is Optional but not Nillable; the entity cannot tell NULL from its zero value, so make it Nillable too", n.Name, quote(names), name)
+			}
 			return f, nil
 		}
 		return nil, fmt.Errorf("cachemodel: schema %s: PublishBy(%s): field %q has type %s; published fields must be strings, enums, booleans, integers or UUIDs", n.Name, quote(names), name, f.Type)
@@ -327,7 +331,7 @@ func publishedField(n *gen.Type, names []string, name string) (*gen.Field, error
 // uniqueIndex reports whether the schema has a unique index on exactly fields.
 func uniqueIndex(n *gen.Type, fields []*gen.Field) bool {
 	for _, ix := range n.Indexes {
-		if !ix.Unique || len(ix.Columns) != len(fields) {
+		if !ix.Unique || len(ix.Columns) != len(fields) || partial(ix) {
 			continue
 		}
 		match := true
@@ -343,6 +347,21 @@ func uniqueIndex(n *gen.Type, fields []*gen.Field) bool {
 		}
 	}
 	return false
+}
+
+// partial reports a unique index with a WHERE clause (entsql.IndexWhere):
+// rows outside it may share values, so it does not make a lookup unique.
+func partial(ix *gen.Index) bool {
+	raw, ok := ix.Annotations[(&entsql.IndexAnnotation{}).Name()]
+	if !ok {
+		return false
+	}
+	var a entsql.IndexAnnotation
+	b, err := json.Marshal(raw)
+	if err != nil || json.Unmarshal(b, &a) != nil {
+		return true
+	}
+	return a.Where != ""
 }
 
 // keyText returns the expression that turns x, a value of f, into key text.
@@ -375,6 +394,21 @@ func lowerCamel(s string) string {
 		return out + "Value"
 	}
 	return out
+}
+
+// paramName returns the helper parameter of f, clear of the names the
+// generated helper uses (Go's predeclared identifiers, the type's package).
+func paramName(n *gen.Type, f *gen.Field) string {
+	p := lowerCamel(f.StructField())
+	switch p {
+	case n.Package(), "entcachemodel", "predicate", "c", "v", "strconv", "any", "bool", "byte", "error", "string", "rune",
+		"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "uintptr",
+		"float32", "float64", "complex64", "complex128", "true", "false", "nil", "iota", "len", "cap", "new", "make",
+		"append", "copy", "delete", "panic", "recover", "print", "println", "min", "max", "clear", "close",
+		"real", "imag", "complex", "comparable":
+		return p + "Value"
+	}
+	return p
 }
 
 func quote(names []string) string {

@@ -149,10 +149,28 @@ func RandomName() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Counter is a dialect.Driver that counts the statements it runs.
+// Counter is a dialect.Driver that counts the statements it runs. Its
+// hooks inject faults from outside the library.
 type Counter struct {
 	dialect.Driver
 	n atomic.Int64
+	// Before, when set, runs before every statement.
+	Before func(ctx context.Context, query string)
+	// After, when set, runs after every query (not Exec), with its error.
+	After func(ctx context.Context, query string)
+}
+
+func (c *Counter) before(ctx context.Context, query string) {
+	c.n.Add(1)
+	if c.Before != nil {
+		c.Before(ctx, query)
+	}
+}
+
+func (c *Counter) after(ctx context.Context, query string) {
+	if c.After != nil {
+		c.After(ctx, query)
+	}
 }
 
 // Count returns the number of statements run so far.
@@ -160,14 +178,16 @@ func (c *Counter) Count() int64 { return c.n.Load() }
 
 // Exec counts and runs a statement.
 func (c *Counter) Exec(ctx context.Context, query string, args, v any) error {
-	c.n.Add(1)
+	c.before(ctx, query)
 	return c.Driver.Exec(ctx, query, args, v)
 }
 
 // Query counts and runs a query.
 func (c *Counter) Query(ctx context.Context, query string, args, v any) error {
-	c.n.Add(1)
-	return c.Driver.Query(ctx, query, args, v)
+	c.before(ctx, query)
+	err := c.Driver.Query(ctx, query, args, v)
+	c.after(ctx, query)
+	return err
 }
 
 // Tx starts a transaction whose statements are counted too.
@@ -176,22 +196,24 @@ func (c *Counter) Tx(ctx context.Context) (dialect.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countedTx{Tx: tx, n: &c.n}, nil
+	return &countedTx{Tx: tx, c: c}, nil
 }
 
 type countedTx struct {
 	dialect.Tx
-	n *atomic.Int64
+	c *Counter
 }
 
 func (t *countedTx) Exec(ctx context.Context, query string, args, v any) error {
-	t.n.Add(1)
+	t.c.before(ctx, query)
 	return t.Tx.Exec(ctx, query, args, v)
 }
 
 func (t *countedTx) Query(ctx context.Context, query string, args, v any) error {
-	t.n.Add(1)
-	return t.Tx.Query(ctx, query, args, v)
+	t.c.before(ctx, query)
+	err := t.Tx.Query(ctx, query, args, v)
+	t.c.after(ctx, query)
+	return err
 }
 
 // DeadRedis returns a client of a Redis server that is not there.

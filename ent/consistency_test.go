@@ -1,0 +1,240 @@
+package ent_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
+	"github.com/entcachemodel/entcachemodel/internal/testenv"
+)
+
+// A reader that read the row before a write must not store it afterwards.
+func TestFillNeverOverwritesNewerPublish(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("race@x.io", 1)
+	require.NoError(t, e.redis.Client.FlushAll(e.ctx).Err())
+
+	// The reader pauses after its database read, just before storing it.
+	read, release := make(chan struct{}), make(chan struct{})
+	pause := &pauseScript{mode: "fill", reached: read, release: release}
+	rdb := e.redis.NewClient()
+	rdb.AddHook(pause)
+	_, _, reader := e.process(rdb)
+	done := make(chan *ent.User)
+	go func() {
+		got, err := reader.User.Cached().Get(e.ctx, u.ID)
+		assert.NoError(t, err)
+		done <- got
+	}()
+	<-read // the reader holds the old row and has not stored it yet
+	_, err := e.client.User.UpdateOne(u).SetAge(2).Save(e.ctx)
+	require.NoError(t, err)
+	close(release)
+	stale := <-done
+	assert.Equal(t, 1, stale.Age, "the reader answers what it read")
+
+	got, err := e.client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Age, "the late fill was refused")
+	e.requireConsistent(u.ID)
+}
+
+// pauseScript is a go-redis hook that holds the first pipeline storing a
+// value in the given mode ("fill" or "publish") until release is closed.
+type pauseScript struct {
+	mode             string
+	once             sync.Once
+	reached, release chan struct{}
+}
+
+func (p *pauseScript) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (p *pauseScript) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (p *pauseScript) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if args := c.Args(); len(args) > 0 && args[len(args)-1] == p.mode {
+				p.once.Do(func() { close(p.reached); <-p.release })
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Two writers of one row whose publishes arrive in the wrong order: the
+// first to commit publishes last.
+func TestOutOfOrderPublishesConverge(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("order@x.io", 1)
+	reached, release := make(chan struct{}), make(chan struct{})
+	rdb := e.redis.NewClient()
+	rdb.AddHook(&pauseScript{mode: "publish", reached: reached, release: release})
+	_, _, slow := e.process(rdb)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := slow.User.UpdateOneID(u.ID).SetAge(10).Save(e.ctx)
+		assert.NoError(t, err)
+	}()
+	<-reached // committed age 10, publish held back
+	_, err := e.client.User.UpdateOneID(u.ID).SetAge(20).Save(e.ctx)
+	require.NoError(t, err)
+	close(release)
+	<-done
+
+	got, err := e.client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 20, got.Age, "the late publish of the older write was refused")
+	e.requireConsistent(u.ID)
+}
+
+// A process that dies between its commit and its publish leaves the old
+// value for at most one lease.
+func TestCrashAfterCommitIsBoundedByTheLease(t *testing.T) {
+	const leaseTime = 300 * time.Millisecond
+	e := newEnv(t, entcachemodel.WithLease(leaseTime))
+	u := e.createUser("crash@x.io", 1)
+
+	faults := &testenv.Faults{}
+	dying := e.redis.NewClient()
+	dying.AddHook(faults)
+	_, _, crashing := e.process(dying, entcachemodel.WithLease(leaseTime))
+	crashing.User.Use(func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			v, err := next.Mutate(ctx, m)
+			faults.Down.Store(true) // the process is gone: nothing it sends arrives
+			return v, err
+		})
+	})
+	_, err := crashing.User.UpdateOneID(u.ID).SetAge(2).Save(e.ctx)
+	require.NoError(t, err)
+
+	got, err := e.client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, got.Age, "within the lease the old value may be served")
+	e.redis.Advance(leaseTime + 100*time.Millisecond)
+	got, err = e.client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Age, "after the lease the next read refills")
+	e.requireConsistent(u.ID)
+}
+
+// A cold hot key read by several processes at once costs at most one
+// database query per process.
+func TestColdKeyAcrossProcesses(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("herd@x.io", 1)
+	require.NoError(t, e.redis.Client.FlushAll(e.ctx).Err())
+	type proc struct {
+		drv    *testenv.Counter
+		client *ent.Client
+	}
+	var procs []proc
+	for range 4 {
+		drv, _, client := e.process(e.redis.NewClient())
+		procs = append(procs, proc{drv, client})
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, p := range procs {
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				got, err := p.client.User.Cached().Get(e.ctx, u.ID)
+				assert.NoError(t, err)
+				assert.Equal(t, u.ID, got.ID)
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	var total int64
+	for _, p := range procs {
+		assert.LessOrEqual(t, p.drv.Count(), int64(1), "one query per process at most")
+		total += p.drv.Count()
+	}
+	t.Logf("40 readers in 4 processes: %d database queries", total)
+}
+
+// Writes during a Redis outage go through; when Redis is back the cache
+// heals without further writes.
+func TestRedisOutageHeals(t *testing.T) {
+	faults := &testenv.Faults{}
+	e := newEnv(t, entcachemodel.WithTimeout(200*time.Millisecond), entcachemodel.WithCooldown(50*time.Millisecond))
+	u := e.createUser("outage@x.io", 1)
+	rdb := e.redis.NewClient()
+	rdb.AddHook(faults)
+	_, cache, client := e.process(rdb, entcachemodel.WithTimeout(200*time.Millisecond), entcachemodel.WithCooldown(50*time.Millisecond))
+	_, err := client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+
+	faults.Down.Store(true)
+	_, err = client.User.UpdateOneID(u.ID).SetAge(2).Save(e.ctx)
+	require.NoError(t, err, "the database write goes through")
+	got, err := client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Age, "reads fall back to the database")
+	assert.Positive(t, cache.Stats().Pending, "the failed publish waits for repair")
+
+	faults.Down.Store(false)
+	require.Eventually(t, func() bool { return cache.Stats().Pending == 0 }, 10*time.Second, 20*time.Millisecond)
+	e.requireConsistent(u.ID)
+}
+
+// Many processes writing the same rows at once: once they stop, every
+// lookup answers as the database does.
+func TestConcurrentWritersConverge(t *testing.T) {
+	e := newEnv(t)
+	var ids []int
+	for i := range 4 {
+		ids = append(ids, e.createUser("c"+string(rune('a'+i))+"@x.io", i).ID)
+	}
+	var clients []*ent.Client
+	for range 3 {
+		_, _, c := e.process(e.redis.NewClient())
+		clients = append(clients, c)
+	}
+	var wg sync.WaitGroup
+	var ops atomic.Int64
+	for w, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				id := ids[(w+i)%len(ids)]
+				var err error
+				switch i % 3 {
+				case 0:
+					err = c.User.UpdateOneID(id).SetAge(i % 3).Exec(e.ctx)
+				case 1:
+					_, err = c.User.Update().SetNickname("w").AddAge(1).Save(e.ctx)
+				case 2:
+					_, err = c.User.Cached().Get(e.ctx, id)
+				}
+				if err != nil && !isBusy(err) {
+					assert.NoError(t, err)
+				}
+				ops.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d operations", ops.Load())
+	e.requireConsistent(ids...)
+}
+
+// isBusy reports a sqlite lock conflict, which concurrent writers may hit.
+func isBusy(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "locked") || strings.Contains(err.Error(), "deadlock"))
+}
