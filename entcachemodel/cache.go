@@ -34,12 +34,15 @@ type Cache struct {
 	cooldown time.Duration
 	strict   bool
 	log      *slog.Logger
+	// versionCheck is how often the registry of schema versions is read.
+	versionCheck time.Duration
 
 	nonce    string
 	tokens   atomic.Uint64
 	openTill atomic.Int64 // reads skip Redis until this time (unix nanos)
 	group    singleflight.Group
 	txs      sync.Map // transaction identity -> *txBuffer
+	versions sync.Map // type and hash -> *versionState
 	repair   repairQueue
 	stats    stats
 }
@@ -73,19 +76,25 @@ func WithCooldown(d time.Duration) Option { return func(c *Cache) { c.cooldown =
 // through, logs the error and repairs the cache in the background.
 func WithStrictWrites() Option { return func(c *Cache) { c.strict = true } }
 
+// WithVersionCheck sets how often a process reads which versions of each
+// schema share the cache (default 5s). A new version that starts while
+// another is alive reads the database for twice this long.
+func WithVersionCheck(d time.Duration) Option { return func(c *Cache) { c.versionCheck = d } }
+
 // WithLogger sets the logger for Redis errors (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *Cache) { c.log = l } }
 
 // New returns a Cache on the given Redis client.
 func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 	c := &Cache{
-		rdb:      rdb,
-		prefix:   "ecm",
-		lease:    5 * time.Second,
-		timeout:  500 * time.Millisecond,
-		fillWait: 100 * time.Millisecond,
-		cooldown: time.Second,
-		log:      slog.Default(),
+		rdb:          rdb,
+		prefix:       "ecm",
+		lease:        5 * time.Second,
+		timeout:      500 * time.Millisecond,
+		fillWait:     100 * time.Millisecond,
+		cooldown:     time.Second,
+		log:          slog.Default(),
+		versionCheck: 5 * time.Second,
 	}
 	for _, opt := range opts {
 		opt(c)

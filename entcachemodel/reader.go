@@ -57,7 +57,11 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	if c == nil || !c.readable() {
 		return r.loadOrdered(ctx, ids)
 	}
-	ks := r.schema.keyspace(c)
+	g := r.schema.generation(ctx, c)
+	if !g.trusted {
+		return r.loadOrdered(ctx, ids)
+	}
+	ks := g.own
 	uniq := make([]ID, 0, len(ids))
 	seen := make(map[ID]struct{}, len(ids))
 	for _, id := range ids {
@@ -264,7 +268,11 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	if c == nil || !c.readable() {
 		return r.first(ctx, l)
 	}
-	key := r.schema.keyspace(c).unique(l.Index.Name, l.Key)
+	g := r.schema.generation(ctx, c)
+	if !g.trusted {
+		return r.first(ctx, l)
+	}
+	key := g.own.unique(l.Index.Name, l.Key)
 	if vals, err := c.get(ctx, []string{key}); err != nil {
 		c.fail(ctx, "get", err, true)
 		return r.first(ctx, l)
@@ -329,7 +337,12 @@ func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error)
 		}
 		return l.Query(ctx)
 	}
-	key := r.schema.keyspace(c).list(l.Index.Name, l.Key)
+	g := r.schema.generation(ctx, c)
+	if !g.trusted {
+		c.stats.misses.Add(1)
+		return l.Query(ctx)
+	}
+	key := g.own.list(l.Index.Name, l.Key)
 	rctx, cancel := c.readCtx(ctx)
 	members, err := c.rdb.SMembers(rctx, key).Result()
 	cancel()

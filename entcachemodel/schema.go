@@ -1,5 +1,7 @@
 package entcachemodel
 
+import "context"
+
 // Schema describes one entity type to the cache. Generated code declares one
 // per annotated type; it holds no connection and is safe to share.
 type Schema[T any, ID comparable] struct {
@@ -33,7 +35,9 @@ type Index[T any] struct {
 	Key func(T) (string, bool)
 }
 
-func (s *Schema[T, ID]) keyspace(c *Cache) keyspace { return newKeyspace(c.prefix, s.Type, s.Hash) }
+func (s *Schema[T, ID]) generation(ctx context.Context, c *Cache) *generation {
+	return c.generation(ctx, s.Type, s.Hash)
+}
 
 func (s *Schema[T, ID]) encode(v T) []byte {
 	e := NewEncoder()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"entgo.io/ent"
@@ -48,7 +49,7 @@ type Tx interface {
 // the keys could not be marked before the write.
 func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
 	p := s.part(c, w)
-	ks := s.keyspace(c)
+	ks := s.generation(ctx, c).own
 	var ids []ID
 	if !w.Op.Is(ent.OpCreate) {
 		var err error
@@ -223,7 +224,8 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.schema
-	ks := s.keyspace(c)
+	g := s.generation(ctx, c)
+	ks := g.own
 	var reload []ID
 	for _, id := range p.order {
 		if r := p.rows[id]; !r.known && !r.deleted {
@@ -277,6 +279,24 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			ops = append(ops, op{key: lk, token: p.tokens[lk], member: listMember(s.FormatID(id))})
 		}
 	}
+	if !g.trusted {
+		// Other processes may not know this version yet: remove, never store.
+		for i := range ops {
+			ops[i].value, ops[i].member = nil, ""
+		}
+		hints = nil
+	}
+	// What other versions cached for these rows and lists is now stale.
+	for _, other := range g.others {
+		for _, id := range p.order {
+			ops = append(ops, op{key: other.row(s.FormatID(id))})
+		}
+		for k := range used {
+			if strings.Contains(k, ":l:") {
+				ops = append(ops, op{key: "{" + other.base + strings.TrimPrefix(k, "{"+ks.base)})
+			}
+		}
+	}
 	var unused []op
 	for k, t := range p.tokens {
 		if !used[k] && t != "" {
@@ -307,9 +327,9 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	})
 	if err != nil {
 		c.fail(ctx, "publish", err, false)
-		repair := make([]string, 0, len(used))
-		for k := range used {
-			repair = append(repair, k)
+		repair := make([]string, 0, len(ops))
+		for _, o := range ops {
+			repair = append(repair, o.key)
 		}
 		c.repair.add(repair...)
 		return

@@ -1,0 +1,124 @@
+package entcachemodel
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Several versions of a schema can share one Redis: during a rolling deploy,
+// or after a rollback. Each caches under its own keys (the schema hash is in
+// every key), so a write by one version must also remove what the others
+// cached for the rows it wrote. A registry hash per type lists the versions
+// alive (seen in the last deadAfter), each with an epoch: a version that
+// comes back after being gone starts a fresh keyspace, since its old keys
+// missed the writes made meanwhile.
+//
+// A version that registers while another is alive serves reads from the
+// database, and only removes keys on writes, for two refresh periods: the
+// time the others need to learn of it.
+
+// registerScript: KEYS registry; ARGV hash, deadAfter ms. Returns the
+// registry as a flat field/value list after recording this version.
+var registerScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+local epoch
+if v then
+  local e, seen = string.match(v, '^(%d+):(%d+)$')
+  if seen and now - tonumber(seen) <= tonumber(ARGV[2]) then epoch = e end
+end
+if not epoch then epoch = tostring(now) end
+redis.call('HSET', KEYS[1], ARGV[1], epoch .. ':' .. now)
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, '~now')
+table.insert(out, tostring(now))
+return out
+`)
+
+// deadAfter is how long a version may go unseen before it counts as gone.
+const deadAfter = time.Minute
+
+// generation is what one process knows of one type's versions.
+type generation struct {
+	own     keyspace
+	others  []keyspace
+	trusted bool // reads and publishes may use the cache
+	expires time.Time
+}
+
+type versionState struct {
+	cur        atomic.Pointer[generation]
+	refreshing sync.Mutex
+}
+
+// generation returns the keyspaces of a type, refreshing the registry every
+// version check period. Without an answer from Redis the cache is not
+// trusted: reads go to the database and writes only remove keys.
+func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
+	v, _ := c.versions.LoadOrStore(typ+"\x00"+hash, &versionState{})
+	st := v.(*versionState)
+	g := st.cur.Load()
+	if g != nil && time.Now().Before(g.expires) {
+		return g
+	}
+	if g != nil && !st.refreshing.TryLock() {
+		return g // another goroutine is refreshing; use what we have
+	}
+	if g == nil {
+		st.refreshing.Lock()
+		if g = st.cur.Load(); g != nil && time.Now().Before(g.expires) {
+			st.refreshing.Unlock()
+			return g
+		}
+	}
+	defer st.refreshing.Unlock()
+	next := c.register(ctx, typ, hash)
+	if next == nil {
+		if g != nil {
+			return g
+		}
+		next = &generation{own: newKeyspace(c.prefix, typ, hash+".0"), expires: time.Now().Add(c.cooldown)}
+	}
+	st.cur.Store(next)
+	return next
+}
+
+func (c *Cache) register(ctx context.Context, typ, hash string) *generation {
+	ctx, cancel := c.writeCtx(ctx)
+	defer cancel()
+	key := "{" + KeyPart(c.prefix) + ":" + typ + "}:versions"
+	res, err := registerScript.Run(ctx, c.rdb, []string{key}, hash, deadAfter.Milliseconds()).StringSlice()
+	if err != nil {
+		c.fail(ctx, "register version", err, false)
+		return nil
+	}
+	now, _ := strconv.ParseInt(res[len(res)-1], 10, 64)
+	g := &generation{expires: time.Now().Add(c.versionCheck)}
+	var ownEpoch int64
+	for i := 0; i+1 < len(res)-2; i += 2 {
+		h := res[i]
+		epoch, seen, ok := strings.Cut(res[i+1], ":")
+		seenMs, err := strconv.ParseInt(seen, 10, 64)
+		if !ok || err != nil {
+			continue
+		}
+		ks := newKeyspace(c.prefix, typ, h+"."+epoch)
+		if h == hash {
+			g.own = ks
+			ownEpoch, _ = strconv.ParseInt(epoch, 10, 64)
+			continue
+		}
+		if now-seenMs <= deadAfter.Milliseconds() {
+			g.others = append(g.others, ks)
+		}
+	}
+	g.trusted = len(g.others) == 0 || now >= ownEpoch+2*c.versionCheck.Milliseconds()
+	return g
+}

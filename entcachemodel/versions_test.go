@@ -1,0 +1,115 @@
+package entcachemodel
+
+import (
+	"cmp"
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"entgo.io/ent"
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// row is the entity of the fake database below.
+type row struct {
+	ID  int
+	Age int
+}
+
+// fakeDB is a database of rows, counting its reads.
+type fakeDB struct {
+	mu    sync.Mutex
+	rows  map[int]row
+	reads int
+}
+
+func (db *fakeDB) load(_ context.Context, ids []int) ([]*row, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.reads++
+	var out []*row
+	for _, id := range ids {
+		if r, ok := db.rows[id]; ok {
+			out = append(out, &r)
+		}
+	}
+	return out, nil
+}
+
+func rowSchema(hash string) *Schema[*row, int] {
+	return &Schema[*row, int]{
+		Type: "Row", Hash: hash,
+		ID:        func(r *row) int { return r.ID },
+		FormatID:  strconv.Itoa,
+		ParseID:   strconv.Atoi,
+		CompareID: cmp.Compare[int],
+		Encode:    func(e *Encoder, r *row) { e.Int(int64(r.ID)); e.Int(int64(r.Age)) },
+		Decode:    func(d *Decoder) *row { return &row{ID: int(d.Int()), Age: int(d.Int())} },
+	}
+}
+
+// update writes a row through Mutate, as a generated hook does.
+func update(t *testing.T, s *Schema[*row, int], c *Cache, db *fakeDB, id, age int) {
+	t.Helper()
+	_, err := s.Mutate(context.Background(), c, Write[*row, int]{
+		Op:     ent.OpUpdateOne,
+		IDs:    func(context.Context) ([]int, error) { return []int{id}, nil },
+		Reload: db.load,
+	}, func(context.Context) (ent.Value, error) {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		r := row{ID: id, Age: age}
+		db.rows[id] = r
+		return &r, nil
+	})
+	require.NoError(t, err)
+}
+
+// Two schema versions share Redis, as in a rolling deploy: a write by either
+// removes what the other cached, and a version that joins while another is
+// alive reads the database until the other knows of it.
+func TestVersionsInvalidateEachOther(t *testing.T) {
+	m := miniredis.RunT(t)
+	const check = 100 * time.Millisecond
+	newCache := func() *Cache {
+		return New(redis.NewClient(&redis.Options{Addr: m.Addr()}), WithVersionCheck(check))
+	}
+	db := &fakeDB{rows: map[int]row{1: {ID: 1, Age: 1}}}
+	ctx := context.Background()
+	oldSchema, newSchema := rowSchema("old"), rowSchema("new")
+	oldCache, newCache2 := newCache(), newCache()
+	oldReader := oldSchema.Reader(oldCache, db.load, func(*row) {})
+	newReader := newSchema.Reader(newCache2, db.load, func(*row) {})
+
+	got, err := oldReader.Get(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 1, got.Age)
+	reads := db.reads
+	_, err = oldReader.Get(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, reads, db.reads, "the old version serves from its cache")
+
+	// The new version joins while the old one is alive: not trusted yet.
+	_, err = newReader.Get(ctx, 1)
+	require.NoError(t, err)
+	assert.False(t, newSchema.generation(ctx, newCache2).trusted)
+	update(t, newSchema, newCache2, db, 1, 2)
+	got, err = oldReader.Get(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Age, "the new version's write removed the old version's value")
+
+	time.Sleep(2*check + 50*time.Millisecond)
+	assert.True(t, newSchema.generation(ctx, newCache2).trusted, "trusted once the others know it")
+	got, err = newReader.Get(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Age)
+	update(t, oldSchema, oldCache, db, 1, 3)
+	got, err = newReader.Get(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 3, got.Age, "the old version's write removed the new version's value")
+}
