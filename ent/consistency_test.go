@@ -192,6 +192,36 @@ func TestRedisOutageHeals(t *testing.T) {
 	e.requireConsistent(u.ID)
 }
 
+// During an outage, writes after the first failure do not wait on Redis at
+// all (the breaker is open); their keys are repaired when Redis is back.
+func TestOutageBreakerSkipsRedisOnWrites(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("breaker@x.io", 1)
+	faults := &testenv.Faults{}
+	rdb := e.redis.NewClient()
+	rdb.AddHook(faults)
+	_, cache, client := e.process(rdb, entcachemodel.WithCooldown(time.Hour))
+	_, err := client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+
+	faults.Down.Store(true)
+	require.NoError(t, client.User.UpdateOneID(u.ID).SetAge(2).Exec(e.ctx))
+	failed := cache.Stats().Errors
+	require.Positive(t, failed)
+	for age := 3; age < 8; age++ {
+		require.NoError(t, client.User.UpdateOneID(u.ID).SetAge(age).Exec(e.ctx))
+		got, err := client.User.Cached().Get(e.ctx, u.ID)
+		require.NoError(t, err)
+		assert.Equal(t, age, got.Age)
+	}
+	// Every attempt would have failed and been counted; the repair queue's
+	// own retries are not errors of the caller.
+	assert.Equal(t, failed, cache.Stats().Errors, "no write or read tried Redis while the breaker was open")
+	faults.Down.Store(false)
+	require.Eventually(t, func() bool { return cache.Stats().Pending == 0 }, 10*time.Second, 20*time.Millisecond)
+	e.requireConsistent(u.ID)
+}
+
 // Many processes writing the same rows at once: once they stop, every
 // lookup answers as the database does.
 func TestConcurrentWritersConverge(t *testing.T) {

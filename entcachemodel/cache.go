@@ -39,7 +39,7 @@ type Cache struct {
 
 	nonce    string
 	tokens   atomic.Uint64
-	openTill atomic.Int64 // reads skip Redis until this time (unix nanos)
+	openTill atomic.Int64 // Redis is not tried until this time (unix nanos)
 	group    singleflight.Group
 	txs      sync.Map // transaction identity -> *txBuffer
 	versions sync.Map // type and hash -> *versionState
@@ -67,8 +67,9 @@ func WithTimeout(d time.Duration) Option { return func(c *Cache) { c.timeout = d
 // same key waits for it before reading the database itself (default 100ms).
 func WithFillWait(d time.Duration) Option { return func(c *Cache) { c.fillWait = d } }
 
-// WithCooldown sets how long reads skip Redis after a Redis error (default
-// 1s), so an outage costs one timeout, not one per read.
+// WithCooldown sets how long reads and writes skip Redis after a Redis
+// error (default 1s), so an outage costs one timeout, not one per call.
+// Writes made meanwhile are repaired once Redis answers.
 func WithCooldown(d time.Duration) Option { return func(c *Cache) { c.cooldown = d } }
 
 // WithStrictWrites makes a write fail with ErrUnavailable, before it reaches
@@ -154,17 +155,16 @@ func (c *Cache) writeCtx(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 }
 
-// readable reports whether reads should try Redis (the breaker is closed).
-func (c *Cache) readable() bool { return time.Now().UnixNano() >= c.openTill.Load() }
+// redisUp reports whether to try Redis: not within the cooldown of an error
+// (the breaker is closed).
+func (c *Cache) redisUp() bool { return time.Now().UnixNano() >= c.openTill.Load() }
 
-// fail records a Redis error; on the read side it also opens the breaker.
-func (c *Cache) fail(ctx context.Context, op string, err error, read bool) {
+// fail records and logs a Redis error and opens the breaker for the cooldown.
+func (c *Cache) fail(ctx context.Context, op string, err error) {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return
 	}
 	c.stats.errors.Add(1)
-	if read {
-		c.openTill.Store(time.Now().Add(c.cooldown).UnixNano())
-	}
+	c.openTill.Store(time.Now().Add(c.cooldown).UnixNano())
 	c.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: redis error", slog.String("op", op), slog.Any("error", err))
 }

@@ -133,7 +133,7 @@ func (c *Cache) waitFor(ctx context.Context, key string) []byte {
 		}
 		vals, err := c.get(ctx, []string{key})
 		if err != nil {
-			c.fail(ctx, "wait", err, true)
+			c.fail(ctx, "wait", err)
 			return nil
 		}
 		if vals[0] != nil {

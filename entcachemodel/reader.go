@@ -54,7 +54,7 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	if c == nil || !c.readable() {
+	if c == nil || !c.redisUp() {
 		return r.loadOrdered(ctx, ids)
 	}
 	g := r.schema.generation(ctx, c)
@@ -76,7 +76,7 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	}
 	vals, err := c.get(ctx, keys)
 	if err != nil {
-		c.fail(ctx, "get", err, true)
+		c.fail(ctx, "get", err)
 		return r.loadOrdered(ctx, ids)
 	}
 	found := make(map[ID]T, len(uniq))
@@ -138,7 +138,7 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 	found := make(map[ID]T, len(ids))
 	tokens, values, err := c.leases(ctx, keys, true)
 	if err != nil {
-		c.fail(ctx, "lease", err, true)
+		c.fail(ctx, "lease", err)
 		tokens = make([]string, len(keys))
 	}
 	// A value stored since the miss (a fill or publish that just finished)
@@ -176,7 +176,7 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 	rows, err := r.load(ctx, ids)
 	if err != nil {
 		if rerr := c.release(ctx, keys, tokens); rerr != nil {
-			c.fail(ctx, "release", rerr, false)
+			c.fail(ctx, "release", rerr)
 		}
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 	})
 	if err != nil {
 		// An unfinished fill leaves its lease to expire; the rows read are right.
-		c.fail(ctx, "fill", err, true)
+		c.fail(ctx, "fill", err)
 	}
 	for _, cmd := range cmds {
 		if n, _ := cmd.Int(); n == 1 && cmd.Args()[len(cmd.Args())-1] == "fill" {
@@ -265,7 +265,7 @@ func (r Reader[T, ID]) loadOrdered(ctx context.Context, ids []ID) ([]T, error) {
 // wrong answer.
 func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	c := r.cache
-	if c == nil || !c.readable() {
+	if c == nil || !c.redisUp() {
 		return r.first(ctx, l)
 	}
 	g := r.schema.generation(ctx, c)
@@ -274,7 +274,7 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	}
 	key := g.own.unique(l.Index.Name, l.Key)
 	if vals, err := c.get(ctx, []string{key}); err != nil {
-		c.fail(ctx, "get", err, true)
+		c.fail(ctx, "get", err)
 		return r.first(ctx, l)
 	} else if vals[0] != nil {
 		if id, err := r.schema.ParseID(string(vals[0])); err == nil {
@@ -295,7 +295,7 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	}
 	wctx, cancel := c.writeCtx(ctx)
 	if err := c.rdb.Set(wctx, key, r.schema.FormatID(ids[0]), 0).Err(); err != nil {
-		c.fail(ctx, "set index", err, false)
+		c.fail(ctx, "set index", err)
 	}
 	cancel()
 	if v, err := r.Get(ctx, ids[0]); err == nil && r.matches(l, v) {
@@ -331,7 +331,7 @@ func (r Reader[T, ID]) first(ctx context.Context, l Lookup[T, ID]) (T, error) {
 // looked-up values.
 func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error) {
 	c := r.cache
-	if c == nil || !c.readable() {
+	if c == nil || !c.redisUp() {
 		if c != nil {
 			c.stats.misses.Add(1)
 		}
@@ -347,7 +347,7 @@ func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error)
 	members, err := c.rdb.SMembers(rctx, key).Result()
 	cancel()
 	if err != nil {
-		c.fail(ctx, "list", err, true)
+		c.fail(ctx, "list", err)
 		c.stats.misses.Add(1)
 		return l.Query(ctx)
 	}
@@ -385,7 +385,7 @@ func (r Reader[T, ID]) fillList(ctx context.Context, key string, l Lookup[T, ID]
 	c := r.cache
 	tokens, _, err := c.leases(ctx, []string{key}, false)
 	if err != nil {
-		c.fail(ctx, "lease", err, true)
+		c.fail(ctx, "lease", err)
 		tokens = []string{""}
 	}
 	c.stats.misses.Add(1)
@@ -404,7 +404,7 @@ func (r Reader[T, ID]) fillList(ctx context.Context, key string, l Lookup[T, ID]
 		return listFillScript.EvalSha(wctx, pipe, []string{key, lease(key)}, args...)
 	})
 	if err != nil {
-		c.fail(ctx, "fill list", err, true)
+		c.fail(ctx, "fill list", err)
 	} else if n, _ := cmds[0].Int(); n == 1 {
 		c.stats.fills.Add(1)
 	}

@@ -64,6 +64,9 @@ func (q *repairQueue) run() {
 			continue
 		}
 		wait = 50 * time.Millisecond
+		// Redis answers again, and what it held stale is gone: close the
+		// breaker.
+		q.cache.openTill.Store(0)
 		q.mu.Lock()
 		for _, k := range batch {
 			delete(q.keys, k)

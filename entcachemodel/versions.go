@@ -96,7 +96,7 @@ func (c *Cache) register(ctx context.Context, typ, hash string) *generation {
 	key := "{" + KeyPart(c.prefix) + ":" + typ + "}:versions"
 	res, err := registerScript.Run(ctx, c.rdb, []string{key}, hash, deadAfter.Milliseconds()).StringSlice()
 	if err != nil {
-		c.fail(ctx, "register version", err, false)
+		c.fail(ctx, "register version", err)
 		return nil
 	}
 	now, _ := strconv.ParseInt(res[len(res)-1], 10, 64)

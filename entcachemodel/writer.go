@@ -2,6 +2,7 @@ package entcachemodel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -104,6 +105,13 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	return v, nil
 }
 
+// reloadChunk bounds the ids of one read-back query (databases limit the
+// parameters of a statement).
+const reloadChunk = 500
+
+// errBreakerOpen reports a mark skipped because Redis failed a moment ago.
+var errBreakerOpen = errors.New("entcachemodel: redis failed recently; not tried")
+
 // part buffers one type's writes until they are published.
 type part[T any, ID comparable] struct {
 	schema *Schema[T, ID]
@@ -160,9 +168,14 @@ func (p *part[T, ID]) mark(ctx context.Context, c *Cache, keys []string) error {
 			todo = append(todo, k)
 		}
 	}
-	tokens, err := c.marks(ctx, todo)
-	if err != nil {
-		c.fail(ctx, "mark", err, false)
+	var tokens []string
+	var err error
+	if len(todo) > 0 && !c.redisUp() {
+		// Redis failed a moment ago: do not make every write wait for a
+		// timeout. The publish after the write goes to the repair queue.
+		tokens, err = make([]string, len(todo)), errBreakerOpen
+	} else if tokens, err = c.marks(ctx, todo); err != nil {
+		c.fail(ctx, "mark", err)
 	}
 	for i, k := range todo {
 		p.tokens[k] = tokens[i]
@@ -214,7 +227,7 @@ func (p *part[T, ID]) abort(ctx context.Context, c *Cache) {
 	}
 	if err := c.release(ctx, keys, tokens); err != nil {
 		// The marks expire by themselves; the data they guard is unchanged.
-		c.fail(ctx, "release", err, false)
+		c.fail(ctx, "release", err)
 	}
 }
 
@@ -232,8 +245,10 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			reload = append(reload, id)
 		}
 	}
-	if len(reload) > 0 {
-		rows, err := p.load(context.WithoutCancel(ctx), reload)
+	for len(reload) > 0 {
+		chunk := reload[:min(len(reload), reloadChunk)]
+		reload = reload[len(chunk):]
+		rows, err := p.load(context.WithoutCancel(ctx), chunk)
 		if err != nil {
 			c.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: reading rows back after commit failed; removing them from the cache",
 				slog.String("type", s.Type), slog.Any("error", err))
@@ -243,7 +258,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 				r.entity, r.known = e, true
 			}
 		}
-		for _, id := range reload {
+		for _, id := range chunk {
 			if r := p.rows[id]; !r.known {
 				r.deleted = true
 			}
@@ -303,6 +318,17 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			unused = append(unused, op{key: k, token: t})
 		}
 	}
+	repair := func() {
+		keys := make([]string, 0, len(ops))
+		for _, o := range ops {
+			keys = append(keys, o.key)
+		}
+		c.repair.add(keys...)
+	}
+	if !c.redisUp() {
+		repair()
+		return
+	}
 	wctx, cancel := c.writeCtx(ctx)
 	defer cancel()
 	n := len(ops) + len(unused) + len(hints)/2
@@ -326,12 +352,8 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		}
 	})
 	if err != nil {
-		c.fail(ctx, "publish", err, false)
-		repair := make([]string, 0, len(ops))
-		for _, o := range ops {
-			repair = append(repair, o.key)
-		}
-		c.repair.add(repair...)
+		c.fail(ctx, "publish", err)
+		repair()
 		return
 	}
 	for i, o := range ops {
