@@ -82,7 +82,7 @@ var petCacheByName = &entcachemodel.Index[*Pet]{
 	Name:   "name",
 	Unique: false,
 	Key: func(v *Pet) (string, bool) {
-		return entcachemodel.IndexKey(string(v.Name)), true
+		return entcachemodel.IndexKey(v.Name), true
 	},
 }
 
@@ -106,10 +106,10 @@ var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
 	Encode: func(e *entcachemodel.Encoder, v *Pet) {
 		e.String(petCacheFormatID(v.ID))
-		e.String(string(v.Name))
+		e.String(v.Name)
 		e.Bool(v.Species != nil)
 		if v.Species != nil {
-			e.String(string(*v.Species))
+			e.String(*v.Species)
 		}
 		e.Bool(v.user_pets != nil)
 		if v.user_pets != nil {
@@ -124,9 +124,9 @@ var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 			return nil
 		}
 		v.ID = id
-		v.Name = string(d.String())
+		v.Name = d.String()
 		if d.Bool() {
-			x := string(d.String())
+			x := d.String()
 			v.Species = &x
 		}
 		if d.Bool() {
@@ -155,7 +155,7 @@ func petCacheHook(next Mutator) Mutator {
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
 		if v0, ok := m.Name(); ok {
-			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(string(v0))})
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
 		}
 		return petCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
 			return next.Mutate(ctx, m)
@@ -218,7 +218,7 @@ func (c *PetCache) GetMany(ctx context.Context, ids ...int) ([]*Pet, error) {
 
 // ListByName returns the Pet entities with the given name, ordered by id.
 func (c *PetCache) ListByName(ctx context.Context, name string) ([]*Pet, error) {
-	return c.reader().ListBy(ctx, c.lookup(petCacheByName, entcachemodel.IndexKey(string(name)), pet.NameEQ(name)))
+	return c.reader().ListBy(ctx, c.lookup(petCacheByName, entcachemodel.IndexKey(name), pet.NameEQ(name)))
 }
 
 // userCacheByEmail is the published lookup of User by email.
@@ -226,7 +226,7 @@ var userCacheByEmail = &entcachemodel.Index[*User]{
 	Name:   "email",
 	Unique: true,
 	Key: func(v *User) (string, bool) {
-		return entcachemodel.IndexKey(string(v.Email)), true
+		return entcachemodel.IndexKey(v.Email), true
 	},
 }
 
@@ -235,7 +235,7 @@ var userCacheByFirstNameLastName = &entcachemodel.Index[*User]{
 	Name:   "first_name,last_name",
 	Unique: true,
 	Key: func(v *User) (string, bool) {
-		return entcachemodel.IndexKey(string(v.FirstName), string(v.LastName)), true
+		return entcachemodel.IndexKey(v.FirstName, v.LastName), true
 	},
 }
 
@@ -277,24 +277,24 @@ var userCacheSchema = &entcachemodel.Schema[*User, int]{
 	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
 	Encode: func(e *entcachemodel.Encoder, v *User) {
 		e.String(userCacheFormatID(v.ID))
-		e.String(string(v.Email))
-		e.String(string(v.FirstName))
-		e.String(string(v.LastName))
+		e.String(v.Email)
+		e.String(v.FirstName)
+		e.String(v.LastName)
 		e.Int(int64(v.Age))
 		e.Bool(v.Nickname != nil)
 		if v.Nickname != nil {
-			e.String(string(*v.Nickname))
+			e.String(*v.Nickname)
 		}
-		e.String(string(v.Password))
+		e.String(v.Password)
 		e.JSON(v.Tags)
 		e.String(string(v.Role))
-		e.Float(float64(v.Score))
-		e.RawBytes([]byte(v.Avatar))
+		e.Float(v.Score)
+		e.RawBytes(v.Avatar)
 		e.Bool(v.JoinedAt != nil)
 		if v.JoinedAt != nil {
 			e.Time(*v.JoinedAt)
 		}
-		e.Bool(bool(v.Active))
+		e.Bool(v.Active)
 	},
 	Decode: func(d *entcachemodel.Decoder) *User {
 		v := &User{}
@@ -304,24 +304,24 @@ var userCacheSchema = &entcachemodel.Schema[*User, int]{
 			return nil
 		}
 		v.ID = id
-		v.Email = string(d.String())
-		v.FirstName = string(d.String())
-		v.LastName = string(d.String())
+		v.Email = d.String()
+		v.FirstName = d.String()
+		v.LastName = d.String()
 		v.Age = int(d.Int())
 		if d.Bool() {
-			x := string(d.String())
+			x := d.String()
 			v.Nickname = &x
 		}
-		v.Password = string(d.String())
+		v.Password = d.String()
 		d.JSON(&v.Tags)
 		v.Role = user.Role(d.String())
-		v.Score = float64(d.Float())
-		v.Avatar = []byte(d.RawBytes())
+		v.Score = d.Float()
+		v.Avatar = d.RawBytes()
 		if d.Bool() {
 			x := d.Time()
 			v.JoinedAt = &x
 		}
-		v.Active = bool(d.Bool())
+		v.Active = d.Bool()
 		return v
 	},
 	Indexes: []*entcachemodel.Index[*User]{userCacheByEmail, userCacheByFirstNameLastName, userCacheByAge, userCacheByRoleActive},
@@ -411,13 +411,13 @@ func (c *UserCache) GetMany(ctx context.Context, ids ...int) ([]*User, error) {
 
 // GetByEmail returns the User with the given email.
 func (c *UserCache) GetByEmail(ctx context.Context, email string) (*User, error) {
-	v, err := c.reader().GetBy(ctx, c.lookup(userCacheByEmail, entcachemodel.IndexKey(string(email)), user.EmailEQ(email)))
+	v, err := c.reader().GetBy(ctx, c.lookup(userCacheByEmail, entcachemodel.IndexKey(email), user.EmailEQ(email)))
 	return v, cacheError(err, user.Label)
 }
 
 // GetByFirstNameLastName returns the User with the given first_name,last_name.
 func (c *UserCache) GetByFirstNameLastName(ctx context.Context, firstName string, lastName string) (*User, error) {
-	v, err := c.reader().GetBy(ctx, c.lookup(userCacheByFirstNameLastName, entcachemodel.IndexKey(string(firstName), string(lastName)), user.FirstNameEQ(firstName), user.LastNameEQ(lastName)))
+	v, err := c.reader().GetBy(ctx, c.lookup(userCacheByFirstNameLastName, entcachemodel.IndexKey(firstName, lastName), user.FirstNameEQ(firstName), user.LastNameEQ(lastName)))
 	return v, cacheError(err, user.Label)
 }
 

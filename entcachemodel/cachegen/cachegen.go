@@ -199,17 +199,17 @@ func fieldCode(n *gen.Type, f *gen.Field, x string, pointer bool) (enc, dec stri
 	case tt == field.TypeJSON:
 		return fmt.Sprintf("e.JSON(%s)", x), fmt.Sprintf("d.JSON(&%s)", x), nil
 	case tt == field.TypeBool:
-		put, get = "e.Bool(bool(x))", typ+"(d.Bool())"
+		put, get = "e.Bool("+conv("bool", typ, "x")+")", conv(typ, "bool", "d.Bool()")
 	case isSigned(tt):
-		put, get = "e.Int(int64(x))", typ+"(d.Int())"
+		put, get = "e.Int("+conv("int64", typ, "x")+")", conv(typ, "int64", "d.Int()")
 	case isUnsigned(tt):
-		put, get = "e.Uint(uint64(x))", typ+"(d.Uint())"
+		put, get = "e.Uint("+conv("uint64", typ, "x")+")", conv(typ, "uint64", "d.Uint()")
 	case tt == field.TypeFloat32 || tt == field.TypeFloat64:
-		put, get = "e.Float(float64(x))", typ+"(d.Float())"
+		put, get = "e.Float("+conv("float64", typ, "x")+")", conv(typ, "float64", "d.Float()")
 	case tt == field.TypeString || tt == field.TypeEnum:
-		put, get = "e.String(string(x))", typ+"(d.String())"
+		put, get = "e.String("+conv("string", typ, "x")+")", conv(typ, "string", "d.String()")
 	case tt == field.TypeBytes:
-		put, get = "e.RawBytes([]byte(x))", typ+"(d.RawBytes())"
+		put, get = "e.RawBytes("+conv("[]byte", typ, "x")+")", conv(typ, "[]byte", "d.RawBytes()")
 	case tt == field.TypeTime:
 		if f.HasGoType() {
 			return "", "", fmt.Errorf("cachemodel: schema %s: field %q: time fields with a custom Go type cannot be cached", n.Name, f.Name)
@@ -221,11 +221,19 @@ func fieldCode(n *gen.Type, f *gen.Field, x string, pointer bool) (enc, dec stri
 		return "", "", fmt.Errorf("cachemodel: schema %s: field %q has type %s, which the cache cannot encode", n.Name, f.Name, f.Type)
 	}
 	if !pointer {
-		return strings.ReplaceAll(put, "x", x), fmt.Sprintf("%s = %s", x, get), nil
+		return strings.Replace(put, "x", x, 1), fmt.Sprintf("%s = %s", x, get), nil
 	}
-	enc = fmt.Sprintf("e.Bool(%[1]s != nil)\n\tif %[1]s != nil {\n\t\t%[2]s\n\t}", x, strings.ReplaceAll(put, "x", "*"+x))
+	enc = fmt.Sprintf("e.Bool(%[1]s != nil)\n\tif %[1]s != nil {\n\t\t%[2]s\n\t}", x, strings.Replace(put, "x", "*"+x, 1))
 	dec = fmt.Sprintf("if d.Bool() {\n\t\tx := %s\n\t\t%s = &x\n\t}", get, x)
 	return enc, dec, nil
+}
+
+// conv converts expr, of type from, to type to, when they differ.
+func conv(to, from, expr string) string {
+	if to == from {
+		return expr
+	}
+	return to + "(" + expr + ")"
 }
 
 func encodeUUID(x, typ string, pointer bool) (string, string, error) {
@@ -376,7 +384,7 @@ func keyText(f *gen.Field, x string) string {
 	case tt == field.TypeUUID:
 		return x + ".String()"
 	default:
-		return "string(" + x + ")"
+		return conv("string", f.Type.String(), x)
 	}
 }
 
