@@ -193,7 +193,7 @@ func TestBuildValid(t *testing.T) {
 			}
 		})
 	}
-	assert.Equal(t, "entcachemodel.IndexKey(string(firstName), string(lastName))", byMethod["GetByFirstNameLastName"].Key)
+	assert.Equal(t, "entcachemodel.IndexKey(firstName, lastName)", byMethod["GetByFirstNameLastName"].Key)
 	assert.Equal(t, "member.FirstNameEQ(firstName), member.LastNameEQ(lastName)", byMethod["GetByFirstNameLastName"].Where)
 	assert.Equal(t, "entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10))", byMethod["ListByAge"].Key)
 }
