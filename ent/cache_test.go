@@ -416,3 +416,42 @@ func TestRedisDownNeverBlocksWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 4, fresh.Age, "a strict write that cannot mark the cache never reaches the database")
 }
+
+// requirePet checks the cached pet against the database, hidden foreign key
+// included.
+func (e *env) requirePet(id int, owner *int) {
+	e.t.Helper()
+	want, err := e.client.Pet.Query().Where(pet.ID(id)).WithOwner().Only(e.ctx)
+	require.NoError(e.t, err)
+	got, err := e.client.Pet.Cached().Get(e.ctx, id)
+	require.NoError(e.t, err)
+	require.Equal(e.t, want.Fields(), got.Fields())
+	require.Equal(e.t, owner, got.OwnerID())
+}
+
+// Edge writes from either side keep the hidden foreign key of cached pets.
+func TestHiddenForeignKeysFollowEdgeWrites(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.createUser("a@x.io", 1), e.createUser("b@x.io", 1)
+	p1, err := e.client.Pet.Create().SetName("p1").SetOwner(a).Save(e.ctx)
+	require.NoError(t, err)
+	p2, err := e.client.Pet.Create().SetName("p2").Save(e.ctx)
+	require.NoError(t, err)
+	e.requirePet(p1.ID, &a.ID)
+
+	require.NoError(t, e.client.Pet.UpdateOne(p1).SetName("p1b").Exec(e.ctx))
+	e.requirePet(p1.ID, &a.ID) // UpdateOne's own result lacks the key
+
+	require.NoError(t, e.client.User.UpdateOne(b).AddPets(p2).Exec(e.ctx))
+	e.requirePet(p2.ID, &b.ID)
+	require.NoError(t, e.client.User.UpdateOne(b).RemovePets(p2).Exec(e.ctx))
+	e.requirePet(p2.ID, nil)
+	c, err := e.client.User.Create().SetEmail("c@x.io").AddPets(p2).Save(e.ctx)
+	require.NoError(t, err)
+	e.requirePet(p2.ID, &c.ID)
+	require.NoError(t, e.client.User.UpdateOne(c).ClearPets().Exec(e.ctx))
+	e.requirePet(p2.ID, nil)
+
+	require.NoError(t, e.client.User.DeleteOne(a).Exec(e.ctx))
+	e.requirePet(p1.ID, nil) // ON DELETE SET NULL
+}

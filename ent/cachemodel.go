@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strconv"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
 	"github.com/entcachemodel/entcachemodel/ent/user"
@@ -135,7 +136,9 @@ var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 		}
 		return v
 	},
-	Indexes: []*entcachemodel.Index[*Pet]{petCacheByName},
+	// The entity UpdateOne returns lacks the hidden foreign keys.
+	ReloadUpdates: true,
+	Indexes:       []*entcachemodel.Index[*Pet]{petCacheByName},
 }
 
 // petCacheHook publishes every committed Pet write.
@@ -168,6 +171,47 @@ func (c *PetClient) cacheQuery() *PetQuery {
 	q := c.Query()
 	q.withFKs = true
 	return q
+}
+
+// petCacheHookOnUserPets republishes the Pet rows whose hidden user_pets
+// key a User write changes: through the edge, or by deleting the
+// rows it points to.
+func petCacheHookOnUserPets(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*UserMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		deleting := m.Op().Is(OpDelete | OpDeleteOne)
+		if !deleting && len(m.PetsIDs()) == 0 && len(m.RemovedPetsIDs()) == 0 && !m.PetsCleared() {
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewPetClient(m.config.cacheCommitted())
+		w := entcachemodel.Write[*Pet, int]{
+			Op: OpUpdate,
+			IDs: func(ctx context.Context) ([]int, error) {
+				var ids []int
+				ids = append(ids, m.PetsIDs()...)
+				ids = append(ids, m.RemovedPetsIDs()...)
+				if m.Op().Is(OpCreate) {
+					return ids, nil
+				}
+				owners, err := m.IDs(ctx)
+				if err != nil {
+					return nil, err
+				}
+				held, err := NewPetClient(m.config).Query().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
+				return append(ids, held...), err
+			},
+			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
+				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return petCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
 }
 
 // Cached returns the cached reads of Pet. Without the CacheModel

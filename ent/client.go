@@ -69,6 +69,7 @@ type (
 func newConfig(opts ...Option) config {
 	cfg := config{log: log.Println, hooks: &hooks{}, inters: &inters{}}
 	cfg.hooks.Pet = append(cfg.hooks.Pet, petCacheHook)
+	cfg.hooks.User = append(cfg.hooks.User, petCacheHookOnUserPets)
 	cfg.hooks.User = append(cfg.hooks.User, userCacheHook)
 	cfg.options(opts...)
 	return cfg

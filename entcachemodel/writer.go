@@ -89,7 +89,7 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 			p.reload(id)
 		}
 	case w.Op.Is(ent.OpUpdateOne):
-		if e, ok := v.(T); ok {
+		if e, ok := v.(T); ok && !s.ReloadUpdates {
 			p.set(s.ID(e), e)
 		} else {
 			p.reload(ids...)

@@ -76,6 +76,21 @@ type Type struct {
 	Encode    []string
 	Decode    []string
 	Indexes   []*Index
+	// Links are the writes of other types that change this type's hidden
+	// foreign keys.
+	Links []*Link
+}
+
+// Link is an edge whose foreign key lives in an annotated type's table but
+// which another type's mutations can change: adding, removing or clearing
+// the edge from that side, or deleting its rows (ON DELETE SET NULL).
+type Link struct {
+	Hook    string // hook function name
+	Owner   *gen.Type
+	Column  string // the foreign-key column in the cached type's table
+	Added   string // mutation getters, empty when the edge has no such side
+	Removed string
+	Cleared string
 }
 
 // Index is one PublishBy lookup.
@@ -130,6 +145,9 @@ func build(n *gen.Type) (*Type, error) {
 		fmt.Fprintf(hash, "fk %s %s %v\n", fk.StructField(), fk.Field.Type, fk.Field.Nillable)
 	}
 	t.Hash = hex.EncodeToString(hash.Sum(nil))[:12]
+	for _, fk := range n.UnexportedForeignKeys() {
+		t.Links = append(t.Links, link(n, fk))
+	}
 	seen := map[string]bool{}
 	for _, fields := range ann.PublishBy {
 		idx, err := index(n, fields)
@@ -243,6 +261,36 @@ func encodeUUID(x, typ string, pointer bool) (string, string, error) {
 	enc := fmt.Sprintf("e.Bool(%[1]s != nil)\n\tif %[1]s != nil {\n\t\te.Binary(*%[1]s)\n\t}", x)
 	dec := fmt.Sprintf("if d.Bool() {\n\t\tx := new(%s)\n\t\td.Binary(x)\n\t\t%s = x\n\t}", typ, x)
 	return enc, dec, nil
+}
+
+// link describes the other side of a hidden foreign key of n.
+func link(n *gen.Type, fk *gen.ForeignKey) *Link {
+	e := fk.Edge // the edge that declares the foreign key
+	if e.Type != n {
+		e = e.Ref
+	}
+	l := &Link{Column: fk.Field.Name, Owner: fk.Edge.Type}
+	if e != nil {
+		l.Owner = e.Owner
+		l.Added, l.Cleared = e.StructField()+"IDs", e.StructField()+"Cleared"
+		if !e.Unique {
+			l.Removed = "Removed" + e.StructField() + "IDs"
+		}
+	} else if fk.Edge.Owner == n {
+		l.Owner = fk.Edge.Type
+	}
+	l.Hook = lowerCamel(n.Name) + "CacheHookOn" + pascalCase(fk.Field.Name)
+	return l
+}
+
+func pascalCase(s string) string {
+	parts := strings.Split(s, "_")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "")
 }
 
 // index validates one PublishBy and returns its lookup.
