@@ -21,6 +21,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver
 	_ "github.com/mattn/go-sqlite3"    // sqlite driver
 	"github.com/redis/go-redis/v9"
+
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // Redis is a Redis server for one test or program.
@@ -71,8 +73,16 @@ func (r *Redis) Advance(d time.Duration) {
 	}
 }
 
-// Close closes the client and the embedded server.
+// Close removes the keys under Prefix from a real server (they never
+// expire), then closes the client and the embedded server.
 func (r *Redis) Close() {
+	if r.Mini == nil {
+		ctx := context.Background()
+		iter := r.Client.Scan(ctx, 0, "{"+entcachemodel.KeyPart(r.Prefix)+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			r.Client.Del(ctx, iter.Val())
+		}
+	}
 	r.Client.Close()
 	if r.Mini != nil {
 		r.Mini.Close()
