@@ -150,8 +150,9 @@ func petCacheHook(next Mutator) Mutator {
 		}
 		committed := NewPetClient(m.config.cacheCommitted())
 		w := entcachemodel.Write[*Pet, int]{
-			Op:  m.Op(),
-			IDs: m.IDs,
+			Op:       m.Op(),
+			IDs:      m.IDs,
+			Restrict: func(ids []int) { m.Where(pet.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
 				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
 			},
@@ -380,8 +381,9 @@ func userCacheHook(next Mutator) Mutator {
 		}
 		committed := NewUserClient(m.config.cacheCommitted())
 		w := entcachemodel.Write[*User, int]{
-			Op:  m.Op(),
-			IDs: m.IDs,
+			Op:       m.Op(),
+			IDs:      m.IDs,
+			Restrict: func(ids []int) { m.Where(user.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*User, error) {
 				return committed.cacheQuery().Where(user.IDIn(ids...)).All(ctx)
 			},

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/ent/user"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 	"github.com/entcachemodel/entcachemodel/internal/testenv"
 )
@@ -267,4 +268,23 @@ func TestConcurrentWritersConverge(t *testing.T) {
 // isBusy reports a sqlite lock conflict, which concurrent writers may hit.
 func isBusy(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "locked") || strings.Contains(err.Error(), "deadlock"))
+}
+
+// A row that comes to match a bulk update's predicates between the cache's
+// id query and the UPDATE is not written behind the cache's back.
+func TestBulkUpdateRacingARowIntoItsPredicate(t *testing.T) {
+	e := newEnv(t)
+	u1, u2 := e.createUser("in@x.io", 1), e.createUser("out@x.io", 9)
+	drv, _, writer := e.process(e.redis.NewClient())
+	var once sync.Once
+	drv.Before = func(_ context.Context, q string) {
+		if strings.HasPrefix(q, "UPDATE") {
+			once.Do(func() {
+				require.NoError(t, e.client.User.UpdateOneID(u2.ID).SetAge(2).Exec(e.ctx))
+			})
+		}
+	}
+	_, err := writer.User.Update().Where(user.AgeLT(5)).SetNickname("bulk").Save(e.ctx)
+	require.NoError(t, err)
+	e.requireConsistent(u1.ID, u2.ID)
 }

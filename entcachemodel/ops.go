@@ -49,7 +49,7 @@ func (c *Cache) leases(ctx context.Context, keys []string, check bool) ([]string
 	defer cancel()
 	tokens := make([]string, len(keys))
 	for i := range keys {
-		tokens[i] = c.token()
+		tokens[i] = "r" + c.token()
 	}
 	mode := ""
 	if check {
@@ -81,7 +81,7 @@ func (c *Cache) marks(ctx context.Context, keys []string) ([]string, error) {
 	defer cancel()
 	tokens := make([]string, len(keys))
 	for i := range keys {
-		tokens[i] = c.token()
+		tokens[i] = "w" + c.token()
 	}
 	_, err := c.runScripts(ctx, len(keys), func(pipe redis.Pipeliner, i int) *redis.Cmd {
 		return markScript.EvalSha(ctx, pipe, []string{keys[i], lease(keys[i])}, tokens[i], c.leaseMillis())

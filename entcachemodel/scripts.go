@@ -12,10 +12,14 @@ import "github.com/redis/go-redis/v9"
 // latest token, so a publish or fill that read the database before a later
 // write began is refused. While other writers' tokens are outstanding, data
 // keeps their expiry: a writer that dies between its commit and its publish
-// leaves the old value for at most one lease.
+// leaves the old value for at most one lease. Writer tokens start with "w",
+// reader tokens with "r": a writer token found expired means its writer may
+// have died after committing, so the data is removed rather than stored or
+// made persistent.
 const scriptPrelude = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local crashed = false
 local function scan(mine)
   local kv = redis.call('HGETALL', KEYS[2])
   local n, maxexp, held = 0, 0, false
@@ -25,6 +29,9 @@ local function scan(mine)
       local e = tonumber(kv[i + 1])
       if e == nil or e <= now then
         redis.call('HDEL', KEYS[2], f)
+        -- A writer's mark that ran out: the writer may have committed and
+        -- died. Data stored since its mark may lack its write.
+        if string.sub(f, 1, 1) == 'w' then crashed = true end
       elseif f == mine then
         held = true
       else
@@ -32,6 +39,12 @@ local function scan(mine)
         if e > maxexp then maxexp = e end
       end
     end
+  end
+  if crashed then
+    -- No token issued before now may store data: they may all predate
+    -- the lost write. Tokens issued from now on read the database after it.
+    redis.call('HDEL', KEYS[2], '~')
+    redis.call('DEL', KEYS[1])
   end
   return n, maxexp, held
 end
@@ -41,6 +54,7 @@ end
 // and bounds the life of the current data to the lease.
 var markScript = redis.NewScript(scriptPrelude + `
 local n, maxexp = scan('')
+if crashed then redis.call('DEL', KEYS[1]) end
 local exp = now + tonumber(ARGV[2])
 if exp > maxexp then maxexp = exp end
 redis.call('HSET', KEYS[2], ARGV[1], exp, '~', ARGV[1])
@@ -58,6 +72,7 @@ if ARGV[3] == 'get' then
   if v then return v end
 end
 local n = scan('')
+if crashed then redis.call('DEL', KEYS[1]) end
 if n > 0 then return 0 end
 local exp = now + tonumber(ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], exp, '~', ARGV[1])
@@ -71,7 +86,7 @@ return 1
 // Returns 1 when stored.
 var setScript = redis.NewScript(scriptPrelude + `
 local n, maxexp, held = scan(ARGV[1])
-local ok = held and redis.call('HGET', KEYS[2], '~') == ARGV[1]
+local ok = held and not crashed and redis.call('HGET', KEYS[2], '~') == ARGV[1]
 redis.call('HDEL', KEYS[2], ARGV[1])
 if ok then
   redis.call('HDEL', KEYS[2], '~')
@@ -79,7 +94,7 @@ if ok then
   if n > 0 then redis.call('PEXPIREAT', KEYS[1], maxexp) end
   return 1
 end
-if ARGV[3] == 'publish' then
+if ARGV[3] == 'publish' or crashed then
   redis.call('HDEL', KEYS[2], '~')
   redis.call('DEL', KEYS[1])
 end
@@ -109,9 +124,11 @@ return 1
 // pending fills, which may have read the database before this write.
 var listAddScript = redis.NewScript(scriptPrelude + `
 local n, maxexp, held = scan(ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 1 then
+if crashed then
+  redis.call('DEL', KEYS[1])
+elseif redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('SADD', KEYS[1], ARGV[2])
-  if held and n == 0 then redis.call('PERSIST', KEYS[1]) end
+  if held and n == 0 and redis.call('HGET', KEYS[2], '~') == ARGV[1] then redis.call('PERSIST', KEYS[1]) end
 end
 if (not held) or redis.call('HGET', KEYS[2], '~') == ARGV[1] then redis.call('HDEL', KEYS[2], '~') end
 redis.call('HDEL', KEYS[2], ARGV[1])
@@ -122,8 +139,9 @@ return 1
 // latest. The member "#" marks a list as present even when it is empty.
 var listFillScript = redis.NewScript(scriptPrelude + `
 local n, maxexp, held = scan(ARGV[1])
-local ok = held and redis.call('HGET', KEYS[2], '~') == ARGV[1]
+local ok = held and not crashed and redis.call('HGET', KEYS[2], '~') == ARGV[1]
 redis.call('HDEL', KEYS[2], ARGV[1])
+if crashed then redis.call('DEL', KEYS[1]) end
 if not ok then return 0 end
 redis.call('HDEL', KEYS[2], '~')
 redis.call('DEL', KEYS[1])

@@ -688,8 +688,28 @@ func TestListAddKeepsBoundWhileOtherWriterOut(t *testing.T) {
 	e.listAdd(key, w2, "=2")
 	e.requireTTL(key, true)
 	e.listAdd(key, w1, "=3")
-	e.requireTTL(key, false)
+	// Only the latest writer makes a list persistent: an older one cannot
+	// tell whether a writer that died after committing preceded it. The
+	// list expires after the lease and is refilled.
+	e.requireTTL(key, true)
 	e.requireMembers(key, listPresent, "=1", "=2", "=3")
+}
+
+// A writer dies after committing; another writer, marked later but
+// committed earlier, publishes after the first one's mark ran out. Its
+// value may lack the lost write, so it must not be stored.
+func TestExpiredWriterTokenBlocksOlderPublishes(t *testing.T) {
+	e := newScriptEnv(t, 200*time.Millisecond)
+	key := e.ks.row("1")
+	e.mark(key) // w1: commits, then dies
+	time.Sleep(100 * time.Millisecond)
+	w2 := e.mark(key)
+	time.Sleep(120 * time.Millisecond) // w1 ran out, w2 did not
+	e.lease(key)                       // any script notices w1's expiry
+	if e.set(key, w2, "v2", "publish") != 0 {
+		t.Fatal("a token issued before the lost write stored its value")
+	}
+	e.requireNoValue(key)
 }
 
 func TestNoScriptRecovery(t *testing.T) {

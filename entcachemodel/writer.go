@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"entgo.io/ent"
 	"github.com/redis/go-redis/v9"
@@ -24,6 +25,10 @@ type Write[T any, ID comparable] struct {
 	Lists []ListEntry
 	// Reload reads committed rows by id, outside any transaction.
 	Reload func(context.Context, []ID) ([]T, error)
+	// Restrict limits an update or delete to the given ids (the rows its
+	// predicates matched just before it ran), so that a row that comes to
+	// match in between is not written behind the cache's back.
+	Restrict func([]ID)
 	// Tx is the transaction the mutation runs in, nil outside one.
 	Tx Tx
 	// TxKey identifies that transaction; writes with equal keys are
@@ -56,6 +61,9 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 		var err error
 		if ids, err = w.IDs(ctx); err != nil {
 			return nil, err
+		}
+		if w.Op.Is(ent.OpUpdate|ent.OpDelete) && w.Restrict != nil && len(ids) <= maxRestrict {
+			w.Restrict(ids)
 		}
 	}
 	keys := make([]string, 0, len(ids)+len(w.Lists))
@@ -104,6 +112,10 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	}
 	return v, nil
 }
+
+// maxRestrict is the most ids an update or delete is restricted to; above
+// it, the statement keeps only its own predicates (see the README's limits).
+const maxRestrict = 10000
 
 // reloadChunk bounds the ids of one read-back query (databases limit the
 // parameters of a statement).
@@ -240,6 +252,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	g := s.generation(ctx, c)
 	ks := g.own
 	var reload []ID
+	reloadFailed := false
 	for _, id := range p.order {
 		if r := p.rows[id]; !r.known && !r.deleted {
 			reload = append(reload, id)
@@ -248,8 +261,16 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	for len(reload) > 0 {
 		chunk := reload[:min(len(reload), reloadChunk)]
 		reload = reload[len(chunk):]
-		rows, err := p.load(context.WithoutCancel(ctx), chunk)
+		var rows []T
+		var err error
+		for try := 0; try < 3; try++ {
+			if rows, err = p.load(context.WithoutCancel(ctx), chunk); err == nil {
+				break
+			}
+			time.Sleep(time.Duration(try+1) * 20 * time.Millisecond)
+		}
 		if err != nil {
+			reloadFailed = true
 			c.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: reading rows back after commit failed; removing them from the cache",
 				slog.String("type", s.Type), slog.Any("error", err))
 		}
@@ -314,7 +335,13 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	}
 	var unused []op
 	for k, t := range p.tokens {
-		if !used[k] && t != "" {
+		switch {
+		case used[k]:
+		case reloadFailed && strings.Contains(k, ":l:"):
+			// A row this write moved into the list could not be read
+			// back: the list may now miss it.
+			ops = append(ops, op{key: k, token: t})
+		case t != "":
 			unused = append(unused, op{key: k, token: t})
 		}
 	}
