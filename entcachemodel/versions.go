@@ -17,7 +17,9 @@ import (
 // cached for the rows it wrote. A registry hash per type lists the versions
 // alive (seen in the last deadAfter), each with an epoch: a version that
 // comes back after being gone starts a fresh keyspace, since its old keys
-// missed the writes made meanwhile.
+// missed the writes made meanwhile. A registry that is missing (first run,
+// or flushed together with the data) gives epoch 0, so that processes that
+// register at different times agree.
 //
 // A version that registers while another is alive serves reads from the
 // database, and only removes keys on writes, for two refresh periods: the
@@ -29,13 +31,18 @@ var registerScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call('HGET', KEYS[1], ARGV[1])
-local epoch
+local epoch, joined
 if v then
-  local e, seen = string.match(v, '^(%d+):(%d+)$')
-  if seen and now - tonumber(seen) <= tonumber(ARGV[2]) then epoch = e end
+  local e, j, seen = string.match(v, '^(%d+):(%d+):(%d+)$')
+  if seen and now - tonumber(seen) <= tonumber(ARGV[2]) then epoch, joined = e, j end
 end
-if not epoch then epoch = tostring(now) end
-redis.call('HSET', KEYS[1], ARGV[1], epoch .. ':' .. now)
+if not epoch then
+  -- Unknown (first run, or the registry was flushed with the data): every
+  -- process agrees on epoch 0. Known but gone: start a fresh keyspace.
+  if v then epoch = tostring(now) else epoch = '0' end
+  joined = tostring(now)
+end
+redis.call('HSET', KEYS[1], ARGV[1], epoch .. ':' .. joined .. ':' .. now)
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, '~now')
 table.insert(out, tostring(now))
@@ -101,24 +108,27 @@ func (c *Cache) register(ctx context.Context, typ, hash string) *generation {
 	}
 	now, _ := strconv.ParseInt(res[len(res)-1], 10, 64)
 	g := &generation{expires: time.Now().Add(c.versionCheck)}
-	var ownEpoch int64
+	var joined int64
 	for i := 0; i+1 < len(res)-2; i += 2 {
 		h := res[i]
-		epoch, seen, ok := strings.Cut(res[i+1], ":")
-		seenMs, err := strconv.ParseInt(seen, 10, 64)
-		if !ok || err != nil {
+		parts := strings.Split(res[i+1], ":")
+		if len(parts) != 3 {
 			continue
 		}
-		ks := newKeyspace(c.prefix, typ, h+"."+epoch)
+		seenMs, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil {
+			continue
+		}
+		ks := newKeyspace(c.prefix, typ, h+"."+parts[0])
 		if h == hash {
 			g.own = ks
-			ownEpoch, _ = strconv.ParseInt(epoch, 10, 64)
+			joined, _ = strconv.ParseInt(parts[1], 10, 64)
 			continue
 		}
 		if now-seenMs <= deadAfter.Milliseconds() {
 			g.others = append(g.others, ks)
 		}
 	}
-	g.trusted = len(g.others) == 0 || now >= ownEpoch+2*c.versionCheck.Milliseconds()
+	g.trusted = len(g.others) == 0 || now >= joined+2*c.versionCheck.Milliseconds()
 	return g
 }

@@ -1,0 +1,763 @@
+package ent_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/ent/user"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
+	"github.com/entcachemodel/entcachemodel/internal/testenv"
+)
+
+const (
+	chaosLease = 300 * time.Millisecond
+	chaosRows  = 6 // hot rows, one per email u0@x.io..u5@x.io
+	chaosProcs = 4
+	chaosAges  = 8 // ages are 20..27
+)
+
+// errCrashed ends the write that crashed its process: the database has it,
+// Redis never hears of it.
+var errCrashed = errors.New("chaos: process crashed")
+
+// TestChaos runs every kind of write and read from several processes while
+// faults are injected from outside: Redis outages of one process, deletion
+// of every key of the test (FLUSHALL, without touching other tests' keys),
+// and a process that dies between a commit and its publish. Once the load
+// stops and the leases are over, every cached lookup of every surviving
+// process must answer as the database does.
+//
+// The seed fixes each worker's operations and the fault schedule, not the
+// interleaving. CHAOS_SEED replays one, CHAOS_DURATION sets the load time
+// (default 8s), CHAOS_FAULTS picks faults (default "outage,flush,crash").
+func TestChaos(t *testing.T) {
+	seed, dur := uint64(time.Now().UnixNano()), 8*time.Second
+	var err error
+	if s := os.Getenv("CHAOS_SEED"); s != "" {
+		seed, err = strconv.ParseUint(s, 10, 64)
+		require.NoError(t, err, "CHAOS_SEED")
+	}
+	if s := os.Getenv("CHAOS_DURATION"); s != "" {
+		dur, err = time.ParseDuration(s)
+		require.NoError(t, err, "CHAOS_DURATION")
+	}
+	t.Logf("chaos seed %d, duration %s", seed, dur)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("chaos failed with seed %d: rerun with CHAOS_SEED=%d", seed, seed)
+		}
+	})
+	c := &chaos{t: t, seed: seed, emails: map[string]bool{}, names: map[[2]string]bool{},
+		ops: map[string]int{}, tolerated: map[string]int{}, faults: map[string]int{}}
+	c.e = newEnv(t, c.options()...)
+	if c.e.redis.Mini != nil {
+		c.e.redis.Mini.ClockTTL(true) // keys expire as time passes, as on a real server
+	}
+	c.seedRows()
+	windows := max(1, int(dur/(8*time.Second))) // each has its own faults
+	c.spares = make(chan *chaosProc, windows)
+	for i := range chaosProcs + windows {
+		c.procs = append(c.procs, c.newProc(fmt.Sprintf("p%d", i)))
+		if i >= chaosProcs {
+			c.spares <- c.procs[i] // takes over from a crashed process
+		}
+	}
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range chaosProcs {
+		wg.Go(func() { c.work(i, c.procs[i], start.Add(dur)) })
+	}
+	wg.Go(func() { c.inject(rand.New(rand.NewPCG(seed, 1<<32)), start, dur, windows) })
+	wg.Wait()
+
+	// Writes publish before they return. What remains: the marks of the
+	// crashed process, which end with their lease, and the repairs of the
+	// processes that saw an outage.
+	c.quiet.Store(true)
+	for _, p := range c.procs {
+		p.faults.SetMaxDelay(0)
+	}
+	c.e.redis.Advance(chaosLease + 200*time.Millisecond)
+	alive := c.alive()
+	require.Eventually(t, func() bool {
+		return !slices.ContainsFunc(alive, func(p *chaosProc) bool { return p.cache.Stats().Pending > 0 })
+	}, 10*time.Second, 20*time.Millisecond, "repairs drain")
+
+	checkStart := time.Now()
+	diffs := c.check(alive)
+	for _, d := range diffs[:min(5, len(diffs))] {
+		t.Errorf("divergence: %s", d)
+	}
+	for _, u := range c.unexpected[:min(5, len(c.unexpected))] {
+		t.Errorf("unexpected: %s", u)
+	}
+	var st entcachemodel.Stats
+	for _, p := range c.procs {
+		s := p.cache.Stats()
+		st.Hits, st.Misses, st.Fills = st.Hits+s.Hits, st.Misses+s.Misses, st.Fills+s.Fills
+		st.Publishes, st.Invalidations, st.Errors = st.Publishes+s.Publishes, st.Invalidations+s.Invalidations, st.Errors+s.Errors
+	}
+	total := 0
+	for _, n := range c.ops {
+		total += n
+	}
+	t.Logf("chaos %s seed %d: %d ops %v; faults %v; db errors tolerated %v; unexpected errors %d; "+
+		"cache hits %d misses %d fills %d publishes %d invalidations %d redis errors %d; checked in %s; divergences %d (bar 0)",
+		c.e.db.Dialect, seed, total, c.ops, c.faults, c.tolerated, len(c.unexpected),
+		st.Hits, st.Misses, st.Fills, st.Publishes, st.Invalidations, st.Errors, time.Since(checkStart).Round(time.Millisecond), len(diffs))
+
+	// The crashed processes may now finish their repair loops.
+	for _, p := range c.procs {
+		p.faults.Down.Store(false)
+	}
+}
+
+// chaos is the shared state of one run.
+type chaos struct {
+	t      *testing.T
+	e      *env
+	seed   uint64
+	procs  []*chaosProc // every process started, crashed and spare ones included
+	spares chan *chaosProc
+	fresh  atomic.Int64 // numbers temporary emails and new names
+	quiet  atomic.Bool  // no more injected database delays
+
+	mu         sync.Mutex
+	hot        []int // ids in the database, refreshed now and then
+	refreshed  time.Time
+	maxID      int // highest id ever seen
+	emails     map[string]bool
+	names      map[[2]string]bool
+	nameList   [][2]string
+	ops        map[string]int
+	tolerated  map[string]int
+	faults     map[string]int
+	unexpected []string
+}
+
+func (c *chaos) options() []entcachemodel.Option {
+	return []entcachemodel.Option{
+		entcachemodel.WithLease(chaosLease),
+		entcachemodel.WithTimeout(200 * time.Millisecond),
+		entcachemodel.WithCooldown(50 * time.Millisecond),
+		entcachemodel.WithVersionCheck(time.Second),             // registry refreshes within the run
+		entcachemodel.WithLogger(slog.New(slog.DiscardHandler)), // injected faults log by the hundred
+	}
+}
+
+// chaosProc is one process: its own pool, Redis client, cache and client.
+type chaosProc struct {
+	name    string
+	faults  *testenv.Faults
+	cache   *entcachemodel.Cache
+	client  *ent.Client
+	crash   atomic.Bool // Redis goes down for good right after the next commit
+	dead    atomic.Bool
+	outage  atomic.Bool
+	working atomic.Bool // a worker runs on it (spares wait for a crash)
+}
+
+func (p *chaosProc) String() string { return p.name }
+
+func (c *chaos) newProc(name string) *chaosProc {
+	p := &chaosProc{name: name, faults: &testenv.Faults{}}
+	p.faults.SetMaxDelay(2 * time.Millisecond)
+	rdb := c.e.redis.NewClient()
+	rdb.AddHook(p.faults)
+	c.t.Cleanup(func() { rdb.Close() })
+	var drv *testenv.Counter
+	drv, p.cache, p.client = c.e.process(rdb, c.options()...)
+	drv.Before = func(context.Context, string) {
+		if !c.quiet.Load() && rand.IntN(4) == 0 {
+			time.Sleep(rand.N(2 * time.Millisecond))
+		}
+	}
+	// The crash comes right after a commit whose marks reached Redis: it
+	// spares the writes whose staleness the README leaves unbounded (a list
+	// moved into by AddAge, a write made while the breaker is open).
+	var errs uint64
+	var errsAt time.Time
+	p.client.User.Use(func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if st := p.cache.Stats(); st.Errors != errs || st.Pending > 0 {
+				errs, errsAt = st.Errors, time.Now()
+			}
+			_, txErr := m.(*ent.UserMutation).Tx()
+			crash := txErr != nil && len(m.AddedFields()) == 0 && time.Since(errsAt) > 200*time.Millisecond
+			v, err := next.Mutate(ctx, m)
+			if crash && err == nil && p.crash.CompareAndSwap(true, false) {
+				p.faults.Down.Store(true) // nothing the process sends arrives any more
+				p.dead.Store(true)
+				c.mu.Lock()
+				c.faults["crash"]++
+				c.mu.Unlock()
+				c.t.Logf("%s: crashed after committing a %s", name, m.Op())
+				return nil, errCrashed
+			}
+			return v, err
+		})
+	})
+	return p
+}
+
+func (c *chaos) alive() []*chaosProc {
+	return slices.DeleteFunc(slices.Clone(c.procs), func(p *chaosProc) bool { return p.dead.Load() })
+}
+
+func chaosEmail(slot int) string { return fmt.Sprintf("u%d@x.io", slot) }
+func chaosAge(r *rand.Rand) int  { return 20 + r.IntN(chaosAges) }
+func chaosRole(r *rand.Rand) user.Role {
+	return []user.Role{user.RoleAdmin, user.RoleMember}[r.IntN(2)]
+}
+
+func (c *chaos) seedRows() {
+	r := rand.New(rand.NewPCG(c.seed, 1<<33))
+	for i := range chaosRows {
+		b := c.e.client.User.Create().SetEmail(chaosEmail(i)).SetFirstName(fmt.Sprintf("F%d", i)).SetLastName(fmt.Sprintf("L%d", i))
+		require.NoError(c.t, c.create(b.SetAge(chaosAge(r)).SetRole(chaosRole(r))))
+	}
+}
+
+// create saves b and notes its id, email and names.
+func (c *chaos) create(b *ent.UserCreate) error {
+	c.note(b)
+	u, err := b.Save(c.e.ctx)
+	if err == nil {
+		c.mu.Lock()
+		c.maxID = max(c.maxID, u.ID)
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// note records the email and names a create may write.
+func (c *chaos) note(bs ...*ent.UserCreate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range bs {
+		email, _ := b.Mutation().Email()
+		first, _ := b.Mutation().FirstName()
+		last, _ := b.Mutation().LastName()
+		c.emails[email] = true
+		if n := [2]string{first, last}; !c.names[n] {
+			c.names[n] = true
+			c.nameList = append(c.nameList, n)
+		}
+	}
+}
+
+// pickID returns an id in the database, or now and then any id ever used.
+func (c *chaos) pickID(r *rand.Rand) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.hot) == 0 || r.IntN(10) == 0 {
+		return 1 + r.IntN(c.maxID)
+	}
+	return c.hot[r.IntN(len(c.hot))]
+}
+
+func (c *chaos) refresh(p *chaosProc) {
+	c.mu.Lock()
+	due := time.Since(c.refreshed) > 50*time.Millisecond
+	if due {
+		c.refreshed = time.Now()
+	}
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	if ids, err := p.client.User.Query().IDs(c.e.ctx); err == nil && len(ids) > 0 {
+		c.mu.Lock()
+		c.hot, c.maxID = ids, max(c.maxID, slices.Max(ids))
+		c.mu.Unlock()
+	}
+}
+
+// record counts an operation and sorts its error: the conflicts of
+// concurrent writers are expected, anything else is not.
+func (c *chaos) record(kind string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops[kind]++
+	if err == nil || errors.Is(err, errCrashed) {
+		return
+	}
+	switch msg := err.Error(); {
+	case ent.IsNotFound(err):
+		c.tolerated["not found"]++
+	case ent.IsConstraintError(err) || strings.Contains(msg, "duplicate key") || strings.Contains(msg, "UNIQUE constraint"):
+		c.tolerated["unique"]++
+	case strings.Contains(msg, "locked") || strings.Contains(msg, "busy"):
+		c.tolerated["locked"]++
+	case strings.Contains(msg, "deadlock") || strings.Contains(msg, "could not serialize"):
+		c.tolerated["deadlock"]++
+	default:
+		c.unexpected = append(c.unexpected, kind+": "+msg)
+	}
+}
+
+// expect records a read that broke its contract, whatever the timing.
+func (c *chaos) expect(ok bool, format string, args ...any) {
+	if !ok {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.unexpected = append(c.unexpected, "contract: "+fmt.Sprintf(format, args...))
+	}
+}
+
+// work runs random operations on p until the deadline, moving on to a
+// spare process when p crashes.
+func (c *chaos) work(slot int, p *chaosProc, until time.Time) {
+	r := rand.New(rand.NewPCG(c.seed, uint64(slot)))
+	time.Sleep(time.Duration(r.Int64N(int64(time.Second)))) // processes start at different times
+	weights := 0
+	for _, op := range chaosOps {
+		weights += op.weight
+	}
+	p.working.Store(true)
+	for time.Now().Before(until) {
+		if p.dead.Load() {
+			select {
+			case p = <-c.spares:
+				p.working.Store(true)
+			default:
+				return
+			}
+		}
+		c.refresh(p)
+		n := r.IntN(weights)
+		for _, op := range chaosOps {
+			if n -= op.weight; n < 0 {
+				c.record(op.name, op.run(c, p, r))
+				break
+			}
+		}
+	}
+}
+
+// inject runs the fault schedule: in each window of the run, two Redis
+// outages of one process, one flush and one crash, at random times.
+func (c *chaos) inject(r *rand.Rand, start time.Time, dur time.Duration, windows int) {
+	type event struct {
+		at   time.Duration
+		kind string
+	}
+	var events []event
+	kinds := cmp.Or(os.Getenv("CHAOS_FAULTS"), "outage,flush,crash")
+	span := dur / time.Duration(windows)
+	for w := range windows {
+		for _, kind := range []string{"outage", "outage", "flush", "crash"} {
+			at := time.Duration(w)*span + span/10 + time.Duration(r.Int64N(int64(span*7/10)))
+			if strings.Contains(kinds, kind) {
+				events = append(events, event{at, kind})
+			}
+		}
+	}
+	slices.SortFunc(events, func(a, b event) int { return cmp.Compare(a.at, b.at) })
+	for _, ev := range events {
+		time.Sleep(time.Until(start.Add(ev.at)))
+		if ev.kind == "flush" {
+			n := c.flush()
+			c.mu.Lock()
+			c.faults["flush"]++
+			c.faults["flushed keys"] += n
+			c.mu.Unlock()
+			c.t.Logf("%s: flush of %d keys", time.Since(start).Round(time.Millisecond), n)
+			continue
+		}
+		p := c.pickProc(r)
+		if p == nil {
+			continue
+		}
+		c.t.Logf("%s: %s of %s", time.Since(start).Round(time.Millisecond), ev.kind, p)
+		if ev.kind == "crash" {
+			p.crash.Store(true) // the process dies after its next commit
+			continue
+		}
+		p.outage.Store(true)
+		p.faults.Down.Store(true)
+		time.Sleep(150*time.Millisecond + time.Duration(r.Int64N(int64(100*time.Millisecond))))
+		p.faults.Down.Store(false)
+		p.outage.Store(false)
+		c.mu.Lock()
+		c.faults["outage"]++
+		c.mu.Unlock()
+	}
+}
+
+// pickProc returns a working process no other fault is aimed at.
+func (c *chaos) pickProc(r *rand.Rand) *chaosProc {
+	ok := slices.DeleteFunc(c.alive(), func(p *chaosProc) bool { return !p.working.Load() || p.crash.Load() || p.outage.Load() })
+	if len(ok) == 0 {
+		return nil
+	}
+	return ok[r.IntN(len(ok))]
+}
+
+// flush deletes every key of the test, as FLUSHALL would on a server of its
+// own; the server may be shared with other tests.
+func (c *chaos) flush() int {
+	ctx, rdb := c.e.ctx, c.e.redis.Client
+	n := 0
+	iter := rdb.Scan(ctx, 0, "{"+entcachemodel.KeyPart(c.e.redis.Prefix)+":*", 200).Iterator()
+	for iter.Next(ctx) {
+		c.expect(rdb.Del(ctx, iter.Val()).Err() == nil, "flush: DEL %s failed", iter.Val())
+		n++
+	}
+	c.expect(iter.Err() == nil, "flush: SCAN: %v", iter.Err())
+	return n
+}
+
+type chaosOp struct {
+	name   string
+	weight int
+	run    func(c *chaos, p *chaosProc, r *rand.Rand) error
+}
+
+var chaosOps = []chaosOp{
+	{"update-plain", 6, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		u := p.client.User.UpdateOneID(c.pickID(r))
+		switch r.IntN(3) {
+		case 0:
+			u.SetNickname("n" + strconv.Itoa(r.IntN(100)))
+		case 1:
+			u.ClearNickname()
+		default:
+			u.SetScore(float64(r.IntN(100)) / 4)
+		}
+		return u.Exec(c.e.ctx)
+	}},
+	{"update-indexed", 6, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		u := p.client.User.UpdateOneID(c.pickID(r))
+		switch r.IntN(4) {
+		case 0, 1:
+			u.SetAge(chaosAge(r))
+		case 2:
+			u.SetRole(chaosRole(r)).SetActive(r.IntN(2) == 0)
+		default:
+			u.SetActive(r.IntN(2) == 0) // half of a composite list key
+		}
+		return u.Exec(c.e.ctx)
+	}},
+	{"swap-emails", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		a, b, tmp := c.pickID(r), c.pickID(r), fmt.Sprintf("tmp%d@x.io", c.fresh.Add(1))
+		c.mu.Lock()
+		c.emails[tmp] = true
+		c.mu.Unlock()
+		return chaosTx(c.e.ctx, p.client, true, func(ctx context.Context, tx *ent.Tx) error {
+			ua, err := tx.User.Get(ctx, a)
+			if err != nil {
+				return err
+			}
+			ub, err := tx.User.Get(ctx, b)
+			if err != nil || a == b {
+				return err
+			}
+			if err := tx.User.UpdateOneID(a).SetEmail(tmp).Exec(ctx); err != nil {
+				return err
+			}
+			if err := tx.User.UpdateOneID(b).SetEmail(ua.Email).Exec(ctx); err != nil {
+				return err
+			}
+			return tx.User.UpdateOneID(a).SetEmail(ub.Email).Exec(ctx)
+		})
+	}},
+	{"tx-commit", 2, func(c *chaos, p *chaosProc, r *rand.Rand) error { return c.txOps(p, r, true) }},
+	{"tx-rollback", 2, func(c *chaos, p *chaosProc, r *rand.Rand) error { return c.txOps(p, r, false) }},
+	{"bulk-update", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		u := p.client.User.Update()
+		switch r.IntN(3) {
+		case 0:
+			u.Where(user.AgeLT(chaosAge(r))).SetAge(chaosAge(r))
+		case 1:
+			u.Where(user.AgeGT(chaosAge(r))).AddAge(-1) // the new age is unknown before the write
+		default:
+			u.Where(user.RoleEQ(chaosRole(r))).SetActive(r.IntN(2) == 0)
+		}
+		return u.Exec(c.e.ctx)
+	}},
+	{"delete-recreate", 2, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		ctx, email := c.e.ctx, chaosEmail(r.IntN(chaosRows))
+		old, err := p.client.User.Query().Where(user.EmailEQ(email)).Only(ctx)
+		if ent.IsNotFound(err) {
+			first := fmt.Sprintf("F%d", c.fresh.Add(1))
+			return c.create(p.client.User.Create().SetEmail(email).SetFirstName(first).SetLastName("new").SetAge(chaosAge(r)))
+		}
+		if err != nil {
+			return err
+		}
+		if r.IntN(2) == 0 {
+			_, err = p.client.User.Delete().Where(user.EmailEQ(email)).Exec(ctx)
+		} else {
+			err = p.client.User.DeleteOneID(old.ID).Exec(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		return c.create(p.client.User.Create().SetEmail(email).SetFirstName(old.FirstName).SetLastName(old.LastName).
+			SetAge(chaosAge(r)).SetRole(old.Role))
+	}},
+	{"upsert", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		create := func(slot int) *ent.UserCreate {
+			b := p.client.User.Create().SetEmail(chaosEmail(slot)).SetFirstName(fmt.Sprintf("U%d", slot)).SetLastName("up")
+			c.note(b)
+			return b.SetAge(chaosAge(r))
+		}
+		slot := r.IntN(chaosRows)
+		switch r.IntN(3) {
+		case 0:
+			return create(slot).OnConflictColumns(user.FieldEmail).UpdateAge().Exec(c.e.ctx)
+		case 1:
+			return create(slot).OnConflictColumns(user.FieldEmail).UpdateNewValues().Exec(c.e.ctx)
+		default:
+			other := (slot + 1 + r.IntN(chaosRows-1)) % chaosRows
+			return p.client.User.CreateBulk(create(slot), create(other)).OnConflictColumns(user.FieldEmail).UpdateAge().Exec(c.e.ctx)
+		}
+	}},
+	{"read-get", 5, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		id := c.pickID(r)
+		u, err := p.client.User.Cached().Get(c.e.ctx, id)
+		c.expect(err != nil || u.ID == id, "%s: Get(%d) returned %s", p, id, chaosUser(u))
+		return chaosFound(err)
+	}},
+	{"read-get-many", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		ids := []int{c.pickID(r), c.pickID(r), c.pickID(r)}
+		us, err := p.client.User.Cached().GetMany(c.e.ctx, ids...)
+		rest := ids
+		for _, u := range us {
+			i := slices.Index(rest, u.ID)
+			c.expect(i >= 0, "%s: GetMany(%v) returned %v", p, ids, chaosIDs(us))
+			if i < 0 {
+				break
+			}
+			rest = rest[i+1:]
+		}
+		return err
+	}},
+	{"read-by-email", 4, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		email := chaosEmail(r.IntN(chaosRows))
+		u, err := p.client.User.Cached().GetByEmail(c.e.ctx, email)
+		c.expect(err != nil || u.Email == email, "%s: GetByEmail(%s) returned %s", p, email, chaosUser(u))
+		return chaosFound(err)
+	}},
+	{"read-by-name", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		c.mu.Lock()
+		n := c.nameList[r.IntN(len(c.nameList))]
+		c.mu.Unlock()
+		u, err := p.client.User.Cached().GetByFirstNameLastName(c.e.ctx, n[0], n[1])
+		c.expect(err != nil || u.FirstName == n[0] && u.LastName == n[1], "%s: GetByFirstNameLastName(%v) returned %s", p, n, chaosUser(u))
+		return chaosFound(err)
+	}},
+	{"read-by-age", 4, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		age := chaosAge(r)
+		us, err := p.client.User.Cached().ListByAge(c.e.ctx, age)
+		c.expectList(us, func(u *ent.User) bool { return u.Age == age }, "%s: ListByAge(%d)", p, age)
+		return err
+	}},
+	{"read-by-role-active", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		role, active := chaosRole(r), r.IntN(2) == 0
+		us, err := p.client.User.Cached().ListByRoleActive(c.e.ctx, role, active)
+		c.expectList(us, func(u *ent.User) bool { return u.Role == role && u.Active == active }, "%s: ListByRoleActive(%s, %t)", p, role, active)
+		return err
+	}},
+}
+
+// expectList checks that a list lookup returned matching rows, by id.
+func (c *chaos) expectList(us []*ent.User, match func(*ent.User) bool, format string, args ...any) {
+	ok := slices.IsSortedFunc(us, func(a, b *ent.User) int { return a.ID - b.ID }) && !slices.ContainsFunc(us, func(u *ent.User) bool { return !match(u) })
+	c.expect(ok, format+" returned %v", append(args, chaosIDs(us))...)
+}
+
+// txOps runs one to three writes in a transaction, then commits or rolls
+// back.
+func (c *chaos) txOps(p *chaosProc, r *rand.Rand, commit bool) error {
+	return chaosTx(c.e.ctx, p.client, commit, func(ctx context.Context, tx *ent.Tx) error {
+		for range 1 + r.IntN(3) {
+			var err error
+			switch id := c.pickID(r); r.IntN(6) {
+			case 0:
+				err = tx.User.UpdateOneID(id).SetAge(chaosAge(r)).Exec(ctx)
+			case 1:
+				err = tx.User.UpdateOneID(id).SetNickname("tx").AddScore(1).Exec(ctx)
+			case 2:
+				err = tx.User.UpdateOneID(id).SetRole(chaosRole(r)).SetActive(r.IntN(2) == 0).Exec(ctx)
+			case 3:
+				err = tx.User.Update().Where(user.AgeGTE(chaosAge(r))).SetAge(chaosAge(r)).Exec(ctx)
+			case 4: // short-lived rows: created by one transaction, deleted by another
+				n := c.fresh.Add(1)
+				b := tx.User.Create().SetEmail(fmt.Sprintf("tx%d@x.io", n)).SetFirstName(fmt.Sprintf("T%d", n)).SetAge(chaosAge(r))
+				c.note(b)
+				var u *ent.User
+				if u, err = b.Save(ctx); err == nil {
+					c.mu.Lock()
+					c.maxID = max(c.maxID, u.ID)
+					c.mu.Unlock()
+				}
+			default:
+				_, err = tx.User.Delete().Where(user.EmailHasPrefix("tx")).Exec(ctx)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func chaosTx(ctx context.Context, client *ent.Client, commit bool, f func(context.Context, *ent.Tx) error) error {
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := f(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if !commit {
+		return tx.Rollback()
+	}
+	return tx.Commit()
+}
+
+// chaosFound drops the not-found error of a lookup: not an error here.
+func chaosFound(err error) error {
+	if ent.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func chaosIDs(us []*ent.User) []int {
+	ids := make([]int, len(us))
+	for i, u := range us {
+		ids[i] = u.ID
+	}
+	return ids
+}
+
+func chaosAt(us []*ent.User, i int) *ent.User {
+	if i < len(us) {
+		return us[i]
+	}
+	return nil
+}
+
+func chaosUser(u *ent.User) string {
+	if u == nil {
+		return "not found"
+	}
+	nick := "<nil>"
+	if u.Nickname != nil {
+		nick = *u.Nickname
+	}
+	return fmt.Sprintf("{id %d %s %s/%s age %d %s active %t nick %s score %g}",
+		u.ID, u.Email, u.FirstName, u.LastName, u.Age, u.Role, u.Active, nick, u.Score)
+}
+
+// check compares the cached lookups of every process with the database.
+// The first pass reads what the run left in Redis, for every id, email and
+// name ever used; the second, for the rows in the database, what the first
+// pass filled.
+func (c *chaos) check(procs []*chaosProc) []string {
+	ctx := c.e.ctx
+	rows, err := c.e.client.User.Query().Order(user.ByID()).All(ctx)
+	require.NoError(c.t, err)
+	byID, byEmail, byName := map[int]*ent.User{}, map[string]*ent.User{}, map[[2]string]*ent.User{}
+	ages := map[int]bool{}
+	for i := range chaosAges {
+		ages[20+i] = true
+	}
+	for _, u := range rows {
+		n := [2]string{u.FirstName, u.LastName}
+		byID[u.ID], byEmail[u.Email], byName[n] = u, u, u
+		c.emails[u.Email], c.names[n], ages[u.Age] = true, true, true
+		c.maxID = max(c.maxID, u.ID)
+	}
+	var diffs []string
+	same := func(what string, want, got []*ent.User, err error) {
+		switch {
+		case err != nil && !ent.IsNotFound(err):
+			diffs = append(diffs, fmt.Sprintf("%s: error %v", what, err))
+		case assert.ObjectsAreEqual(userFields(want), userFields(got)):
+		case len(want) < 2 && len(got) < 2:
+			diffs = append(diffs, fmt.Sprintf("%s: cache %s, database %s", what, chaosUser(chaosAt(got, 0)), chaosUser(chaosAt(want, 0))))
+		default:
+			i := 0
+			for i < min(len(want), len(got)) && assert.ObjectsAreEqual(want[i].Fields(), got[i].Fields()) {
+				i++
+			}
+			diffs = append(diffs, fmt.Sprintf("%s: cache %v, database %v (first difference: cache %s, database %s)",
+				what, chaosIDs(got), chaosIDs(want), chaosUser(chaosAt(got, i)), chaosUser(chaosAt(want, i))))
+		}
+	}
+	one := func(u *ent.User) []*ent.User {
+		if u == nil {
+			return nil
+		}
+		return []*ent.User{u}
+	}
+	where := func(match func(*ent.User) bool) []*ent.User {
+		return slices.DeleteFunc(slices.Clone(rows), func(u *ent.User) bool { return !match(u) })
+	}
+	r := rand.New(rand.NewPCG(c.seed, 1<<34))
+	readers := append(procs, &chaosProc{name: "base", client: c.e.client}) // base: idle since the seeding
+	for pass := range 2 {
+		ids, emails, names := r.Perm(c.maxID+1), slices.Collect(maps.Keys(c.emails)), slices.Collect(maps.Keys(c.names))
+		if pass > 0 {
+			ids, emails, names = slices.Collect(maps.Keys(byID)), slices.Collect(maps.Keys(byEmail)), slices.Collect(maps.Keys(byName))
+		}
+		for _, p := range readers {
+			at, uc := fmt.Sprintf("pass %d %s", pass, p), p.client.User.Cached()
+			for _, id := range ids {
+				got, err := uc.Get(ctx, id)
+				same(fmt.Sprintf("%s Get(%d)", at, id), one(byID[id]), one(got), err)
+			}
+			got, err := uc.GetMany(ctx, ids...)
+			var want []*ent.User
+			for _, id := range ids {
+				if u := byID[id]; u != nil {
+					want = append(want, u)
+				}
+			}
+			same(at+" GetMany", want, got, err)
+			for _, email := range emails {
+				got, err := uc.GetByEmail(ctx, email)
+				same(fmt.Sprintf("%s GetByEmail(%s)", at, email), one(byEmail[email]), one(got), err)
+			}
+			for _, n := range names {
+				got, err := uc.GetByFirstNameLastName(ctx, n[0], n[1])
+				same(fmt.Sprintf("%s GetByFirstNameLastName(%s, %s)", at, n[0], n[1]), one(byName[n]), one(got), err)
+			}
+			for age := range ages {
+				got, err := uc.ListByAge(ctx, age)
+				same(fmt.Sprintf("%s ListByAge(%d)", at, age), where(func(u *ent.User) bool { return u.Age == age }), got, err)
+			}
+			for _, role := range []user.Role{user.RoleAdmin, user.RoleMember} {
+				for _, active := range []bool{false, true} {
+					got, err := uc.ListByRoleActive(ctx, role, active)
+					same(fmt.Sprintf("%s ListByRoleActive(%s, %t)", at, role, active),
+						where(func(u *ent.User) bool { return u.Role == role && u.Active == active }), got, err)
+				}
+			}
+		}
+	}
+	return diffs
+}
