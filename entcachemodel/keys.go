@@ -75,5 +75,14 @@ func (k keyspace) list(index, key string) string {
 	return "{" + k.base + ":l:" + index + ":" + key + "}"
 }
 
+// isList reports whether key is a list key of this keyspace.
+func (k keyspace) isList(key string) bool { return strings.HasPrefix(key, "{"+k.base+":l:") }
+
+// rebase returns the key of another keyspace (another schema version) that
+// names the same entry as key.
+func (k keyspace) rebase(key string, other keyspace) string {
+	return "{" + other.base + strings.TrimPrefix(key, "{"+k.base)
+}
+
 // lease returns the lease key that guards a data key.
 func lease(dataKey string) string { return dataKey + ":lk" }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -328,8 +327,8 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			ops = append(ops, op{key: other.row(s.FormatID(id))})
 		}
 		for k := range used {
-			if strings.Contains(k, ":l:") {
-				ops = append(ops, op{key: "{" + other.base + strings.TrimPrefix(k, "{"+ks.base)})
+			if ks.isList(k) {
+				ops = append(ops, op{key: ks.rebase(k, other)})
 			}
 		}
 	}
@@ -337,7 +336,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	for k, t := range p.tokens {
 		switch {
 		case used[k]:
-		case reloadFailed && strings.Contains(k, ":l:"):
+		case reloadFailed && ks.isList(k):
 			// A row this write moved into the list could not be read
 			// back: the list may now miss it.
 			ops = append(ops, op{key: k, token: t})
