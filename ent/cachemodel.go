@@ -152,6 +152,7 @@ func petCacheHook(next Mutator) Mutator {
 		w := entcachemodel.Write[*Pet, int]{
 			Op:       m.Op(),
 			IDs:      m.IDs,
+			Driver:   m.driver,
 			Restrict: func(ids []int) { m.Where(pet.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
 				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
@@ -189,7 +190,8 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 		}
 		committed := NewPetClient(m.config.cacheCommitted())
 		w := entcachemodel.Write[*Pet, int]{
-			Op: OpUpdate,
+			Op:     OpUpdate,
+			Driver: m.driver,
 			IDs: func(ctx context.Context) ([]int, error) {
 				var ids []int
 				ids = append(ids, m.PetsIDs()...)
@@ -229,7 +231,7 @@ type PetCache struct {
 
 func (c *PetCache) reader() entcachemodel.Reader[*Pet, int] {
 	cfg := c.client.config
-	return petCacheSchema.Reader(cfg.cacheModel(),
+	return petCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
 		func(ctx context.Context, ids []int) ([]*Pet, error) {
 			return c.client.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
 		},
@@ -383,6 +385,7 @@ func userCacheHook(next Mutator) Mutator {
 		w := entcachemodel.Write[*User, int]{
 			Op:       m.Op(),
 			IDs:      m.IDs,
+			Driver:   m.driver,
 			Restrict: func(ids []int) { m.Where(user.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*User, error) {
 				return committed.cacheQuery().Where(user.IDIn(ids...)).All(ctx)
@@ -423,7 +426,7 @@ type UserCache struct {
 
 func (c *UserCache) reader() entcachemodel.Reader[*User, int] {
 	cfg := c.client.config
-	return userCacheSchema.Reader(cfg.cacheModel(),
+	return userCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
 		func(ctx context.Context, ids []int) ([]*User, error) {
 			return c.client.cacheQuery().Where(user.IDIn(ids...)).All(ctx)
 		},

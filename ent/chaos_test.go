@@ -40,13 +40,14 @@ var errCrashed = errors.New("chaos: process crashed")
 // TestChaos runs every kind of write and read from several processes while
 // faults are injected from outside: Redis outages of one process, deletion
 // of every key of the test (FLUSHALL, without touching other tests' keys),
-// and a process that dies between a commit and its publish. Once the load
+// a process that dies between a commit and its publish, and one that dies
+// after writing while it could not reach Redis at all. Once the load
 // stops and the leases are over, every cached lookup of every surviving
 // process must answer as the database does.
 //
 // The seed fixes each worker's operations and the fault schedule, not the
 // interleaving. CHAOS_SEED replays one, CHAOS_DURATION sets the load time
-// (default 8s), CHAOS_FAULTS picks faults (default "outage,flush,crash").
+// (default 8s), CHAOS_FAULTS picks faults (default "outage,flush,crash,crash-in-outage").
 func TestChaos(t *testing.T) {
 	seed, dur := uint64(time.Now().UnixNano()), 8*time.Second
 	var err error
@@ -65,15 +66,16 @@ func TestChaos(t *testing.T) {
 		}
 	})
 	c := &chaos{t: t, seed: seed, emails: map[string]bool{}, names: map[[2]string]bool{},
-		ops: map[string]int{}, tolerated: map[string]int{}, faults: map[string]int{}}
+		kinds: strings.Split(cmp.Or(os.Getenv("CHAOS_FAULTS"), "outage,flush,crash,crash-in-outage"), ","),
+		ops:   map[string]int{}, tolerated: map[string]int{}, faults: map[string]int{}}
 	c.e = newEnv(t, c.options()...)
 	if c.e.redis.Mini != nil {
 		c.e.redis.Mini.ClockTTL(true) // keys expire as time passes, as on a real server
 	}
 	c.seedRows()
 	windows := max(1, int(dur/(8*time.Second))) // each has its own faults
-	c.spares = make(chan *chaosProc, windows)
-	for i := range chaosProcs + windows {
+	c.spares = make(chan *chaosProc, 2*windows) // two crashes a window
+	for i := range chaosProcs + 2*windows {
 		c.procs = append(c.procs, c.newProc(fmt.Sprintf("p%d", i)))
 		if i >= chaosProcs {
 			c.spares <- c.procs[i] // takes over from a crashed process
@@ -87,19 +89,28 @@ func TestChaos(t *testing.T) {
 	}
 	wg.Go(func() { c.inject(rand.New(rand.NewPCG(seed, 1<<32)), start, dur, windows) })
 	wg.Wait()
+	if slices.Contains(c.kinds, "crash-in-outage") {
+		c.lastWrite(rand.New(rand.NewPCG(seed, 1<<34)))
+	}
 
 	// Writes publish before they return. What remains: the marks of the
-	// crashed process, which end with their lease, and the repairs of the
+	// crashed processes, which end with their lease, the outbox records of
+	// the process that crashed in an outage, and the repairs of the
 	// processes that saw an outage.
 	c.quiet.Store(true)
-	for _, p := range c.procs {
+	for _, p := range c.alive() {
 		p.faults.SetMaxDelay(0)
+		p.faults.Down.Store(false) // an outage that waited for a crash that did not come
 	}
 	c.e.redis.Advance(chaosLease + 200*time.Millisecond)
 	alive := c.alive()
 	require.Eventually(t, func() bool {
-		return !slices.ContainsFunc(alive, func(p *chaosProc) bool { return p.cache.Stats().Pending > 0 })
-	}, 10*time.Second, 20*time.Millisecond, "repairs drain")
+		for _, p := range alive {
+			_, _ = p.client.User.Cached().Get(c.e.ctx, 1) // reads drain the outbox when due
+		}
+		return !slices.ContainsFunc(alive, func(p *chaosProc) bool { return p.cache.Stats().Pending > 0 }) &&
+			c.e.outboxRecords() == 0
+	}, 10*time.Second, 20*time.Millisecond, "repairs and the outbox drain")
 
 	checkStart := time.Now()
 	diffs := c.check(alive)
@@ -114,15 +125,16 @@ func TestChaos(t *testing.T) {
 		s := p.cache.Stats()
 		st.Hits, st.Misses, st.Fills = st.Hits+s.Hits, st.Misses+s.Misses, st.Fills+s.Fills
 		st.Publishes, st.Invalidations, st.Errors = st.Publishes+s.Publishes, st.Invalidations+s.Invalidations, st.Errors+s.Errors
+		st.OutboxRecords, st.OutboxRepairs = st.OutboxRecords+s.OutboxRecords, st.OutboxRepairs+s.OutboxRepairs
 	}
 	total := 0
 	for _, n := range c.ops {
 		total += n
 	}
 	t.Logf("chaos %s seed %d: %d ops %v; faults %v; db errors tolerated %v; unexpected errors %d; "+
-		"cache hits %d misses %d fills %d publishes %d invalidations %d redis errors %d; checked in %s; divergences %d (bar 0)",
+		"cache hits %d misses %d fills %d publishes %d invalidations %d redis errors %d; outbox records %d repairs %d; checked in %s; divergences %d (bar 0)",
 		c.e.db.Dialect, seed, total, c.ops, c.faults, c.tolerated, len(c.unexpected),
-		st.Hits, st.Misses, st.Fills, st.Publishes, st.Invalidations, st.Errors, time.Since(checkStart).Round(time.Millisecond), len(diffs))
+		st.Hits, st.Misses, st.Fills, st.Publishes, st.Invalidations, st.Errors, st.OutboxRecords, st.OutboxRepairs, time.Since(checkStart).Round(time.Millisecond), len(diffs))
 
 	// The crashed processes may now finish their repair loops.
 	for _, p := range c.procs {
@@ -137,6 +149,7 @@ type chaos struct {
 	seed   uint64
 	procs  []*chaosProc // every process started, crashed and spare ones included
 	spares chan *chaosProc
+	kinds  []string     // the faults injected
 	fresh  atomic.Int64 // numbers temporary emails and new names
 	quiet  atomic.Bool  // no more injected database delays
 
@@ -190,26 +203,26 @@ func (c *chaos) newProc(name string) *chaosProc {
 			time.Sleep(rand.N(2 * time.Millisecond))
 		}
 	}
-	// The crash comes right after a commit whose marks reached Redis: it
-	// spares the writes whose staleness the README leaves unbounded (a list
-	// moved into by AddAge, a write made while the breaker is open).
-	var errs uint64
-	var errsAt time.Time
+	// The crash comes right after a commit, also of a write made while
+	// Redis failed (its repair then rests on the outbox). It spares the
+	// writes whose staleness the README leaves unbounded: a list moved into
+	// by AddAge.
 	p.client.User.Use(func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-			if st := p.cache.Stats(); st.Errors != errs || st.Pending > 0 {
-				errs, errsAt = st.Errors, time.Now()
-			}
 			_, txErr := m.(*ent.UserMutation).Tx()
-			crash := txErr != nil && len(m.AddedFields()) == 0 && time.Since(errsAt) > 200*time.Millisecond
+			crash := txErr != nil && len(m.AddedFields()) == 0
 			v, err := next.Mutate(ctx, m)
 			if crash && err == nil && p.crash.CompareAndSwap(true, false) {
+				kind := "crash"
+				if p.faults.Down.Load() {
+					kind = "crash in outage" // the write could not mark Redis
+				}
 				p.faults.Down.Store(true) // nothing the process sends arrives any more
 				p.dead.Store(true)
 				c.mu.Lock()
-				c.faults["crash"]++
+				c.faults[kind]++
 				c.mu.Unlock()
-				c.t.Logf("%s: crashed after committing a %s", name, m.Op())
+				c.t.Logf("%s: %s after committing a %s", name, kind, m.Op())
 				return nil, errCrashed
 			}
 			return v, err
@@ -354,19 +367,19 @@ func (c *chaos) work(slot int, p *chaosProc, until time.Time) {
 }
 
 // inject runs the fault schedule: in each window of the run, two Redis
-// outages of one process, one flush and one crash, at random times.
+// outages of one process, one flush, one crash and one crash during an
+// outage, at random times.
 func (c *chaos) inject(r *rand.Rand, start time.Time, dur time.Duration, windows int) {
 	type event struct {
 		at   time.Duration
 		kind string
 	}
 	var events []event
-	kinds := cmp.Or(os.Getenv("CHAOS_FAULTS"), "outage,flush,crash")
 	span := dur / time.Duration(windows)
 	for w := range windows {
-		for _, kind := range []string{"outage", "outage", "flush", "crash"} {
+		for _, kind := range []string{"outage", "outage", "flush", "crash", "crash-in-outage"} {
 			at := time.Duration(w)*span + span/10 + time.Duration(r.Int64N(int64(span*7/10)))
-			if strings.Contains(kinds, kind) {
+			if slices.Contains(c.kinds, kind) {
 				events = append(events, event{at, kind})
 			}
 		}
@@ -392,6 +405,12 @@ func (c *chaos) inject(r *rand.Rand, start time.Time, dur time.Duration, windows
 			p.crash.Store(true) // the process dies after its next commit
 			continue
 		}
+		if ev.kind == "crash-in-outage" {
+			p.outage.Store(true)
+			p.faults.Down.Store(true) // Redis is unreachable from p from now on,
+			p.crash.Store(true)       // and p dies after its next commit
+			continue
+		}
 		p.outage.Store(true)
 		p.faults.Down.Store(true)
 		time.Sleep(150*time.Millisecond + time.Duration(r.Int64N(int64(100*time.Millisecond))))
@@ -401,6 +420,26 @@ func (c *chaos) inject(r *rand.Rand, start time.Time, dur time.Duration, windows
 		c.faults["outage"]++
 		c.mu.Unlock()
 	}
+}
+
+// lastWrite makes one process lose Redis, update a row that no write
+// follows, and die: only the outbox can repair the value it left stale.
+func (c *chaos) lastWrite(r *rand.Rand) {
+	alive := c.alive()
+	p := alive[r.IntN(len(alive))]
+	ids, err := c.e.client.User.Query().IDs(c.e.ctx)
+	require.NoError(c.t, err)
+	id := ids[r.IntN(len(ids))]
+	for _, q := range alive {
+		_, err := q.client.User.Cached().Get(c.e.ctx, id) // the row is cached
+		require.NoError(c.t, err)
+	}
+	p.outage.Store(true)
+	p.faults.Down.Store(true)
+	p.crash.Store(true)
+	err = p.client.User.UpdateOneID(id).SetAge(chaosAge(r)).SetNickname("last write").Exec(c.e.ctx)
+	require.ErrorIs(c.t, err, errCrashed)
+	c.t.Logf("last write, to user %d, by %s", id, p)
 }
 
 // pickProc returns a working process no other fault is aimed at.

@@ -36,6 +36,8 @@ type Cache struct {
 	log      *slog.Logger
 	// versionCheck is how often the registry of schema versions is read.
 	versionCheck time.Duration
+	// outboxCheck is how often the outbox is drained.
+	outboxCheck time.Duration
 
 	nonce    string
 	tokens   atomic.Uint64
@@ -44,6 +46,7 @@ type Cache struct {
 	txs      sync.Map // transaction identity -> *txBuffer
 	versions sync.Map // type and hash -> *versionState
 	repair   repairQueue
+	outbox   outbox
 	stats    stats
 }
 
@@ -82,6 +85,12 @@ func WithStrictWrites() Option { return func(c *Cache) { c.strict = true } }
 // another is alive reads the database for twice this long.
 func WithVersionCheck(d time.Duration) Option { return func(c *Cache) { c.versionCheck = d } }
 
+// WithOutboxCheck sets how often a process drains the outbox (default: the
+// lease): the keys that writes made while Redis was unreachable left stale,
+// which their own process may not live to repair. Once Redis answers again,
+// a stale value survives about this long.
+func WithOutboxCheck(d time.Duration) Option { return func(c *Cache) { c.outboxCheck = d } }
+
 // WithLogger sets the logger for Redis errors (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *Cache) { c.log = l } }
 
@@ -100,10 +109,14 @@ func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 	for _, opt := range opts {
 		opt(c)
 	}
+	if c.outboxCheck <= 0 {
+		c.outboxCheck = c.lease
+	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	c.nonce = hex.EncodeToString(b[:])
 	c.repair.cache = c
+	c.outbox.cache = c
 	return c
 }
 
@@ -119,10 +132,13 @@ type Stats struct {
 	Invalidations uint64 // values removed by writers (deletes, refused publishes)
 	Errors        uint64 // Redis errors
 	Pending       int    // keys waiting for repair after write-side errors
+	OutboxRecords uint64 // writes that recorded their keys in the outbox
+	OutboxRepairs uint64 // outbox records drained (by any process's writes)
 }
 
 type stats struct {
 	hits, misses, fills, publishes, invalidations, errors atomic.Uint64
+	outboxRecords, outboxRepairs                          atomic.Uint64
 }
 
 // Stats returns the counters of the cache.
@@ -135,6 +151,8 @@ func (c *Cache) Stats() Stats {
 		Invalidations: c.stats.invalidations.Load(),
 		Errors:        c.stats.errors.Load(),
 		Pending:       c.repair.len(),
+		OutboxRecords: c.stats.outboxRecords.Load(),
+		OutboxRepairs: c.stats.outboxRepairs.Load(),
 	}
 }
 

@@ -80,9 +80,15 @@ func (k keyspace) isList(key string) bool { return strings.HasPrefix(key, "{"+k.
 
 // rebase returns the key of another keyspace (another schema version) that
 // names the same entry as key.
-func (k keyspace) rebase(key string, other keyspace) string {
-	return "{" + other.base + strings.TrimPrefix(key, "{"+k.base)
+func (k keyspace) rebase(key string, other keyspace) string { return other.at(k.rel(key)) }
+
+// rel returns key without its keyspace: the same entry in every version.
+func (k keyspace) rel(key string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(key, "{"+k.base+":"), "}")
 }
+
+// at returns the key of this keyspace that rel names.
+func (k keyspace) at(rel string) string { return "{" + k.base + ":" + rel + "}" }
 
 // lease returns the lease key that guards a data key.
 func lease(dataKey string) string { return dataKey + ":lk" }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"entgo.io/ent/dialect"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -13,14 +14,27 @@ import (
 type Reader[T any, ID comparable] struct {
 	schema *Schema[T, ID]
 	cache  *Cache
+	db     dialect.Driver
 	load   func(context.Context, []ID) ([]T, error)
 	attach func(T)
 }
 
-// Reader returns a Reader on c. load reads rows by id from the database
-// (missing ids left out); attach binds a decoded entity to the client.
-func (s *Schema[T, ID]) Reader(c *Cache, load func(context.Context, []ID) ([]T, error), attach func(T)) Reader[T, ID] {
-	return Reader[T, ID]{schema: s, cache: c, load: load, attach: attach}
+// Reader returns a Reader on c. db is the client's driver, outside any
+// transaction: reads drain the outbox through it now and then. load reads
+// rows by id from the database (missing ids left out); attach binds a
+// decoded entity to the client.
+func (s *Schema[T, ID]) Reader(c *Cache, db dialect.Driver, load func(context.Context, []ID) ([]T, error), attach func(T)) Reader[T, ID] {
+	return Reader[T, ID]{schema: s, cache: c, db: db, load: load, attach: attach}
+}
+
+// cacheUp reports whether to read through the cache, and drains the outbox
+// when that is due.
+func (r Reader[T, ID]) cacheUp() bool {
+	if r.cache == nil {
+		return false
+	}
+	r.cache.outbox.poke(r.db)
+	return r.cache.redisUp()
 }
 
 // Lookup is a read by a published index.
@@ -54,7 +68,7 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	if c == nil || !c.redisUp() {
+	if !r.cacheUp() {
 		return r.loadOrdered(ctx, ids)
 	}
 	g := r.schema.generation(ctx, c)
@@ -265,7 +279,7 @@ func (r Reader[T, ID]) loadOrdered(ctx context.Context, ids []ID) ([]T, error) {
 // wrong answer.
 func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	c := r.cache
-	if c == nil || !c.redisUp() {
+	if !r.cacheUp() {
 		return r.first(ctx, l)
 	}
 	g := r.schema.generation(ctx, c)
@@ -331,7 +345,7 @@ func (r Reader[T, ID]) first(ctx context.Context, l Lookup[T, ID]) (T, error) {
 // looked-up values.
 func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error) {
 	c := r.cache
-	if c == nil || !c.redisUp() {
+	if !r.cacheUp() {
 		if c != nil {
 			c.stats.misses.Add(1)
 		}

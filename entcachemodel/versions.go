@@ -132,3 +132,25 @@ func (c *Cache) register(ctx context.Context, typ, hash string) *generation {
 	g.trusted = len(g.others) == 0 || now >= joined+2*c.versionCheck.Milliseconds()
 	return g
 }
+
+// keyspaces returns the keyspaces of every registered version of a type,
+// and the keyspace hash would get from an empty registry: where a value of
+// one version of a row may be cached.
+func (c *Cache) keyspaces(ctx context.Context, typ, hash string) ([]keyspace, error) {
+	ctx, cancel := c.writeCtx(ctx)
+	defer cancel()
+	reg, err := c.rdb.HGetAll(ctx, "{"+KeyPart(c.prefix)+":"+typ+"}:versions").Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []keyspace
+	if _, ok := reg[hash]; !ok {
+		out = append(out, newKeyspace(c.prefix, typ, hash+".0"))
+	}
+	for h, v := range reg {
+		if epoch, _, ok := strings.Cut(v, ":"); ok {
+			out = append(out, newKeyspace(c.prefix, typ, h+"."+epoch))
+		}
+	}
+	return out, nil
+}

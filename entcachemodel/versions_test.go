@@ -83,8 +83,8 @@ func TestVersionsInvalidateEachOther(t *testing.T) {
 	ctx := context.Background()
 	oldSchema, newSchema := rowSchema("old"), rowSchema("new")
 	oldCache, newCache2 := newCache(), newCache()
-	oldReader := oldSchema.Reader(oldCache, db.load, func(*row) {})
-	newReader := newSchema.Reader(newCache2, db.load, func(*row) {})
+	oldReader := oldSchema.Reader(oldCache, nil, db.load, func(*row) {})
+	newReader := newSchema.Reader(newCache2, nil, db.load, func(*row) {})
 
 	got, err := oldReader.Get(ctx, 1)
 	require.NoError(t, err)

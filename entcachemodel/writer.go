@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -28,6 +29,9 @@ type Write[T any, ID comparable] struct {
 	// predicates matched just before it ran), so that a row that comes to
 	// match in between is not written behind the cache's back.
 	Restrict func([]ID)
+	// Driver runs the mutation's statements (its transaction's, inside one).
+	// A write that cannot mark Redis records its keys in the outbox with it.
+	Driver dialect.Driver
 	// Tx is the transaction the mutation runs in, nil outside one.
 	Tx Tx
 	// TxKey identifies that transaction; writes with equal keys are
@@ -72,11 +76,18 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	for _, l := range w.Lists {
 		keys = append(keys, ks.list(l.Index, l.Key))
 	}
-	if err := p.mark(ctx, c, keys); err != nil && c.strict {
-		if w.Tx == nil {
-			p.abort(ctx, c)
+	if err := p.mark(ctx, c, keys); err != nil {
+		if c.strict {
+			if w.Tx == nil {
+				p.abort(ctx, c)
+			}
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		rel := make([]string, len(keys))
+		for i, k := range keys {
+			rel[i] = ks.rel(k)
+		}
+		c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, rel)
 	}
 	v, err := next(ctx)
 	if err != nil {

@@ -1,0 +1,117 @@
+package ent_test
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
+	"github.com/entcachemodel/entcachemodel/internal/testenv"
+)
+
+// outboxRecords counts the outbox table's records.
+func (e *env) outboxRecords() int {
+	e.t.Helper()
+	var rows entsql.Rows
+	require.NoError(e.t, e.drv.Query(e.ctx, "SELECT COUNT(*) FROM "+entcachemodel.OutboxTable, []any{}, &rows))
+	defer rows.Close()
+	n, err := entsql.ScanInt(rows)
+	require.NoError(e.t, err)
+	return n
+}
+
+// partitioned opens a process that cannot reach Redis at all, and whose
+// in-memory repairs therefore never run: as if it died after its writes.
+func (e *env) partitioned() (*entcachemodel.Cache, *ent.Client) {
+	_, cache, client := e.process(testenv.DeadRedis(),
+		entcachemodel.WithTimeout(100*time.Millisecond), entcachemodel.WithLogger(slog.New(slog.DiscardHandler)))
+	return cache, client
+}
+
+// A process that writes while it cannot reach Redis, and dies before it can
+// repair what it left stale, leaves a record in the outbox; another process
+// repairs the keys once it drains the outbox.
+func TestOutboxRepairsWhenTheWriterDies(t *testing.T) {
+	// This process drains the outbox once, at its first read, then not for
+	// an hour: it shows the value that stays stale without a drain.
+	e := newEnv(t, entcachemodel.WithOutboxCheck(time.Hour))
+	u := e.createUser("outbox@x.io", 1)
+	e.requireConsistent(u.ID)
+
+	cache, client := e.partitioned()
+	_, err := client.User.UpdateOneID(u.ID).SetAge(2).SetEmail("moved@x.io").Save(e.ctx)
+	require.NoError(t, err, "the database write goes through")
+	assert.Equal(t, uint64(1), cache.Stats().OutboxRecords)
+	assert.Equal(t, 1, e.outboxRecords(), "the write left its keys in the outbox")
+
+	stale, err := e.client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, stale.Age, "until the outbox is drained, the cache holds the old row")
+
+	// Another process starts: its first read drains the outbox.
+	_, other, otherClient := e.process(e.redis.NewClient())
+	require.Eventually(t, func() bool {
+		got, err := otherClient.User.Cached().Get(e.ctx, u.ID)
+		return err == nil && got.Age == 2
+	}, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, uint64(1), other.Stats().OutboxRepairs)
+	assert.Zero(t, e.outboxRecords(), "drained records are deleted")
+	e.requireConsistent(u.ID)
+	_, err = e.client.User.Cached().GetByEmail(e.ctx, "outbox@x.io")
+	assert.True(t, ent.IsNotFound(err), "the old email no longer finds the row: %v", err)
+}
+
+// The outbox record is part of the write's transaction: a rollback leaves
+// none, a commit leaves one, and the repair covers every write of it.
+func TestOutboxRecordIsTransactional(t *testing.T) {
+	e := newEnv(t, entcachemodel.WithOutboxCheck(time.Hour))
+	a := e.createUser("tx-a@x.io", 1)
+	b := e.createUser("tx-b@x.io", 1)
+	e.requireConsistent(a.ID, b.ID)
+	_, client := e.partitioned()
+
+	tx, err := client.Tx(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.User.UpdateOneID(a.ID).SetAge(5).Exec(e.ctx))
+	require.NoError(t, tx.Rollback())
+	assert.Zero(t, e.outboxRecords(), "a rolled back write leaves no record")
+
+	tx, err = client.Tx(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.User.UpdateOneID(a.ID).SetAge(6).Exec(e.ctx))
+	require.NoError(t, tx.User.UpdateOneID(b.ID).SetAge(7).Exec(e.ctx))
+	require.NoError(t, tx.Commit())
+	assert.Equal(t, 2, e.outboxRecords(), "each write of the committed transaction left a record")
+
+	_, _, otherClient := e.process(e.redis.NewClient())
+	require.Eventually(t, func() bool {
+		got, err := otherClient.User.Cached().GetMany(e.ctx, a.ID, b.ID)
+		return err == nil && len(got) == 2 && got[0].Age == 6 && got[1].Age == 7
+	}, 10*time.Second, 20*time.Millisecond)
+	e.requireConsistent(a.ID, b.ID)
+}
+
+// Without the outbox table (a database not migrated yet), writes while Redis
+// is unreachable still go through, inside transactions too.
+func TestOutboxMissingNeverBlocksWrites(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("no-outbox@x.io", 1)
+	require.NoError(t, e.drv.Exec(e.ctx, "DROP TABLE "+entcachemodel.OutboxTable, []any{}, nil))
+	cache, client := e.partitioned()
+
+	require.NoError(t, client.User.UpdateOneID(u.ID).SetAge(2).Exec(e.ctx))
+	tx, err := client.Tx(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.User.UpdateOneID(u.ID).SetAge(3).Exec(e.ctx))
+	require.NoError(t, tx.User.UpdateOneID(u.ID).SetNickname("still usable").Exec(e.ctx), "the failed record did not spoil the transaction")
+	require.NoError(t, tx.Commit())
+	got, err := e.client.User.Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 3, got.Age)
+	assert.Zero(t, cache.Stats().OutboxRecords)
+}

@@ -1,0 +1,205 @@
+package entcachemodel
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/schema"
+	"entgo.io/ent/schema/field"
+)
+
+// A write marks its keys in Redis before it reaches the database. When Redis
+// cannot be reached, the write goes through (unless WithStrictWrites), and
+// the values it makes stale stay in Redis with no expiry. The writing
+// process repairs them once Redis answers, but it may die first. So the
+// write also records its keys in the outbox table, in its own transaction:
+// the record exists exactly when the write committed. Every process that
+// uses the cache drains the outbox now and then, removing the recorded keys
+// (in every live schema version) and then the records.
+
+// OutboxTable is the name of the outbox table.
+const OutboxTable = "entcachemodel_outbox"
+
+// OutboxSchema returns the outbox table for ent's migrations. Generated code
+// adds it to the migrate package's Tables, so client.Schema.Create creates
+// it with the entity tables.
+func OutboxSchema() *schema.Table {
+	return schema.NewTable(OutboxTable).
+		AddPrimary(&schema.Column{Name: "id", Type: field.TypeInt64, Increment: true}).
+		AddColumn(&schema.Column{Name: "prefix", Type: field.TypeString, Size: 255}).
+		AddColumn(&schema.Column{Name: "type_name", Type: field.TypeString, Size: 255}).
+		AddColumn(&schema.Column{Name: "schema_hash", Type: field.TypeString, Size: 255}).
+		AddColumn(&schema.Column{Name: "cache_keys", Type: field.TypeString, Size: math.MaxInt32}).
+		AddColumn(&schema.Column{Name: "created_at", Type: field.TypeTime})
+}
+
+// outboxBatch is how many records one drain round reads.
+const outboxBatch = 100
+
+// outboxMaxKeys caps the keys of one record; larger writes take several.
+const outboxMaxKeys = 5000
+
+// outbox records and drains the keys of writes that could not mark Redis.
+type outbox struct {
+	cache    *Cache
+	next     atomic.Int64 // unix nanos of the next drain
+	draining atomic.Bool
+	warned   atomic.Bool // the table was found missing, and that was logged
+}
+
+// record writes the keys that a write of one schema version (type and hash)
+// leaves stale, relative to its keyspace (keyspace.rel), through the write's driver: inside its
+// transaction when inTx. A failure is logged and does not fail the write;
+// inside a transaction a savepoint keeps the transaction usable.
+func (o *outbox) record(ctx context.Context, drv dialect.Driver, inTx bool, typ, hash string, keys []string) {
+	if drv == nil || len(keys) == 0 {
+		return
+	}
+	err := func() (err error) {
+		if inTx {
+			if err := drv.Exec(ctx, "SAVEPOINT entcachemodel_outbox", []any{}, nil); err != nil {
+				return err
+			}
+			defer func() {
+				if err != nil {
+					_ = drv.Exec(ctx, "ROLLBACK TO SAVEPOINT entcachemodel_outbox", []any{}, nil)
+					return
+				}
+				err = drv.Exec(ctx, "RELEASE SAVEPOINT entcachemodel_outbox", []any{}, nil)
+			}()
+		}
+		for len(keys) > 0 {
+			chunk := keys[:min(len(keys), outboxMaxKeys)]
+			keys = keys[len(chunk):]
+			query, args := entsql.Dialect(drv.Dialect()).
+				Insert(OutboxTable).
+				Columns("prefix", "type_name", "schema_hash", "cache_keys", "created_at").
+				Values(o.cache.prefix, typ, hash, strings.Join(chunk, "\n"), time.Now().UTC()).
+				Query()
+			if err := drv.Exec(ctx, query, args, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	if err != nil {
+		o.cache.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: recording a write in the outbox failed; only this process can repair the keys it left stale",
+			slog.String("table", OutboxTable), slog.Any("error", err))
+		return
+	}
+	o.cache.stats.outboxRecords.Add(1)
+}
+
+// poke starts a drain in the background through db, when one is due and
+// Redis answers.
+func (o *outbox) poke(db dialect.Driver) {
+	if db == nil || !o.cache.redisUp() {
+		return
+	}
+	now, next := time.Now().UnixNano(), o.next.Load()
+	if now < next || !o.next.CompareAndSwap(next, now+int64(o.cache.outboxCheck)) {
+		return
+	}
+	if !o.draining.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer o.draining.Store(false)
+		if err := o.drain(context.Background(), db); err != nil {
+			// Try again soon: the keys stay stale until the drain succeeds.
+			o.next.Store(time.Now().Add(o.cache.cooldown).UnixNano())
+		}
+	}()
+}
+
+// drain removes the keys of every record of this cache's prefix, then the
+// records.
+func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
+	c := o.cache
+	for {
+		recs, err := o.load(ctx, db)
+		if err != nil {
+			if !o.warned.Swap(true) {
+				c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: the outbox table cannot be read (run the migration that creates it); writes made while Redis was unreachable are repaired only by their own process",
+					slog.String("table", OutboxTable), slog.Any("error", err))
+			}
+			return err
+		}
+		o.warned.Store(false)
+		if len(recs) == 0 {
+			return nil
+		}
+		var keys []string
+		spaces := map[[2]string][]keyspace{}
+		ids := make([]any, len(recs))
+		for i, r := range recs {
+			ids[i] = r.id
+			id := [2]string{r.typ, r.hash}
+			if _, ok := spaces[id]; !ok {
+				if spaces[id], err = c.keyspaces(ctx, r.typ, r.hash); err != nil {
+					c.fail(ctx, "outbox", err)
+					return err
+				}
+			}
+			for _, k := range strings.Split(r.keys, "\n") {
+				for _, ks := range spaces[id] {
+					keys = append(keys, ks.at(k))
+				}
+			}
+		}
+		if err := c.remove(ctx, keys); err != nil {
+			c.fail(ctx, "outbox", err)
+			return err
+		}
+		query, args := entsql.Dialect(db.Dialect()).
+			Delete(OutboxTable).
+			Where(entsql.In("id", ids...)).
+			Query()
+		if err := db.Exec(ctx, query, args, nil); err != nil {
+			return fmt.Errorf("entcachemodel: deleting outbox records: %w", err)
+		}
+		c.stats.outboxRepairs.Add(uint64(len(recs)))
+		if len(recs) < outboxBatch {
+			return nil
+		}
+	}
+}
+
+type outboxRecord struct {
+	id              int64
+	typ, hash, keys string
+}
+
+func (o *outbox) load(ctx context.Context, db dialect.Driver) ([]outboxRecord, error) {
+	query, args := entsql.Dialect(db.Dialect()).
+		Select("id", "type_name", "schema_hash", "cache_keys").
+		From(entsql.Table(OutboxTable)).
+		Where(entsql.EQ("prefix", o.cache.prefix)).
+		OrderBy("id").
+		Limit(outboxBatch).
+		Query()
+	var rows entsql.Rows
+	if err := db.Query(ctx, query, args, &rows); err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var recs []outboxRecord
+	for rows.Next() {
+		var r outboxRecord
+		var keys sql.NullString
+		if err := rows.Scan(&r.id, &r.typ, &r.hash, &keys); err != nil {
+			return nil, err
+		}
+		r.keys = keys.String
+		recs = append(recs, r)
+	}
+	return recs, rows.Err()
+}
