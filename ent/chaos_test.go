@@ -318,9 +318,10 @@ func (c *chaos) record(kind string, err error) {
 		c.tolerated["not found"]++
 	case ent.IsConstraintError(err) || strings.Contains(msg, "duplicate key") || strings.Contains(msg, "UNIQUE constraint"):
 		c.tolerated["unique"]++
-	case strings.Contains(msg, "locked") || strings.Contains(msg, "busy"):
+	case strings.Contains(msg, "locked") || strings.Contains(msg, "busy") || strings.Contains(msg, "Lock wait timeout"):
 		c.tolerated["locked"]++
-	case strings.Contains(msg, "deadlock") || strings.Contains(msg, "could not serialize"):
+	case strings.Contains(msg, "deadlock") || strings.Contains(msg, "Deadlock found") || strings.Contains(msg, "could not serialize"):
+		// PostgreSQL: "deadlock detected"; MySQL/MariaDB: Error 1213 "Deadlock found".
 		c.tolerated["deadlock"]++
 	default:
 		c.unexpected = append(c.unexpected, kind+": "+msg)

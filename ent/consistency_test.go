@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -287,4 +288,34 @@ func TestBulkUpdateRacingARowIntoItsPredicate(t *testing.T) {
 	_, err := writer.User.Update().Where(user.AgeLT(5)).SetNickname("bulk").Save(e.ctx)
 	require.NoError(t, err)
 	e.requireConsistent(u1.ID, u2.ID)
+}
+
+// Under REPEATABLE READ (MySQL's default), ent reads the row back from the
+// transaction's snapshot, which can predate a write committed meanwhile, or
+// a delete. What the transaction publishes is the row read after the commit.
+func TestTransactionPublishesTheCommittedRow(t *testing.T) {
+	e := newEnv(t)
+	if e.db.Dialect == dialect.SQLite {
+		t.Skip("sqlite runs one writer at a time: this interleaving needs a server database")
+	}
+	_, _, other := e.process(e.redis.NewClient())
+	changed := e.createUser("changed@x.io", 10)
+	deleted := e.createUser("deleted@x.io", 10)
+	e.requireConsistent(changed.ID, deleted.ID)
+
+	tx, err := e.client.Tx(e.ctx)
+	require.NoError(t, err)
+	_, err = tx.User.Query().Count(e.ctx) // the snapshot, under REPEATABLE READ
+	require.NoError(t, err)
+	require.NoError(t, other.User.UpdateOneID(changed.ID).SetScore(5).Exec(e.ctx))
+	require.NoError(t, other.User.DeleteOneID(deleted.ID).Exec(e.ctx))
+	require.NoError(t, tx.User.UpdateOneID(changed.ID).SetAge(10).Exec(e.ctx))
+	if err := tx.User.UpdateOneID(deleted.ID).SetAge(11).Exec(e.ctx); err != nil {
+		require.True(t, ent.IsNotFound(err), "%v", err)
+	}
+	require.NoError(t, tx.Commit())
+	got, err := e.client.User.Cached().Get(e.ctx, changed.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 5.0, got.Score, "the other process's write is kept")
+	e.requireConsistent(changed.ID, deleted.ID)
 }

@@ -107,7 +107,10 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 			p.reload(id)
 		}
 	case w.Op.Is(ent.OpUpdateOne):
-		if e, ok := v.(T); ok && !s.ReloadUpdates {
+		// Inside a transaction the row ent read back may come from the
+		// transaction's snapshot (REPEATABLE READ, MySQL's default), older
+		// than a concurrent commit or delete: read it again after the commit.
+		if e, ok := v.(T); ok && !s.ReloadUpdates && w.Tx == nil {
 			p.set(s.ID(e), e)
 		} else {
 			p.reload(ids...)
