@@ -392,6 +392,24 @@ func userCacheHook(next Mutator) Mutator {
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]int, error) {
+				var ps []predicate.User
+				if v, ok := m.Email(); ok {
+					ps = append(ps, user.EmailEQ(v))
+				}
+				if v0, ok := m.FirstName(); ok {
+					if v1, ok := m.LastName(); ok {
+						ps = append(ps, user.And(user.FirstNameEQ(v0), user.LastNameEQ(v1)))
+					}
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewUserClient(m.config).Query().Where(user.Or(ps...)).IDs(ctx)
+			}
+		}
 		if v0, ok := m.Age(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "age", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
 		}

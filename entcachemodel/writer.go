@@ -23,6 +23,10 @@ type Write[T any, ID comparable] struct {
 	// Lists are the list entries the mutation moves rows into, when the
 	// mutation sets their values. They are marked before the write.
 	Lists []ListEntry
+	// Conflicts, when set, returns the ids of the rows a create conflicts
+	// with on a unique field or index: the rows an upsert would update
+	// instead of inserting. Generated for types with upserts enabled.
+	Conflicts func(context.Context) ([]ID, error)
 	// Reload reads committed rows by id, outside any transaction.
 	Reload func(context.Context, []ID) ([]T, error)
 	// Restrict limits an update or delete to the given ids (the rows its
@@ -60,7 +64,13 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	p := s.part(c, w)
 	ks := s.generation(ctx, c).own
 	var ids []ID
-	if !w.Op.Is(ent.OpCreate) {
+	if w.Op.Is(ent.OpCreate) && w.Conflicts != nil {
+		// An upsert may update these rows: mark them as an update would.
+		var err error
+		if ids, err = w.Conflicts(ctx); err != nil {
+			return nil, err
+		}
+	} else if !w.Op.Is(ent.OpCreate) {
 		var err error
 		if ids, err = w.IDs(ctx); err != nil {
 			return nil, err
@@ -98,14 +108,29 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	}
 	switch {
 	case w.Op.Is(ent.OpCreate):
+		var created []ID
 		if e, ok := v.(T); ok {
-			// The id is known only now. Marking after the insert and reading
-			// the row back afterwards is the fill protocol; it also publishes
-			// what an upsert left in the database, not the values it was given.
-			id := s.ID(e)
-			_ = p.mark(ctx, c, []string{ks.row(s.FormatID(id))})
-			p.reload(id)
+			created = append(created, s.ID(e))
 		}
+		if w.Conflicts != nil && w.Driver != nil && w.Driver.Dialect() == dialect.MySQL {
+			// MySQL does not return the ids of the rows an upsert updated
+			// (ent guesses a bulk upsert's as LAST_INSERT_ID()+i): find them
+			// by their unique values.
+			more, err := w.Conflicts(ctx)
+			if err != nil {
+				c.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: finding the rows of an upsert failed", slog.String("type", s.Type), slog.Any("error", err))
+			}
+			created = append(created, more...)
+		}
+		// The ids are known only now. Marking after the insert and reading
+		// the rows back afterwards is the fill protocol; it also publishes
+		// what an upsert left in the database, not the values it was given.
+		marks := make([]string, len(created))
+		for i, id := range created {
+			marks[i] = ks.row(s.FormatID(id))
+		}
+		_ = p.mark(ctx, c, marks)
+		p.reload(append(created, ids...)...)
 	case w.Op.Is(ent.OpUpdateOne):
 		// Inside a transaction the row ent read back may come from the
 		// transaction's snapshot (REPEATABLE READ, MySQL's default), older

@@ -76,6 +76,9 @@ type Type struct {
 	Encode    []string
 	Decode    []string
 	Indexes   []*Index
+	// Conflicts are statements that collect, in ps, a predicate per unique
+	// field or index whose values a create sets (upserts enabled only).
+	Conflicts []string
 	// Links are the writes of other types that change this type's hidden
 	// foreign keys.
 	Links []*Link
@@ -147,6 +150,9 @@ func build(n *gen.Type) (*Type, error) {
 	t.Hash = hex.EncodeToString(hash.Sum(nil))[:12]
 	for _, fk := range n.UnexportedForeignKeys() {
 		t.Links = append(t.Links, link(n, fk))
+	}
+	if upserts, _ := n.Config.FeatureEnabled("sql/upsert"); upserts {
+		t.Conflicts = conflicts(n)
 	}
 	seen := map[string]bool{}
 	for _, fields := range ann.PublishBy {
@@ -353,6 +359,45 @@ func index(n *gen.Type, names []string) (*Index, error) {
 		}
 	}
 	return idx, nil
+}
+
+// conflicts returns the statements that gather, in ps, one predicate for
+// each unique constraint whose values the mutation m sets: the id when the
+// schema lets creates set it, unique fields, unique indexes of fields.
+func conflicts(n *gen.Type) []string {
+	var out []string
+	pkg := n.Package()
+	if n.ID.UserDefined {
+		out = append(out, fmt.Sprintf("if v, ok := m.ID(); ok {\n\t\t\t\tps = append(ps, %s.ID(v))\n\t\t\t}", pkg))
+	}
+	comparable := func(f *gen.Field) bool { return f.Type.Type != field.TypeJSON && f.Type.Type != field.TypeOther }
+	for _, f := range n.Fields {
+		if f.Unique && comparable(f) {
+			out = append(out, fmt.Sprintf("if v, ok := m.%s(); ok {\n\t\t\t\tps = append(ps, %s.%sEQ(v))\n\t\t\t}", f.MutationGet(), pkg, f.StructField()))
+		}
+	}
+	byColumn := map[string]*gen.Field{}
+	for _, f := range n.Fields {
+		byColumn[f.StorageKey()] = f
+	}
+next:
+	for _, idx := range n.Indexes {
+		if !idx.Unique {
+			continue
+		}
+		var checks, preds []string
+		for i, col := range idx.Columns {
+			f, ok := byColumn[col]
+			if !ok || !comparable(f) {
+				continue next // an edge column: the index is not the mutation's to check
+			}
+			checks = append(checks, fmt.Sprintf("if v%d, ok := m.%s(); ok {", i, f.MutationGet()))
+			preds = append(preds, fmt.Sprintf("%s.%sEQ(v%d)", pkg, f.StructField(), i))
+		}
+		stmt := strings.Join(checks, " ") + fmt.Sprintf("\n\t\t\t\tps = append(ps, %s.And(%s))\n\t\t\t", pkg, strings.Join(preds, ", ")) + strings.Repeat("}", len(checks))
+		out = append(out, stmt)
+	}
+	return out
 }
 
 // publishedField finds a field that may be part of a published lookup.
