@@ -8,7 +8,7 @@
 // Each step prints how many database statements it ran. By default the
 // example uses an in-memory sqlite database and an embedded Redis
 // (miniredis), so `go run ./example` needs no services; set DATABASE_URL
-// (postgres://...) and REDIS_URL to use real servers. The example keeps its
+// (postgres://... or mysql://...) and REDIS_URL to use real servers. The example keeps its
 // keys under a random prefix, and its last step deletes only those, so it is
 // safe to point at a shared Redis.
 package main
