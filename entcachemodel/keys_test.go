@@ -210,6 +210,28 @@ func TestKeyspace(t *testing.T) {
 	}
 }
 
+// The outbox stores keys relative to their keyspace and drains them in every
+// version's: rel and at must name the same entry across keyspaces, with no
+// newline (the outbox's separator).
+func TestKeyspaceRelative(t *testing.T) {
+	v1, v2 := newKeyspace("app", "User", "h1.0"), newKeyspace("app", "User", "h2.17")
+	for _, k := range []string{v1.row("1"), v1.row("a\nb"), v1.list("age", IndexKey("30")), v1.unique("email", IndexKey("a@b"))} {
+		rel := v1.rel(k)
+		if strings.ContainsAny(rel, "\n{}") {
+			t.Errorf("rel(%q) = %q holds a newline or a brace", k, rel)
+		}
+		if got := v1.at(rel); got != k {
+			t.Errorf("at(rel(%q)) = %q", k, got)
+		}
+		if got, want := v1.rebase(k, v2), v2.at(rel); got != want || got == k {
+			t.Errorf("rebase(%q) = %q, want %q", k, got, want)
+		}
+	}
+	if !v1.isList(v1.list("age", "r1")) || v1.isList(v1.row("1")) || v1.isList(v2.list("age", "r1")) {
+		t.Error("isList does not tell this keyspace's lists")
+	}
+}
+
 func FuzzKeyPart(f *testing.F) {
 	long := strings.Repeat("a", maxRawPart+1)
 	seeds := [][2]string{

@@ -63,21 +63,12 @@ type Tx interface {
 func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
 	p := s.part(c, w)
 	ks := s.generation(ctx, c).own
-	var ids []ID
-	if w.Op.Is(ent.OpCreate) && w.Conflicts != nil {
-		// An upsert may update these rows: mark them as an update would.
-		var err error
-		if ids, err = w.Conflicts(ctx); err != nil {
-			return nil, err
-		}
-	} else if !w.Op.Is(ent.OpCreate) {
-		var err error
-		if ids, err = w.IDs(ctx); err != nil {
-			return nil, err
-		}
-		if w.Op.Is(ent.OpUpdate|ent.OpDelete) && w.Restrict != nil && len(ids) <= maxRestrict {
-			w.Restrict(ids)
-		}
+	ids, err := w.existing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if w.Op.Is(ent.OpUpdate|ent.OpDelete) && w.Restrict != nil && len(ids) <= maxRestrict {
+		w.Restrict(ids)
 	}
 	keys := make([]string, 0, len(ids)+len(w.Lists))
 	for _, id := range ids {
@@ -149,6 +140,19 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 		p.flush(ctx, c)
 	}
 	return v, nil
+}
+
+// existing returns the ids of the rows that exist before the write and that
+// it may change: an update's or a delete's, the rows a create conflicts
+// with (an upsert updates them instead of inserting).
+func (w Write[T, ID]) existing(ctx context.Context) ([]ID, error) {
+	switch {
+	case !w.Op.Is(ent.OpCreate):
+		return w.IDs(ctx)
+	case w.Conflicts != nil:
+		return w.Conflicts(ctx)
+	}
+	return nil, nil
 }
 
 // maxRestrict is the most ids an update or delete is restricted to; above
