@@ -1,13 +1,13 @@
 package cachegen
 
 import (
-	"entgo.io/ent/dialect/entsql"
 	"errors"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/entc/gen"
 	"entgo.io/ent/entc/load"
 	"entgo.io/ent/schema"
@@ -103,6 +103,12 @@ func accountFields() []ent.Field {
 // newGraph loads the schemas the way entc does and builds their graph.
 func newGraph(t *testing.T, schemas ...ent.Interface) *gen.Graph {
 	t.Helper()
+	return newGraphWith(t, nil, schemas...)
+}
+
+// newGraphWith is newGraph with ent features enabled.
+func newGraphWith(t *testing.T, features []gen.Feature, schemas ...ent.Interface) *gen.Graph {
+	t.Helper()
 	loaded := make([]*load.Schema, 0, len(schemas))
 	for _, s := range schemas {
 		b, err := load.MarshalSchema(s)
@@ -114,9 +120,10 @@ func newGraph(t *testing.T, schemas ...ent.Interface) *gen.Graph {
 	storage, err := gen.NewStorage("sql")
 	require.NoError(t, err)
 	g, err := gen.NewGraph(&gen.Config{
-		Package: "example.com/ent",
-		Target:  t.TempDir(),
-		Storage: storage,
+		Package:  "example.com/ent",
+		Target:   t.TempDir(),
+		Storage:  storage,
+		Features: features,
 	}, loaded...)
 	require.NoError(t, err)
 	return g
@@ -428,4 +435,50 @@ func TestRuntimeDoesNotImportGenerator(t *testing.T) {
 	for _, dep := range deps {
 		assert.False(t, strings.HasPrefix(dep, "entgo.io/ent/entc"), "runtime depends on the code generator via %s", dep)
 	}
+}
+
+// Ticket has a user-defined id and a unique index that includes an edge
+// column, which a create's mutation cannot be checked against.
+type Ticket struct {
+	ent.Schema
+}
+
+func (Ticket) Fields() []ent.Field {
+	return []ent.Field{field.String("id"), field.String("code").Unique(), field.String("seat")}
+}
+
+func (Ticket) Edges() []ent.Edge {
+	return []ent.Edge{edge.To("gadget", Gadget.Type).Unique()}
+}
+
+func (Ticket) Indexes() []ent.Index {
+	return []ent.Index{entindex.Fields("seat").Edges("gadget").Unique()}
+}
+
+func (Ticket) Annotations() []schema.Annotation {
+	return []schema.Annotation{cachemodel.PublishBy("code")}
+}
+
+// With upserts enabled, creates look up the rows they conflict with: one
+// predicate per unique constraint the mutation can set.
+func TestConflicts(t *testing.T) {
+	plain, err := build(nodeOf(t, newGraph(t, Member{}, Animal{}), "Member"))
+	require.NoError(t, err)
+	assert.Empty(t, plain.Conflicts, "without upserts a create is never an update")
+
+	upserts := []gen.Feature{gen.FeatureUpsert}
+	member, err := build(nodeOf(t, newGraphWith(t, upserts, Member{}, Animal{}), "Member"))
+	require.NoError(t, err)
+	require.Len(t, member.Conflicts, 2)
+	assert.Contains(t, member.Conflicts[0], "m.Email(); ok")
+	assert.Contains(t, member.Conflicts[0], "member.EmailEQ(v)")
+	assert.Contains(t, member.Conflicts[1], "m.FirstName(); ok")
+	assert.Contains(t, member.Conflicts[1], "m.LastName(); ok")
+	assert.Contains(t, member.Conflicts[1], "member.And(member.FirstNameEQ(v0), member.LastNameEQ(v1))")
+
+	ticket, err := build(nodeOf(t, newGraphWith(t, upserts, Ticket{}, Gadget{}), "Ticket"))
+	require.NoError(t, err)
+	require.Len(t, ticket.Conflicts, 2, "the id and the unique field; not the index with an edge column")
+	assert.Contains(t, ticket.Conflicts[0], "ticket.ID(v)")
+	assert.Contains(t, ticket.Conflicts[1], "ticket.CodeEQ(v)")
 }
