@@ -151,6 +151,7 @@ func petCacheHook(next Mutator) Mutator {
 		committed := NewPetClient(m.config.cacheCommitted())
 		w := entcachemodel.Write[*Pet, int]{
 			Op:       m.Op(),
+			Mutation: m,
 			IDs:      m.IDs,
 			Driver:   m.driver,
 			Restrict: func(ids []int) { m.Where(pet.IDIn(ids...)) },
@@ -159,6 +160,13 @@ func petCacheHook(next Mutator) Mutator {
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*Pet, error) {
+			rows, err := NewPetClient(m.config).cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+			for _, v := range rows {
+				petCacheApply(m, v)
+			}
+			return rows, err
+		}
 		if v0, ok := m.Name(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
 		}
@@ -166,6 +174,13 @@ func petCacheHook(next Mutator) Mutator {
 			return next.Mutate(ctx, m)
 		})
 	})
+}
+
+// petCacheApply applies m to the fields of v that lists are keyed by.
+func petCacheApply(m *PetMutation, v *Pet) {
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
 }
 
 // cacheQuery returns a query of whole cached values, hidden foreign keys included.
@@ -384,6 +399,7 @@ func userCacheHook(next Mutator) Mutator {
 		committed := NewUserClient(m.config.cacheCommitted())
 		w := entcachemodel.Write[*User, int]{
 			Op:       m.Op(),
+			Mutation: m,
 			IDs:      m.IDs,
 			Driver:   m.driver,
 			Restrict: func(ids []int) { m.Where(user.IDIn(ids...)) },
@@ -392,6 +408,13 @@ func userCacheHook(next Mutator) Mutator {
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*User, error) {
+			rows, err := NewUserClient(m.config).cacheQuery().Where(user.IDIn(ids...)).All(ctx)
+			for _, v := range rows {
+				userCacheApply(m, v)
+			}
+			return rows, err
+		}
 		if m.Op().Is(OpCreate) {
 			// An upsert updates the row it conflicts with.
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
@@ -422,6 +445,22 @@ func userCacheHook(next Mutator) Mutator {
 			return next.Mutate(ctx, m)
 		})
 	})
+}
+
+// userCacheApply applies m to the fields of v that lists are keyed by.
+func userCacheApply(m *UserMutation, v *User) {
+	if x, ok := m.Age(); ok {
+		v.Age = x
+	}
+	if x, ok := m.AddedAge(); ok {
+		v.Age += x
+	}
+	if x, ok := m.Role(); ok {
+		v.Role = x
+	}
+	if x, ok := m.Active(); ok {
+		v.Active = x
+	}
 }
 
 // cacheQuery returns a query of whole cached values.

@@ -23,7 +23,7 @@ import (
 func TestFillNeverOverwritesNewerPublish(t *testing.T) {
 	e := newEnv(t)
 	u := e.createUser("race@x.io", 1)
-	require.NoError(t, e.redis.Client.FlushAll(e.ctx).Err())
+	e.flushKeys()
 
 	// The reader pauses after its database read, just before storing it.
 	read, release := make(chan struct{}), make(chan struct{})
@@ -143,12 +143,76 @@ func TestCrashAfterCommitIsBoundedByTheLease(t *testing.T) {
 	}
 }
 
+// A crash between commit and publish is bounded by the lease for lists too,
+// when the update does not name the list it moves a row into: AddAge, or
+// setting one field of a composite list.
+func TestCrashAfterCommitIsBoundedByTheLeaseForLists(t *testing.T) {
+	cases := map[string]struct {
+		write func(*ent.Client, *ent.User) error
+		list  func(*ent.Client) ([]*ent.User, error)
+	}{
+		"add": {
+			write: func(c *ent.Client, u *ent.User) error {
+				return c.User.UpdateOneID(u.ID).AddAge(1).Exec(context.Background())
+			},
+			list: func(c *ent.Client) ([]*ent.User, error) { return c.User.Cached().ListByAge(context.Background(), 2) },
+		},
+		"part of a composite": {
+			write: func(c *ent.Client, u *ent.User) error {
+				return c.User.UpdateOneID(u.ID).SetRole(user.RoleAdmin).Exec(context.Background())
+			},
+			list: func(c *ent.Client) ([]*ent.User, error) {
+				return c.User.Cached().ListByRoleActive(context.Background(), user.RoleAdmin, true)
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			const leaseTime = 300 * time.Millisecond
+			e := newEnv(t, entcachemodel.WithLease(leaseTime))
+			u := e.createUser("mover@x.io", 1)
+			other, err := e.client.User.Create().SetEmail("there@x.io").SetAge(2).SetRole(user.RoleAdmin).Save(e.ctx)
+			require.NoError(t, err)
+			before, err := tc.list(e.client) // the list is cached, without u
+			require.NoError(t, err)
+			require.Equal(t, []int{other.ID}, userIDs(before))
+
+			faults := &testenv.Faults{}
+			dying := e.redis.NewClient()
+			dying.AddHook(faults)
+			_, _, crashing := e.process(dying, entcachemodel.WithLease(leaseTime))
+			crashing.User.Use(func(next ent.Mutator) ent.Mutator {
+				return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+					v, err := next.Mutate(ctx, m)
+					faults.Down.Store(true) // the process is gone: nothing it sends arrives
+					return v, err
+				})
+			})
+			require.NoError(t, tc.write(crashing, u))
+
+			e.redis.Advance(leaseTime + 100*time.Millisecond)
+			after, err := tc.list(e.client)
+			require.NoError(t, err)
+			assert.Equal(t, []int{u.ID, other.ID}, userIDs(after), "after the lease the list holds the row it gained")
+			e.requireConsistent(u.ID, other.ID)
+		})
+	}
+}
+
+func userIDs(us []*ent.User) []int {
+	ids := make([]int, len(us))
+	for i, u := range us {
+		ids[i] = u.ID
+	}
+	return ids
+}
+
 // A cold hot key read by several processes at once costs at most one
 // database query per process.
 func TestColdKeyAcrossProcesses(t *testing.T) {
 	e := newEnv(t)
 	u := e.createUser("herd@x.io", 1)
-	require.NoError(t, e.redis.Client.FlushAll(e.ctx).Err())
+	e.flushKeys()
 	type proc struct {
 		drv    *testenv.Counter
 		client *ent.Client

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,13 @@ type Write[T any, ID comparable] struct {
 	// Lists are the list entries the mutation moves rows into, when the
 	// mutation sets their values. They are marked before the write.
 	Lists []ListEntry
+	// Mutation is the mutation, when it is of this type.
+	Mutation ent.Mutation
+	// Predict returns rows as an update will leave their listed fields,
+	// from their current values. It is used, and the lists it names are
+	// marked before the write, when the update changes a listed field in a
+	// way Lists cannot name (AddX, ClearX, part of a composite list).
+	Predict func(context.Context, []ID) ([]T, error)
 	// Conflicts, when set, returns the ids of the rows a create conflicts
 	// with on a unique field or index: the rows an upsert would update
 	// instead of inserting. Generated for types with upserts enabled.
@@ -76,6 +84,19 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	}
 	for _, l := range w.Lists {
 		keys = append(keys, ks.list(l.Index, l.Key))
+	}
+	if w.Predict != nil && w.Op.Is(ent.OpUpdate|ent.OpUpdateOne) && len(ids) > 0 && len(ids) <= maxRestrict && s.movesLists(w.Mutation) {
+		rows, err := w.Predict(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			for _, idx := range s.Indexes {
+				if k, ok := idx.Key(r); ok && !idx.Unique {
+					keys = append(keys, ks.list(idx.Name, k))
+				}
+			}
+		}
 	}
 	if err := p.mark(ctx, c, keys); err != nil {
 		if c.strict {
@@ -153,6 +174,34 @@ func (w Write[T, ID]) existing(ctx context.Context) ([]ID, error) {
 		return w.Conflicts(ctx)
 	}
 	return nil, nil
+}
+
+// movesLists reports whether m changes a field that lists are keyed by in a
+// way that Write.Lists cannot name: adding to it, clearing it, or setting
+// part of a composite list's fields.
+func (s *Schema[T, ID]) movesLists(m ent.Mutation) bool {
+	if m == nil {
+		return false
+	}
+	for _, idx := range s.Indexes {
+		if idx.Unique {
+			continue
+		}
+		fields := strings.Split(idx.Name, ",")
+		set := 0
+		for _, f := range fields {
+			if _, ok := m.AddedField(f); ok || m.FieldCleared(f) {
+				return true
+			}
+			if _, ok := m.Field(f); ok {
+				set++
+			}
+		}
+		if set > 0 && set < len(fields) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxRestrict is the most ids an update or delete is restricted to; above

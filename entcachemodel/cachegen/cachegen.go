@@ -79,6 +79,9 @@ type Type struct {
 	// Conflicts are statements that collect, in ps, a predicate per unique
 	// field or index whose values a create sets (upserts enabled only).
 	Conflicts []string
+	// Apply are statements that apply the mutation m to the fields of v
+	// that lists are keyed by.
+	Apply []string
 	// Links are the writes of other types that change this type's hidden
 	// foreign keys.
 	Links []*Link
@@ -107,6 +110,7 @@ type Index struct {
 	Where     string // predicates on the params
 	EntityKey []string
 	Mutation  []string // statements appending a ListEntry when the mutation sets every field
+	fields    []*gen.Field
 }
 
 // cacheType is the template function: nil for a type with no annotation.
@@ -166,7 +170,49 @@ func build(n *gen.Type) (*Type, error) {
 		seen[idx.Method] = true
 		t.Indexes = append(t.Indexes, idx)
 	}
+	t.Apply = apply(t.Indexes)
 	return t, nil
+}
+
+// apply returns the Apply statements of a type's lists.
+func apply(indexes []*Index) []string {
+	var out []string
+	applied := map[string]bool{}
+	for _, idx := range indexes {
+		if idx.Unique {
+			continue // a unique entry is checked against its row on read
+		}
+		for _, f := range idx.fields {
+			if !applied[f.Name] {
+				applied[f.Name] = true
+				out = append(out, applyField(f)...)
+			}
+		}
+	}
+	return out
+}
+
+// applyField returns the statements that apply the mutation m to field f of
+// v, as the database does (AddX on NULL adds to 0).
+func applyField(f *gen.Field) []string {
+	x := "v." + f.StructField()
+	var out []string
+	if f.NillableValue() {
+		out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\t%s = &x\n\t}", f.MutationGet(), x))
+	} else {
+		out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\t%s = x\n\t}", f.MutationGet(), x))
+	}
+	if f.SupportsMutationAdd() {
+		if f.NillableValue() {
+			out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\tif %s == nil {\n\t\t\t%s = new(%s)\n\t\t}\n\t\t*%s += x\n\t}", f.MutationAdded(), x, x, f.Type, x))
+		} else {
+			out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\t%s += x\n\t}", f.MutationAdded(), x))
+		}
+	}
+	if f.Optional && f.NillableValue() {
+		out = append(out, fmt.Sprintf("if m.%s() {\n\t\t%s = nil\n\t}", f.MutationCleared(), x))
+	}
+	return out
 }
 
 func idCode(n *gen.Type, t *Type) error {
@@ -336,6 +382,7 @@ func index(n *gen.Type, names []string) (*Index, error) {
 		mutChecks = append(mutChecks, fmt.Sprintf("if %s, ok := m.%s(); ok {", mv, f.MutationGet()))
 		mutArgs = append(mutArgs, keyText(f, mv))
 	}
+	idx.fields = fields
 	idx.Unique = unique || uniqueIndex(n, fields)
 	prefix := "ListBy"
 	if idx.Unique {

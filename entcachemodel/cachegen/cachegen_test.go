@@ -482,3 +482,26 @@ func TestConflicts(t *testing.T) {
 	assert.Contains(t, ticket.Conflicts[0], "ticket.ID(v)")
 	assert.Contains(t, ticket.Conflicts[1], "ticket.CodeEQ(v)")
 }
+
+// Updates that move rows into lists they do not name get the lists predicted
+// from the rows: Apply replays the mutation on the listed fields only.
+func TestApply(t *testing.T) {
+	member, err := build(nodeOf(t, newGraph(t, Member{}, Animal{}), "Member"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"if x, ok := m.Age(); ok {\n\t\tv.Age = x\n\t}",
+		"if x, ok := m.AddedAge(); ok {\n\t\tv.Age += x\n\t}",
+	}, member.Apply, "only the listed field; unique lookups need no prediction")
+
+	level := Account{
+		fields:      []ent.Field{field.Int("level").Optional().Nillable()},
+		annotations: []schema.Annotation{cachemodel.PublishBy("level")},
+	}
+	account, err := build(nodeOf(t, newGraph(t, level), "Account"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"if x, ok := m.Level(); ok {\n\t\tv.Level = &x\n\t}",
+		"if x, ok := m.AddedLevel(); ok {\n\t\tif v.Level == nil {\n\t\t\tv.Level = new(int)\n\t\t}\n\t\t*v.Level += x\n\t}",
+		"if m.LevelCleared() {\n\t\tv.Level = nil\n\t}",
+	}, account.Apply)
+}
