@@ -58,28 +58,10 @@ func newBenchEnv(b *testing.B, cached bool) *benchEnv {
 	return e
 }
 
-// dropKeys deletes the keys of r's prefix.
+// dropKeys deletes the keys of r's prefix, on every node of a cluster.
 func dropKeys(b *testing.B, r *testenv.Redis) {
-	ctx := context.Background()
-	iter := r.Client.Scan(ctx, 0, "{"+entcachemodel.KeyPart(r.Prefix)+":*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		b.Logf("scan keys of %s: %v", r.Prefix, err)
-		return
-	}
-	// A DEL per key, pipelined: a cluster refuses a DEL across slots.
-	for start := 0; start < len(keys); start += 1000 {
-		pipe := r.Client.Pipeline()
-		for _, k := range keys[start:min(start+1000, len(keys))] {
-			pipe.Del(ctx, k)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			b.Logf("drop keys of %s: %v", r.Prefix, err)
-			return
-		}
+	if _, err := r.DeleteAll(context.Background()); err != nil {
+		b.Logf("drop keys of %s: %v", r.Prefix, err)
 	}
 }
 

@@ -326,9 +326,17 @@ func (e *env) rowPattern(id int) string {
 	return fmt.Sprintf("{%s:User:*:r:r%d}", entcachemodel.KeyPart(e.redis.Prefix), id)
 }
 
+// flushKeys deletes every key of the test, as FLUSHALL would on a server of
+// its own, on every kind of server.
+func (e *env) flushKeys() {
+	e.t.Helper()
+	_, err := e.redis.DeleteAll(e.ctx)
+	require.NoError(e.t, err)
+}
+
 // redisValue returns the raw cached value of a user, nil when absent.
 func (e *env) redisValue(id int) []byte {
-	keys, err := e.redis.Client.Keys(e.ctx, e.rowPattern(id)).Result()
+	keys, err := e.redis.Keys(e.ctx, e.rowPattern(id))
 	require.NoError(e.t, err)
 	for _, k := range keys {
 		if b, err := e.redis.Client.Get(e.ctx, k).Bytes(); err == nil {
@@ -341,7 +349,7 @@ func (e *env) redisValue(id int) []byte {
 func TestMissFillsAndCoalesces(t *testing.T) {
 	e := newEnv(t)
 	u := e.createUser("cold@x.io", 5)
-	require.NoError(t, e.redis.Client.FlushAll(e.ctx).Err()) // a cold cache
+	e.flushKeys() // a cold cache
 	var wg sync.WaitGroup
 	n := e.queries(func() {
 		for range 20 {
@@ -384,7 +392,7 @@ func TestNoCacheReadsTheDatabase(t *testing.T) {
 func TestCorruptValueIsAMiss(t *testing.T) {
 	e := newEnv(t)
 	u := e.createUser("bad@x.io", 3)
-	keys, err := e.redis.Client.Keys(e.ctx, e.rowPattern(u.ID)).Result()
+	keys, err := e.redis.Keys(e.ctx, e.rowPattern(u.ID))
 	require.NoError(t, err)
 	require.Len(t, keys, 1)
 	for _, v := range []string{"", "garbage", "\xec\x01trailing", string(e.redisValue(u.ID)[:10])} {

@@ -138,12 +138,9 @@ func run(ctx context.Context) error {
 	const n = 50
 	fmt.Printf("\n6. a cold-key burst: the cache emptied, then %d concurrent reads\n", n)
 	step("delete the example's Redis keys", func() (string, error) {
-		// Like r.Client.FlushAll, but leaves other applications' keys alone.
-		keys, err := r.Client.Keys(ctx, "{"+entcachemodel.KeyPart(r.Prefix)+":*").Result()
-		if err != nil || len(keys) == 0 {
-			return "no keys", err
-		}
-		return fmt.Sprintf("%d keys deleted", len(keys)), r.Client.Del(ctx, keys...).Err()
+		// Like FLUSHALL, but leaves other applications' keys alone.
+		n, err := r.DeleteAll(ctx)
+		return fmt.Sprintf("%d keys deleted", n), err
 	})
 	step(fmt.Sprintf("%d x Cached().Get(grace)", n), func() (string, error) {
 		return "misses coalesce into one query", burst(n, func() error {

@@ -2,6 +2,21 @@
 // example run on: in-memory sqlite and an embedded Redis (miniredis) by
 // default, or the servers named by DATABASE_URL (postgres://... or
 // mysql://..., for PostgreSQL and MySQL/MariaDB) and REDIS_URL.
+//
+// REDIS_URL names either one server, as go-redis's redis.ParseURL reads it:
+//
+//	redis://[user:password@]host:port[/db]
+//
+// or a Redis Cluster, by the scheme redis+cluster:// (rediss+cluster:// for
+// TLS), one seed node in the host and the others in addr parameters:
+//
+//	redis+cluster://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002
+//
+// Apart from its scheme, a cluster URL is what go-redis's
+// redis.ParseClusterURL reads (its other parameters too, such as
+// dial_timeout); it has no database number, a cluster having database 0
+// only. The client then is a redis.ClusterClient, which finds the other
+// nodes itself.
 package testenv
 
 import (
@@ -12,7 +27,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +44,7 @@ import (
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
-// Redis is a Redis server for one test or program.
+// Redis is a Redis server, or cluster, for one test or program.
 type Redis struct {
 	Client redis.UniversalClient
 	// Mini is the embedded server, nil on a real one.
@@ -38,15 +55,48 @@ type Redis struct {
 	URL string
 }
 
+// clusterSchemes maps the schemes of a cluster URL to those that
+// redis.ParseClusterURL reads.
+var clusterSchemes = map[string]string{"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+// newClient opens a client of the server or cluster named by u (see the
+// package comment).
+func newClient(u string) (redis.UniversalClient, error) {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil, err
+	}
+	scheme, ok := clusterSchemes[pu.Scheme]
+	if !ok {
+		if pu.Query().Has("addr") {
+			return nil, fmt.Errorf("%s: addr parameters name cluster nodes: use redis+cluster://", pu.Scheme)
+		}
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClient(opt), nil
+	}
+	if p := strings.TrimPrefix(pu.Path, "/"); p != "" && p != "0" {
+		return nil, fmt.Errorf("%s: a cluster has database 0 only, not %q", pu.Scheme, p)
+	}
+	pu.Scheme, pu.Path = scheme, ""
+	opt, err := redis.ParseClusterURL(pu.String())
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClusterClient(opt), nil
+}
+
 // OpenRedis connects to REDIS_URL, or starts an embedded server.
 func OpenRedis() (*Redis, error) {
 	r := &Redis{Prefix: "t" + RandomName()}
 	if u := os.Getenv("REDIS_URL"); u != "" {
-		opt, err := redis.ParseURL(u)
+		c, err := newClient(u)
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		r.Client, r.URL = redis.NewClient(opt), u
+		r.Client, r.URL = c, u
 	} else {
 		m, err := miniredis.Run()
 		if err != nil {
@@ -56,15 +106,20 @@ func OpenRedis() (*Redis, error) {
 		r.Client = redis.NewClient(&redis.Options{Addr: m.Addr()})
 	}
 	if err := r.Client.Ping(context.Background()).Err(); err != nil {
+		r.Client.Close()
+		if r.Mini != nil {
+			r.Mini.Close()
+		}
 		return nil, fmt.Errorf("redis %s: %w", r.URL, err)
 	}
 	return r, nil
 }
 
-// NewClient returns another client of the same server.
+// NewClient returns another client of the same server: a cluster client
+// when it is a cluster.
 func (r *Redis) NewClient() redis.UniversalClient {
-	opt, _ := redis.ParseURL(r.URL)
-	return redis.NewClient(opt)
+	c, _ := newClient(r.URL) // OpenRedis parsed it
+	return c
 }
 
 // Advance lets d pass: real time, and the embedded server's clock.
@@ -75,15 +130,65 @@ func (r *Redis) Advance(d time.Duration) {
 	}
 }
 
-// Close removes the keys under Prefix from a real server (they never
-// expire), then closes the client and the embedded server.
+// pattern matches every key under Prefix.
+func (r *Redis) pattern() string { return "{" + entcachemodel.KeyPart(r.Prefix) + ":*" }
+
+// Keys returns the keys that match pattern, as KEYS would on a single
+// server: it scans the server, or every master of a cluster (where KEYS and
+// SCAN ask one node).
+func (r *Redis) Keys(ctx context.Context, pattern string) ([]string, error) {
+	var mu sync.Mutex
+	var keys []string
+	scan := func(ctx context.Context, node redis.Cmdable) error {
+		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if cluster, ok := r.Client.(*redis.ClusterClient); ok {
+		err = cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			if err := scan(ctx, node); err != nil {
+				return fmt.Errorf("SCAN %s: %w", node.Options().Addr, err)
+			}
+			return nil
+		})
+	} else if err = scan(ctx, r.Client); err != nil {
+		err = fmt.Errorf("SCAN: %w", err)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys), err // SCAN may return a key twice
+}
+
+// DeleteAll deletes every key under Prefix, as FLUSHALL would on a server of
+// the test's own, and returns how many it found. It finds them with Keys
+// and deletes them with a DEL per key, pipelined (a DEL of keys of
+// different slots fails on a cluster); keys written meanwhile may survive.
+func (r *Redis) DeleteAll(ctx context.Context) (int, error) {
+	keys, err := r.Keys(ctx, r.pattern())
+	if err != nil {
+		return 0, err
+	}
+	for chunk := range slices.Chunk(keys, 1000) {
+		pipe := r.Client.Pipeline()
+		for _, k := range chunk {
+			pipe.Del(ctx, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return len(keys), fmt.Errorf("DEL: %w", err)
+		}
+	}
+	return len(keys), nil
+}
+
+// Close removes the keys under Prefix from a real server or cluster (they
+// never expire), then closes the client and the embedded server.
 func (r *Redis) Close() {
 	if r.Mini == nil {
-		ctx := context.Background()
-		iter := r.Client.Scan(ctx, 0, "{"+entcachemodel.KeyPart(r.Prefix)+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			r.Client.Del(ctx, iter.Val())
-		}
+		_, _ = r.DeleteAll(context.Background())
 	}
 	r.Client.Close()
 	if r.Mini != nil {
