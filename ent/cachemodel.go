@@ -154,6 +154,7 @@ func petCacheHook(next Mutator) Mutator {
 			Mutation: m,
 			IDs:      m.IDs,
 			Driver:   m.driver,
+			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(pet.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
 				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
@@ -207,6 +208,7 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 		w := entcachemodel.Write[*Pet, int]{
 			Op:     OpUpdate,
 			Driver: m.driver,
+			DB:     committed.driver,
 			IDs: func(ctx context.Context) ([]int, error) {
 				var ids []int
 				ids = append(ids, m.PetsIDs()...)
@@ -402,6 +404,7 @@ func userCacheHook(next Mutator) Mutator {
 			Mutation: m,
 			IDs:      m.IDs,
 			Driver:   m.driver,
+			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(user.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*User, error) {
 				return committed.cacheQuery().Where(user.IDIn(ids...)).All(ctx)

@@ -66,6 +66,29 @@ func TestOutboxRepairsWhenTheWriterDies(t *testing.T) {
 	assert.True(t, ent.IsNotFound(err), "the old email no longer finds the row: %v", err)
 }
 
+// A process that only writes drains the outbox too: a fleet whose readers
+// are elsewhere, or idle, still repairs what a dead writer left stale.
+func TestOutboxDrainedByWriters(t *testing.T) {
+	e := newEnv(t, entcachemodel.WithOutboxCheck(time.Hour))
+	u := e.createUser("drained@x.io", 1)
+	v := e.createUser("writer@x.io", 1)
+	e.requireConsistent(u.ID, v.ID)
+
+	_, dead := e.partitioned()
+	require.NoError(t, dead.User.UpdateOneID(u.ID).SetAge(2).Exec(e.ctx))
+	require.Equal(t, 1, e.outboxRecords())
+
+	// A new process writes another row, and reads nothing.
+	_, writer, writerClient := e.process(e.redis.NewClient())
+	require.NoError(t, writerClient.User.UpdateOneID(v.ID).SetAge(3).Exec(e.ctx))
+	require.Eventually(t, func() bool { return e.outboxRecords() == 0 }, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, uint64(1), writer.Stats().OutboxRepairs)
+	got, err := e.client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Age, "the stale value was removed; the read refilled it")
+	e.requireConsistent(u.ID, v.ID)
+}
+
 // The outbox record is part of the write's transaction: a rollback leaves
 // none, a commit leaves one, and the repair covers every write of it.
 func TestOutboxRecordIsTransactional(t *testing.T) {

@@ -44,6 +44,9 @@ type Write[T any, ID comparable] struct {
 	// Driver runs the mutation's statements (its transaction's, inside one).
 	// A write that cannot mark Redis records its keys in the outbox with it.
 	Driver dialect.Driver
+	// DB is the client's driver outside any transaction. Writes, like
+	// reads, drain the outbox through it now and then.
+	DB dialect.Driver
 	// Tx is the transaction the mutation runs in, nil outside one.
 	Tx Tx
 	// TxKey identifies that transaction; writes with equal keys are
@@ -69,6 +72,7 @@ type Tx interface {
 // errors never fail the mutation, unless the Cache has WithStrictWrites and
 // the keys could not be marked before the write.
 func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
+	c.outbox.poke(w.DB)
 	p := s.part(c, w)
 	ks := s.generation(ctx, c).own
 	ids, err := w.existing(ctx)
