@@ -196,6 +196,22 @@ func TestUpdateSeenImmediatelyAndIndexesFollow(t *testing.T) {
 	e.requireConsistent(u.ID)
 }
 
+// UpdateOne with Select reads back only the selected columns; the cache
+// must still publish the whole row.
+func TestUpdateOneWithSelectPublishesTheWholeRow(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("select@x.io", 30)
+	e.requireConsistent(u.ID)
+
+	_, err := e.client.User.UpdateOneID(u.ID).SetAge(31).Select(user.FieldAge).Save(e.ctx)
+	require.NoError(t, err)
+	got, err := e.client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "select@x.io", got.Email)
+	assert.Equal(t, 31, got.Age)
+	e.requireConsistent(u.ID)
+}
+
 func TestBulkUpdateAndDelete(t *testing.T) {
 	e := newEnv(t)
 	var ids []int
@@ -423,6 +439,18 @@ func TestRedisDownNeverBlocksWrites(t *testing.T) {
 	fresh, err := e.client.User.Get(e.ctx, u.ID)
 	require.NoError(t, err)
 	assert.Equal(t, 4, fresh.Age, "a strict write that cannot mark the cache never reaches the database")
+
+	// Inside a transaction, trying the same write again is refused again.
+	tx, err := strict.Tx(e.ctx)
+	require.NoError(t, err)
+	for try := range 2 {
+		err = tx.User.UpdateOne(u).SetAge(6).Exec(e.ctx)
+		assert.ErrorIs(t, err, entcachemodel.ErrUnavailable, "try %d", try)
+	}
+	require.NoError(t, tx.Commit())
+	fresh, err = e.client.User.Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 4, fresh.Age, "no try of the strict write reached the database")
 }
 
 // requirePet checks the cached pet against the database, hidden foreign key

@@ -220,7 +220,9 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 				if err != nil {
 					return nil, err
 				}
-				held, err := NewPetClient(m.config).Query().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
+				held, err := entcachemodel.InChunks(ctx, owners, func(ctx context.Context, owners []int) ([]int, error) {
+					return NewPetClient(m.config).Query().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
+				})
 				return append(ids, held...), err
 			},
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {

@@ -271,6 +271,34 @@ func TestRedisOutageHeals(t *testing.T) {
 	e.requireConsistent(u.ID)
 }
 
+// When Redis answers again, a process does not read it before its repairs
+// are done: the values it left stale are still there until then.
+func TestNoStaleReadBeforeTheRepair(t *testing.T) {
+	faults := &testenv.Faults{}
+	e := newEnv(t)
+	u := e.createUser("repair@x.io", 1)
+	rdb := e.redis.NewClient()
+	rdb.AddHook(faults)
+	_, cache, client := e.process(rdb, entcachemodel.WithCooldown(10*time.Millisecond))
+	_, err := client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+
+	faults.Down.Store(true)
+	require.NoError(t, client.User.UpdateOneID(u.ID).SetAge(2).Exec(e.ctx))
+	require.Positive(t, cache.Stats().Pending)
+	// Let the repair's retries back off to their longest wait, then bring
+	// Redis back: reads come before the next retry.
+	time.Sleep(2 * time.Second)
+	faults.Down.Store(false)
+	for range 20 {
+		got, err := client.User.Cached().Get(e.ctx, u.ID)
+		require.NoError(t, err)
+		require.Equal(t, 2, got.Age, "a read served the value the outage left stale")
+	}
+	require.Eventually(t, func() bool { return cache.Stats().Pending == 0 }, 10*time.Second, 20*time.Millisecond)
+	e.requireConsistent(u.ID)
+}
+
 // During an outage, writes after the first failure do not wait on Redis at
 // all (the breaker is open); their keys are repaired when Redis is back.
 func TestOutageBreakerSkipsRedisOnWrites(t *testing.T) {

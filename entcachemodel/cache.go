@@ -117,7 +117,26 @@ func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 	c.nonce = hex.EncodeToString(b[:])
 	c.repair.cache = c
 	c.outbox.cache = c
+	if known, on := honoursDeadlines(rdb); known && !on {
+		c.log.Warn("entcachemodel: the Redis client ignores context deadlines, so WithTimeout cannot bound its round trips (only its ReadTimeout and WriteTimeout do); set ContextTimeoutEnabled in its options",
+			slog.Duration("timeout", c.timeout))
+	}
 	return c
+}
+
+// honoursDeadlines reports whether rdb is a go-redis client of a known kind
+// (known) and whether it ends a round trip at its context's deadline (on),
+// which go-redis does only with ContextTimeoutEnabled.
+func honoursDeadlines(rdb redis.UniversalClient) (known, on bool) {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return true, c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return true, c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return true, c.Options().ContextTimeoutEnabled
+	}
+	return false, false
 }
 
 // Redis returns the Redis client of the cache.
@@ -174,8 +193,11 @@ func (c *Cache) writeCtx(ctx context.Context) (context.Context, context.CancelFu
 }
 
 // redisUp reports whether to try Redis: not within the cooldown of an error
-// (the breaker is closed).
-func (c *Cache) redisUp() bool { return time.Now().UnixNano() >= c.openTill.Load() }
+// (the breaker is closed), and not while keys this process left stale wait
+// for repair (Redis may answer again before they are gone).
+func (c *Cache) redisUp() bool {
+	return time.Now().UnixNano() >= c.openTill.Load() && c.repair.len() == 0
+}
 
 // fail records and logs a Redis error and opens the breaker for the cooldown.
 func (c *Cache) fail(ctx context.Context, op string, err error) {

@@ -45,8 +45,6 @@ func (c *Cache) get(ctx context.Context, keys []string) ([][]byte, error) {
 // returned; "" means another reader or a writer holds the key. With check,
 // a value stored since the caller's miss is returned instead of a lease.
 func (c *Cache) leases(ctx context.Context, keys []string, check bool) ([]string, [][]byte, error) {
-	ctx, cancel := c.readCtx(ctx)
-	defer cancel()
 	tokens := make([]string, len(keys))
 	for i := range keys {
 		tokens[i] = "r" + c.token()
@@ -77,8 +75,7 @@ func (c *Cache) marks(ctx context.Context, keys []string) ([]string, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	ctx, cancel := c.writeCtx(ctx)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
 	tokens := make([]string, len(keys))
 	for i := range keys {
 		tokens[i] = "w" + c.token()
@@ -94,8 +91,7 @@ func (c *Cache) marks(ctx context.Context, keys []string) ([]string, error) {
 
 // release ends tokens without changing the data.
 func (c *Cache) release(ctx context.Context, keys, tokens []string) error {
-	ctx, cancel := c.writeCtx(ctx)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
 	var held []int
 	for i := range keys {
 		if tokens[i] != "" {
@@ -114,8 +110,7 @@ func (c *Cache) remove(ctx context.Context, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	ctx, cancel := c.writeCtx(ctx)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
 	_, err := c.runScripts(ctx, len(keys), func(pipe redis.Pipeliner, i int) *redis.Cmd {
 		return removeScript.EvalSha(ctx, pipe, []string{keys[i], lease(keys[i])}, "")
 	})
@@ -143,15 +138,34 @@ func (c *Cache) waitFor(ctx context.Context, key string) []byte {
 	return nil
 }
 
-// runScripts runs n scripts in one pipeline. When Redis does not know a
-// script (first use, restart, SCRIPT FLUSH), it loads them all and runs the
-// refused ones once more.
+// scriptBatch bounds the scripts of one pipeline, so that each round trip
+// fits in the timeout however many keys a write touches.
+const scriptBatch = 1000
+
+// runScripts runs n scripts in pipelines of at most scriptBatch, each round
+// trip bounded by the timeout. It stops at the first failed pipeline.
 func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeliner, int) *redis.Cmd) ([]*redis.Cmd, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	pipe := c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, n)
+	for start := 0; start < n; start += scriptBatch {
+		batch := cmds[start:min(n, start+scriptBatch)]
+		err := c.runBatch(ctx, batch, func(pipe redis.Pipeliner, i int) *redis.Cmd { return build(pipe, start+i) })
+		if err != nil {
+			return cmds, err
+		}
+	}
+	return cmds, nil
+}
+
+// runBatch runs one pipeline of scripts into cmds. When Redis does not know a
+// script (first use, restart, SCRIPT FLUSH), it loads them all and runs the
+// refused ones once more.
+func (c *Cache) runBatch(ctx context.Context, cmds []*redis.Cmd, build func(redis.Pipeliner, int) *redis.Cmd) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	pipe := c.rdb.Pipeline()
 	for i := range cmds {
 		cmds[i] = build(pipe, i)
 	}
@@ -160,11 +174,11 @@ func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeline
 		err = nil
 	}
 	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
-		return cmds, err
+		return err
 	}
 	for _, s := range allScripts {
 		if err := s.Load(ctx, c.rdb).Err(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// Run again only the scripts Redis did not know: the others ran.
@@ -178,5 +192,5 @@ func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeline
 	if errors.Is(err, redis.Nil) {
 		err = nil
 	}
-	return cmds, err
+	return err
 }

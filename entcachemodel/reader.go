@@ -203,8 +203,7 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 			held = append(held, i)
 		}
 	}
-	wctx, cancel := c.writeCtx(ctx)
-	defer cancel()
+	wctx := context.WithoutCancel(ctx)
 	cmds, err := c.runScripts(wctx, len(held), func(pipe redis.Pipeliner, j int) *redis.Cmd {
 		i := held[j]
 		k := keys[i]
@@ -412,8 +411,7 @@ func (r Reader[T, ID]) fillList(ctx context.Context, key string, l Lookup[T, ID]
 	for _, id := range ids {
 		args = append(args, listMember(r.schema.FormatID(id)))
 	}
-	wctx, cancel := c.writeCtx(ctx)
-	defer cancel()
+	wctx := context.WithoutCancel(ctx)
 	cmds, err := c.runScripts(wctx, 1, func(pipe redis.Pipeliner, _ int) *redis.Cmd {
 		return listFillScript.EvalSha(wctx, pipe, []string{key, lease(key)}, args...)
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,13 +20,10 @@ type repairQueue struct {
 	mu      sync.Mutex
 	keys    map[string]struct{}
 	running bool
+	pending atomic.Int64 // len(keys), read without the lock
 }
 
-func (q *repairQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.keys)
-}
+func (q *repairQueue) len() int { return int(q.pending.Load()) }
 
 func (q *repairQueue) add(keys ...string) {
 	q.mu.Lock()
@@ -40,6 +38,7 @@ func (q *repairQueue) add(keys ...string) {
 		}
 		q.keys[k] = struct{}{}
 	}
+	q.pending.Store(int64(len(q.keys)))
 	if !q.running && len(q.keys) > 0 {
 		q.running = true
 		go q.run()
@@ -64,13 +63,14 @@ func (q *repairQueue) run() {
 			continue
 		}
 		wait = 50 * time.Millisecond
-		// Redis answers again, and what it held stale is gone: close the
-		// breaker.
+		// Redis answers again: close the breaker. Reads keep skipping Redis
+		// until the queue is empty (see Cache.redisUp).
 		q.cache.openTill.Store(0)
 		q.mu.Lock()
 		for _, k := range batch {
 			delete(q.keys, k)
 		}
+		q.pending.Store(int64(len(q.keys)))
 		if len(q.keys) == 0 {
 			q.running = false
 			q.mu.Unlock()

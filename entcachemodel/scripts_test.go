@@ -24,7 +24,7 @@ type scriptEnv struct {
 func newScriptEnv(t *testing.T, leaseDur time.Duration) *scriptEnv {
 	t.Helper()
 	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	c := New(rdb, WithLease(leaseDur), WithTimeout(2*time.Second))
 	return &scriptEnv{t: t, ctx: context.Background(), m: m, c: c, ks: newKeyspace("test", "User", "h1")}
@@ -769,5 +769,31 @@ func TestRunScriptsNone(t *testing.T) {
 	})
 	if cmds != nil || err != nil {
 		t.Fatalf("runScripts(0) = %v, %v", cmds, err)
+	}
+}
+
+// Many scripts run in several pipelines, every one of them, in order, also
+// when Redis has to load the scripts first.
+func TestRunScriptsInBatches(t *testing.T) {
+	e := newScriptEnv(t, time.Second)
+	n := 2*scriptBatch + 3
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = e.ks.row(strconv.Itoa(i))
+	}
+	if err := e.c.rdb.ScriptFlush(e.ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := e.c.marks(e.ctx, keys)
+	if err != nil {
+		t.Fatalf("marks: %v", err)
+	}
+	for i, k := range keys {
+		if tokens[i] == "" {
+			t.Fatalf("key %d not marked", i)
+		}
+		if got := e.c.rdb.HGet(e.ctx, lease(k), "~").Val(); got != tokens[i] {
+			t.Fatalf("key %d: latest token %q, want %q", i, got, tokens[i])
+		}
 	}
 }

@@ -77,7 +77,7 @@ func TestVersionsInvalidateEachOther(t *testing.T) {
 	m := miniredis.RunT(t)
 	const check = 100 * time.Millisecond
 	newCache := func() *Cache {
-		return New(redis.NewClient(&redis.Options{Addr: m.Addr()}), WithVersionCheck(check))
+		return New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true}), WithVersionCheck(check))
 	}
 	db := &fakeDB{rows: map[int]row{1: {ID: 1, Age: 1}}}
 	ctx := context.Background()

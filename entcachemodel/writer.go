@@ -216,6 +216,22 @@ const maxRestrict = 10000
 // parameters of a statement).
 const reloadChunk = 500
 
+// InChunks runs query on keys in chunks small enough for a statement's
+// parameters, and returns the results one after the other.
+func InChunks[K, V any](ctx context.Context, keys []K, query func(context.Context, []K) ([]V, error)) ([]V, error) {
+	var out []V
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), reloadChunk)]
+		keys = keys[len(chunk):]
+		vs, err := query(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vs...)
+	}
+	return out, nil
+}
+
 // errBreakerOpen reports a mark skipped because Redis failed a moment ago.
 var errBreakerOpen = errors.New("entcachemodel: redis failed recently; not tried")
 
@@ -284,10 +300,16 @@ func (p *part[T, ID]) mark(ctx context.Context, c *Cache, keys []string) error {
 	} else if tokens, err = c.marks(ctx, todo); err != nil {
 		c.fail(ctx, "mark", err)
 	}
+	if err != nil {
+		// Hold nothing: a later write of this transaction to the same keys
+		// tries again (and, strict, fails again) rather than passing as
+		// marked. Marks that did reach Redis run out after one lease.
+		return err
+	}
 	for i, k := range todo {
 		p.tokens[k] = tokens[i]
 	}
-	return err
+	return nil
 }
 
 func (p *part[T, ID]) row(id ID) *pending[T] {
@@ -451,8 +473,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		repair()
 		return
 	}
-	wctx, cancel := c.writeCtx(ctx)
-	defer cancel()
+	wctx := context.WithoutCancel(ctx)
 	n := len(ops) + len(unused) + len(hints)/2
 	cmds, err := c.runScripts(wctx, n, func(pipe redis.Pipeliner, i int) *redis.Cmd {
 		if i >= len(ops)+len(unused) {

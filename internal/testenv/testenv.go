@@ -75,6 +75,7 @@ func newClient(u string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, err
 		}
+		opt.ContextTimeoutEnabled = true
 		return redis.NewClient(opt), nil
 	}
 	if p := strings.TrimPrefix(pu.Path, "/"); p != "" && p != "0" {
@@ -85,6 +86,7 @@ func newClient(u string) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	opt.ContextTimeoutEnabled = true
 	return redis.NewClusterClient(opt), nil
 }
 
@@ -103,7 +105,7 @@ func OpenRedis() (*Redis, error) {
 			return nil, err
 		}
 		r.Mini, r.URL = m, "redis://"+m.Addr()
-		r.Client = redis.NewClient(&redis.Options{Addr: m.Addr()})
+		r.Client = redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
 	}
 	if err := r.Client.Ping(context.Background()).Err(); err != nil {
 		r.Client.Close()
@@ -396,5 +398,5 @@ func (t *countedTx) Query(ctx context.Context, query string, args, v any) error 
 
 // DeadRedis returns a client of a Redis server that is not there.
 func DeadRedis() redis.UniversalClient {
-	return redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+	return redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 50 * time.Millisecond, ContextTimeoutEnabled: true})
 }
