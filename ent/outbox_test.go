@@ -25,6 +25,10 @@ func (e *env) outboxRecords() int {
 	return n
 }
 
+// drainSoon gives a process a short lease, so that the outbox records it
+// sees settle soon.
+var drainSoon = entcachemodel.WithLease(300 * time.Millisecond)
+
 // partitioned opens a process that cannot reach Redis at all, and whose
 // in-memory repairs therefore never run: as if it died after its writes.
 func (e *env) partitioned() (*entcachemodel.Cache, *ent.Client) {
@@ -53,8 +57,9 @@ func TestOutboxRepairsWhenTheWriterDies(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, stale.Age, "until the outbox is drained, the cache holds the old row")
 
-	// Another process starts: its first read drains the outbox.
-	_, other, otherClient := e.process(e.redis.NewClient())
+	// Another process starts: its reads drain the outbox, once the record
+	// has settled (a lease after they first see it).
+	_, other, otherClient := e.process(e.redis.NewClient(), drainSoon)
 	require.Eventually(t, func() bool {
 		got, err := otherClient.User.Cached().Get(e.ctx, u.ID)
 		return err == nil && got.Age == 2
@@ -78,15 +83,48 @@ func TestOutboxDrainedByWriters(t *testing.T) {
 	require.NoError(t, dead.User.UpdateOneID(u.ID).SetAge(2).Exec(e.ctx))
 	require.Equal(t, 1, e.outboxRecords())
 
-	// A new process writes another row, and reads nothing.
-	_, writer, writerClient := e.process(e.redis.NewClient())
-	require.NoError(t, writerClient.User.UpdateOneID(v.ID).SetAge(3).Exec(e.ctx))
-	require.Eventually(t, func() bool { return e.outboxRecords() == 0 }, 10*time.Second, 20*time.Millisecond)
+	// A new process keeps writing another row, and reads nothing.
+	_, writer, writerClient := e.process(e.redis.NewClient(), drainSoon)
+	age := 3
+	require.Eventually(t, func() bool {
+		age++
+		require.NoError(t, writerClient.User.UpdateOneID(v.ID).SetAge(age).Exec(e.ctx))
+		return e.outboxRecords() == 0
+	}, 10*time.Second, 20*time.Millisecond)
 	assert.Equal(t, uint64(1), writer.Stats().OutboxRepairs)
 	got, err := e.client.User.Cached().Get(e.ctx, u.ID)
 	require.NoError(t, err)
 	assert.Equal(t, 2, got.Age, "the stale value was removed; the read refilled it")
 	e.requireConsistent(u.ID, v.ID)
+}
+
+// A record is not drained as soon as it is seen: outside a transaction it is
+// written before its write, which may still be running. It waits one lease.
+func TestOutboxRecordSettlesBeforeItIsDrained(t *testing.T) {
+	e := newEnv(t, entcachemodel.WithOutboxCheck(time.Hour))
+	u := e.createUser("settle@x.io", 1)
+	e.requireConsistent(u.ID)
+	_, dead := e.partitioned()
+	require.NoError(t, dead.User.UpdateOneID(u.ID).SetAge(2).Exec(e.ctx))
+	require.Equal(t, 1, e.outboxRecords())
+
+	_, drainer, client := e.process(e.redis.NewClient(), entcachemodel.WithLease(time.Second), entcachemodel.WithOutboxCheck(10*time.Millisecond))
+	read := func() {
+		_, err := client.User.Cached().Get(e.ctx, u.ID) // reads drain the outbox when due
+		require.NoError(t, err)
+	}
+	read()
+	// For a while (well under the lease), the drains that reads keep
+	// starting leave the record alone.
+	for range 20 {
+		time.Sleep(10 * time.Millisecond)
+		read()
+	}
+	assert.Zero(t, drainer.Stats().OutboxRepairs, "a record was drained before it settled")
+	assert.Equal(t, 1, e.outboxRecords())
+	require.Eventually(t, func() bool { read(); return e.outboxRecords() == 0 }, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, uint64(1), drainer.Stats().OutboxRepairs)
+	e.requireConsistent(u.ID)
 }
 
 // The outbox record is part of the write's transaction: a rollback leaves
@@ -111,7 +149,7 @@ func TestOutboxRecordIsTransactional(t *testing.T) {
 	require.NoError(t, tx.Commit())
 	assert.Equal(t, 2, e.outboxRecords(), "each write of the committed transaction left a record")
 
-	_, _, otherClient := e.process(e.redis.NewClient())
+	_, _, otherClient := e.process(e.redis.NewClient(), drainSoon)
 	require.Eventually(t, func() bool {
 		got, err := otherClient.User.Cached().GetMany(e.ctx, a.ID, b.ID)
 		return err == nil && len(got) == 2 && got[0].Age == 6 && got[1].Age == 7

@@ -53,6 +53,9 @@ type outbox struct {
 	next     atomic.Int64 // unix nanos of the next drain
 	draining atomic.Bool
 	warned   atomic.Bool // the table was found missing, and that was logged
+	// seen holds when this process first saw each record still waiting to
+	// settle. Only the one running drain touches it.
+	seen map[int64]time.Time
 }
 
 // record writes the keys that a write of one schema version (type and hash)
@@ -120,12 +123,30 @@ func (o *outbox) poke(db dialect.Driver) {
 	}()
 }
 
-// drain removes the keys of every record of this cache's prefix, then the
-// records.
+// drain removes the keys of every settled record of this cache's prefix,
+// then the records. A record settles one lease after this process first saw
+// it. Outside a transaction it is written before its write, so it may be
+// seen while the write still runs; removing the keys then would let a fill
+// store the old row again just before the write commits. The lease is the
+// same bound as a mark's: a writer that takes longer than a lease and dies
+// may leave a stale value (see the README's limits).
 func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
 	c := o.cache
-	for {
-		recs, err := o.load(ctx, db)
+	now := time.Now()
+	seen := map[int64]time.Time{} // records waiting to settle, as of this pass
+	defer func() {
+		// Keep what an interrupted pass did not reach; settled records
+		// were deleted, or are found again and settle at once.
+		for id, t := range o.seen {
+			if _, ok := seen[id]; !ok {
+				seen[id] = t
+			}
+		}
+		o.seen = seen
+	}()
+	var wake time.Time // when the first waiting record settles
+	for after := int64(0); ; {
+		recs, err := o.load(ctx, db, after)
 		if err != nil {
 			if !o.warned.Swap(true) {
 				c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: the outbox table cannot be read (run the migration that creates it); writes made while Redis was unreachable are repaired only by their own process",
@@ -134,43 +155,74 @@ func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
 			return err
 		}
 		o.warned.Store(false)
-		if len(recs) == 0 {
-			return nil
-		}
-		var keys []string
-		spaces := map[[2]string][]keyspace{}
-		ids := make([]any, len(recs))
-		for i, r := range recs {
-			ids[i] = r.id
-			id := [2]string{r.typ, r.hash}
-			if _, ok := spaces[id]; !ok {
-				if spaces[id], err = c.keyspaces(ctx, r.typ, r.hash); err != nil {
-					c.fail(ctx, "outbox", err)
-					return err
-				}
+		var settled []outboxRecord
+		for _, r := range recs {
+			first, ok := o.seen[r.id]
+			if !ok {
+				first = now
 			}
-			for _, k := range strings.Split(r.keys, "\n") {
-				for _, ks := range spaces[id] {
-					keys = append(keys, ks.at(k))
-				}
+			if now.Sub(first) >= c.lease {
+				settled = append(settled, r)
+				continue
+			}
+			seen[r.id] = first
+			if at := first.Add(c.lease); wake.IsZero() || at.Before(wake) {
+				wake = at
 			}
 		}
-		if err := c.remove(ctx, keys); err != nil {
-			c.fail(ctx, "outbox", err)
+		if err := o.repair(ctx, db, settled); err != nil {
 			return err
 		}
-		query, args := entsql.Dialect(db.Dialect()).
-			Delete(OutboxTable).
-			Where(entsql.In("id", ids...)).
-			Query()
-		if err := db.Exec(ctx, query, args, nil); err != nil {
-			return fmt.Errorf("entcachemodel: deleting outbox records: %w", err)
-		}
-		c.stats.outboxRepairs.Add(uint64(len(recs)))
 		if len(recs) < outboxBatch {
-			return nil
+			break
+		}
+		after = recs[len(recs)-1].id
+	}
+	if !wake.IsZero() && wake.UnixNano() < o.next.Load() {
+		o.next.Store(wake.UnixNano())
+	}
+	return nil
+}
+
+// repair removes the keys of recs, in every live schema version, then
+// deletes the records.
+func (o *outbox) repair(ctx context.Context, db dialect.Driver, recs []outboxRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	c := o.cache
+	var keys []string
+	spaces := map[[2]string][]keyspace{}
+	ids := make([]any, len(recs))
+	for i, r := range recs {
+		ids[i] = r.id
+		id := [2]string{r.typ, r.hash}
+		if _, ok := spaces[id]; !ok {
+			var err error
+			if spaces[id], err = c.keyspaces(ctx, r.typ, r.hash); err != nil {
+				c.fail(ctx, "outbox", err)
+				return err
+			}
+		}
+		for _, k := range strings.Split(r.keys, "\n") {
+			for _, ks := range spaces[id] {
+				keys = append(keys, ks.at(k))
+			}
 		}
 	}
+	if err := c.remove(ctx, keys); err != nil {
+		c.fail(ctx, "outbox", err)
+		return err
+	}
+	query, args := entsql.Dialect(db.Dialect()).
+		Delete(OutboxTable).
+		Where(entsql.In("id", ids...)).
+		Query()
+	if err := db.Exec(ctx, query, args, nil); err != nil {
+		return fmt.Errorf("entcachemodel: deleting outbox records: %w", err)
+	}
+	c.stats.outboxRepairs.Add(uint64(len(recs)))
+	return nil
 }
 
 type outboxRecord struct {
@@ -178,11 +230,13 @@ type outboxRecord struct {
 	typ, hash, keys string
 }
 
-func (o *outbox) load(ctx context.Context, db dialect.Driver) ([]outboxRecord, error) {
+// load reads the next records of this cache's prefix, by id, after the
+// given one.
+func (o *outbox) load(ctx context.Context, db dialect.Driver, after int64) ([]outboxRecord, error) {
 	query, args := entsql.Dialect(db.Dialect()).
 		Select("id", "type_name", "schema_hash", "cache_keys").
 		From(entsql.Table(OutboxTable)).
-		Where(entsql.EQ("prefix", o.cache.prefix)).
+		Where(entsql.And(entsql.EQ("prefix", o.cache.prefix), entsql.GT("id", after))).
 		OrderBy("id").
 		Limit(outboxBatch).
 		Query()
