@@ -68,25 +68,33 @@ type versionState struct {
 // generation returns the keyspaces of a type, refreshing the registry every
 // version check period. Without an answer from Redis the cache is not
 // trusted: reads go to the database and writes only remove keys.
+//
+// While one goroutine refreshes, others keep using the expired generation,
+// but only for one more period: a version that joined is trusted two
+// periods after joining, so every process must know it by then.
 func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
 	v, _ := c.versions.LoadOrStore(typ+"\x00"+hash, &versionState{})
 	st := v.(*versionState)
 	g := st.cur.Load()
-	if g != nil && time.Now().Before(g.expires) {
+	now := time.Now()
+	if g != nil && now.Before(g.expires) {
 		return g
 	}
-	if g != nil && !st.refreshing.TryLock() {
-		return g // another goroutine is refreshing; use what we have
-	}
-	if g == nil {
-		st.refreshing.Lock()
-		if g = st.cur.Load(); g != nil && time.Now().Before(g.expires) {
-			st.refreshing.Unlock()
-			return g
+	if g != nil && now.Before(g.expires.Add(c.versionCheck)) {
+		if !st.refreshing.TryLock() {
+			return g // another goroutine is refreshing; what we have will do
 		}
+	} else {
+		st.refreshing.Lock()
 	}
 	defer st.refreshing.Unlock()
-	next := c.register(ctx, typ, hash)
+	if g = st.cur.Load(); g != nil && time.Now().Before(g.expires) {
+		return g // refreshed while we waited
+	}
+	var next *generation
+	if c.redisUp() { // within the breaker's cooldown, keep what we know
+		next = c.register(ctx, typ, hash)
+	}
 	if next == nil {
 		if g != nil {
 			return g

@@ -3,8 +3,12 @@ package entcachemodel
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,4 +116,78 @@ func TestVersionsInvalidateEachOther(t *testing.T) {
 	got, err = newReader.Get(ctx, 1)
 	require.NoError(t, err)
 	assert.Equal(t, 3, got.Age, "the old version's write removed the new version's value")
+}
+
+// registryGate blocks the registry script of one client while armed.
+type registryGate struct {
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *registryGate) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (g *registryGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		if g.armed.Load() && len(args) > 1 && (args[1] == registerScript.Hash() || strings.Contains(fmt.Sprint(args[1]), "~now")) {
+			g.armed.Store(false)
+			close(g.entered)
+			<-g.release
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (g *registryGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A process whose view of the versions is older than the trust delay waits
+// for the refresh another goroutine runs, rather than write with a view
+// that misses a version the others already trust.
+func TestStaleVersionViewWaitsForTheRefresh(t *testing.T) {
+	m := miniredis.RunT(t)
+	const check = 100 * time.Millisecond
+	ctx := context.Background()
+	gate := &registryGate{entered: make(chan struct{}), release: make(chan struct{})}
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
+	rdb.AddHook(gate)
+	oldCache := New(rdb, WithVersionCheck(check))
+	newCache := New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true}), WithVersionCheck(check))
+	oldSchema, newSchema := rowSchema("old"), rowSchema("new")
+
+	require.Empty(t, oldSchema.generation(ctx, oldCache).others)
+	// The old version goes idle; the new one joins and comes to be trusted.
+	newSchema.generation(ctx, newCache)
+	time.Sleep(2*check + 50*time.Millisecond)
+	require.True(t, newSchema.generation(ctx, newCache).trusted)
+
+	gate.armed.Store(true)
+	go oldSchema.generation(ctx, oldCache) // refreshes, held at the gate
+	<-gate.entered
+	seen := make(chan *generation, 1)
+	go func() { seen <- oldSchema.generation(ctx, oldCache) }()
+	time.Sleep(50 * time.Millisecond) // let it reach the refresh lock
+	close(gate.release)
+	g := <-seen
+	assert.Len(t, g.others, 1, "the old version would write with a view that misses the new one")
+}
+
+// While the breaker is open, refreshing the versions does not try Redis:
+// an outage costs one timeout, not one per write.
+func TestVersionRefreshWaitsForTheBreaker(t *testing.T) {
+	const check = 10 * time.Millisecond
+	m := miniredis.RunT(t)
+	c := New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1}),
+		WithVersionCheck(check), WithCooldown(time.Hour), WithLogger(slog.New(slog.DiscardHandler)))
+	s := rowSchema("v")
+	ctx := context.Background()
+	require.True(t, s.generation(ctx, c).trusted)
+	m.Close()
+	for range 5 {
+		time.Sleep(2 * check)
+		s.generation(ctx, c)
+	}
+	assert.Equal(t, uint64(1), c.Stats().Errors, "only the first refresh tried Redis")
 }
