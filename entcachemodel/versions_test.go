@@ -191,3 +191,41 @@ func TestVersionRefreshWaitsForTheBreaker(t *testing.T) {
 	}
 	assert.Equal(t, uint64(1), c.Stats().Errors, "only the first refresh tried Redis")
 }
+
+// During a rolling deploy, a process of one version that dies between its
+// commit and its publish leaves the other version's cached value for at
+// most one lease too: its marks cover every live version's keys.
+func TestCrashDuringADeployIsBoundedByTheLease(t *testing.T) {
+	m := miniredis.RunT(t)
+	const check, leaseDur = 50 * time.Millisecond, 200 * time.Millisecond
+	newCache := func() *Cache {
+		return New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true}),
+			WithVersionCheck(check), WithLease(leaseDur))
+	}
+	db := &fakeDB{rows: map[int]row{1: {ID: 1, Age: 1}}}
+	ctx := context.Background()
+	oldSchema, newSchema := rowSchema("old"), rowSchema("new")
+	oldCache, newCache2 := newCache(), newCache()
+	oldReader := oldSchema.Reader(oldCache, nil, db.load, func(*row) {})
+	_, err := oldReader.Get(ctx, 1)
+	require.NoError(t, err)
+	require.Len(t, newSchema.generation(ctx, newCache2).others, 1)
+
+	assert.Panics(t, func() {
+		_, _ = newSchema.Mutate(ctx, newCache2, Write[*row, int]{
+			Op:     ent.OpUpdateOne,
+			IDs:    func(context.Context) ([]int, error) { return []int{1}, nil },
+			Reload: db.load,
+		}, func(context.Context) (ent.Value, error) {
+			db.mu.Lock()
+			db.rows[1] = row{ID: 1, Age: 2}
+			db.mu.Unlock()
+			panic("the process dies after its commit")
+		})
+	})
+	time.Sleep(leaseDur + 50*time.Millisecond)
+	m.FastForward(leaseDur + 50*time.Millisecond)
+	got, err := oldReader.Get(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Age, "the old version still serves the row from before the write")
+}

@@ -74,7 +74,8 @@ type Tx interface {
 func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
 	c.outbox.poke(w.DB)
 	p := s.part(c, w)
-	ks := s.generation(ctx, c).own
+	g := s.generation(ctx, c)
+	ks := g.own
 	ids, err := w.existing(ctx)
 	if err != nil {
 		return nil, err
@@ -102,7 +103,16 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 			}
 		}
 	}
-	if err := p.mark(ctx, c, keys); err != nil {
+	// Other live versions (a rolling deploy) cache the same rows under their
+	// own keys: mark those too, so a crash leaves them one lease at most.
+	all := make([]string, 0, len(keys)*(1+len(g.others)))
+	all = append(all, keys...)
+	for _, other := range g.others {
+		for _, k := range keys {
+			all = append(all, ks.rebase(k, other))
+		}
+	}
+	if err := p.mark(ctx, c, all); err != nil {
 		if c.strict {
 			if w.Tx == nil {
 				p.abort(ctx, c)
@@ -439,16 +449,22 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		}
 		hints = nil
 	}
-	// What other versions cached for these rows and lists is now stale.
+	// What other versions cached for these rows and lists is now stale:
+	// remove it, ending the marks taken on it before the write.
+	var stale []string
 	for _, other := range g.others {
 		for _, id := range p.order {
-			ops = append(ops, op{key: other.row(s.FormatID(id))})
+			stale = append(stale, other.row(s.FormatID(id)))
 		}
 		for k := range used {
 			if ks.isList(k) {
-				ops = append(ops, op{key: ks.rebase(k, other)})
+				stale = append(stale, ks.rebase(k, other))
 			}
 		}
+	}
+	for _, k := range stale {
+		used[k] = true
+		ops = append(ops, op{key: k, token: p.tokens[k]})
 	}
 	var unused []op
 	for k, t := range p.tokens {
