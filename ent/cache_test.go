@@ -465,6 +465,57 @@ func (e *env) requirePet(id int, owner *int) {
 	require.Equal(e.t, owner, got.OwnerID())
 }
 
+// A write that clears an owner's edge, or deletes the owner, changes the
+// hidden key of rows it does not name. A pet moved to that owner by another
+// process after the clearing write listed the owner's pets, and before its
+// statement ran, is changed unseen: it must not stay cached with the owner
+// it no longer has.
+func TestHiddenForeignKeyRaceWithAnUnnamedWrite(t *testing.T) {
+	unseen := map[string]func(e *env, owner *ent.User) error{
+		"clear":  func(e *env, owner *ent.User) error { return e.client.User.UpdateOne(owner).ClearPets().Exec(e.ctx) },
+		"delete": func(e *env, owner *ent.User) error { return e.client.User.DeleteOne(owner).Exec(e.ctx) },
+	}
+	movers := map[string]func(c *ent.Client, ctx context.Context, owner *ent.User, p *ent.Pet) error{
+		"pet side": func(c *ent.Client, ctx context.Context, owner *ent.User, p *ent.Pet) error {
+			return c.Pet.UpdateOneID(p.ID).SetOwnerID(owner.ID).Exec(ctx)
+		},
+		"owner side": func(c *ent.Client, ctx context.Context, owner *ent.User, p *ent.Pet) error {
+			return c.User.UpdateOneID(owner.ID).AddPetIDs(p.ID).Exec(ctx)
+		},
+	}
+	for name, write := range unseen {
+		for moverName, move := range movers {
+			t.Run(name+"/"+moverName, func(t *testing.T) {
+				const leaseTime = 300 * time.Millisecond
+				e := newEnv(t, entcachemodel.WithLease(leaseTime))
+				owner := e.createUser("owner@x.io", 1)
+				p, err := e.client.Pet.Create().SetName("late").Save(e.ctx)
+				require.NoError(t, err)
+				e.requirePet(p.ID, nil)
+				_, _, other := e.process(e.redis.NewClient(), entcachemodel.WithLease(leaseTime))
+
+				// Between our listing of the owner's pets and the statement,
+				// another process moves the pet to the owner, and publishes it.
+				var once sync.Once
+				e.client.User.Use(func(next ent.Mutator) ent.Mutator {
+					return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+						once.Do(func() { require.NoError(t, move(other, ctx, owner, p)) })
+						return next.Mutate(ctx, m)
+					})
+				})
+				require.NoError(t, write(e, owner))
+
+				got, err := e.client.Pet.Query().Where(pet.ID(p.ID)).WithOwner().Only(e.ctx)
+				require.NoError(t, err)
+				require.Nil(t, got.Edges.Owner, "the database: the unnamed write cleared the key")
+				// At most one lease later, the cache agrees.
+				e.redis.Advance(leaseTime + 100*time.Millisecond)
+				e.requirePet(p.ID, nil)
+			})
+		}
+	}
+}
+
 // Edge writes from either side keep the hidden foreign key of cached pets.
 func TestHiddenForeignKeysFollowEdgeWrites(t *testing.T) {
 	e := newEnv(t)

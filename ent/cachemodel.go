@@ -161,6 +161,9 @@ func petCacheHook(next Mutator) Mutator {
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Moves = func() []entcachemodel.Owner {
+			return entcachemodel.Owners("user_pets", m.OwnerIDs())
+		}
 		w.Predict = func(ctx context.Context, ids []int) ([]*Pet, error) {
 			rows, err := NewPetClient(m.config).cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
 			for _, v := range rows {
@@ -205,6 +208,7 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 			return next.Mutate(ctx, mut)
 		}
 		committed := NewPetClient(m.config.cacheCommitted())
+		var owners []int
 		w := entcachemodel.Write[*Pet, int]{
 			Op:     OpUpdate,
 			Driver: m.driver,
@@ -216,9 +220,17 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 				if m.Op().Is(OpCreate) {
 					return ids, nil
 				}
-				owners, err := m.IDs(ctx)
-				if err != nil {
+				var err error
+				if owners, err = m.IDs(ctx); err != nil {
 					return nil, err
+				}
+				if deleting || m.PetsCleared() {
+					// Rows this write changes without naming them: watch
+					// their owners before listing them.
+					err := petCacheSchema.Watch(ctx, m.CacheModel, "user_pets", entcachemodel.OwnerKeys(owners))
+					if err != nil {
+						return nil, err
+					}
 				}
 				held, err := entcachemodel.InChunks(ctx, owners, func(ctx context.Context, owners []int) ([]int, error) {
 					return NewPetClient(m.config).Query().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
@@ -230,6 +242,12 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Moves = func() []entcachemodel.Owner {
+			if len(m.PetsIDs()) == 0 {
+				return nil
+			}
+			return entcachemodel.Owners("user_pets", owners)
+		}
 		return petCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
 			return next.Mutate(ctx, m)
 		})

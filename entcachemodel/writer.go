@@ -37,6 +37,10 @@ type Write[T any, ID comparable] struct {
 	Conflicts func(context.Context) ([]ID, error)
 	// Reload reads committed rows by id, outside any transaction.
 	Reload func(context.Context, []ID) ([]T, error)
+	// Moves, when set, returns the owners this write sets the hidden foreign
+	// keys of its rows to. If one is watched (Schema.Watch) when the write
+	// publishes, its rows are held out of the cache for a lease instead.
+	Moves func() []Owner
 	// Restrict limits an update or delete to the given ids (the rows its
 	// predicates matched just before it ran), so that a row that comes to
 	// match in between is not written behind the cache's back.
@@ -131,6 +135,9 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 			p.abort(ctx, c)
 		}
 		return v, err
+	}
+	if w.Moves != nil {
+		p.move(c, w.Moves())
 	}
 	switch {
 	case w.Op.Is(ent.OpCreate):
@@ -253,6 +260,7 @@ type part[T any, ID comparable] struct {
 	tokens map[string]string // data key -> token this part holds
 	order  []ID
 	rows   map[ID]*pending[T]
+	moves  []string // watch keys of the owners the writes moved rows to
 }
 
 type pending[T any] struct {
@@ -320,6 +328,15 @@ func (p *part[T, ID]) mark(ctx context.Context, c *Cache, keys []string) error {
 		p.tokens[k] = tokens[i]
 	}
 	return nil
+}
+
+// move records the owners the part's writes moved rows to.
+func (p *part[T, ID]) move(c *Cache, owners []Owner) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, o := range owners {
+		p.moves = append(p.moves, p.schema.watchKey(c, o.Link, o.Key))
+	}
 }
 
 func (p *part[T, ID]) row(id ID) *pending[T] {
@@ -412,6 +429,21 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			}
 		}
 	}
+	// A write that may change these rows unseen is running: hold them out
+	// of the cache for a lease (marks never ended), and only remove them.
+	held := c.redisUp() && c.watched(ctx, p.moves)
+	if held {
+		var keys []string
+		for _, id := range p.order {
+			keys = append(keys, ks.row(s.FormatID(id)))
+			for _, other := range g.others {
+				keys = append(keys, other.row(s.FormatID(id)))
+			}
+		}
+		if _, err := c.marks(ctx, keys); err != nil {
+			c.fail(ctx, "hold", err)
+		}
+	}
 	type op struct {
 		key, token string
 		value      []byte // nil: remove
@@ -423,11 +455,14 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	for _, id := range p.order {
 		r, key := p.rows[id], ks.row(s.FormatID(id))
 		used[key] = true
-		if r.deleted {
+		if r.deleted || held {
 			ops = append(ops, op{key: key, token: p.tokens[key]})
-			continue
+			if r.deleted {
+				continue
+			}
+		} else {
+			ops = append(ops, op{key: key, token: p.tokens[key], value: s.encode(r.entity)})
 		}
-		ops = append(ops, op{key: key, token: p.tokens[key], value: s.encode(r.entity)})
 		for _, idx := range s.Indexes {
 			ik, ok := idx.Key(r.entity)
 			if !ok {

@@ -97,6 +97,9 @@ type Link struct {
 	Added   string // mutation getters, empty when the edge has no such side
 	Removed string
 	Cleared string
+	// Setter is the cached type's mutation getter of the owner ids its own
+	// writes set the key to ("OwnerIDs"), empty without such an edge.
+	Setter string
 }
 
 // Index is one PublishBy lookup.
@@ -330,6 +333,11 @@ func link(n *gen.Type, fk *gen.ForeignKey) *Link {
 		}
 	} else if fk.Edge.Owner == n {
 		l.Owner = fk.Edge.Type
+	}
+	for _, ed := range n.Edges {
+		if ed.OwnFK() && ed.Rel.Column() == fk.Field.Name {
+			l.Setter = ed.StructField() + "IDs"
+		}
 	}
 	l.Hook = lowerCamel(n.Name) + "CacheHookOn" + pascalCase(fk.Field.Name)
 	return l

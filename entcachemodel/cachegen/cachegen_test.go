@@ -505,3 +505,53 @@ func TestApply(t *testing.T) {
 		"if m.LevelCleared() {\n\t\tv.Level = nil\n\t}",
 	}, account.Apply)
 }
+
+// Keeper holds Things through a hidden foreign key in their table.
+type Keeper struct{ ent.Schema }
+
+func (Keeper) Edges() []ent.Edge { return []ent.Edge{edge.To("things", Thing.Type)} }
+
+// Thing is cached, and can set its own keeper.
+type Thing struct{ ent.Schema }
+
+func (Thing) Fields() []ent.Field { return []ent.Field{field.String("name")} }
+func (Thing) Edges() []ent.Edge {
+	return []ent.Edge{edge.From("keeper", Keeper.Type).Ref("things").Unique()}
+}
+func (Thing) Annotations() []schema.Annotation {
+	return []schema.Annotation{cachemodel.PublishBy("name")}
+}
+
+// Stray is cached, and held by Keeper2 with no edge back.
+type Stray struct{ ent.Schema }
+
+func (Stray) Fields() []ent.Field { return []ent.Field{field.String("name")} }
+func (Stray) Annotations() []schema.Annotation {
+	return []schema.Annotation{cachemodel.PublishBy("name")}
+}
+
+// Keeper2 holds Strays.
+type Keeper2 struct{ ent.Schema }
+
+func (Keeper2) Edges() []ent.Edge { return []ent.Edge{edge.To("strays", Stray.Type)} }
+
+// A hidden foreign key is a link: the owner's mutation getters that change
+// it unnamed or by name, and the cached type's own getter that sets it.
+func TestLinks(t *testing.T) {
+	thing, err := build(nodeOf(t, newGraph(t, Keeper{}, Thing{}), "Thing"))
+	require.NoError(t, err)
+	require.Len(t, thing.Links, 1)
+	l := thing.Links[0]
+	assert.Equal(t, "Keeper", l.Owner.Name)
+	assert.Equal(t, "keeper_things", l.Column)
+	assert.Equal(t, "ThingsIDs", l.Added)
+	assert.Equal(t, "RemovedThingsIDs", l.Removed)
+	assert.Equal(t, "ThingsCleared", l.Cleared)
+	assert.Equal(t, "KeeperIDs", l.Setter, "a Thing write moves the thing to the keeper it sets")
+
+	stray, err := build(nodeOf(t, newGraph(t, Keeper2{}, Stray{}), "Stray"))
+	require.NoError(t, err)
+	require.Len(t, stray.Links, 1)
+	assert.Equal(t, "StraysIDs", stray.Links[0].Added)
+	assert.Empty(t, stray.Links[0].Setter, "a Stray cannot set its keeper")
+}
