@@ -104,13 +104,22 @@ func TestChaos(t *testing.T) {
 	}
 	c.e.redis.Advance(chaosLease + 200*time.Millisecond)
 	alive := c.alive()
-	require.Eventually(t, func() bool {
+	drained := func() bool {
+		return !slices.ContainsFunc(alive, func(p *chaosProc) bool { return p.cache.Stats().Pending > 0 }) &&
+			c.e.outboxRecords() == 0
+	}
+	if !assert.Eventually(t, func() bool {
 		for _, p := range alive {
 			_, _ = p.client.User.Cached().Get(c.e.ctx, 1) // reads drain the outbox when due
 		}
-		return !slices.ContainsFunc(alive, func(p *chaosProc) bool { return p.cache.Stats().Pending > 0 }) &&
-			c.e.outboxRecords() == 0
-	}, 10*time.Second, 20*time.Millisecond, "repairs and the outbox drain")
+		return drained()
+	}, 10*time.Second, 20*time.Millisecond) {
+		var waits []string
+		for _, p := range alive {
+			waits = append(waits, fmt.Sprintf("%s: %d keys to repair", p.name, p.cache.Stats().Pending))
+		}
+		t.Fatalf("repairs and the outbox did not drain: %s; %d outbox records", strings.Join(waits, ", "), c.e.outboxRecords())
+	}
 
 	checkStart := time.Now()
 	diffs := c.check(alive)
@@ -169,7 +178,9 @@ type chaos struct {
 func (c *chaos) options() []entcachemodel.Option {
 	return []entcachemodel.Option{
 		entcachemodel.WithLease(chaosLease),
-		entcachemodel.WithTimeout(200 * time.Millisecond),
+		// Injected delays are short; the timeout only bounds the slow Lua of
+		// the embedded server under -race (drains run hundreds of scripts).
+		entcachemodel.WithTimeout(2 * time.Second),
 		entcachemodel.WithCooldown(50 * time.Millisecond),
 		entcachemodel.WithVersionCheck(time.Second),             // registry refreshes within the run
 		entcachemodel.WithLogger(slog.New(slog.DiscardHandler)), // injected faults log by the hundred

@@ -47,6 +47,10 @@ const outboxBatch = 100
 // outboxMaxKeys caps the keys of one record; larger writes take several.
 const outboxMaxKeys = 5000
 
+// outboxRepairKeys is about how many recorded keys one repair step removes
+// before it deletes their records.
+const outboxRepairKeys = 1000
+
 // outbox records and drains the keys of writes that could not mark Redis.
 type outbox struct {
 	cache    *Cache
@@ -170,8 +174,18 @@ func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
 				wake = at
 			}
 		}
-		if err := o.repair(ctx, db, settled); err != nil {
-			return err
+		// Repair a few records at a time, so that a drain that fails part
+		// way still leaves fewer records behind.
+		for len(settled) > 0 {
+			n, keys := 0, 0
+			for n < len(settled) && (n == 0 || keys+strings.Count(settled[n].keys, "\n")+1 <= outboxRepairKeys) {
+				keys += strings.Count(settled[n].keys, "\n") + 1
+				n++
+			}
+			if err := o.repair(ctx, db, settled[:n]); err != nil {
+				return err
+			}
+			settled = settled[n:]
 		}
 		if len(recs) < outboxBatch {
 			break
