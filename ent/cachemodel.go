@@ -213,24 +213,29 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 			Op:     OpUpdate,
 			Driver: m.driver,
 			DB:     committed.driver,
+			Owners: func(ctx context.Context) ([]entcachemodel.Owner, error) {
+				if m.Op().Is(OpCreate) {
+					return nil, nil
+				}
+				var err error
+				if owners, err = m.IDs(ctx); err != nil {
+					return nil, err
+				}
+				if len(owners) <= entcachemodel.MaxRestrict {
+					// The write changes the owners whose rows are listed, no others.
+					m.Where(user.IDIn(owners...))
+				}
+				if !deleting && !m.PetsCleared() {
+					return nil, nil
+				}
+				return entcachemodel.Owners("user_pets", owners), nil
+			},
 			IDs: func(ctx context.Context) ([]int, error) {
 				var ids []int
 				ids = append(ids, m.PetsIDs()...)
 				ids = append(ids, m.RemovedPetsIDs()...)
 				if m.Op().Is(OpCreate) {
 					return ids, nil
-				}
-				var err error
-				if owners, err = m.IDs(ctx); err != nil {
-					return nil, err
-				}
-				if deleting || m.PetsCleared() {
-					// Rows this write changes without naming them: watch
-					// their owners before listing them.
-					err := petCacheSchema.Watch(ctx, m.CacheModel, "user_pets", entcachemodel.OwnerKeys(owners))
-					if err != nil {
-						return nil, err
-					}
 				}
 				held, err := entcachemodel.InChunks(ctx, owners, func(ctx context.Context, owners []int) ([]int, error) {
 					return NewPetClient(m.config).Query().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)

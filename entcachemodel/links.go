@@ -3,6 +3,7 @@ package entcachemodel
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -15,19 +16,44 @@ import (
 // before the statement is changed unseen; the other write may already have
 // published it with the owner it set.
 //
-// So the unnamed write first watches its owners, for one lease, and a write
-// that moves rows to an owner checks for a watch after its commit, when it
-// publishes: if one is set, it holds its rows out of the cache for a lease
-// (a writer mark that it never ends) instead of publishing them. Any fill
-// then waits for the mark to run out, after the unnamed write.
+// So the unnamed write first watches its owners: a set per owner, which
+// lives for watchLeases leases. A write that moves rows to an owner checks,
+// after its commit, whether the owner is watched; if so, it adds its rows'
+// keys to the set and holds them out of the cache for a lease (a writer
+// mark that it never ends) instead of publishing them. When the unnamed
+// write publishes, after its commit, it removes every key in its sets. A
+// mover that comes after that finds the set still there and holds its rows
+// until the unnamed write's change is in the database, which it already is.
 
-// Owner names the owner a write sets the hidden foreign key of its rows to.
+// watchLeases is how many leases a watch lasts: long enough for the unnamed
+// write to reach its publish, however long its statement or transaction.
+const watchLeases = 12
+
+// watchPresent is the member that makes a watch set exist.
+const watchPresent = "#"
+
+// watchScript: KEYS watch set; ARGV life ms. Starts or extends a watch.
+var watchScript = redis.NewScript(`
+redis.call('SADD', KEYS[1], '` + watchPresent + `')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`)
+
+// joinScript: KEYS watch set; ARGV data keys. Adds the keys to the set if it
+// exists, and returns 1 then: the rows must be held.
+var joinScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SADD', KEYS[1], unpack(ARGV))
+return 1
+`)
+
+// Owner names an owner of a hidden foreign key.
 type Owner struct {
 	Link string // the foreign-key column
 	Key  string // the owner's id, from OwnerKeys
 }
 
-// OwnerKeys formats owner ids for Watch and Owner.
+// OwnerKeys formats owner ids for Owner.
 func OwnerKeys[K any](ids []K) []string {
 	keys := make([]string, len(ids))
 	for i, id := range ids {
@@ -36,7 +62,7 @@ func OwnerKeys[K any](ids []K) []string {
 	return keys
 }
 
-// Owners names the owners, of one link, that a write moves rows to.
+// Owners names the owners, of one link, with the given ids.
 func Owners[K any](link string, ids []K) []Owner {
 	owners := make([]Owner, len(ids))
 	for i, k := range OwnerKeys(ids) {
@@ -45,28 +71,25 @@ func Owners[K any](link string, ids []K) []Owner {
 	return owners
 }
 
-// watchKey is the key of a watch on one owner of a link. It names no
-// schema version: writers of every version see it.
-func (s *Schema[T, ID]) watchKey(c *Cache, link, owner string) string {
-	return "{" + KeyPart(c.prefix) + ":" + s.Type + ":w:" + link + ":" + KeyPart(owner) + "}"
+// watchKey is the key of the watch set of one owner. It names no schema
+// version: writers of every version see it.
+func (s *Schema[T, ID]) watchKey(c *Cache, o Owner) string {
+	return "{" + KeyPart(c.prefix) + ":" + s.Type + ":w:" + o.Link + ":" + KeyPart(o.Key) + "}"
 }
 
-// Watch marks, for one lease, the owners whose rows the write about to run
-// may change without naming them. It must run before the write lists the
-// rows those owners hold. A Redis error fails it only with WithStrictWrites.
-func (s *Schema[T, ID]) Watch(ctx context.Context, c *Cache, link string, owners []string) error {
-	if c == nil || len(owners) == 0 {
+// watch starts the watches of keys. A Redis error fails it only with
+// WithStrictWrites.
+func (c *Cache) watch(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
 		return nil
 	}
 	err := errBreakerOpen
 	if c.redisUp() {
-		wctx, cancel := c.writeCtx(ctx)
-		defer cancel()
-		pipe := c.rdb.Pipeline()
-		for _, o := range owners {
-			pipe.Set(wctx, s.watchKey(c, link, o), c.nonce, c.lease)
-		}
-		if _, err = pipe.Exec(wctx); err != nil {
+		life := strconv.FormatInt(watchLeases*c.lease.Milliseconds(), 10)
+		_, err = c.runScripts(context.WithoutCancel(ctx), len(keys), func(pipe redis.Pipeliner, i int) *redis.Cmd {
+			return watchScript.EvalSha(ctx, pipe, []string{keys[i]}, life)
+		})
+		if err != nil {
 			c.fail(ctx, "watch", err)
 		}
 	}
@@ -76,27 +99,54 @@ func (s *Schema[T, ID]) Watch(ctx context.Context, c *Cache, link string, owners
 	return nil
 }
 
-// watched reports whether any of the watch keys is set. On a Redis error it
-// answers yes: holding rows is always safe.
-func (c *Cache) watched(ctx context.Context, keys []string) bool {
-	if len(keys) == 0 {
+// join adds data keys to the watch sets that exist among watches, and
+// reports whether there was one. On a Redis error it answers yes: holding
+// rows is always safe.
+func (c *Cache) join(ctx context.Context, watches, keys []string) bool {
+	if len(watches) == 0 || len(keys) == 0 {
 		return false
 	}
-	rctx, cancel := c.writeCtx(ctx)
-	defer cancel()
-	pipe := c.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(keys))
+	args := make([]any, len(keys))
 	for i, k := range keys {
-		cmds[i] = pipe.Exists(rctx, k)
+		args[i] = k
 	}
-	if _, err := pipe.Exec(rctx); err != nil {
-		c.fail(ctx, "watched", err)
+	cmds, err := c.runScripts(context.WithoutCancel(ctx), len(watches), func(pipe redis.Pipeliner, i int) *redis.Cmd {
+		return joinScript.EvalSha(ctx, pipe, []string{watches[i]}, args...)
+	})
+	if err != nil {
+		c.fail(ctx, "join watch", err)
 		return true
 	}
 	for _, cmd := range cmds {
-		if cmd.Val() > 0 {
+		if n, _ := cmd.Int(); n == 1 {
 			return true
 		}
 	}
 	return false
+}
+
+// joined returns the data keys that movers added to the watch sets.
+func (c *Cache) joined(ctx context.Context, watches []string) ([]string, error) {
+	if len(watches) == 0 {
+		return nil, nil
+	}
+	wctx, cancel := c.writeCtx(ctx)
+	defer cancel()
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(watches))
+	for i, w := range watches {
+		cmds[i] = pipe.SMembers(wctx, w)
+	}
+	if _, err := pipe.Exec(wctx); err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, cmd := range cmds {
+		for _, k := range cmd.Val() {
+			if k != watchPresent {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys, nil
 }

@@ -12,35 +12,40 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A watch lasts one lease; writes that moved rows to a watched owner see it.
-func TestWatch(t *testing.T) {
+// A watch lasts watchLeases leases. Movers to a watched owner join its set,
+// and the unnamed write finds their keys there; movers to other owners do
+// not.
+func TestWatchAndJoin(t *testing.T) {
 	m := miniredis.RunT(t)
 	c := New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true}), WithLease(time.Second))
 	s := rowSchema("h")
 	ctx := context.Background()
-	require.NoError(t, s.Watch(ctx, c, "keeper", OwnerKeys([]int{7, 8})))
+	key := func(link string, id int) string { return s.watchKey(c, Owners(link, []int{id})[0]) }
+	require.NoError(t, c.watch(ctx, []string{key("keeper", 7), key("keeper", 8)}))
+	assert.Equal(t, watchLeases*time.Second, m.TTL(key("keeper", 8)))
 
-	key := func(o Owner) string { return s.watchKey(c, o.Link, o.Key) }
-	watched := Owners("keeper", []int{8})
-	assert.True(t, c.watched(ctx, []string{key(watched[0])}))
-	assert.False(t, c.watched(ctx, []string{key(Owners("keeper", []int{9})[0]), key(Owners("other", []int{7})[0])}))
-	assert.Equal(t, time.Second, m.TTL(key(watched[0])))
-	m.FastForward(time.Second)
-	assert.False(t, c.watched(ctx, []string{key(watched[0])}), "the watch ends with the lease")
+	assert.False(t, c.join(ctx, []string{key("keeper", 9), key("other", 7)}, []string{"{a}"}), "not watched")
+	assert.True(t, c.join(ctx, []string{key("keeper", 9), key("keeper", 8)}, []string{"{b}", "{c}"}))
+	joined, err := c.joined(ctx, []string{key("keeper", 7), key("keeper", 8)})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"{b}", "{c}"}, joined)
+	assert.False(t, m.Exists(key("keeper", 9)), "joining never starts a watch")
+
+	m.FastForward(watchLeases * time.Second)
+	assert.False(t, c.join(ctx, []string{key("keeper", 8)}, []string{"{d}"}), "the watch ended")
 }
 
-// Without Redis a watch cannot be set: the write goes on, unless strict.
+// Without Redis a watch cannot start: the write goes on, unless strict.
 func TestWatchWithoutRedis(t *testing.T) {
 	dead := func() *redis.Client {
 		return redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 50 * time.Millisecond, ContextTimeoutEnabled: true})
 	}
 	quiet := WithLogger(slog.New(slog.DiscardHandler))
-	s := rowSchema("h")
 	ctx := context.Background()
 	lenient := New(dead(), quiet)
-	assert.NoError(t, s.Watch(ctx, lenient, "keeper", []string{"1"}))
+	assert.NoError(t, lenient.watch(ctx, []string{"{w}"}))
 	assert.Equal(t, uint64(1), lenient.Stats().Errors, "the failure is counted and logged")
-	assert.True(t, lenient.watched(ctx, []string{"{x}"}), "unknown counts as watched: holding rows is safe")
+	assert.True(t, lenient.join(ctx, []string{"{w}"}, []string{"{x}"}), "unknown counts as watched: holding rows is safe")
 	strict := New(dead(), quiet, WithStrictWrites())
-	assert.ErrorIs(t, s.Watch(ctx, strict, "keeper", []string{"1"}), ErrUnavailable)
+	assert.ErrorIs(t, strict.watch(ctx, []string{"{w}"}), ErrUnavailable)
 }

@@ -138,11 +138,12 @@ func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
 	c := o.cache
 	now := time.Now()
 	seen := map[int64]time.Time{} // records waiting to settle, as of this pass
+	var reached int64                // the last record this pass read
 	defer func() {
-		// Keep what an interrupted pass did not reach; settled records
-		// were deleted, or are found again and settle at once.
+		// Keep the records an interrupted pass did not reach; forget the
+		// others, deleted since or drained by this pass.
 		for id, t := range o.seen {
-			if _, ok := seen[id]; !ok {
+			if id > reached {
 				seen[id] = t
 			}
 		}
@@ -159,6 +160,11 @@ func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
 			return err
 		}
 		o.warned.Store(false)
+		if len(recs) < outboxBatch {
+			reached = math.MaxInt64 // the pass reads to the end
+		} else {
+			reached = recs[len(recs)-1].id
+		}
 		var settled []outboxRecord
 		for _, r := range recs {
 			first, ok := o.seen[r.id]
@@ -183,6 +189,9 @@ func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
 				n++
 			}
 			if err := o.repair(ctx, db, settled[:n]); err != nil {
+				for _, r := range settled {
+					seen[r.id] = o.seen[r.id] // still settled next time
+				}
 				return err
 			}
 			settled = settled[n:]

@@ -164,4 +164,4 @@ const listPresent = "#"
 // listMember encodes an id as a list member (never equal to listPresent).
 func listMember(id string) string { return "=" + id }
 
-var allScripts = []*redis.Script{markScript, leaseScript, setScript, removeScript, releaseScript, listAddScript, listFillScript}
+var allScripts = []*redis.Script{markScript, leaseScript, setScript, removeScript, releaseScript, listAddScript, listFillScript, watchScript, joinScript}

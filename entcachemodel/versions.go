@@ -58,6 +58,9 @@ type generation struct {
 	others  []keyspace
 	trusted bool // reads and publishes may use the cache
 	expires time.Time
+	// guessed is set when Redis did not answer: own is the keyspace of an
+	// empty registry and others are unknown. Every use tries to refresh it.
+	guessed bool
 }
 
 type versionState struct {
@@ -80,7 +83,7 @@ func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
 	if g != nil && now.Before(g.expires) {
 		return g
 	}
-	if g != nil && now.Before(g.expires.Add(c.versionCheck)) {
+	if g != nil && !g.guessed && now.Before(g.expires.Add(c.versionCheck)) {
 		if !st.refreshing.TryLock() {
 			return g // another goroutine is refreshing; what we have will do
 		}
@@ -88,7 +91,7 @@ func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
 		st.refreshing.Lock()
 	}
 	defer st.refreshing.Unlock()
-	if g = st.cur.Load(); g != nil && time.Now().Before(g.expires) {
+	if g = st.cur.Load(); g != nil && !g.guessed && time.Now().Before(g.expires) {
 		return g // refreshed while we waited
 	}
 	var next *generation
@@ -99,7 +102,7 @@ func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
 		if g != nil {
 			return g
 		}
-		next = &generation{own: newKeyspace(c.prefix, typ, hash+".0"), expires: time.Now().Add(c.cooldown)}
+		next = &generation{own: newKeyspace(c.prefix, typ, hash+".0"), guessed: true}
 	}
 	st.cur.Store(next)
 	return next

@@ -229,3 +229,28 @@ func TestCrashDuringADeployIsBoundedByTheLease(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, got.Age, "the old version still serves the row from before the write")
 }
+
+// A type first used while the breaker is open gets a guessed view of the
+// versions; it is replaced as soon as Redis may be used again, not a
+// cooldown later.
+func TestGuessedVersionViewEndsWithTheOutage(t *testing.T) {
+	m := miniredis.RunT(t)
+	newCache := func() *Cache {
+		return New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true}), WithCooldown(time.Hour))
+	}
+	ctx := context.Background()
+	oldSchema, newSchema := rowSchema("old"), rowSchema("new")
+	oldSchema.generation(ctx, newCache())
+
+	c := newCache()
+	c.openTill.Store(time.Now().Add(time.Hour).UnixNano()) // Redis failed a moment ago
+	g := newSchema.generation(ctx, c)
+	assert.True(t, g.guessed)
+	assert.False(t, g.trusted)
+	assert.Empty(t, g.others)
+
+	c.openTill.Store(0) // the breaker closes
+	g = newSchema.generation(ctx, c)
+	assert.False(t, g.guessed)
+	assert.Len(t, g.others, 1, "the other version is known before this process writes again")
+}

@@ -37,9 +37,14 @@ type Write[T any, ID comparable] struct {
 	Conflicts func(context.Context) ([]ID, error)
 	// Reload reads committed rows by id, outside any transaction.
 	Reload func(context.Context, []ID) ([]T, error)
-	// Moves, when set, returns the owners this write sets the hidden foreign
-	// keys of its rows to. If one is watched (Schema.Watch) when the write
-	// publishes, its rows are held out of the cache for a lease instead.
+	// Owners, for a write from the owner's side of hidden foreign keys,
+	// returns the owners whose rows it may change without naming them (it
+	// clears the edge, or deletes the owners). Mutate watches them; it runs
+	// first, before IDs.
+	Owners func(context.Context) ([]Owner, error)
+	// Moves returns the owners this write sets the hidden foreign keys of
+	// its rows to. If one is watched when the write publishes, its rows are
+	// held out of the cache for a lease instead (see links.go).
 	Moves func() []Owner
 	// Restrict limits an update or delete to the given ids (the rows its
 	// predicates matched just before it ran), so that a row that comes to
@@ -78,13 +83,22 @@ type Tx interface {
 func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
 	c.outbox.poke(w.DB)
 	p := s.part(c, w)
+	if w.Owners != nil {
+		owners, err := w.Owners(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.watch(ctx, c, owners); err != nil {
+			return nil, err
+		}
+	}
 	g := s.generation(ctx, c)
 	ks := g.own
 	ids, err := w.existing(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if w.Op.Is(ent.OpUpdate|ent.OpDelete) && w.Restrict != nil && len(ids) <= maxRestrict {
+	if w.Op.Is(ent.OpUpdate|ent.OpDelete) && w.Restrict != nil && len(ids) <= MaxRestrict {
 		w.Restrict(ids)
 	}
 	keys := make([]string, 0, len(ids)+len(w.Lists))
@@ -94,7 +108,7 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	for _, l := range w.Lists {
 		keys = append(keys, ks.list(l.Index, l.Key))
 	}
-	if w.Predict != nil && w.Op.Is(ent.OpUpdate|ent.OpUpdateOne) && len(ids) > 0 && len(ids) <= maxRestrict && s.movesLists(w.Mutation) {
+	if w.Predict != nil && w.Op.Is(ent.OpUpdate|ent.OpUpdateOne) && len(ids) > 0 && len(ids) <= MaxRestrict && s.movesLists(w.Mutation) {
 		rows, err := w.Predict(ctx, ids)
 		if err != nil {
 			return nil, err
@@ -225,9 +239,10 @@ func (s *Schema[T, ID]) movesLists(m ent.Mutation) bool {
 	return false
 }
 
-// maxRestrict is the most ids an update or delete is restricted to; above
-// it, the statement keeps only its own predicates (see the README's limits).
-const maxRestrict = 10000
+// MaxRestrict is the most ids an update or delete is restricted to (the
+// rows its predicates matched when the cache read them); above it, the
+// statement keeps only its own predicates (see the README's limits).
+const MaxRestrict = 10000
 
 // reloadChunk bounds the ids of one read-back query (databases limit the
 // parameters of a statement).
@@ -260,7 +275,8 @@ type part[T any, ID comparable] struct {
 	tokens map[string]string // data key -> token this part holds
 	order  []ID
 	rows   map[ID]*pending[T]
-	moves  []string // watch keys of the owners the writes moved rows to
+	moves   []string // watch keys of the owners the writes moved rows to
+	watches []string // watch keys of the owners whose rows they changed unnamed
 }
 
 type pending[T any] struct {
@@ -335,8 +351,24 @@ func (p *part[T, ID]) move(c *Cache, owners []Owner) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, o := range owners {
-		p.moves = append(p.moves, p.schema.watchKey(c, o.Link, o.Key))
+		p.moves = append(p.moves, p.schema.watchKey(c, o))
 	}
+}
+
+// watch starts watching the owners whose rows the part's writes change
+// unnamed, and records them.
+func (p *part[T, ID]) watch(ctx context.Context, c *Cache, owners []Owner) error {
+	keys := make([]string, len(owners))
+	for i, o := range owners {
+		keys[i] = p.schema.watchKey(c, o)
+	}
+	if err := c.watch(ctx, keys); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.watches = append(p.watches, keys...)
+	return nil
 }
 
 func (p *part[T, ID]) row(id ID) *pending[T] {
@@ -429,19 +461,29 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			}
 		}
 	}
-	// A write that may change these rows unseen is running: hold them out
-	// of the cache for a lease (marks never ended), and only remove them.
-	held := c.redisUp() && c.watched(ctx, p.moves)
-	if held {
-		var keys []string
-		for _, id := range p.order {
-			keys = append(keys, ks.row(s.FormatID(id)))
-			for _, other := range g.others {
-				keys = append(keys, other.row(s.FormatID(id)))
-			}
+	// A write that may change these rows unseen is running: it will remove
+	// them after its commit; meanwhile hold them out of the cache (marks
+	// never ended), and only remove them.
+	var rowKeys []string
+	for _, id := range p.order {
+		rowKeys = append(rowKeys, ks.row(s.FormatID(id)))
+		for _, other := range g.others {
+			rowKeys = append(rowKeys, other.row(s.FormatID(id)))
 		}
-		if _, err := c.marks(ctx, keys); err != nil {
+	}
+	held := c.redisUp() && c.join(ctx, p.moves, rowKeys)
+	if held {
+		if _, err := c.marks(ctx, rowKeys); err != nil {
 			c.fail(ctx, "hold", err)
+		}
+	}
+	// Rows that other writes moved to the owners this one changed unnamed
+	// may have been changed by it: remove them.
+	var joined []string
+	if len(p.watches) > 0 && c.redisUp() {
+		var err error
+		if joined, err = c.joined(ctx, p.watches); err != nil {
+			c.fail(ctx, "watched rows", err)
 		}
 	}
 	type op struct {
@@ -500,6 +542,12 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	for _, k := range stale {
 		used[k] = true
 		ops = append(ops, op{key: k, token: p.tokens[k]})
+	}
+	for _, k := range joined {
+		if !used[k] {
+			used[k] = true
+			ops = append(ops, op{key: k})
+		}
 	}
 	var unused []op
 	for k, t := range p.tokens {
