@@ -138,7 +138,7 @@ func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
 	c := o.cache
 	now := time.Now()
 	seen := map[int64]time.Time{} // records waiting to settle, as of this pass
-	var reached int64                // the last record this pass read
+	var reached int64             // the last record this pass read
 	defer func() {
 		// Keep the records an interrupted pass did not reach; forget the
 		// others, deleted since or drained by this pass.

@@ -269,12 +269,12 @@ var errBreakerOpen = errors.New("entcachemodel: redis failed recently; not tried
 
 // part buffers one type's writes until they are published.
 type part[T any, ID comparable] struct {
-	schema *Schema[T, ID]
-	mu     sync.Mutex
-	load   func(context.Context, []ID) ([]T, error)
-	tokens map[string]string // data key -> token this part holds
-	order  []ID
-	rows   map[ID]*pending[T]
+	schema  *Schema[T, ID]
+	mu      sync.Mutex
+	load    func(context.Context, []ID) ([]T, error)
+	tokens  map[string]string // data key -> token this part holds
+	order   []ID
+	rows    map[ID]*pending[T]
 	moves   []string // watch keys of the owners the writes moved rows to
 	watches []string // watch keys of the owners whose rows they changed unnamed
 }
