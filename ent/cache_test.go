@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -482,6 +483,10 @@ func TestHiddenForeignKeyRaceWithAnUnnamedWrite(t *testing.T) {
 		"owner side": func(c *ent.Client, ctx context.Context, owner *ent.User, p *ent.Pet) error {
 			return c.User.UpdateOneID(owner.ID).AddPetIDs(p.ID).Exec(ctx)
 		},
+		"owner upsert": func(c *ent.Client, ctx context.Context, owner *ent.User, p *ent.Pet) error {
+			return c.User.Create().SetEmail(owner.Email).SetFirstName(owner.FirstName).SetLastName(owner.LastName).
+				AddPetIDs(p.ID).OnConflictColumns(user.FieldEmail).UpdateNewValues().Exec(ctx)
+		},
 	}
 	for name, write := range unseen {
 		for moverName, move := range movers {
@@ -525,6 +530,65 @@ func TestHiddenForeignKeyRaceWithAnUnnamedWrite(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A clearing write in a transaction that stays open longer than its watch
+// would last: the watch is renewed until the write publishes, and the pet
+// moved meanwhile, and filled by a reader, is removed then.
+func TestHiddenForeignKeyWatchOutlivesALongTransaction(t *testing.T) {
+	const leaseTime = 100 * time.Millisecond
+	e := newEnv(t, entcachemodel.WithLease(leaseTime))
+	if e.db.Dialect == dialect.SQLite {
+		t.Skip("sqlite runs one writer at a time: this interleaving needs a server database")
+	}
+	owner := e.createUser("long@x.io", 1)
+	p, err := e.client.Pet.Create().SetName("late").Save(e.ctx)
+	require.NoError(t, err)
+	_, _, other := e.process(e.redis.NewClient(), entcachemodel.WithLease(leaseTime))
+	var once sync.Once
+	e.client.User.Use(func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			once.Do(func() { require.NoError(t, other.Pet.UpdateOneID(p.ID).SetOwnerID(owner.ID).Exec(ctx)) })
+			return next.Mutate(ctx, m)
+		})
+	})
+
+	tx, err := e.client.Tx(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.User.UpdateOne(owner).ClearPets().Exec(e.ctx))
+	// The transaction stays open for more than the watch's life, and the
+	// pet is read (and filled, with the owner it has until the commit).
+	for range 15 {
+		e.redis.Advance(leaseTime)
+	}
+	e.requirePet(p.ID, &owner.ID)
+	require.NoError(t, tx.Commit())
+	e.redis.Advance(leaseTime + 50*time.Millisecond)
+	e.requirePet(p.ID, nil)
+}
+
+// On REPEATABLE READ (MySQL's default), a clearing write in a transaction
+// lists the owner's pets from a snapshot taken before another process moved
+// a pet there; its statement still changes that pet.
+func TestHiddenForeignKeyClearFromASnapshot(t *testing.T) {
+	e := newEnv(t)
+	if e.db.Dialect == dialect.SQLite {
+		t.Skip("sqlite runs one writer at a time: this interleaving needs a server database")
+	}
+	owner := e.createUser("snap@x.io", 1)
+	p, err := e.client.Pet.Create().SetName("late").Save(e.ctx)
+	require.NoError(t, err)
+	_, _, other := e.process(e.redis.NewClient())
+
+	tx, err := e.client.Tx(e.ctx)
+	require.NoError(t, err)
+	_, err = tx.Pet.Query().Count(e.ctx) // the snapshot starts
+	require.NoError(t, err)
+	require.NoError(t, other.Pet.UpdateOneID(p.ID).SetOwnerID(owner.ID).Exec(e.ctx))
+	e.requirePet(p.ID, &owner.ID)
+	require.NoError(t, tx.User.UpdateOne(owner).ClearPets().Exec(e.ctx))
+	require.NoError(t, tx.Commit())
+	e.requirePet(p.ID, nil)
 }
 
 // Edge writes from either side keep the hidden foreign key of cached pets.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strconv"
 
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
@@ -237,9 +238,19 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 				if m.Op().Is(OpCreate) {
 					return ids, nil
 				}
-				held, err := entcachemodel.InChunks(ctx, owners, func(ctx context.Context, owners []int) ([]int, error) {
-					return NewPetClient(m.config).Query().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
-				})
+				list := func(client *PetClient) ([]int, error) {
+					return entcachemodel.InChunks(ctx, owners, func(ctx context.Context, owners []int) ([]int, error) {
+						return client.Query().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
+					})
+				}
+				held, err := list(NewPetClient(m.config))
+				if _, inTx := m.driver.(*txDriver); err == nil && inTx && m.driver.Dialect() != dialect.SQLite {
+					// A transaction may read a snapshot older than the rows its
+					// statement changes (REPEATABLE READ): list them as committed too.
+					var more []int
+					more, err = list(committed)
+					held = append(held, more...)
+				}
 				return append(ids, held...), err
 			},
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
@@ -250,6 +261,10 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 		w.Moves = func() []entcachemodel.Owner {
 			if len(m.PetsIDs()) == 0 {
 				return nil
+			}
+			if id, ok := m.ID(); ok && m.Op().Is(OpCreate) {
+				// The new owner, or the one an upsert updated.
+				return entcachemodel.Owners("user_pets", []int{id})
 			}
 			return entcachemodel.Owners("user_pets", owners)
 		}

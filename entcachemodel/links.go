@@ -16,8 +16,9 @@ import (
 // before the statement is changed unseen; the other write may already have
 // published it with the owner it set.
 //
-// So the unnamed write first watches its owners: a set per owner, which
-// lives for watchLeases leases. A write that moves rows to an owner checks,
+// So the unnamed write first watches its owners: a set per owner, which its
+// process renews until it publishes, and which ends watchLeases leases after
+// the last renewal. A write that moves rows to an owner checks,
 // after its commit, whether the owner is watched; if so, it adds its rows'
 // keys to the set and holds them out of the cache for a lease (a writer
 // mark that it never ends) instead of publishing them. When the unnamed
@@ -25,8 +26,8 @@ import (
 // mover that comes after that finds the set still there and holds its rows
 // until the unnamed write's change is in the database, which it already is.
 
-// watchLeases is how many leases a watch lasts: long enough for the unnamed
-// write to reach its publish, however long its statement or transaction.
+// watchLeases is how many leases a watch lasts after its last renewal (its
+// process renews it every lease while the write runs).
 const watchLeases = 12
 
 // watchPresent is the member that makes a watch set exist.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,14 @@ type Tx interface {
 func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
 	c.outbox.poke(w.DB)
 	p := s.part(c, w)
+	if w.Tx == nil {
+		// Published or aborted below, unless an error comes first.
+		defer func() {
+			p.mu.Lock()
+			p.stopWatches()
+			p.mu.Unlock()
+		}()
+	}
 	if w.Owners != nil {
 		owners, err := w.Owners(ctx)
 		if err != nil {
@@ -275,8 +284,9 @@ type part[T any, ID comparable] struct {
 	tokens  map[string]string // data key -> token this part holds
 	order   []ID
 	rows    map[ID]*pending[T]
-	moves   []string // watch keys of the owners the writes moved rows to
-	watches []string // watch keys of the owners whose rows they changed unnamed
+	moves   []string      // watch keys of the owners the writes moved rows to
+	watches []string      // watch keys of the owners whose rows they changed unnamed
+	renew   chan struct{} // closed to stop renewing the watches
 }
 
 type pending[T any] struct {
@@ -368,7 +378,38 @@ func (p *part[T, ID]) watch(ctx context.Context, c *Cache, owners []Owner) error
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.watches = append(p.watches, keys...)
+	if p.renew == nil {
+		// The write may take longer than the watch lasts (a lock wait, a
+		// long transaction): renew it until the part is published or
+		// aborted.
+		p.renew = make(chan struct{})
+		go p.renewWatches(c, p.renew)
+	}
 	return nil
+}
+
+func (p *part[T, ID]) renewWatches(c *Cache, stop chan struct{}) {
+	t := time.NewTicker(c.lease)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			keys := slices.Clone(p.watches)
+			p.mu.Unlock()
+			_ = c.watch(context.Background(), keys) // logged and counted there
+		}
+	}
+}
+
+// stopWatches ends the renewal of the part's watches; it holds p.mu.
+func (p *part[T, ID]) stopWatches() {
+	if p.renew != nil {
+		close(p.renew)
+		p.renew = nil
+	}
 }
 
 func (p *part[T, ID]) row(id ID) *pending[T] {
@@ -407,6 +448,7 @@ func (p *part[T, ID]) remove(ids ...ID) {
 func (p *part[T, ID]) abort(ctx context.Context, c *Cache) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stopWatches()
 	keys := make([]string, 0, len(p.tokens))
 	tokens := make([]string, 0, len(p.tokens))
 	for k, t := range p.tokens {
@@ -479,6 +521,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	}
 	// Rows that other writes moved to the owners this one changed unnamed
 	// may have been changed by it: remove them.
+	p.stopWatches()
 	var joined []string
 	if len(p.watches) > 0 && c.redisUp() {
 		var err error
