@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 	"github.com/entcachemodel/entcachemodel/internal/testenv"
@@ -31,7 +32,11 @@ const (
 	chaosRows  = 6 // hot rows, one per email u0@x.io..u5@x.io
 	chaosProcs = 4
 	chaosAges  = 8 // ages are 20..27
+	chaosPets  = 4 // pets, moved between owners by both sides of the edge
 )
+
+// chaosPetNames are the pets' names: two lists of ListByName.
+var chaosPetNames = []string{"rex", "tom"}
 
 // errCrashed ends the write that crashed its process: the database has it,
 // Redis never hears of it.
@@ -163,6 +168,7 @@ type chaos struct {
 	quiet  atomic.Bool  // no more injected database delays
 
 	mu         sync.Mutex
+	pets       []int // the pets' ids; pets are never deleted
 	hot        []int // ids in the database, refreshed now and then
 	refreshed  time.Time
 	maxID      int // highest id ever seen
@@ -259,7 +265,19 @@ func (c *chaos) seedRows() {
 		b := c.e.client.User.Create().SetEmail(chaosEmail(i)).SetFirstName(fmt.Sprintf("F%d", i)).SetLastName(fmt.Sprintf("L%d", i))
 		require.NoError(c.t, c.create(b.SetAge(chaosAge(r)).SetRole(chaosRole(r))))
 	}
+	for i := range chaosPets {
+		b := c.e.client.Pet.Create().SetName(chaosPetNames[i%len(chaosPetNames)])
+		if i%2 == 0 {
+			b.SetOwnerID(c.pickID(r))
+		}
+		pet, err := b.Save(c.e.ctx)
+		require.NoError(c.t, err)
+		c.pets = append(c.pets, pet.ID)
+	}
 }
+
+// pickPet returns a pet's id.
+func (c *chaos) pickPet(r *rand.Rand) int { return c.pets[r.IntN(len(c.pets))] }
 
 // create saves b and notes its id, email and names.
 func (c *chaos) create(b *ent.UserCreate) error {
@@ -329,7 +347,7 @@ func (c *chaos) record(kind string, err error) {
 	case ent.IsNotFound(err):
 		c.tolerated["not found"]++
 	case ent.IsConstraintError(err) || strings.Contains(msg, "duplicate key") || strings.Contains(msg, "UNIQUE constraint"):
-		c.tolerated["unique"]++
+		c.tolerated["constraint"]++ // a taken email, or an owner deleted meanwhile
 	case strings.Contains(msg, "locked") || strings.Contains(msg, "busy") || strings.Contains(msg, "Lock wait timeout"):
 		c.tolerated["locked"]++
 	case strings.Contains(msg, "deadlock") || strings.Contains(msg, "Deadlock found") || strings.Contains(msg, "could not serialize"):
@@ -578,6 +596,42 @@ var chaosOps = []chaosOp{
 			return p.client.User.CreateBulk(create(slot), create(other)).OnConflictColumns(user.FieldEmail).UpdateAge().Exec(c.e.ctx)
 		}
 	}},
+	{"pet-move", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		u := p.client.Pet.UpdateOneID(c.pickPet(r))
+		switch r.IntN(3) {
+		case 0:
+			u.SetOwnerID(c.pickID(r))
+		case 1:
+			u.ClearOwner()
+		default:
+			u.SetName(chaosPetNames[r.IntN(len(chaosPetNames))])
+		}
+		return u.Exec(c.e.ctx)
+	}},
+	{"pet-owner-edge", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		u := p.client.User.UpdateOneID(c.pickID(r))
+		switch r.IntN(4) {
+		case 0:
+			u.AddPetIDs(c.pickPet(r))
+		case 1:
+			u.RemovePetIDs(c.pickPet(r))
+		default:
+			u.ClearPets() // changes pets it does not name
+		}
+		return u.Exec(c.e.ctx)
+	}},
+	{"read-pet", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		if r.IntN(2) == 0 {
+			id := c.pickPet(r)
+			got, err := p.client.Pet.Cached().Get(c.e.ctx, id)
+			c.expect(err != nil || got.ID == id, "%s: Pet Get(%d) returned another pet", p, id)
+			return err
+		}
+		name := chaosPetNames[r.IntN(len(chaosPetNames))]
+		got, err := p.client.Pet.Cached().ListByName(c.e.ctx, name)
+		c.expect(!slices.ContainsFunc(got, func(x *ent.Pet) bool { return x.Name != name }), "%s: Pet ListByName(%s) returned another name", p, name)
+		return err
+	}},
 	{"read-get", 5, func(c *chaos, p *chaosProc, r *rand.Rand) error {
 		id := c.pickID(r)
 		u, err := p.client.User.Cached().Get(c.e.ctx, id)
@@ -763,8 +817,40 @@ func (c *chaos) check(procs []*chaosProc) []string {
 	where := func(match func(*ent.User) bool) []*ent.User {
 		return slices.DeleteFunc(slices.Clone(rows), func(u *ent.User) bool { return !match(u) })
 	}
+	pets, err := c.e.client.Pet.Query().WithOwner().Order(pet.ByID()).All(ctx) // WithOwner loads the hidden key
+	require.NoError(c.t, err)
+	samePets := func(what string, want, got []*ent.Pet, err error) {
+		fields := func(ps []*ent.Pet) []ent.Pet {
+			out := make([]ent.Pet, len(ps))
+			for i, p := range ps {
+				out[i] = p.Fields()
+			}
+			return out
+		}
+		if err != nil && !ent.IsNotFound(err) {
+			diffs = append(diffs, fmt.Sprintf("%s: error %v", what, err))
+		} else if !assert.ObjectsAreEqual(fields(want), fields(got)) {
+			diffs = append(diffs, fmt.Sprintf("%s: cache %+v, database %+v", what, fields(got), fields(want)))
+		}
+	}
 	r := rand.New(rand.NewPCG(c.seed, 1<<34))
 	readers := append(procs, &chaosProc{name: "base", client: c.e.client}) // base: idle since the seeding
+	for _, proc := range readers {
+		pc := proc.client.Pet.Cached()
+		for _, want := range pets {
+			var got []*ent.Pet
+			one, err := pc.Get(ctx, want.ID)
+			if err == nil {
+				got = append(got, one)
+			}
+			samePets(fmt.Sprintf("%s Pet Get(%d)", proc, want.ID), []*ent.Pet{want}, got, err)
+		}
+		for _, name := range chaosPetNames {
+			got, err := pc.ListByName(ctx, name)
+			want := slices.DeleteFunc(slices.Clone(pets), func(x *ent.Pet) bool { return x.Name != name })
+			samePets(fmt.Sprintf("%s Pet ListByName(%s)", proc, name), want, got, err)
+		}
+	}
 	for pass := range 2 {
 		ids, emails, names := r.Perm(c.maxID+1), slices.Collect(maps.Keys(c.emails)), slices.Collect(maps.Keys(c.names))
 		if pass > 0 {

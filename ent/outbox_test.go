@@ -2,6 +2,7 @@ package ent_test
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,13 +15,23 @@ import (
 	"github.com/entcachemodel/entcachemodel/internal/testenv"
 )
 
-// outboxRecords counts the outbox table's records.
+// outboxRecords counts the outbox table's records. On sqlite a background
+// drain may hold the table's lock for a moment: it tries again then.
 func (e *env) outboxRecords() int {
 	e.t.Helper()
-	var rows entsql.Rows
-	require.NoError(e.t, e.drv.Query(e.ctx, "SELECT COUNT(*) FROM "+entcachemodel.OutboxTable, []any{}, &rows))
-	defer rows.Close()
-	n, err := entsql.ScanInt(rows)
+	count := func() (int, error) {
+		var rows entsql.Rows
+		if err := e.drv.Query(e.ctx, "SELECT COUNT(*) FROM "+entcachemodel.OutboxTable, []any{}, &rows); err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		return entsql.ScanInt(rows)
+	}
+	n, err := count()
+	for try := 0; err != nil && strings.Contains(err.Error(), "locked") && try < 100; try++ {
+		time.Sleep(10 * time.Millisecond)
+		n, err = count()
+	}
 	require.NoError(e.t, err)
 	return n
 }
