@@ -51,23 +51,14 @@ return 1
 // Owner names an owner of a hidden foreign key.
 type Owner struct {
 	Link string // the foreign-key column
-	Key  string // the owner's id, from OwnerKeys
-}
-
-// OwnerKeys formats owner ids for Owner.
-func OwnerKeys[K any](ids []K) []string {
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = fmt.Sprint(id)
-	}
-	return keys
+	Key  string // the owner's id, formatted by Owners
 }
 
 // Owners names the owners, of one link, with the given ids.
 func Owners[K any](link string, ids []K) []Owner {
 	owners := make([]Owner, len(ids))
-	for i, k := range OwnerKeys(ids) {
-		owners[i] = Owner{Link: link, Key: k}
+	for i, id := range ids {
+		owners[i] = Owner{Link: link, Key: fmt.Sprint(id)}
 	}
 	return owners
 }

@@ -184,8 +184,12 @@ func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
 		// way still leaves fewer records behind.
 		for len(settled) > 0 {
 			n, keys := 0, 0
-			for n < len(settled) && (n == 0 || keys+strings.Count(settled[n].keys, "\n")+1 <= outboxRepairKeys) {
-				keys += strings.Count(settled[n].keys, "\n") + 1
+			for n < len(settled) {
+				size := strings.Count(settled[n].keys, "\n") + 1
+				if n > 0 && keys+size > outboxRepairKeys {
+					break
+				}
+				keys += size
 				n++
 			}
 			if err := o.repair(ctx, db, settled[:n]); err != nil {

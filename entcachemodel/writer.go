@@ -506,17 +506,19 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	// A write that may change these rows unseen is running: it will remove
 	// them after its commit; meanwhile hold them out of the cache (marks
 	// never ended), and only remove them.
-	var rowKeys []string
-	for _, id := range p.order {
-		rowKeys = append(rowKeys, ks.row(s.FormatID(id)))
-		for _, other := range g.others {
-			rowKeys = append(rowKeys, other.row(s.FormatID(id)))
+	held := false
+	if len(p.moves) > 0 && c.redisUp() {
+		var rowKeys []string
+		for _, id := range p.order {
+			rowKeys = append(rowKeys, ks.row(s.FormatID(id)))
+			for _, other := range g.others {
+				rowKeys = append(rowKeys, other.row(s.FormatID(id)))
+			}
 		}
-	}
-	held := c.redisUp() && c.join(ctx, p.moves, rowKeys)
-	if held {
-		if _, err := c.marks(ctx, rowKeys); err != nil {
-			c.fail(ctx, "hold", err)
+		if held = c.join(ctx, p.moves, rowKeys); held {
+			if _, err := c.marks(ctx, rowKeys); err != nil {
+				c.fail(ctx, "hold", err)
+			}
 		}
 	}
 	// Rows that other writes moved to the owners this one changed unnamed
