@@ -162,8 +162,9 @@ func petCacheHook(next Mutator) Mutator {
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
-		w.Moves = func() []entcachemodel.Owner {
-			return entcachemodel.Owners("user_pets", m.OwnerIDs())
+		w.Moves = func() (owners []entcachemodel.Owner) {
+			owners = append(owners, entcachemodel.Owners("user_pets", m.OwnerIDs())...)
+			return owners
 		}
 		w.Predict = func(ctx context.Context, ids []int) ([]*Pet, error) {
 			rows, err := NewPetClient(m.config).cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
