@@ -330,8 +330,12 @@ func (p *part[T, ID]) mark(ctx context.Context, c *Cache, keys []string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var todo []string
+	asked := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		if _, ok := p.tokens[k]; !ok {
+		// A key named twice gets one token: a second would be left
+		// outstanding, and once it ran out it would taint the key.
+		if _, ok := p.tokens[k]; !ok && !asked[k] {
+			asked[k] = true
 			todo = append(todo, k)
 		}
 	}
