@@ -39,18 +39,23 @@ func (c config) cacheCommitted() config {
 type cacheTx struct{ tx *Tx }
 
 // OnEnd implements entcachemodel.Tx.
-func (t cacheTx) OnEnd(f func(ctx context.Context, committed bool)) {
+func (t cacheTx) OnEnd(f func(ctx context.Context, end entcachemodel.TxEnd)) {
 	t.tx.OnCommit(func(next Committer) Committer {
 		return CommitFunc(func(ctx context.Context, tx *Tx) error {
 			err := next.Commit(ctx, tx)
-			f(cacheContext(ctx), err == nil)
+			end := entcachemodel.TxCommitted
+			if err != nil {
+				// A failed commit may still have committed.
+				end = entcachemodel.TxUnknown
+			}
+			f(cacheContext(ctx), end)
 			return err
 		})
 	})
 	t.tx.OnRollback(func(next Rollbacker) Rollbacker {
 		return RollbackFunc(func(ctx context.Context, tx *Tx) error {
 			err := next.Rollback(ctx, tx)
-			f(cacheContext(ctx), false)
+			f(cacheContext(ctx), entcachemodel.TxRolledBack)
 			return err
 		})
 	})

@@ -1,11 +1,17 @@
 package ent_test
 
 import (
+	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/entcachemodel/entcachemodel/ent"
 )
 
 // rowKey returns the Redis key of a user's cached value.
@@ -44,4 +50,88 @@ func TestCreateLeavesNoTokenBehind(t *testing.T) {
 	for _, u := range us {
 		e.requireSettled(e.rowKey(u.ID))
 	}
+}
+
+// lostAck is a driver whose commits commit and then report an error, as
+// when the acknowledgement of a commit is lost.
+type lostAck struct {
+	dialect.Driver
+	lose atomic.Bool
+}
+
+func (d *lostAck) Tx(ctx context.Context) (dialect.Tx, error) {
+	tx, err := d.Driver.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &lostAckTx{Tx: tx, d: d}, nil
+}
+
+type lostAckTx struct {
+	dialect.Tx
+	d *lostAck
+}
+
+func (t *lostAckTx) Commit() error {
+	if err := t.Tx.Commit(); err != nil || !t.d.lose.Load() {
+		return err
+	}
+	return errors.New("connection reset: commit acknowledgement lost")
+}
+
+// requireAge checks the age of a user in the database and in the cache.
+func (e *env) requireAge(c *ent.Client, id, age int) {
+	e.t.Helper()
+	db, err := e.client.User.Get(e.ctx, id)
+	require.NoError(e.t, err)
+	require.Equal(e.t, age, db.Age, "the database")
+	got, err := c.User.Cached().Get(e.ctx, id)
+	require.NoError(e.t, err)
+	assert.Equal(e.t, age, got.Age, "the cache answers as the database")
+}
+
+// A write whose outcome is uncertain must remove what it marked: keeping
+// the value (ending its tokens with a release) kept the old row.
+func TestUncertainWritesRemoveTheirKeys(t *testing.T) {
+	t.Run("a failed mutation inside a committed transaction", func(t *testing.T) {
+		e := newEnv(t)
+		u := e.createUser("half@x.io", 1)
+		e.requireAge(e.client, u.ID, 1)
+		tx, err := e.client.Tx(e.ctx)
+		require.NoError(t, err)
+		// The row's UPDATE runs, then adding a pet that does not exist fails.
+		err = tx.User.UpdateOneID(u.ID).SetAge(30).AddPetIDs(987654).Exec(e.ctx)
+		require.Error(t, err)
+		require.NoError(t, tx.Commit())
+		e.requireAge(e.client, u.ID, 30)
+		e.requireConsistent(u.ID)
+	})
+	t.Run("a commit whose acknowledgement is lost", func(t *testing.T) {
+		e := newEnv(t)
+		drv := &lostAck{Driver: e.drv}
+		client := ent.NewClient(ent.Driver(drv), ent.CacheModel(e.cache))
+		u := e.createUser("ack@x.io", 1)
+		e.requireAge(client, u.ID, 1)
+		drv.lose.Store(true)
+		tx, err := client.Tx(e.ctx)
+		require.NoError(t, err)
+		require.NoError(t, tx.User.UpdateOneID(u.ID).SetAge(30).Exec(e.ctx))
+		require.Error(t, tx.Commit())
+		e.requireAge(client, u.ID, 30)
+		// UpdateOne outside a transaction runs in one of ent's own.
+		require.Error(t, client.User.UpdateOneID(u.ID).SetAge(31).Exec(e.ctx))
+		e.requireAge(client, u.ID, 31)
+		e.requireConsistent(u.ID)
+	})
+	t.Run("a rolled back transaction keeps the value", func(t *testing.T) {
+		e := newEnv(t)
+		u := e.createUser("kept@x.io", 1)
+		e.requireAge(e.client, u.ID, 1)
+		tx, err := e.client.Tx(e.ctx)
+		require.NoError(t, err)
+		require.NoError(t, tx.User.UpdateOneID(u.ID).SetAge(30).Exec(e.ctx))
+		require.NoError(t, tx.Rollback())
+		n := e.queries(func() { e.requireAge(e.client, u.ID, 1) })
+		assert.Equal(t, int64(1), n, "only requireAge's own database read: the value stayed cached")
+	})
 }

@@ -105,6 +105,16 @@ func (c *Cache) release(ctx context.Context, keys, tokens []string) error {
 	return err
 }
 
+// removeHeld deletes data keys, ending the given tokens (one per key, ""
+// for none) and refusing pending fills.
+func (c *Cache) removeHeld(ctx context.Context, keys, tokens []string) error {
+	ctx = context.WithoutCancel(ctx)
+	_, err := c.runScripts(ctx, len(keys), func(pipe redis.Pipeliner, i int) *redis.Cmd {
+		return removeScript.EvalSha(ctx, pipe, []string{keys[i], lease(keys[i])}, tokens[i])
+	})
+	return err
+}
+
 // remove deletes data keys and refuses their pending fills.
 func (c *Cache) remove(ctx context.Context, keys []string) error {
 	if len(keys) == 0 {

@@ -72,10 +72,23 @@ type ListEntry struct {
 
 // Tx is the part of a transaction the cache needs.
 type Tx interface {
-	// OnEnd registers f to run once when the transaction ends: committed is
-	// true after a successful commit, false after a rollback or failed commit.
-	OnEnd(f func(ctx context.Context, committed bool))
+	// OnEnd registers f to run once when the transaction ends, with how it
+	// ended.
+	OnEnd(f func(ctx context.Context, end TxEnd))
 }
+
+// TxEnd is how a transaction ended.
+type TxEnd int
+
+const (
+	// TxCommitted: the commit succeeded.
+	TxCommitted TxEnd = iota
+	// TxRolledBack: the transaction was rolled back; it changed nothing.
+	TxRolledBack
+	// TxUnknown: the commit returned an error, so the transaction may or
+	// may not have committed (a lost acknowledgement).
+	TxUnknown
+)
 
 // Mutate runs next, the mutation, and publishes what it wrote: at once
 // outside a transaction, when the transaction commits inside one. Redis
@@ -142,7 +155,7 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	if err := p.mark(ctx, c, all); err != nil {
 		if c.strict {
 			if w.Tx == nil {
-				p.abort(ctx, c)
+				p.abort(ctx, c, true) // no statement ran
 			}
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -154,8 +167,14 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	}
 	v, err := next(ctx)
 	if err != nil {
+		// The write may have changed its rows before it failed (a later
+		// statement of it failed, or its commit was not acknowledged), and
+		// inside a transaction the application may still commit what ran:
+		// its rows' values and entries must go, never stay.
 		if w.Tx == nil {
-			p.abort(ctx, c)
+			p.abort(ctx, c, false)
+		} else {
+			p.uncertain(ids)
 		}
 		return v, err
 	}
@@ -284,6 +303,7 @@ type part[T any, ID comparable] struct {
 	tokens  map[string]string // data key -> token this part holds
 	order   []ID
 	rows    map[ID]*pending[T]
+	unsure  bool          // a write failed: end unused tokens by removing their data
 	moves   []string      // watch keys of the owners the writes moved rows to
 	watches []string      // watch keys of the owners whose rows they changed unnamed
 	renew   chan struct{} // closed to stop renewing the watches
@@ -307,9 +327,9 @@ func (s *Schema[T, ID]) part(c *Cache, w Write[T, ID]) *part[T, ID] {
 	b, loaded := c.txs.LoadOrStore(w.TxKey, &txBuffer{byType: map[any]flusher{}})
 	buf := b.(*txBuffer)
 	if !loaded {
-		w.Tx.OnEnd(func(ctx context.Context, committed bool) {
+		w.Tx.OnEnd(func(ctx context.Context, end TxEnd) {
 			c.txs.Delete(w.TxKey)
-			buf.end(ctx, c, committed)
+			buf.end(ctx, c, end)
 		})
 	}
 	buf.mu.Lock()
@@ -448,8 +468,22 @@ func (p *part[T, ID]) remove(ids ...ID) {
 	}
 }
 
-// abort ends every token without publishing: nothing was written.
-func (p *part[T, ID]) abort(ctx context.Context, c *Cache) {
+// uncertain records that a write of the part failed inside its
+// transaction, after its statements may have changed ids: if the
+// transaction commits, their values and every key the part marked are
+// removed, not kept.
+func (p *part[T, ID]) uncertain(ids []ID) {
+	p.mu.Lock()
+	p.unsure = true
+	p.mu.Unlock()
+	p.remove(ids...)
+}
+
+// abort ends every token without publishing. With keep the write is known
+// to have changed nothing (no statement ran, or its transaction rolled
+// back), so the data stays; otherwise its outcome is unknown and the data
+// is removed.
+func (p *part[T, ID]) abort(ctx context.Context, c *Cache, keep bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stopWatches()
@@ -458,6 +492,13 @@ func (p *part[T, ID]) abort(ctx context.Context, c *Cache) {
 	for k, t := range p.tokens {
 		keys = append(keys, k)
 		tokens = append(tokens, t)
+	}
+	if !keep {
+		if err := c.removeHeld(ctx, keys, tokens); err != nil {
+			c.fail(ctx, "remove", err)
+			c.repair.add(keys...)
+		}
+		return
 	}
 	if err := c.release(ctx, keys, tokens); err != nil {
 		// The marks expire by themselves; the data they guard is unchanged.
@@ -602,9 +643,10 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	for k, t := range p.tokens {
 		switch {
 		case used[k]:
-		case reloadFailed && ks.isList(k):
-			// A row this write moved into the list could not be read
-			// back: the list may now miss it.
+		case p.unsure || reloadFailed && ks.isList(k):
+			// A failed write of the transaction may have changed what the
+			// key holds, or a row this write moved into the list could not
+			// be read back: the list may now miss it.
 			ops = append(ops, op{key: k, token: t})
 		case t != "":
 			unused = append(unused, op{key: k, token: t})
@@ -661,7 +703,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 // flusher is a part of any type.
 type flusher interface {
 	flush(context.Context, *Cache)
-	abort(context.Context, *Cache)
+	abort(ctx context.Context, c *Cache, keep bool)
 }
 
 // txBuffer collects a transaction's writes, by type in first-write order.
@@ -671,15 +713,19 @@ type txBuffer struct {
 	byType map[any]flusher
 }
 
-func (b *txBuffer) end(ctx context.Context, c *Cache, committed bool) {
+func (b *txBuffer) end(ctx context.Context, c *Cache, end TxEnd) {
 	b.mu.Lock()
 	parts := b.parts
 	b.mu.Unlock()
 	for _, p := range parts {
-		if committed {
+		switch end {
+		case TxCommitted:
 			p.flush(ctx, c)
-		} else {
-			p.abort(ctx, c)
+		case TxRolledBack:
+			p.abort(ctx, c, true)
+		default:
+			// The commit may have happened: what the writes marked goes.
+			p.abort(ctx, c, false)
 		}
 	}
 }
