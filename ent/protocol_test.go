@@ -3,6 +3,7 @@ package ent_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // rowKey returns the Redis key of a user's cached value.
@@ -134,4 +136,83 @@ func TestUncertainWritesRemoveTheirKeys(t *testing.T) {
 		n := e.queries(func() { e.requireAge(e.client, u.ID, 1) })
 		assert.Equal(t, int64(1), n, "only requireAge's own database read: the value stayed cached")
 	})
+}
+
+// typeKeys returns the keys of the user type matching a pattern after the
+// keyspace ("r:r1", "l:age:r3", ...).
+func (e *env) typeKeys(rel string) []string {
+	e.t.Helper()
+	keys, err := e.redis.Keys(e.ctx, fmt.Sprintf("{%s:User:*:%s}*", entcachemodel.KeyPart(e.redis.Prefix), rel))
+	require.NoError(e.t, err)
+	return keys
+}
+
+// Keys of a type the cache never writes stopped the protocol: a lease that
+// is a string made every script on its key fail (and the breaker kept the
+// writer's process off Redis), while plain reads served the old value.
+func TestKeysOfTheWrongTypeAreRemoved(t *testing.T) {
+	overwrite := map[string]func(e *env, key string){
+		"string": func(e *env, key string) {
+			require.NoError(e.t, e.redis.Client.Set(e.ctx, key, "junk", 0).Err())
+		},
+		"hash": func(e *env, key string) {
+			require.NoError(e.t, e.redis.Client.Del(e.ctx, key).Err())
+			require.NoError(e.t, e.redis.Client.HSet(e.ctx, key, "f", "v").Err())
+		},
+		"set": func(e *env, key string) {
+			require.NoError(e.t, e.redis.Client.Del(e.ctx, key).Err())
+			require.NoError(e.t, e.redis.Client.SAdd(e.ctx, key, "=1").Err())
+		},
+		"list": func(e *env, key string) {
+			require.NoError(e.t, e.redis.Client.Del(e.ctx, key).Err())
+			require.NoError(e.t, e.redis.Client.RPush(e.ctx, key, "x").Err())
+		},
+	}
+	for _, target := range []string{"row", "row lease", "list", "list lease", "unique entry"} {
+		for kind, write := range overwrite {
+			t.Run(target+" as a "+kind, func(t *testing.T) {
+				e := newEnv(t)
+				u := e.createUser("typed@x.io", 7)
+				e.requireConsistent(u.ID) // fills the lists and entries
+				var key string
+				switch target {
+				case "row":
+					key = e.rowKey(u.ID)
+				case "row lease":
+					key = e.rowKey(u.ID) + ":lk"
+				case "list":
+					key = e.typeKeys("l:age:r7")[0]
+				case "list lease":
+					key = e.typeKeys("l:age:r7")[0] + ":lk"
+				case "unique entry":
+					key = e.typeKeys("u:email:*")[0]
+				}
+				write(e, key)
+				errs := e.cache.Stats().Errors
+				e.requireConsistent(u.ID)
+				require.NoError(t, e.client.User.UpdateOneID(u.ID).SetAge(8).Exec(e.ctx))
+				e.requireConsistent(u.ID)
+				require.NoError(t, e.client.User.UpdateOneID(u.ID).SetAge(7).Exec(e.ctx))
+				e.requireConsistent(u.ID)
+				assert.Equal(t, errs, e.cache.Stats().Errors, "no Redis error: the foreign key was removed")
+				e.requireSettled(e.rowKey(u.ID))
+			})
+		}
+	}
+}
+
+// A valid value under another row's key was served as that row.
+func TestAnotherRowsValueIsAMiss(t *testing.T) {
+	e := newEnv(t)
+	a := e.createUser("a@x.io", 5)
+	b := e.createUser("b@x.io", 5)
+	require.NoError(t, e.redis.Client.Set(e.ctx, e.rowKey(a.ID), e.redisValue(b.ID), 0).Err())
+	got, err := e.client.User.Cached().Get(e.ctx, a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, a.ID, got.ID)
+	require.NoError(t, e.redis.Client.Set(e.ctx, e.rowKey(a.ID), e.redisValue(b.ID), 0).Err())
+	list, err := e.client.User.Cached().ListByAge(e.ctx, 5)
+	require.NoError(t, err)
+	assert.Equal(t, []int{a.ID, b.ID}, userIDs(list))
+	e.requireConsistent(a.ID, b.ID)
 }

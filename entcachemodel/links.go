@@ -35,16 +35,28 @@ const watchPresent = "#"
 
 // watchScript: KEYS watch set; ARGV life ms. Starts or extends a watch.
 var watchScript = redis.NewScript(`
+local kt = redis.call('TYPE', KEYS[1])['ok']
+if kt ~= 'set' and kt ~= 'none' then redis.call('DEL', KEYS[1]) end
 redis.call('SADD', KEYS[1], '` + watchPresent + `')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `)
 
-// joinScript: KEYS watch set; ARGV data keys. Adds the keys to the set if it
-// exists, and returns 1 then: the rows must be held.
+// joinScript: KEYS watch set; ARGV life ms, data keys... Adds the keys to
+// the set if it exists, and returns 1 then: the rows must be held.
 var joinScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('SADD', KEYS[1], unpack(ARGV))
+local kt = redis.call('TYPE', KEYS[1])['ok']
+if kt == 'none' then return 0 end
+local keys = {unpack(ARGV, 2)}
+if kt ~= 'set' then
+  -- Not a watch set: it cannot tell whether a watch runs, so one may.
+  -- Replace it by a watch holding the keys, as a running watch would.
+  redis.call('DEL', KEYS[1])
+  redis.call('SADD', KEYS[1], '` + watchPresent + `', unpack(keys))
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  return 1
+end
+redis.call('SADD', KEYS[1], unpack(keys))
 return 1
 `)
 
@@ -98,9 +110,10 @@ func (c *Cache) join(ctx context.Context, watches, keys []string) bool {
 	if len(watches) == 0 || len(keys) == 0 {
 		return false
 	}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
+	args := make([]any, 0, len(keys)+1)
+	args = append(args, strconv.FormatInt(watchLeases*c.lease.Milliseconds(), 10))
+	for _, k := range keys {
+		args = append(args, k)
 	}
 	cmds, err := c.runScripts(context.WithoutCancel(ctx), len(watches), func(pipe redis.Pipeliner, i int) *redis.Cmd {
 		return joinScript.EvalSha(ctx, pipe, []string{watches[i]}, args...)

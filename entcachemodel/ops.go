@@ -3,6 +3,7 @@ package entcachemodel
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,33 +13,54 @@ import (
 // pipeline; every script touches one key and its lease, so pipelines are
 // Redis Cluster safe.
 
-// get returns the values of keys; a missing value is nil.
+// get returns the values of keys; a missing value is nil. A key that holds
+// something other than a string (not a value the cache wrote) is a miss,
+// and is removed.
 func (c *Cache) get(ctx context.Context, keys []string) ([][]byte, error) {
 	ctx, cancel := c.readCtx(ctx)
 	defer cancel()
 	out := make([][]byte, len(keys))
+	cmds := make([]*redis.StringCmd, len(keys))
 	if len(keys) == 1 {
-		b, err := c.rdb.Get(ctx, keys[0]).Bytes()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		cmds[0] = c.rdb.Get(ctx, keys[0])
+	} else {
+		pipe := c.rdb.Pipeline()
+		for i, k := range keys {
+			cmds[i] = pipe.Get(ctx, k)
+		}
+		_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	}
+	var wrong []string
+	for i, cmd := range cmds {
+		b, err := cmd.Bytes()
+		switch {
+		case err == nil:
+			out[i] = b
+		case errors.Is(err, redis.Nil):
+		case isWrongType(err):
+			wrong = append(wrong, keys[i])
+		default:
 			return nil, err
 		}
-		out[0] = b
-		return out, nil
 	}
-	cmds := make([]*redis.StringCmd, len(keys))
-	pipe := c.rdb.Pipeline()
-	for i, k := range keys {
-		cmds[i] = pipe.Get(ctx, k)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
-	for i, cmd := range cmds {
-		if b, err := cmd.Bytes(); err == nil {
-			out[i] = b
-		}
-	}
+	c.removeForeign(ctx, wrong)
 	return out, nil
+}
+
+// isWrongType reports Redis's answer to a command on a key of another type.
+func isWrongType(err error) bool { return redis.HasErrorPrefix(err, "WRONGTYPE") }
+
+// removeForeign removes keys that hold something the cache did not write,
+// through the remove script, which refuses their pending fills.
+func (c *Cache) removeForeign(ctx context.Context, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	if err := c.remove(ctx, keys); err != nil {
+		c.fail(ctx, "remove foreign key", err)
+		return
+	}
+	c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: removed keys of a type the cache never writes", slog.Any("keys", keys))
 }
 
 // leases asks for a fill lease on each key. The token of a granted lease is

@@ -98,7 +98,7 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	var missKeys []string
 	for i, id := range uniq {
 		if vals[i] != nil {
-			if v, ok := r.schema.decode(vals[i]); ok {
+			if v, ok := r.decodeRow(vals[i], id); ok {
 				r.attach(v)
 				found[id] = v
 				continue
@@ -162,7 +162,7 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 		if v == nil {
 			continue
 		}
-		if e, ok := r.schema.decode(v); ok {
+		if e, ok := r.decodeRow(v, ids[i]); ok {
 			c.stats.hits.Add(1)
 			r.attach(e)
 			found[ids[i]] = e
@@ -178,7 +178,7 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 	}
 	if err == nil && len(ids) == 1 && tokens[0] == "" {
 		if data := c.waitFor(ctx, keys[0]); data != nil {
-			if v, ok := r.schema.decode(data); ok {
+			if v, ok := r.decodeRow(data, ids[0]); ok {
 				c.stats.hits.Add(1)
 				r.attach(v)
 				found[ids[0]] = v
@@ -222,6 +222,18 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 		}
 	}
 	return found, nil
+}
+
+// decodeRow decodes the cached value of row id. A value that does not
+// decode, or that holds another row (bytes copied under the wrong key), is
+// not that row's.
+func (r Reader[T, ID]) decodeRow(data []byte, id ID) (T, bool) {
+	v, ok := r.schema.decode(data)
+	if !ok || r.schema.FormatID(r.schema.ID(v)) != r.schema.FormatID(id) {
+		var zero T
+		return zero, false
+	}
+	return v, true
 }
 
 // unresolved drops the ids found after a lease request and asks again, with
@@ -359,6 +371,11 @@ func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error)
 	rctx, cancel := c.readCtx(ctx)
 	members, err := c.rdb.SMembers(rctx, key).Result()
 	cancel()
+	if isWrongType(err) {
+		// Not a list the cache wrote: remove it and fill it again.
+		c.removeForeign(ctx, []string{key})
+		members, err = nil, nil
+	}
 	if err != nil {
 		c.fail(ctx, "list", err)
 		c.stats.misses.Add(1)

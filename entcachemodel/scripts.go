@@ -16,7 +16,21 @@ import "github.com/redis/go-redis/v9"
 // reader tokens with "r": a writer token found expired means its writer may
 // have died after committing, so the data is removed rather than stored or
 // made persistent.
+//
+// A key of a type the protocol never writes (a lease that is not a hash, a
+// value that is neither a string nor a set, or set by something else) is
+// removed before anything else: with a lease gone, the data goes too, as
+// after a crash, since no token may be trusted to have ordered it.
 const scriptPrelude = `
+local function keytype(k) return redis.call('TYPE', k)['ok'] end
+local lt = keytype(KEYS[2])
+if lt ~= 'hash' and lt ~= 'none' then
+  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[1])
+else
+  local dt = keytype(KEYS[1])
+  if dt ~= 'string' and dt ~= 'set' and dt ~= 'none' then redis.call('DEL', KEYS[1]) end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local crashed = false
@@ -68,6 +82,8 @@ return 1
 // first returns the value itself if one was stored since the caller missed.
 var leaseScript = redis.NewScript(scriptPrelude + `
 if ARGV[3] == 'get' then
+  -- A row's value is a string.
+  if keytype(KEYS[1]) == 'set' then redis.call('DEL', KEYS[1]) end
   local v = redis.call('GET', KEYS[1])
   if v then return v end
 end
@@ -124,7 +140,8 @@ return 1
 // pending fills, which may have read the database before this write.
 var listAddScript = redis.NewScript(scriptPrelude + `
 local n, maxexp, held = scan(ARGV[1])
-if crashed then
+if crashed or keytype(KEYS[1]) == 'string' then
+  -- A list is a set.
   redis.call('DEL', KEYS[1])
 elseif redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('SADD', KEYS[1], ARGV[2])

@@ -28,6 +28,8 @@ import (
 // registerScript: KEYS registry; ARGV hash, deadAfter ms. Returns the
 // registry as a flat field/value list after recording this version.
 var registerScript = redis.NewScript(`
+local kt = redis.call('TYPE', KEYS[1])['ok']
+if kt ~= 'hash' and kt ~= 'none' then redis.call('DEL', KEYS[1]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.call('HGET', KEYS[1], ARGV[1])
