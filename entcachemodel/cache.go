@@ -47,6 +47,7 @@ type Cache struct {
 	versions sync.Map // type and hash -> *versionState
 	repair   repairQueue
 	outbox   outbox
+	outage   outage
 	stats    stats
 }
 
@@ -117,6 +118,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 	c.nonce = hex.EncodeToString(b[:])
 	c.repair.cache = c
 	c.outbox.cache = c
+	c.outage.cache = c
 	if known, on := honoursDeadlines(rdb); known && !on {
 		c.log.Warn("entcachemodel: the Redis client ignores context deadlines, so WithTimeout cannot bound its round trips (only its ReadTimeout and WriteTimeout do); set ContextTimeoutEnabled in its options",
 			slog.Duration("timeout", c.timeout))
@@ -206,5 +208,5 @@ func (c *Cache) fail(ctx context.Context, op string, err error) {
 	}
 	c.stats.errors.Add(1)
 	c.openTill.Store(time.Now().Add(c.cooldown).UnixNano())
-	c.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: redis error", slog.String("op", op), slog.Any("error", err))
+	c.outage.failed(ctx, op, err)
 }

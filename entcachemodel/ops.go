@@ -43,6 +43,7 @@ func (c *Cache) get(ctx context.Context, keys []string) ([][]byte, error) {
 			return nil, err
 		}
 	}
+	c.outage.answered(ctx)
 	c.removeForeign(ctx, wrong)
 	return out, nil
 }
@@ -205,6 +206,9 @@ func (c *Cache) runBatch(ctx context.Context, cmds []*redis.Cmd, build func(redi
 	_, err := pipe.Exec(ctx)
 	if errors.Is(err, redis.Nil) {
 		err = nil
+	}
+	if err == nil {
+		c.outage.answered(ctx)
 	}
 	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return err
