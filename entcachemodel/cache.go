@@ -38,6 +38,9 @@ type Cache struct {
 	versionCheck time.Duration
 	// outboxCheck is how often the outbox is drained.
 	outboxCheck time.Duration
+	// acks replicas must acknowledge a write within ackTimeout.
+	acks       int
+	ackTimeout time.Duration
 
 	nonce    string
 	tokens   atomic.Uint64
@@ -48,6 +51,7 @@ type Cache struct {
 	repair   repairQueue
 	outbox   outbox
 	outage   outage
+	ident    identity
 	stats    stats
 }
 
@@ -92,6 +96,17 @@ func WithVersionCheck(d time.Duration) Option { return func(c *Cache) { c.versio
 // a stale value survives about this long.
 func WithOutboxCheck(d time.Duration) Option { return func(c *Cache) { c.outboxCheck = d } }
 
+// WithReplicaAcks makes a write count as published only once n replicas
+// have it (Redis WAIT, up to timeout); one that fewer acknowledge is
+// repaired as after a Redis error. Then a replica promoted after its
+// master fails holds every publish that counted, and a write that still
+// reaches the old master is repaired against the new one. It needs a
+// client of one master (a fixed address or Sentinel), not a Redis Cluster
+// client. While fewer than n replicas answer, reads go to the database.
+func WithReplicaAcks(n int, timeout time.Duration) Option {
+	return func(c *Cache) { c.acks, c.ackTimeout = n, timeout }
+}
+
 // WithLogger sets the logger for Redis errors (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *Cache) { c.log = l } }
 
@@ -119,6 +134,12 @@ func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 	c.repair.cache = c
 	c.outbox.cache = c
 	c.outage.cache = c
+	c.ident.due.Store(true)
+	rdb.AddHook(dialWatch{&c.ident})
+	if _, cluster := rdb.(*redis.ClusterClient); cluster && c.acks > 0 {
+		c.log.Error("entcachemodel: WithReplicaAcks needs a client of one master; on a Redis Cluster client it is off")
+		c.acks = 0
+	}
 	if known, on := honoursDeadlines(rdb); known && !on {
 		c.log.Warn("entcachemodel: the Redis client ignores context deadlines, so WithTimeout cannot bound its round trips (only its ReadTimeout and WriteTimeout do); set ContextTimeoutEnabled in its options",
 			slog.Duration("timeout", c.timeout))
@@ -203,10 +224,11 @@ func (c *Cache) redisUp() bool {
 
 // fail records and logs a Redis error and opens the breaker for the cooldown.
 func (c *Cache) fail(ctx context.Context, op string, err error) {
-	if err == nil || errors.Is(err, redis.Nil) {
-		return
+	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, errServersChanged) {
+		return // errServersChanged: logged when found, and Redis answers
 	}
 	c.stats.errors.Add(1)
 	c.openTill.Store(time.Now().Add(c.cooldown).UnixNano())
+	c.ident.due.Store(true) // the server may be another one when it answers
 	c.outage.failed(ctx, op, err)
 }

@@ -90,5 +90,32 @@ func (k keyspace) rel(key string) string {
 // at returns the key of this keyspace that rel names.
 func (k keyspace) at(rel string) string { return "{" + k.base + ":" + rel + "}" }
 
+// onServers returns a data key of newKeyspace's form as the same key in
+// another server epoch; other keys (watches) are returned as they are.
+func onServers(key, epoch string) string {
+	// "{<prefix>:<Type>:<server>.<hash>.<version>:..."; neither the
+	// prefix's KeyPart nor a type name holds ':'.
+	first := strings.IndexByte(key, ':')
+	if first < 0 {
+		return key
+	}
+	second := strings.IndexByte(key[first+1:], ':')
+	if second < 0 {
+		return key
+	}
+	start := first + 1 + second + 1
+	dot := strings.IndexByte(key[start:], '.')
+	colon := strings.IndexByte(key[start:], ':')
+	if dot <= 0 || colon >= 0 && colon < dot {
+		return key
+	}
+	for _, c := range key[start : start+dot] {
+		if c < '0' || c > '9' {
+			return key
+		}
+	}
+	return key[:start] + epoch + key[start+dot:]
+}
+
 // lease returns the lease key that guards a data key.
 func lease(dataKey string) string { return dataKey + ":lk" }

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // checkPart fails t when p is not a well-formed key part.
@@ -289,4 +291,15 @@ func FuzzIndexKey(f *testing.F) {
 			t.Fatalf("three-part keys meet")
 		}
 	})
+}
+
+func TestOnServers(t *testing.T) {
+	ks := newKeyspace("my.app", "User", "3.abc123.0")
+	for _, key := range []string{ks.row("7"), ks.list("age", "r3"), ks.unique("email", "ra@b")} {
+		moved := onServers(key, "12")
+		assert.Equal(t, strings.Replace(key, ":User:3.", ":User:12.", 1), moved)
+	}
+	watch := "{rmy.app:User:w:user_pets:r7}"
+	assert.Equal(t, watch, onServers(watch, "12"))
+	assert.Equal(t, "junk", onServers("junk", "12"))
 }

@@ -21,6 +21,7 @@ func (c *Cache) get(ctx context.Context, keys []string) ([][]byte, error) {
 	defer cancel()
 	out := make([][]byte, len(keys))
 	cmds := make([]*redis.StringCmd, len(keys))
+	dials := c.ident.dials.Load()
 	if len(keys) == 1 {
 		cmds[0] = c.rdb.Get(ctx, keys[0])
 	} else {
@@ -44,6 +45,11 @@ func (c *Cache) get(ctx context.Context, keys []string) ([][]byte, error) {
 		}
 	}
 	c.outage.answered(ctx)
+	if c.ident.dials.Load() != dials && c.checkServers(ctx) {
+		// A connection opened during the read led to other servers: what
+		// they hold is of another epoch, and so are the keys read.
+		return nil, errServersChanged
+	}
 	c.removeForeign(ctx, wrong)
 	return out, nil
 }
@@ -203,12 +209,14 @@ func (c *Cache) runBatch(ctx context.Context, cmds []*redis.Cmd, build func(redi
 	for i := range cmds {
 		cmds[i] = build(pipe, i)
 	}
+	acked := c.waitReplicas(ctx, pipe)
 	_, err := pipe.Exec(ctx)
 	if errors.Is(err, redis.Nil) {
 		err = nil
 	}
 	if err == nil {
 		c.outage.answered(ctx)
+		err = acked()
 	}
 	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return err
@@ -225,9 +233,13 @@ func (c *Cache) runBatch(ctx context.Context, cmds []*redis.Cmd, build func(redi
 			cmds[i] = build(pipe, i)
 		}
 	}
+	acked = c.waitReplicas(ctx, pipe)
 	_, err = pipe.Exec(ctx)
 	if errors.Is(err, redis.Nil) {
 		err = nil
+	}
+	if err == nil {
+		err = acked()
 	}
 	return err
 }

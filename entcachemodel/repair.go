@@ -58,7 +58,18 @@ func (q *repairQueue) run() {
 			batch = append(batch, k)
 		}
 		q.mu.Unlock()
-		if err := q.cache.remove(context.Background(), batch); err != nil {
+		// The keys were built for the servers of their write; if those were
+		// replaced since, the write may be missing on the new ones, under
+		// their epoch.
+		epoch := q.cache.serverEpoch(context.Background())
+		keys := make([]string, 0, 2*len(batch))
+		for _, k := range batch {
+			keys = append(keys, k)
+			if on := onServers(k, epoch); on != k {
+				keys = append(keys, on)
+			}
+		}
+		if err := q.cache.remove(context.Background(), keys); err != nil {
 			wait = min(wait*2, time.Second)
 			continue
 		}

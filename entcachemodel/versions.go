@@ -56,6 +56,7 @@ const deadAfter = time.Minute
 
 // generation is what one process knows of one type's versions.
 type generation struct {
+	server  string // the server epoch the keyspaces are of
 	own     keyspace
 	others  []keyspace
 	trusted bool // reads and publishes may use the cache
@@ -82,6 +83,11 @@ func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
 	st := v.(*versionState)
 	g := st.cur.Load()
 	now := time.Now()
+	server := c.serverEpoch(ctx)
+	if g != nil && g.server != server {
+		g = nil // the servers changed: every keyspace did
+		st.cur.Store(nil)
+	}
 	if g != nil && now.Before(g.expires) {
 		return g
 	}
@@ -98,19 +104,19 @@ func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
 	}
 	var next *generation
 	if c.redisUp() { // within the breaker's cooldown, keep what we know
-		next = c.register(ctx, typ, hash)
+		next = c.register(ctx, typ, hash, server)
 	}
 	if next == nil {
 		if g != nil {
 			return g
 		}
-		next = &generation{own: newKeyspace(c.prefix, typ, hash+".0"), guessed: true}
+		next = &generation{server: server, own: newKeyspace(c.prefix, typ, server+"."+hash+".0"), guessed: true}
 	}
 	st.cur.Store(next)
 	return next
 }
 
-func (c *Cache) register(ctx context.Context, typ, hash string) *generation {
+func (c *Cache) register(ctx context.Context, typ, hash, server string) *generation {
 	ctx, cancel := c.writeCtx(ctx)
 	defer cancel()
 	key := "{" + KeyPart(c.prefix) + ":" + typ + "}:versions"
@@ -120,7 +126,7 @@ func (c *Cache) register(ctx context.Context, typ, hash string) *generation {
 		return nil
 	}
 	now, _ := strconv.ParseInt(res[len(res)-1], 10, 64)
-	g := &generation{expires: time.Now().Add(c.versionCheck)}
+	g := &generation{server: server, expires: time.Now().Add(c.versionCheck)}
 	var joined int64
 	for i := 0; i+1 < len(res)-2; i += 2 {
 		h := res[i]
@@ -132,7 +138,7 @@ func (c *Cache) register(ctx context.Context, typ, hash string) *generation {
 		if err != nil {
 			continue
 		}
-		ks := newKeyspace(c.prefix, typ, h+"."+parts[0])
+		ks := newKeyspace(c.prefix, typ, server+"."+h+"."+parts[0])
 		if h == hash {
 			g.own = ks
 			joined, _ = strconv.ParseInt(parts[1], 10, 64)
@@ -152,17 +158,18 @@ func (c *Cache) register(ctx context.Context, typ, hash string) *generation {
 func (c *Cache) keyspaces(ctx context.Context, typ, hash string) ([]keyspace, error) {
 	ctx, cancel := c.writeCtx(ctx)
 	defer cancel()
+	server := c.serverEpoch(ctx)
 	reg, err := c.rdb.HGetAll(ctx, "{"+KeyPart(c.prefix)+":"+typ+"}:versions").Result()
 	if err != nil {
 		return nil, err
 	}
 	var out []keyspace
 	if _, ok := reg[hash]; !ok {
-		out = append(out, newKeyspace(c.prefix, typ, hash+".0"))
+		out = append(out, newKeyspace(c.prefix, typ, server+"."+hash+".0"))
 	}
 	for h, v := range reg {
 		if epoch, _, ok := strings.Cut(v, ":"); ok {
-			out = append(out, newKeyspace(c.prefix, typ, h+"."+epoch))
+			out = append(out, newKeyspace(c.prefix, typ, server+"."+h+"."+epoch))
 		}
 	}
 	return out, nil

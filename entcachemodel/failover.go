@@ -1,0 +1,194 @@
+package entcachemodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis can go back in time: a replica promoted after its master failed
+// lacks the master's last writes, and a server restarted from a snapshot
+// lacks everything written since. A value published there and lost would
+// leave the older value it replaced, with no expiry.
+//
+// Two mechanisms close this:
+//
+//   - The server epoch. Every key of the cache names it. The masters' run
+//     ids (which change on every restart and every promotion, and are not
+//     replicated) are recorded beside it in a stamp key. A process checks
+//     the run ids when it starts, after any Redis error, after any new
+//     connection, and every version check; when they differ from the
+//     stamp, it bumps the epoch, and every process moves to a fresh, empty
+//     keyspace: what the old server lost no longer matters. A read during
+//     which a connection was opened is checked before its answer is used.
+//   - Replica acknowledgements (WithReplicaAcks). A write counts as
+//     published only once that many replicas have it, so a promoted replica
+//     has every publish that counted. A write to a master that was already
+//     replaced (clients still writing to it for a moment) is not
+//     acknowledged, and is repaired against the new master.
+
+// identity is what a process knows of the servers behind its client.
+type identity struct {
+	mu      sync.Mutex
+	ids     string // the masters' run ids, sorted, as last checked
+	epoch   atomic.Pointer[string]
+	due     atomic.Bool   // check before the next use
+	dials   atomic.Uint64 // connections opened
+	expires atomic.Int64  // unix nanos of the next periodic check
+}
+
+// stampScript: KEYS stamp; ARGV run ids. Records the run ids and returns the
+// server epoch, bumped when they differ from the recorded ones.
+var stampScript = redis.NewScript(`
+local kt = redis.call('TYPE', KEYS[1])['ok']
+if kt ~= 'hash' and kt ~= 'none' then redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[1], 'ids') ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'ids', ARGV[1])
+  if redis.call('HEXISTS', KEYS[1], 'epoch') == 1 or ARGV[1] ~= '' then
+    redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+  end
+end
+return redis.call('HGET', KEYS[1], 'epoch') or '0'
+`)
+
+// serverEpoch returns the server epoch keys are built with, checking the
+// servers first when that is due.
+func (c *Cache) serverEpoch(ctx context.Context) string {
+	id := &c.ident
+	if id.due.Load() || time.Now().UnixNano() > id.expires.Load() {
+		c.checkServers(ctx)
+	}
+	if e := id.epoch.Load(); e != nil {
+		return *e
+	}
+	return "0"
+}
+
+// checkServers reads the masters' run ids and the stamp, and moves to the
+// epoch the stamp gives. It reports whether the epoch changed.
+func (c *Cache) checkServers(ctx context.Context) bool {
+	id := &c.ident
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	if !id.due.Load() && time.Now().UnixNano() <= id.expires.Load() {
+		return false // checked while we waited
+	}
+	if !c.redisUp() {
+		return false
+	}
+	ctx, cancel := c.writeCtx(ctx)
+	defer cancel()
+	id.due.Store(false)
+	ids, err := runIDs(ctx, c.rdb)
+	if err == nil {
+		var epoch string
+		if epoch, err = stampScript.Run(ctx, c.rdb, []string{"{" + KeyPart(c.prefix) + "}:servers"}, ids).Text(); err == nil {
+			old := id.epoch.Load()
+			id.epoch.Store(&epoch)
+			id.ids = ids
+			id.expires.Store(time.Now().Add(c.versionCheck).UnixNano())
+			if old != nil && *old != epoch {
+				c.log.Warn("entcachemodel: the Redis servers changed (a failover or a restart); the cache starts empty",
+					"run_ids", ids, "epoch", epoch)
+				return true
+			}
+			return false
+		}
+	}
+	id.due.Store(true)
+	c.fail(ctx, "check servers", err)
+	return false
+}
+
+// runIDs returns the run ids of the client's masters, sorted and joined; ""
+// for a server that does not tell (an embedded one).
+func runIDs(ctx context.Context, rdb redis.UniversalClient) (string, error) {
+	var mu sync.Mutex
+	var ids []string
+	one := func(ctx context.Context, c *redis.Client) error {
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			if strings.Contains(err.Error(), "not supported") {
+				return nil
+			}
+			return err
+		}
+		for _, line := range strings.Split(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+				mu.Lock()
+				ids = append(ids, v)
+				mu.Unlock()
+			}
+		}
+		return nil
+	}
+	var err error
+	switch r := rdb.(type) {
+	case *redis.Client:
+		err = one(ctx, r)
+	case *redis.ClusterClient:
+		err = r.ForEachMaster(ctx, one)
+	case *redis.Ring:
+		err = r.ForEachShard(ctx, one)
+	default:
+		return "", nil
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, ","), err
+}
+
+// dialWatch is a go-redis hook that counts new connections: one may lead to
+// another server than the one last checked.
+type dialWatch struct{ id *identity }
+
+// DialHook implements redis.Hook.
+func (w dialWatch) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		w.id.dials.Add(1)
+		w.id.due.Store(true)
+		return next(ctx, network, addr)
+	}
+}
+
+// ProcessHook implements redis.Hook.
+func (dialWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+// ProcessPipelineHook implements redis.Hook.
+func (dialWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// errServersChanged reports a read answered by other servers than those
+// its keys were built for: the caller reads the database instead.
+var errServersChanged = errors.New("entcachemodel: the Redis servers changed during the read")
+
+// errNotReplicated reports a write that fewer replicas acknowledged than
+// WithReplicaAcks asks for.
+var errNotReplicated = errors.New("entcachemodel: write not acknowledged by enough replicas")
+
+// waitReplicas appends a WAIT to a pipeline of writes, when replica
+// acknowledgements are asked for; check then reports a shortfall.
+func (c *Cache) waitReplicas(ctx context.Context, pipe redis.Pipeliner) (check func() error) {
+	if c.acks <= 0 {
+		return func() error { return nil }
+	}
+	cmd := pipe.Do(ctx, "WAIT", c.acks, c.ackTimeout.Milliseconds())
+	return func() error {
+		n, err := cmd.Int64()
+		if err != nil {
+			return err
+		}
+		if int(n) < c.acks {
+			return fmt.Errorf("%w: %d of %d", errNotReplicated, n, c.acks)
+		}
+		return nil
+	}
+}
