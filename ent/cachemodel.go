@@ -12,6 +12,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
+	"github.com/entcachemodel/entcachemodel/ent/semaccount"
+	"github.com/entcachemodel/entcachemodel/ent/semnote"
+	"github.com/entcachemodel/entcachemodel/ent/semsecret"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
@@ -324,6 +327,479 @@ func (c *PetCache) GetMany(ctx context.Context, ids ...int) ([]*Pet, error) {
 // ListByName returns the Pet entities with the given name, ordered by id.
 func (c *PetCache) ListByName(ctx context.Context, name string) ([]*Pet, error) {
 	return c.reader().ListBy(ctx, c.lookup(petCacheByName, entcachemodel.IndexKey(name), pet.NameEQ(name)))
+}
+
+// semAccountCacheByEmail is the published lookup of SemAccount by email.
+var semAccountCacheByEmail = &entcachemodel.Index[*SemAccount]{
+	Name:   "email",
+	Unique: true,
+	Key: func(v *SemAccount) (string, bool) {
+		return entcachemodel.IndexKey(v.Email), true
+	},
+}
+
+// semAccountCacheByAge is the published lookup of SemAccount by age.
+var semAccountCacheByAge = &entcachemodel.Index[*SemAccount]{
+	Name:   "age",
+	Unique: false,
+	Key: func(v *SemAccount) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Age), 10)), true
+	},
+}
+
+// semaccountCacheFormatID returns the key text of a SemAccount id.
+func semaccountCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// semaccountCacheParseID reads an id written by semaccountCacheFormatID.
+func semaccountCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// semaccountCacheSchema describes SemAccount to the cache.
+var semaccountCacheSchema = &entcachemodel.Schema[*SemAccount, int]{
+	Type:      "SemAccount",
+	Hash:      "98890e0d1893",
+	ID:        func(v *SemAccount) int { return v.ID },
+	FormatID:  semaccountCacheFormatID,
+	ParseID:   semaccountCacheParseID,
+	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Encode: func(e *entcachemodel.Encoder, v *SemAccount) {
+		e.String(semaccountCacheFormatID(v.ID))
+		e.String(v.Email)
+		e.String(v.Password)
+		e.String(v.Name)
+		e.Int(int64(v.Age))
+		e.Bool(v.Deleted)
+	},
+	Decode: func(d *entcachemodel.Decoder) *SemAccount {
+		v := &SemAccount{}
+		id, err := semaccountCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Email = d.String()
+		v.Password = d.String()
+		v.Name = d.String()
+		v.Age = int(d.Int())
+		v.Deleted = d.Bool()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*SemAccount]{semAccountCacheByEmail, semAccountCacheByAge},
+}
+
+// semaccountCacheHook publishes every committed SemAccount write.
+func semaccountCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*SemAccountMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewSemAccountClient(m.config.cacheCommitted())
+		w := entcachemodel.Write[*SemAccount, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.IDs,
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(semaccount.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*SemAccount, error) {
+				return committed.cacheQuery().Where(semaccount.IDIn(ids...)).All(ctx)
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*SemAccount, error) {
+			rows, err := NewSemAccountClient(m.config).cacheQuery().Where(semaccount.IDIn(ids...)).All(ctx)
+			for _, v := range rows {
+				semaccountCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]int, error) {
+				var ps []predicate.SemAccount
+				if v, ok := m.Email(); ok {
+					ps = append(ps, semaccount.EmailEQ(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewSemAccountClient(m.config).Query().Where(semaccount.Or(ps...)).IDs(ctx)
+			}
+		}
+		if v0, ok := m.Age(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "age", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		return semaccountCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// semaccountCacheApply applies m to the fields of v that lists are keyed by.
+func semaccountCacheApply(m *SemAccountMutation, v *SemAccount) {
+	if x, ok := m.Age(); ok {
+		v.Age = x
+	}
+	if x, ok := m.AddedAge(); ok {
+		v.Age += x
+	}
+}
+
+// cacheQuery returns a query of whole cached values.
+func (c *SemAccountClient) cacheQuery() *SemAccountQuery {
+	q := c.Query()
+	return q
+}
+
+// Cached returns the cached reads of SemAccount. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *SemAccountClient) Cached() *SemAccountCache {
+	return &SemAccountCache{client: c}
+}
+
+// SemAccountCache serves SemAccount reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type SemAccountCache struct {
+	client *SemAccountClient
+}
+
+func (c *SemAccountCache) reader() entcachemodel.Reader[*SemAccount, int] {
+	cfg := c.client.config
+	return semaccountCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*SemAccount, error) {
+			return c.client.cacheQuery().Where(semaccount.IDIn(ids...)).All(ctx)
+		},
+		func(v *SemAccount) { v.config = cfg },
+	)
+}
+
+func (c *SemAccountCache) lookup(index *entcachemodel.Index[*SemAccount], key string, ps ...predicate.SemAccount) entcachemodel.Lookup[*SemAccount, int] {
+	query := func() *SemAccountQuery {
+		return c.client.cacheQuery().Where(ps...).Order(semaccount.ByID())
+	}
+	return entcachemodel.Lookup[*SemAccount, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
+		Query: func(ctx context.Context) ([]*SemAccount, error) { return query().All(ctx) },
+	}
+}
+
+// Get returns the SemAccount with the given id, like SemAccountClient.Get.
+func (c *SemAccountCache) Get(ctx context.Context, id int) (*SemAccount, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, semaccount.Label)
+}
+
+// GetMany returns the SemAccount entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *SemAccountCache) GetMany(ctx context.Context, ids ...int) ([]*SemAccount, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// GetByEmail returns the SemAccount with the given email.
+func (c *SemAccountCache) GetByEmail(ctx context.Context, email string) (*SemAccount, error) {
+	v, err := c.reader().GetBy(ctx, c.lookup(semAccountCacheByEmail, entcachemodel.IndexKey(email), semaccount.EmailEQ(email)))
+	return v, cacheError(err, semaccount.Label)
+}
+
+// ListByAge returns the SemAccount entities with the given age, ordered by id.
+func (c *SemAccountCache) ListByAge(ctx context.Context, age int) ([]*SemAccount, error) {
+	return c.reader().ListBy(ctx, c.lookup(semAccountCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), semaccount.AgeEQ(age)))
+}
+
+// semNoteCacheByText is the published lookup of SemNote by text.
+var semNoteCacheByText = &entcachemodel.Index[*SemNote]{
+	Name:   "text",
+	Unique: false,
+	Key: func(v *SemNote) (string, bool) {
+		return entcachemodel.IndexKey(v.Text), true
+	},
+}
+
+// semnoteCacheFormatID returns the key text of a SemNote id.
+func semnoteCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// semnoteCacheParseID reads an id written by semnoteCacheFormatID.
+func semnoteCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// semnoteCacheSchema describes SemNote to the cache.
+var semnoteCacheSchema = &entcachemodel.Schema[*SemNote, int]{
+	Type:      "SemNote",
+	Hash:      "b97a6ec0d0b6",
+	ID:        func(v *SemNote) int { return v.ID },
+	FormatID:  semnoteCacheFormatID,
+	ParseID:   semnoteCacheParseID,
+	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Encode: func(e *entcachemodel.Encoder, v *SemNote) {
+		e.String(semnoteCacheFormatID(v.ID))
+		e.String(v.Text)
+	},
+	Decode: func(d *entcachemodel.Decoder) *SemNote {
+		v := &SemNote{}
+		id, err := semnoteCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Text = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*SemNote]{semNoteCacheByText},
+}
+
+// semnoteCacheHook publishes every committed SemNote write.
+func semnoteCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*SemNoteMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewSemNoteClient(m.config.cacheCommitted())
+		w := entcachemodel.Write[*SemNote, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.IDs,
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(semnote.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*SemNote, error) {
+				return committed.cacheQuery().Where(semnote.IDIn(ids...)).All(ctx)
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*SemNote, error) {
+			rows, err := NewSemNoteClient(m.config).cacheQuery().Where(semnote.IDIn(ids...)).All(ctx)
+			for _, v := range rows {
+				semnoteCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.Text(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "text", Key: entcachemodel.IndexKey(v0)})
+		}
+		return semnoteCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// semnoteCacheApply applies m to the fields of v that lists are keyed by.
+func semnoteCacheApply(m *SemNoteMutation, v *SemNote) {
+	if x, ok := m.Text(); ok {
+		v.Text = x
+	}
+}
+
+// cacheQuery returns a query of whole cached values.
+func (c *SemNoteClient) cacheQuery() *SemNoteQuery {
+	q := c.Query()
+	return q
+}
+
+// Cached returns the cached reads of SemNote. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *SemNoteClient) Cached() *SemNoteCache {
+	return &SemNoteCache{client: c}
+}
+
+// SemNoteCache serves SemNote reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type SemNoteCache struct {
+	client *SemNoteClient
+}
+
+func (c *SemNoteCache) reader() entcachemodel.Reader[*SemNote, int] {
+	cfg := c.client.config
+	return semnoteCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*SemNote, error) {
+			return c.client.cacheQuery().Where(semnote.IDIn(ids...)).All(ctx)
+		},
+		func(v *SemNote) { v.config = cfg },
+	)
+}
+
+func (c *SemNoteCache) lookup(index *entcachemodel.Index[*SemNote], key string, ps ...predicate.SemNote) entcachemodel.Lookup[*SemNote, int] {
+	query := func() *SemNoteQuery {
+		return c.client.cacheQuery().Where(ps...).Order(semnote.ByID())
+	}
+	return entcachemodel.Lookup[*SemNote, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
+		Query: func(ctx context.Context) ([]*SemNote, error) { return query().All(ctx) },
+	}
+}
+
+// Get returns the SemNote with the given id, like SemNoteClient.Get.
+func (c *SemNoteCache) Get(ctx context.Context, id int) (*SemNote, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, semnote.Label)
+}
+
+// GetMany returns the SemNote entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *SemNoteCache) GetMany(ctx context.Context, ids ...int) ([]*SemNote, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByText returns the SemNote entities with the given text, ordered by id.
+func (c *SemNoteCache) ListByText(ctx context.Context, text string) ([]*SemNote, error) {
+	return c.reader().ListBy(ctx, c.lookup(semNoteCacheByText, entcachemodel.IndexKey(text), semnote.TextEQ(text)))
+}
+
+// semSecretCacheByName is the published lookup of SemSecret by name.
+var semSecretCacheByName = &entcachemodel.Index[*SemSecret]{
+	Name:   "name",
+	Unique: true,
+	Key: func(v *SemSecret) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// semsecretCacheFormatID returns the key text of a SemSecret id.
+func semsecretCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// semsecretCacheParseID reads an id written by semsecretCacheFormatID.
+func semsecretCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// semsecretCacheSchema describes SemSecret to the cache.
+var semsecretCacheSchema = &entcachemodel.Schema[*SemSecret, int]{
+	Type:      "SemSecret",
+	Hash:      "7c95d7cfc552",
+	ID:        func(v *SemSecret) int { return v.ID },
+	FormatID:  semsecretCacheFormatID,
+	ParseID:   semsecretCacheParseID,
+	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Encode: func(e *entcachemodel.Encoder, v *SemSecret) {
+		e.String(semsecretCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.Int(int64(v.Level))
+	},
+	Decode: func(d *entcachemodel.Decoder) *SemSecret {
+		v := &SemSecret{}
+		id, err := semsecretCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		v.Level = int(d.Int())
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*SemSecret]{semSecretCacheByName},
+}
+
+// semsecretCacheHook publishes every committed SemSecret write.
+func semsecretCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*SemSecretMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewSemSecretClient(m.config.cacheCommitted())
+		w := entcachemodel.Write[*SemSecret, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.IDs,
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(semsecret.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*SemSecret, error) {
+				return committed.cacheQuery().Where(semsecret.IDIn(ids...)).All(ctx)
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]int, error) {
+				var ps []predicate.SemSecret
+				if v, ok := m.Name(); ok {
+					ps = append(ps, semsecret.NameEQ(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewSemSecretClient(m.config).Query().Where(semsecret.Or(ps...)).IDs(ctx)
+			}
+		}
+		return semsecretCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// cacheQuery returns a query of whole cached values.
+func (c *SemSecretClient) cacheQuery() *SemSecretQuery {
+	q := c.Query()
+	return q
+}
+
+// Cached returns the cached reads of SemSecret. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *SemSecretClient) Cached() *SemSecretCache {
+	return &SemSecretCache{client: c}
+}
+
+// SemSecretCache serves SemSecret reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type SemSecretCache struct {
+	client *SemSecretClient
+}
+
+func (c *SemSecretCache) reader() entcachemodel.Reader[*SemSecret, int] {
+	cfg := c.client.config
+	return semsecretCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*SemSecret, error) {
+			return c.client.cacheQuery().Where(semsecret.IDIn(ids...)).All(ctx)
+		},
+		func(v *SemSecret) { v.config = cfg },
+	)
+}
+
+func (c *SemSecretCache) lookup(index *entcachemodel.Index[*SemSecret], key string, ps ...predicate.SemSecret) entcachemodel.Lookup[*SemSecret, int] {
+	query := func() *SemSecretQuery {
+		return c.client.cacheQuery().Where(ps...).Order(semsecret.ByID())
+	}
+	return entcachemodel.Lookup[*SemSecret, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
+		Query: func(ctx context.Context) ([]*SemSecret, error) { return query().All(ctx) },
+	}
+}
+
+// Get returns the SemSecret with the given id, like SemSecretClient.Get.
+func (c *SemSecretCache) Get(ctx context.Context, id int) (*SemSecret, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, semsecret.Label)
+}
+
+// GetMany returns the SemSecret entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *SemSecretCache) GetMany(ctx context.Context, ids ...int) ([]*SemSecret, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// GetByName returns the SemSecret with the given name.
+func (c *SemSecretCache) GetByName(ctx context.Context, name string) (*SemSecret, error) {
+	v, err := c.reader().GetBy(ctx, c.lookup(semSecretCacheByName, entcachemodel.IndexKey(name), semsecret.NameEQ(name)))
+	return v, cacheError(err, semsecret.Label)
 }
 
 // userCacheByEmail is the published lookup of User by email.

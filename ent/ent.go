@@ -13,6 +13,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
+	"github.com/entcachemodel/entcachemodel/ent/semaccount"
+	"github.com/entcachemodel/entcachemodel/ent/semnote"
+	"github.com/entcachemodel/entcachemodel/ent/semsecret"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 )
 
@@ -74,8 +77,11 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			pet.Table:  pet.ValidColumn,
-			user.Table: user.ValidColumn,
+			pet.Table:        pet.ValidColumn,
+			semaccount.Table: semaccount.ValidColumn,
+			semnote.Table:    semnote.ValidColumn,
+			semsecret.Table:  semsecret.ValidColumn,
+			user.Table:       user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -2,39 +2,4 @@
 
 package ent
 
-import (
-	"github.com/entcachemodel/entcachemodel/ent/schema"
-	"github.com/entcachemodel/entcachemodel/ent/user"
-)
-
-// The init function reads all schema descriptors with runtime code
-// (default values, validators, hooks and policies) and stitches it
-// to their package variables.
-func init() {
-	userFields := schema.User{}.Fields()
-	_ = userFields
-	// userDescFirstName is the schema descriptor for first_name field.
-	userDescFirstName := userFields[1].Descriptor()
-	// user.DefaultFirstName holds the default value on creation for the first_name field.
-	user.DefaultFirstName = userDescFirstName.Default.(string)
-	// userDescLastName is the schema descriptor for last_name field.
-	userDescLastName := userFields[2].Descriptor()
-	// user.DefaultLastName holds the default value on creation for the last_name field.
-	user.DefaultLastName = userDescLastName.Default.(string)
-	// userDescAge is the schema descriptor for age field.
-	userDescAge := userFields[3].Descriptor()
-	// user.DefaultAge holds the default value on creation for the age field.
-	user.DefaultAge = userDescAge.Default.(int)
-	// userDescPassword is the schema descriptor for password field.
-	userDescPassword := userFields[5].Descriptor()
-	// user.DefaultPassword holds the default value on creation for the password field.
-	user.DefaultPassword = userDescPassword.Default.(string)
-	// userDescScore is the schema descriptor for score field.
-	userDescScore := userFields[8].Descriptor()
-	// user.DefaultScore holds the default value on creation for the score field.
-	user.DefaultScore = userDescScore.Default.(float64)
-	// userDescActive is the schema descriptor for active field.
-	userDescActive := userFields[11].Descriptor()
-	// user.DefaultActive holds the default value on creation for the active field.
-	user.DefaultActive = userDescActive.Default.(bool)
-}
+// The schema-stitching logic is generated in github.com/entcachemodel/entcachemodel/ent/runtime/runtime.go

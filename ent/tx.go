@@ -16,6 +16,12 @@ type Tx struct {
 	config
 	// Pet is the client for interacting with the Pet builders.
 	Pet *PetClient
+	// SemAccount is the client for interacting with the SemAccount builders.
+	SemAccount *SemAccountClient
+	// SemNote is the client for interacting with the SemNote builders.
+	SemNote *SemNoteClient
+	// SemSecret is the client for interacting with the SemSecret builders.
+	SemSecret *SemSecretClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -150,6 +156,9 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Pet = NewPetClient(tx.config)
+	tx.SemAccount = NewSemAccountClient(tx.config)
+	tx.SemNote = NewSemNoteClient(tx.config)
+	tx.SemSecret = NewSemSecretClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 
