@@ -18,7 +18,6 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
-	"github.com/entcachemodel/entcachemodel/ent/semsecret"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 	entcachemodel "github.com/entcachemodel/entcachemodel/entcachemodel"
 
@@ -36,8 +35,6 @@ type Client struct {
 	SemAccount *SemAccountClient
 	// SemNote is the client for interacting with the SemNote builders.
 	SemNote *SemNoteClient
-	// SemSecret is the client for interacting with the SemSecret builders.
-	SemSecret *SemSecretClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 }
@@ -54,7 +51,6 @@ func (c *Client) init() {
 	c.Pet = NewPetClient(c.config)
 	c.SemAccount = NewSemAccountClient(c.config)
 	c.SemNote = NewSemNoteClient(c.config)
-	c.SemSecret = NewSemSecretClient(c.config)
 	c.User = NewUserClient(c.config)
 }
 
@@ -84,7 +80,6 @@ func newConfig(opts ...Option) config {
 	cfg.hooks.User = append(cfg.hooks.User, petCacheHookOnUserPets)
 	cfg.hooks.SemAccount = append(cfg.hooks.SemAccount, semaccountCacheHook)
 	cfg.hooks.SemNote = append(cfg.hooks.SemNote, semnoteCacheHook)
-	cfg.hooks.SemSecret = append(cfg.hooks.SemSecret, semsecretCacheHook)
 	cfg.hooks.User = append(cfg.hooks.User, userCacheHook)
 	cfg.options(opts...)
 	return cfg
@@ -165,7 +160,6 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Pet:        NewPetClient(cfg),
 		SemAccount: NewSemAccountClient(cfg),
 		SemNote:    NewSemNoteClient(cfg),
-		SemSecret:  NewSemSecretClient(cfg),
 		User:       NewUserClient(cfg),
 	}, nil
 }
@@ -189,7 +183,6 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Pet:        NewPetClient(cfg),
 		SemAccount: NewSemAccountClient(cfg),
 		SemNote:    NewSemNoteClient(cfg),
-		SemSecret:  NewSemSecretClient(cfg),
 		User:       NewUserClient(cfg),
 	}, nil
 }
@@ -222,7 +215,6 @@ func (c *Client) Use(hooks ...Hook) {
 	c.Pet.Use(hooks...)
 	c.SemAccount.Use(hooks...)
 	c.SemNote.Use(hooks...)
-	c.SemSecret.Use(hooks...)
 	c.User.Use(hooks...)
 }
 
@@ -232,7 +224,6 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	c.Pet.Intercept(interceptors...)
 	c.SemAccount.Intercept(interceptors...)
 	c.SemNote.Intercept(interceptors...)
-	c.SemSecret.Intercept(interceptors...)
 	c.User.Intercept(interceptors...)
 }
 
@@ -245,8 +236,6 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.SemAccount.mutate(ctx, m)
 	case *SemNoteMutation:
 		return c.SemNote.mutate(ctx, m)
-	case *SemSecretMutation:
-		return c.SemSecret.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	default:
@@ -669,140 +658,6 @@ func (c *SemNoteClient) mutate(ctx context.Context, m *SemNoteMutation) (Value, 
 	}
 }
 
-// SemSecretClient is a client for the SemSecret schema.
-type SemSecretClient struct {
-	config
-}
-
-// NewSemSecretClient returns a client for the SemSecret from the given config.
-func NewSemSecretClient(c config) *SemSecretClient {
-	return &SemSecretClient{config: c}
-}
-
-// Use adds a list of mutation hooks to the hooks stack.
-// A call to `Use(f, g, h)` equals to `semsecret.Hooks(f(g(h())))`.
-func (c *SemSecretClient) Use(hooks ...Hook) {
-	c.hooks.SemSecret = append(c.hooks.SemSecret, hooks...)
-}
-
-// Intercept adds a list of query interceptors to the interceptors stack.
-// A call to `Intercept(f, g, h)` equals to `semsecret.Intercept(f(g(h())))`.
-func (c *SemSecretClient) Intercept(interceptors ...Interceptor) {
-	c.inters.SemSecret = append(c.inters.SemSecret, interceptors...)
-}
-
-// Create returns a builder for creating a SemSecret entity.
-func (c *SemSecretClient) Create() *SemSecretCreate {
-	mutation := newSemSecretMutation(c.config, OpCreate)
-	return &SemSecretCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// CreateBulk returns a builder for creating a bulk of SemSecret entities.
-func (c *SemSecretClient) CreateBulk(builders ...*SemSecretCreate) *SemSecretCreateBulk {
-	return &SemSecretCreateBulk{config: c.config, builders: builders}
-}
-
-// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
-// a builder and applies setFunc on it.
-func (c *SemSecretClient) MapCreateBulk(slice any, setFunc func(*SemSecretCreate, int)) *SemSecretCreateBulk {
-	rv := reflect.ValueOf(slice)
-	if rv.Kind() != reflect.Slice {
-		return &SemSecretCreateBulk{err: fmt.Errorf("calling to SemSecretClient.MapCreateBulk with wrong type %T, need slice", slice)}
-	}
-	builders := make([]*SemSecretCreate, rv.Len())
-	for i := 0; i < rv.Len(); i++ {
-		builders[i] = c.Create()
-		setFunc(builders[i], i)
-	}
-	return &SemSecretCreateBulk{config: c.config, builders: builders}
-}
-
-// Update returns an update builder for SemSecret.
-func (c *SemSecretClient) Update() *SemSecretUpdate {
-	mutation := newSemSecretMutation(c.config, OpUpdate)
-	return &SemSecretUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOne returns an update builder for the given entity.
-func (c *SemSecretClient) UpdateOne(_m *SemSecret) *SemSecretUpdateOne {
-	mutation := newSemSecretMutation(c.config, OpUpdateOne, withSemSecret(_m))
-	return &SemSecretUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOneID returns an update builder for the given id.
-func (c *SemSecretClient) UpdateOneID(id int) *SemSecretUpdateOne {
-	mutation := newSemSecretMutation(c.config, OpUpdateOne, withSemSecretID(id))
-	return &SemSecretUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// Delete returns a delete builder for SemSecret.
-func (c *SemSecretClient) Delete() *SemSecretDelete {
-	mutation := newSemSecretMutation(c.config, OpDelete)
-	return &SemSecretDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// DeleteOne returns a builder for deleting the given entity.
-func (c *SemSecretClient) DeleteOne(_m *SemSecret) *SemSecretDeleteOne {
-	return c.DeleteOneID(_m.ID)
-}
-
-// DeleteOneID returns a builder for deleting the given entity by its id.
-func (c *SemSecretClient) DeleteOneID(id int) *SemSecretDeleteOne {
-	builder := c.Delete().Where(semsecret.ID(id))
-	builder.mutation.id = &id
-	builder.mutation.op = OpDeleteOne
-	return &SemSecretDeleteOne{builder}
-}
-
-// Query returns a query builder for SemSecret.
-func (c *SemSecretClient) Query() *SemSecretQuery {
-	return &SemSecretQuery{
-		config: c.config,
-		ctx:    &QueryContext{Type: TypeSemSecret},
-		inters: c.Interceptors(),
-	}
-}
-
-// Get returns a SemSecret entity by its id.
-func (c *SemSecretClient) Get(ctx context.Context, id int) (*SemSecret, error) {
-	return c.Query().Where(semsecret.ID(id)).Only(ctx)
-}
-
-// GetX is like Get, but panics if an error occurs.
-func (c *SemSecretClient) GetX(ctx context.Context, id int) *SemSecret {
-	obj, err := c.Get(ctx, id)
-	if err != nil {
-		panic(err)
-	}
-	return obj
-}
-
-// Hooks returns the client hooks.
-func (c *SemSecretClient) Hooks() []Hook {
-	hooks := c.hooks.SemSecret
-	return append(hooks[:len(hooks):len(hooks)], semsecret.Hooks[:]...)
-}
-
-// Interceptors returns the client interceptors.
-func (c *SemSecretClient) Interceptors() []Interceptor {
-	return c.inters.SemSecret
-}
-
-func (c *SemSecretClient) mutate(ctx context.Context, m *SemSecretMutation) (Value, error) {
-	switch m.Op() {
-	case OpCreate:
-		return (&SemSecretCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdate:
-		return (&SemSecretUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdateOne:
-		return (&SemSecretUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpDelete, OpDeleteOne:
-		return (&SemSecretDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
-	default:
-		return nil, fmt.Errorf("ent: unknown SemSecret mutation op: %q", m.Op())
-	}
-}
-
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -955,10 +810,10 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Pet, SemAccount, SemNote, SemSecret, User []ent.Hook
+		Pet, SemAccount, SemNote, User []ent.Hook
 	}
 	inters struct {
-		Pet, SemAccount, SemNote, SemSecret, User []ent.Interceptor
+		Pet, SemAccount, SemNote, User []ent.Interceptor
 	}
 )
 

@@ -15,7 +15,6 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
-	"github.com/entcachemodel/entcachemodel/ent/semsecret"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 )
 
@@ -80,7 +79,6 @@ func checkColumn(t, c string) error {
 			pet.Table:        pet.ValidColumn,
 			semaccount.Table: semaccount.ValidColumn,
 			semnote.Table:    semnote.ValidColumn,
-			semsecret.Table:  semsecret.ValidColumn,
 			user.Table:       user.ValidColumn,
 		})
 	})

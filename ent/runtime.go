@@ -2,4 +2,65 @@
 
 package ent
 
-// The schema-stitching logic is generated in github.com/entcachemodel/entcachemodel/ent/runtime/runtime.go
+import (
+	"github.com/entcachemodel/entcachemodel/ent/schema"
+	"github.com/entcachemodel/entcachemodel/ent/semaccount"
+	"github.com/entcachemodel/entcachemodel/ent/semnote"
+	"github.com/entcachemodel/entcachemodel/ent/user"
+)
+
+// The init function reads all schema descriptors with runtime code
+// (default values, validators, hooks and policies) and stitches it
+// to their package variables.
+func init() {
+	semaccountFields := schema.SemAccount{}.Fields()
+	_ = semaccountFields
+	// semaccountDescPassword is the schema descriptor for password field.
+	semaccountDescPassword := semaccountFields[1].Descriptor()
+	// semaccount.DefaultPassword holds the default value on creation for the password field.
+	semaccount.DefaultPassword = semaccountDescPassword.Default.(string)
+	// semaccountDescName is the schema descriptor for name field.
+	semaccountDescName := semaccountFields[2].Descriptor()
+	// semaccount.DefaultName holds the default value on creation for the name field.
+	semaccount.DefaultName = semaccountDescName.Default.(string)
+	// semaccountDescAge is the schema descriptor for age field.
+	semaccountDescAge := semaccountFields[3].Descriptor()
+	// semaccount.DefaultAge holds the default value on creation for the age field.
+	semaccount.DefaultAge = semaccountDescAge.Default.(int)
+	// semaccountDescDeleted is the schema descriptor for deleted field.
+	semaccountDescDeleted := semaccountFields[4].Descriptor()
+	// semaccount.DefaultDeleted holds the default value on creation for the deleted field.
+	semaccount.DefaultDeleted = semaccountDescDeleted.Default.(bool)
+	semnoteFields := schema.SemNote{}.Fields()
+	_ = semnoteFields
+	// semnoteDescText is the schema descriptor for text field.
+	semnoteDescText := semnoteFields[0].Descriptor()
+	// semnote.DefaultText holds the default value on creation for the text field.
+	semnote.DefaultText = semnoteDescText.Default.(string)
+	userFields := schema.User{}.Fields()
+	_ = userFields
+	// userDescFirstName is the schema descriptor for first_name field.
+	userDescFirstName := userFields[1].Descriptor()
+	// user.DefaultFirstName holds the default value on creation for the first_name field.
+	user.DefaultFirstName = userDescFirstName.Default.(string)
+	// userDescLastName is the schema descriptor for last_name field.
+	userDescLastName := userFields[2].Descriptor()
+	// user.DefaultLastName holds the default value on creation for the last_name field.
+	user.DefaultLastName = userDescLastName.Default.(string)
+	// userDescAge is the schema descriptor for age field.
+	userDescAge := userFields[3].Descriptor()
+	// user.DefaultAge holds the default value on creation for the age field.
+	user.DefaultAge = userDescAge.Default.(int)
+	// userDescPassword is the schema descriptor for password field.
+	userDescPassword := userFields[5].Descriptor()
+	// user.DefaultPassword holds the default value on creation for the password field.
+	user.DefaultPassword = userDescPassword.Default.(string)
+	// userDescScore is the schema descriptor for score field.
+	userDescScore := userFields[8].Descriptor()
+	// user.DefaultScore holds the default value on creation for the score field.
+	user.DefaultScore = userDescScore.Default.(float64)
+	// userDescActive is the schema descriptor for active field.
+	userDescActive := userFields[11].Descriptor()
+	// user.DefaultActive holds the default value on creation for the active field.
+	user.DefaultActive = userDescActive.Default.(bool)
+}

@@ -20,8 +20,6 @@ type Tx struct {
 	SemAccount *SemAccountClient
 	// SemNote is the client for interacting with the SemNote builders.
 	SemNote *SemNoteClient
-	// SemSecret is the client for interacting with the SemSecret builders.
-	SemSecret *SemSecretClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -158,7 +156,6 @@ func (tx *Tx) init() {
 	tx.Pet = NewPetClient(tx.config)
 	tx.SemAccount = NewSemAccountClient(tx.config)
 	tx.SemNote = NewSemNoteClient(tx.config)
-	tx.SemSecret = NewSemSecretClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

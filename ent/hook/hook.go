@@ -45,18 +45,6 @@ func (f SemNoteFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SemNoteMutation", m)
 }
 
-// The SemSecretFunc type is an adapter to allow the use of ordinary
-// function as SemSecret mutator.
-type SemSecretFunc func(context.Context, *ent.SemSecretMutation) (ent.Value, error)
-
-// Mutate calls f(ctx, m).
-func (f SemSecretFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-	if mv, ok := m.(*ent.SemSecretMutation); ok {
-		return f(ctx, mv)
-	}
-	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SemSecretMutation", m)
-}
-
 // The UserFunc type is an adapter to allow the use of ordinary
 // function as User mutator.
 type UserFunc func(context.Context, *ent.UserMutation) (ent.Value, error)

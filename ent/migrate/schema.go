@@ -55,18 +55,6 @@ var (
 		Columns:    SemNotesColumns,
 		PrimaryKey: []*schema.Column{SemNotesColumns[0]},
 	}
-	// SemSecretsColumns holds the columns for the "sem_secrets" table.
-	SemSecretsColumns = []*schema.Column{
-		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "name", Type: field.TypeString, Unique: true},
-		{Name: "level", Type: field.TypeInt, Default: 0},
-	}
-	// SemSecretsTable holds the schema information for the "sem_secrets" table.
-	SemSecretsTable = &schema.Table{
-		Name:       "sem_secrets",
-		Columns:    SemSecretsColumns,
-		PrimaryKey: []*schema.Column{SemSecretsColumns[0]},
-	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -101,7 +89,6 @@ var (
 		PetsTable,
 		SemAccountsTable,
 		SemNotesTable,
-		SemSecretsTable,
 		UsersTable,
 	}
 )

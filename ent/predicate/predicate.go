@@ -15,8 +15,5 @@ type SemAccount func(*sql.Selector)
 // SemNote is the predicate function for semnote builders.
 type SemNote func(*sql.Selector)
 
-// SemSecret is the predicate function for semsecret builders.
-type SemSecret func(*sql.Selector)
-
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
