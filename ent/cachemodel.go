@@ -6,10 +6,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
@@ -71,6 +73,25 @@ func cacheWrite(c config) (entcachemodel.Tx, any) {
 		return cacheTx{tx: &Tx{config: c}}, tx
 	}
 	return nil, nil
+}
+
+// cacheRead hands the row an UpdateOne statement read back, whole, to the
+// cache hook of its mutation (see cacheSave).
+type cacheRead struct {
+	m   Mutation
+	row any
+}
+
+type cacheReadKey struct{}
+
+// cacheReadFrom returns the cacheRead that the cache hook of m put in ctx.
+// User hooks run in between and may pass another context on: then there is
+// none, and the cache reads the row again after the write.
+func cacheReadFrom(ctx context.Context, m Mutation) *cacheRead {
+	if r, ok := ctx.Value(cacheReadKey{}).(*cacheRead); ok && r.m == m {
+		return r
+	}
+	return nil
 }
 
 // cacheError turns the runtime's not-found error into ent's.
@@ -139,23 +160,32 @@ var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 		}
 		return v
 	},
-	// The entity UpdateOne returns lacks the hidden foreign keys.
-	ReloadUpdates: true,
-	Indexes:       []*entcachemodel.Index[*Pet]{petCacheByName},
+	Indexes: []*entcachemodel.Index[*Pet]{petCacheByName},
 }
 
 // petCacheHook publishes every committed Pet write.
 func petCacheHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
 		m, ok := mut.(*PetMutation)
-		if !ok || m.CacheModel == nil {
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "Pet")
 			return next.Mutate(ctx, mut)
 		}
 		committed := NewPetClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
 		w := entcachemodel.Write[*Pet, int]{
 			Op:       m.Op(),
 			Mutation: m,
-			IDs:      m.IDs,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*Pet, bool) {
+				v, ok := read.row.(*Pet)
+				return v, ok
+			},
 			Driver:   m.driver,
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(pet.IDIn(ids...)) },
@@ -179,7 +209,7 @@ func petCacheHook(next Mutator) Mutator {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
 		}
 		return petCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
-			return next.Mutate(ctx, m)
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
 		})
 	})
 }
@@ -191,11 +221,41 @@ func petCacheApply(m *PetMutation, v *Pet) {
 	}
 }
 
-// cacheQuery returns a query of whole cached values, hidden foreign keys included.
-func (c *PetClient) cacheQuery() *PetQuery {
-	q := c.Query()
-	q.withFKs = true
-	return q
+// cacheSave runs the statement of sqlSave reading back the whole row,
+// hidden foreign keys included, for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *PetUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*Pet, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = append(slices.Clone(pet.Columns), pet.ForeignKeys...)
+	_node, row := &Pet{config: _u.config}, &Pet{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{pet.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
 }
 
 // petCacheHookOnUserPets republishes the Pet rows whose hidden user_pets
@@ -222,7 +282,7 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 					return nil, nil
 				}
 				var err error
-				if owners, err = m.IDs(ctx); err != nil {
+				if owners, err = m.cacheIDs(ctx); err != nil {
 					return nil, err
 				}
 				if len(owners) <= entcachemodel.MaxRestrict {
@@ -243,7 +303,7 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 				}
 				list := func(client *PetClient) ([]int, error) {
 					return entcachemodel.InChunks(ctx, owners, func(ctx context.Context, owners []int) ([]int, error) {
-						return client.Query().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
+						return client.cacheQuery().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
 					})
 				}
 				held, err := list(NewPetClient(m.config))
@@ -394,14 +454,25 @@ var semaccountCacheSchema = &entcachemodel.Schema[*SemAccount, int]{
 func semaccountCacheHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
 		m, ok := mut.(*SemAccountMutation)
-		if !ok || m.CacheModel == nil {
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "SemAccount")
 			return next.Mutate(ctx, mut)
 		}
 		committed := NewSemAccountClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
 		w := entcachemodel.Write[*SemAccount, int]{
 			Op:       m.Op(),
 			Mutation: m,
-			IDs:      m.IDs,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*SemAccount, bool) {
+				v, ok := read.row.(*SemAccount)
+				return v, ok
+			},
 			Driver:   m.driver,
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(semaccount.IDIn(ids...)) },
@@ -427,14 +498,14 @@ func semaccountCacheHook(next Mutator) Mutator {
 				if len(ps) == 0 {
 					return nil, nil
 				}
-				return NewSemAccountClient(m.config).Query().Where(semaccount.Or(ps...)).IDs(ctx)
+				return NewSemAccountClient(m.config).cacheQuery().Where(semaccount.Or(ps...)).IDs(ctx)
 			}
 		}
 		if v0, ok := m.Age(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "age", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
 		}
 		return semaccountCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
-			return next.Mutate(ctx, m)
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
 		})
 	})
 }
@@ -449,10 +520,40 @@ func semaccountCacheApply(m *SemAccountMutation, v *SemAccount) {
 	}
 }
 
-// cacheQuery returns a query of whole cached values.
-func (c *SemAccountClient) cacheQuery() *SemAccountQuery {
-	q := c.Query()
-	return q
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *SemAccountUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*SemAccount, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = semaccount.Columns
+	_node, row := &SemAccount{config: _u.config}, &SemAccount{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{semaccount.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
 }
 
 // Cached returns the cached reads of SemAccount. Without the CacheModel
@@ -561,14 +662,25 @@ var semnoteCacheSchema = &entcachemodel.Schema[*SemNote, int]{
 func semnoteCacheHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
 		m, ok := mut.(*SemNoteMutation)
-		if !ok || m.CacheModel == nil {
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "SemNote")
 			return next.Mutate(ctx, mut)
 		}
 		committed := NewSemNoteClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
 		w := entcachemodel.Write[*SemNote, int]{
 			Op:       m.Op(),
 			Mutation: m,
-			IDs:      m.IDs,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*SemNote, bool) {
+				v, ok := read.row.(*SemNote)
+				return v, ok
+			},
 			Driver:   m.driver,
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(semnote.IDIn(ids...)) },
@@ -588,7 +700,7 @@ func semnoteCacheHook(next Mutator) Mutator {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "text", Key: entcachemodel.IndexKey(v0)})
 		}
 		return semnoteCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
-			return next.Mutate(ctx, m)
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
 		})
 	})
 }
@@ -600,10 +712,40 @@ func semnoteCacheApply(m *SemNoteMutation, v *SemNote) {
 	}
 }
 
-// cacheQuery returns a query of whole cached values.
-func (c *SemNoteClient) cacheQuery() *SemNoteQuery {
-	q := c.Query()
-	return q
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *SemNoteUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*SemNote, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = semnote.Columns
+	_node, row := &SemNote{config: _u.config}, &SemNote{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{semnote.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
 }
 
 // Cached returns the cached reads of SemNote. Without the CacheModel
@@ -767,14 +909,25 @@ var userCacheSchema = &entcachemodel.Schema[*User, int]{
 func userCacheHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
 		m, ok := mut.(*UserMutation)
-		if !ok || m.CacheModel == nil {
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "User")
 			return next.Mutate(ctx, mut)
 		}
 		committed := NewUserClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
 		w := entcachemodel.Write[*User, int]{
 			Op:       m.Op(),
 			Mutation: m,
-			IDs:      m.IDs,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*User, bool) {
+				v, ok := read.row.(*User)
+				return v, ok
+			},
 			Driver:   m.driver,
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(user.IDIn(ids...)) },
@@ -805,7 +958,7 @@ func userCacheHook(next Mutator) Mutator {
 				if len(ps) == 0 {
 					return nil, nil
 				}
-				return NewUserClient(m.config).Query().Where(user.Or(ps...)).IDs(ctx)
+				return NewUserClient(m.config).cacheQuery().Where(user.Or(ps...)).IDs(ctx)
 			}
 		}
 		if v0, ok := m.Age(); ok {
@@ -817,7 +970,7 @@ func userCacheHook(next Mutator) Mutator {
 			}
 		}
 		return userCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
-			return next.Mutate(ctx, m)
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
 		})
 	})
 }
@@ -838,10 +991,40 @@ func userCacheApply(m *UserMutation, v *User) {
 	}
 }
 
-// cacheQuery returns a query of whole cached values.
-func (c *UserClient) cacheQuery() *UserQuery {
-	q := c.Query()
-	return q
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *UserUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*User, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = user.Columns
+	_node, row := &User{config: _u.config}, &User{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{user.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
 }
 
 // Cached returns the cached reads of User. Without the CacheModel
@@ -910,4 +1093,105 @@ func (c *UserCache) ListByAge(ctx context.Context, age int) ([]*User, error) {
 // ListByRoleActive returns the User entities with the given role,active, ordered by id.
 func (c *UserCache) ListByRoleActive(ctx context.Context, role user.Role, active bool) ([]*User, error) {
 	return c.reader().ListBy(ctx, c.lookup(userCacheByRoleActive, entcachemodel.IndexKey(string(role), strconv.FormatBool(bool(active))), user.RoleEQ(role), user.ActiveEQ(active)))
+}
+
+// cacheQuery returns a query of whole cached values, hidden foreign keys included,
+// as stored: the client's interceptors do not see it.
+func (c *PetClient) cacheQuery() *PetQuery {
+	return &PetQuery{
+		config:  c.config,
+		ctx:     &QueryContext{Type: TypePet},
+		withFKs: true,
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *PetMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewPetClient(m.config).cacheQuery().Where(m.predicates...).IDs(ctx)
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *SemAccountClient) cacheQuery() *SemAccountQuery {
+	return &SemAccountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSemAccount},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *SemAccountMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewSemAccountClient(m.config).cacheQuery().Where(m.predicates...).IDs(ctx)
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *SemNoteClient) cacheQuery() *SemNoteQuery {
+	return &SemNoteQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSemNote},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *SemNoteMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewSemNoteClient(m.config).cacheQuery().Where(m.predicates...).IDs(ctx)
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *UserClient) cacheQuery() *UserQuery {
+	return &UserQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUser},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *UserMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewUserClient(m.config).cacheQuery().Where(m.predicates...).IDs(ctx)
+	default:
+		return m.IDs(ctx)
+	}
 }

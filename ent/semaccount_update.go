@@ -349,10 +349,8 @@ func (_u *SemAccountUpdateOne) sqlSave(ctx context.Context) (_node *SemAccount, 
 	if value, ok := _u.mutation.Deleted(); ok {
 		_spec.SetField(semaccount.FieldDeleted, field.TypeBool, value)
 	}
-	if _u.CacheModel != nil && len(_u.fields) > 0 {
-		// The cache publishes the row read back here: read all of it,
-		// whatever Select asked for.
-		_spec.Node.Columns = semaccount.Columns
+	if read := cacheReadFrom(ctx, _u.mutation); read != nil {
+		return _u.cacheSave(ctx, _spec, read)
 	}
 	_node = &SemAccount{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -193,10 +193,8 @@ func (_u *SemNoteUpdateOne) sqlSave(ctx context.Context) (_node *SemNote, err er
 	if value, ok := _u.mutation.Text(); ok {
 		_spec.SetField(semnote.FieldText, field.TypeString, value)
 	}
-	if _u.CacheModel != nil && len(_u.fields) > 0 {
-		// The cache publishes the row read back here: read all of it,
-		// whatever Select asked for.
-		_spec.Node.Columns = semnote.Columns
+	if read := cacheReadFrom(ctx, _u.mutation); read != nil {
+		return _u.cacheSave(ctx, _spec, read)
 	}
 	_node = &SemNote{config: _u.config}
 	_spec.Assign = _node.assignValues
