@@ -461,8 +461,15 @@ func TestSemSameResultsWithAndWithoutTheCache(t *testing.T) {
 				return next.Mutate(ctx, m)
 			})
 		})
-		add := func(v any, err error) { r.results = append(r.results, semResult(v, err)) }
 		ctx := e.ctx
+		add := func(v any, err error) {
+			r.results = append(r.results, semResult(v, err))
+			// What the cache serves after each call.
+			for id := 1; id <= 4; id++ {
+				a, err := c.SemAccount.Cached().Get(ctx, id)
+				r.results = append(r.results, semResult(a, err))
+			}
+		}
 		a, err := c.SemAccount.Create().SetEmail("a@x.io").SetPassword("pw").SetAge(1).Save(ctx)
 		add(a, err)
 		add(c.SemAccount.CreateBulk(
