@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -331,22 +332,26 @@ func TestSemNoQueryBesideTheApplicationsOnItsPool(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	ctx := context.Background()
-	for i := range 30 {
+	for i := range 20 {
 		db, err := sql.Open("sqlite3", fmt.Sprintf("file:sem%s?mode=memory&_fk=1", testenv.RandomName()))
 		require.NoError(t, err)
-		cache := entcachemodel.New(r.Client, entcachemodel.WithPrefix(fmt.Sprintf("%s%d", r.Prefix, i)))
+		// Every call is due to drain the outbox.
+		cache := entcachemodel.New(r.Client, entcachemodel.WithPrefix(fmt.Sprintf("%s%d", r.Prefix, i)),
+			entcachemodel.WithOutboxCheck(time.Nanosecond))
 		client := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, db)), ent.CacheModel(cache))
 		require.NoError(t, client.Schema.Create(ctx))
-		a, err := client.SemAccount.Create().SetEmail("a@x.io").Save(ctx)
-		require.NoError(t, err, "run %d", i)
-		_, err = client.SemAccount.UpdateOne(a).SetAge(1).Save(ctx)
-		require.NoError(t, err, "run %d", i)
-		n, err := client.SemAccount.Query().Count(ctx)
-		require.NoError(t, err, "run %d", i)
-		require.Equal(t, 1, n)
-		got, err := client.SemAccount.Cached().Get(ctx, a.ID)
-		require.NoError(t, err, "run %d", i)
-		require.Equal(t, 1, got.Age)
+		for j := range 10 {
+			a, err := client.SemAccount.Create().SetEmail(fmt.Sprintf("%d@x.io", j)).Save(ctx)
+			require.NoError(t, err, "run %d.%d", i, j)
+			_, err = client.SemAccount.UpdateOne(a).SetAge(j).Save(ctx)
+			require.NoError(t, err, "run %d.%d", i, j)
+			n, err := client.SemAccount.Query().Count(ctx)
+			require.NoError(t, err, "run %d.%d", i, j)
+			require.Equal(t, j+1, n)
+			got, err := client.SemAccount.Cached().Get(ctx, a.ID)
+			require.NoError(t, err, "run %d.%d", i, j)
+			require.Equal(t, j, got.Age)
+		}
 		client.Close()
 	}
 }
