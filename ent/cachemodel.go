@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/privacy"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
@@ -92,6 +93,13 @@ func cacheReadFrom(ctx context.Context, m Mutation) *cacheRead {
 		return r
 	}
 	return nil
+}
+
+// cacheAllow returns ctx for the cache's own reads, which must see rows as
+// stored: privacy policies allow them (interceptors never see them, see
+// cacheQuery).
+func cacheAllow(ctx context.Context) context.Context {
+	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
 // cacheError turns the runtime's not-found error into ent's.
@@ -190,7 +198,7 @@ func petCacheHook(next Mutator) Mutator {
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(pet.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
-				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
@@ -199,7 +207,7 @@ func petCacheHook(next Mutator) Mutator {
 			return owners
 		}
 		w.Predict = func(ctx context.Context, ids []int) ([]*Pet, error) {
-			rows, err := NewPetClient(m.config).cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+			rows, err := NewPetClient(m.config).cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
 			for _, v := range rows {
 				petCacheApply(m, v)
 			}
@@ -303,7 +311,7 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 				}
 				list := func(client *PetClient) ([]int, error) {
 					return entcachemodel.InChunks(ctx, owners, func(ctx context.Context, owners []int) ([]int, error) {
-						return client.cacheQuery().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
+						return client.cacheQuery().Where(sql.FieldIn("user_pets", owners...)).IDs(cacheAllow(ctx))
 					})
 				}
 				held, err := list(NewPetClient(m.config))
@@ -317,7 +325,7 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 				return append(ids, held...), err
 			},
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
-				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
@@ -353,7 +361,7 @@ func (c *PetCache) reader() entcachemodel.Reader[*Pet, int] {
 	cfg := c.client.config
 	return petCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
 		func(ctx context.Context, ids []int) ([]*Pet, error) {
-			return c.client.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+			return c.client.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
 		},
 		func(v *Pet) { v.config = cfg },
 	)
@@ -366,8 +374,8 @@ func (c *PetCache) lookup(index *entcachemodel.Index[*Pet], key string, ps ...pr
 	return entcachemodel.Lookup[*Pet, int]{
 		Index: index,
 		Key:   key,
-		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
-		Query: func(ctx context.Context) ([]*Pet, error) { return query().All(ctx) },
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*Pet, error) { return query().All(cacheAllow(ctx)) },
 	}
 }
 
@@ -477,12 +485,12 @@ func semaccountCacheHook(next Mutator) Mutator {
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(semaccount.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*SemAccount, error) {
-				return committed.cacheQuery().Where(semaccount.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
 		w.Predict = func(ctx context.Context, ids []int) ([]*SemAccount, error) {
-			rows, err := NewSemAccountClient(m.config).cacheQuery().Where(semaccount.IDIn(ids...)).All(ctx)
+			rows, err := NewSemAccountClient(m.config).cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
 			for _, v := range rows {
 				semaccountCacheApply(m, v)
 			}
@@ -498,7 +506,7 @@ func semaccountCacheHook(next Mutator) Mutator {
 				if len(ps) == 0 {
 					return nil, nil
 				}
-				return NewSemAccountClient(m.config).cacheQuery().Where(semaccount.Or(ps...)).IDs(ctx)
+				return NewSemAccountClient(m.config).cacheQuery().Where(semaccount.Or(ps...)).IDs(cacheAllow(ctx))
 			}
 		}
 		if v0, ok := m.Age(); ok {
@@ -572,7 +580,7 @@ func (c *SemAccountCache) reader() entcachemodel.Reader[*SemAccount, int] {
 	cfg := c.client.config
 	return semaccountCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
 		func(ctx context.Context, ids []int) ([]*SemAccount, error) {
-			return c.client.cacheQuery().Where(semaccount.IDIn(ids...)).All(ctx)
+			return c.client.cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
 		},
 		func(v *SemAccount) { v.config = cfg },
 	)
@@ -585,8 +593,8 @@ func (c *SemAccountCache) lookup(index *entcachemodel.Index[*SemAccount], key st
 	return entcachemodel.Lookup[*SemAccount, int]{
 		Index: index,
 		Key:   key,
-		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
-		Query: func(ctx context.Context) ([]*SemAccount, error) { return query().All(ctx) },
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*SemAccount, error) { return query().All(cacheAllow(ctx)) },
 	}
 }
 
@@ -685,12 +693,12 @@ func semnoteCacheHook(next Mutator) Mutator {
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(semnote.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*SemNote, error) {
-				return committed.cacheQuery().Where(semnote.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
 		w.Predict = func(ctx context.Context, ids []int) ([]*SemNote, error) {
-			rows, err := NewSemNoteClient(m.config).cacheQuery().Where(semnote.IDIn(ids...)).All(ctx)
+			rows, err := NewSemNoteClient(m.config).cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
 			for _, v := range rows {
 				semnoteCacheApply(m, v)
 			}
@@ -764,7 +772,7 @@ func (c *SemNoteCache) reader() entcachemodel.Reader[*SemNote, int] {
 	cfg := c.client.config
 	return semnoteCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
 		func(ctx context.Context, ids []int) ([]*SemNote, error) {
-			return c.client.cacheQuery().Where(semnote.IDIn(ids...)).All(ctx)
+			return c.client.cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
 		},
 		func(v *SemNote) { v.config = cfg },
 	)
@@ -777,8 +785,8 @@ func (c *SemNoteCache) lookup(index *entcachemodel.Index[*SemNote], key string, 
 	return entcachemodel.Lookup[*SemNote, int]{
 		Index: index,
 		Key:   key,
-		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
-		Query: func(ctx context.Context) ([]*SemNote, error) { return query().All(ctx) },
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*SemNote, error) { return query().All(cacheAllow(ctx)) },
 	}
 }
 
@@ -932,12 +940,12 @@ func userCacheHook(next Mutator) Mutator {
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(user.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*User, error) {
-				return committed.cacheQuery().Where(user.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
 		w.Predict = func(ctx context.Context, ids []int) ([]*User, error) {
-			rows, err := NewUserClient(m.config).cacheQuery().Where(user.IDIn(ids...)).All(ctx)
+			rows, err := NewUserClient(m.config).cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))
 			for _, v := range rows {
 				userCacheApply(m, v)
 			}
@@ -958,7 +966,7 @@ func userCacheHook(next Mutator) Mutator {
 				if len(ps) == 0 {
 					return nil, nil
 				}
-				return NewUserClient(m.config).cacheQuery().Where(user.Or(ps...)).IDs(ctx)
+				return NewUserClient(m.config).cacheQuery().Where(user.Or(ps...)).IDs(cacheAllow(ctx))
 			}
 		}
 		if v0, ok := m.Age(); ok {
@@ -1043,7 +1051,7 @@ func (c *UserCache) reader() entcachemodel.Reader[*User, int] {
 	cfg := c.client.config
 	return userCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
 		func(ctx context.Context, ids []int) ([]*User, error) {
-			return c.client.cacheQuery().Where(user.IDIn(ids...)).All(ctx)
+			return c.client.cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))
 		},
 		func(v *User) { v.config = cfg },
 	)
@@ -1056,8 +1064,8 @@ func (c *UserCache) lookup(index *entcachemodel.Index[*User], key string, ps ...
 	return entcachemodel.Lookup[*User, int]{
 		Index: index,
 		Key:   key,
-		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
-		Query: func(ctx context.Context) ([]*User, error) { return query().All(ctx) },
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*User, error) { return query().All(cacheAllow(ctx)) },
 	}
 }
 
@@ -1115,7 +1123,7 @@ func (m *PetMutation) cacheIDs(ctx context.Context) ([]int, error) {
 		}
 		fallthrough
 	case m.Op().Is(OpUpdate | OpDelete):
-		return NewPetClient(m.config).cacheQuery().Where(m.predicates...).IDs(ctx)
+		return NewPetClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
 	default:
 		return m.IDs(ctx)
 	}
@@ -1140,7 +1148,7 @@ func (m *SemAccountMutation) cacheIDs(ctx context.Context) ([]int, error) {
 		}
 		fallthrough
 	case m.Op().Is(OpUpdate | OpDelete):
-		return NewSemAccountClient(m.config).cacheQuery().Where(m.predicates...).IDs(ctx)
+		return NewSemAccountClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
 	default:
 		return m.IDs(ctx)
 	}
@@ -1165,7 +1173,7 @@ func (m *SemNoteMutation) cacheIDs(ctx context.Context) ([]int, error) {
 		}
 		fallthrough
 	case m.Op().Is(OpUpdate | OpDelete):
-		return NewSemNoteClient(m.config).cacheQuery().Where(m.predicates...).IDs(ctx)
+		return NewSemNoteClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
 	default:
 		return m.IDs(ctx)
 	}
@@ -1190,7 +1198,7 @@ func (m *UserMutation) cacheIDs(ctx context.Context) ([]int, error) {
 		}
 		fallthrough
 	case m.Op().Is(OpUpdate | OpDelete):
-		return NewUserClient(m.config).cacheQuery().Where(m.predicates...).IDs(ctx)
+		return NewUserClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
 	default:
 		return m.IDs(ctx)
 	}
