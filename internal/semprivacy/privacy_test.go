@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/privacy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,4 +105,21 @@ func TestSemPrivacyCachedReadsServeRowsAsStored(t *testing.T) {
 	list, err := c.SemSecret.Cached().ListByLevel(ctx, 4)
 	require.NoError(t, err)
 	require.Len(t, list, 1)
+}
+
+// Other features' parts of UpdateOne's spec (here sql/modifier's) are
+// complete before the cache runs the statement.
+func TestSemUpdateOneKeepsModifiers(t *testing.T) {
+	c, _ := open(t, true)
+	ctx := context.Background()
+	s, err := c.SemSecret.Create().SetName("a").Save(ctx)
+	require.NoError(t, err)
+	got, err := c.SemSecret.UpdateOne(s).SetName("b").Modify(func(u *sql.UpdateBuilder) {
+		u.Set(semsecret.FieldLevel, 9)
+	}).Save(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 9, got.Level)
+	cached, err := c.SemSecret.Cached().Get(ctx, s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, [2]any{"b", 9}, [2]any{cached.Name, cached.Level})
 }

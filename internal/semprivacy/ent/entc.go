@@ -13,7 +13,7 @@ import (
 
 func main() {
 	err := entc.Generate("./schema", &gen.Config{
-		Features: []gen.Feature{gen.FeatureUpsert},
+		Features: []gen.Feature{gen.FeatureUpsert, gen.FeatureModifier},
 	}, entc.Extensions(cachegen.NewExtension()))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)

@@ -23,6 +23,7 @@ type SemSecretQuery struct {
 	order      []semsecret.OrderOption
 	inters     []Interceptor
 	predicates []predicate.SemSecret
+	modifiers  []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -252,8 +253,9 @@ func (_q *SemSecretQuery) Clone() *SemSecretQuery {
 		inters:     append([]Interceptor{}, _q.inters...),
 		predicates: append([]predicate.SemSecret{}, _q.predicates...),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -350,6 +352,9 @@ func (_q *SemSecretQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Se
 		nodes = append(nodes, node)
 		return node.assignValues(columns, values)
 	}
+	if len(_q.modifiers) > 0 {
+		_spec.Modifiers = _q.modifiers
+	}
 	for i := range hooks {
 		hooks[i](ctx, _spec)
 	}
@@ -364,6 +369,9 @@ func (_q *SemSecretQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Se
 
 func (_q *SemSecretQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
+	if len(_q.modifiers) > 0 {
+		_spec.Modifiers = _q.modifiers
+	}
 	_spec.Node.Columns = _q.ctx.Fields
 	if len(_q.ctx.Fields) > 0 {
 		_spec.Unique = _q.ctx.Unique != nil && *_q.ctx.Unique
@@ -426,6 +434,9 @@ func (_q *SemSecretQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	if _q.ctx.Unique != nil && *_q.ctx.Unique {
 		selector.Distinct()
 	}
+	for _, m := range _q.modifiers {
+		m(selector)
+	}
 	for _, p := range _q.predicates {
 		p(selector)
 	}
@@ -441,6 +452,12 @@ func (_q *SemSecretQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *SemSecretQuery) Modify(modifiers ...func(s *sql.Selector)) *SemSecretSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
 }
 
 // SemSecretGroupBy is the group-by builder for SemSecret entities.
@@ -531,4 +548,10 @@ func (_s *SemSecretSelect) sqlScan(ctx context.Context, root *SemSecretQuery, v 
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *SemSecretSelect) Modify(modifiers ...func(s *sql.Selector)) *SemSecretSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

@@ -17,8 +17,9 @@ import (
 // SemSecretUpdate is the builder for updating SemSecret entities.
 type SemSecretUpdate struct {
 	config
-	hooks    []Hook
-	mutation *SemSecretMutation
+	hooks     []Hook
+	mutation  *SemSecretMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // Where appends a list predicates to the SemSecretUpdate builder.
@@ -94,6 +95,12 @@ func (_u *SemSecretUpdate) ExecX(ctx context.Context) {
 	}
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *SemSecretUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *SemSecretUpdate {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *SemSecretUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	_spec := sqlgraph.NewUpdateSpec(semsecret.Table, semsecret.Columns, sqlgraph.NewFieldSpec(semsecret.FieldID, field.TypeInt))
 	if ps := _u.mutation.predicates; len(ps) > 0 {
@@ -112,6 +119,7 @@ func (_u *SemSecretUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedLevel(); ok {
 		_spec.AddField(semsecret.FieldLevel, field.TypeInt, value)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{semsecret.Label}
@@ -127,9 +135,10 @@ func (_u *SemSecretUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 // SemSecretUpdateOne is the builder for updating a single SemSecret entity.
 type SemSecretUpdateOne struct {
 	config
-	fields   []string
-	hooks    []Hook
-	mutation *SemSecretMutation
+	fields    []string
+	hooks     []Hook
+	mutation  *SemSecretMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // SetName sets the "name" field.
@@ -212,6 +221,12 @@ func (_u *SemSecretUpdateOne) ExecX(ctx context.Context) {
 	}
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *SemSecretUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *SemSecretUpdateOne {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *SemSecretUpdateOne) sqlSave(ctx context.Context) (_node *SemSecret, err error) {
 	_spec := sqlgraph.NewUpdateSpec(semsecret.Table, semsecret.Columns, sqlgraph.NewFieldSpec(semsecret.FieldID, field.TypeInt))
 	id, ok := _u.mutation.ID()
@@ -247,6 +262,7 @@ func (_u *SemSecretUpdateOne) sqlSave(ctx context.Context) (_node *SemSecret, er
 	if value, ok := _u.mutation.AddedLevel(); ok {
 		_spec.AddField(semsecret.FieldLevel, field.TypeInt, value)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	if read := cacheReadFrom(ctx, _u.mutation); read != nil {
 		return _u.cacheSave(ctx, _spec, read)
 	}
