@@ -6,12 +6,17 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/privacy"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
+	"github.com/entcachemodel/entcachemodel/ent/semaccount"
+	"github.com/entcachemodel/entcachemodel/ent/semnote"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
@@ -74,6 +79,32 @@ func cacheWrite(c config) (entcachemodel.Tx, any) {
 		return cacheTx{tx: &Tx{config: c}}, tx
 	}
 	return nil, nil
+}
+
+// cacheRead hands the row an UpdateOne statement read back, whole, to the
+// cache hook of its mutation (see cacheSave).
+type cacheRead struct {
+	m   Mutation
+	row any
+}
+
+type cacheReadKey struct{}
+
+// cacheReadFrom returns the cacheRead that the cache hook of m put in ctx.
+// User hooks run in between and may pass another context on: then there is
+// none, and the cache reads the row again after the write.
+func cacheReadFrom(ctx context.Context, m Mutation) *cacheRead {
+	if r, ok := ctx.Value(cacheReadKey{}).(*cacheRead); ok && r.m == m {
+		return r
+	}
+	return nil
+}
+
+// cacheAllow returns ctx for the cache's own reads, which must see rows as
+// stored: privacy policies allow them (interceptors never see them, see
+// cacheQuery).
+func cacheAllow(ctx context.Context) context.Context {
+	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
 // cacheError turns the runtime's not-found error into ent's.
@@ -142,28 +173,37 @@ var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 		}
 		return v
 	},
-	// The entity UpdateOne returns lacks the hidden foreign keys.
-	ReloadUpdates: true,
-	Indexes:       []*entcachemodel.Index[*Pet]{petCacheByName},
+	Indexes: []*entcachemodel.Index[*Pet]{petCacheByName},
 }
 
 // petCacheHook publishes every committed Pet write.
 func petCacheHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
 		m, ok := mut.(*PetMutation)
-		if !ok || m.CacheModel == nil {
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "Pet")
 			return next.Mutate(ctx, mut)
 		}
 		committed := NewPetClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
 		w := entcachemodel.Write[*Pet, int]{
 			Op:       m.Op(),
 			Mutation: m,
-			IDs:      m.IDs,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*Pet, bool) {
+				v, ok := read.row.(*Pet)
+				return v, ok
+			},
 			Driver:   m.driver,
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(pet.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
-				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
@@ -172,7 +212,7 @@ func petCacheHook(next Mutator) Mutator {
 			return owners
 		}
 		w.Predict = func(ctx context.Context, ids []int) ([]*Pet, error) {
-			rows, err := NewPetClient(m.config).cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+			rows, err := NewPetClient(m.config).cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
 			for _, v := range rows {
 				petCacheApply(m, v)
 			}
@@ -182,7 +222,7 @@ func petCacheHook(next Mutator) Mutator {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
 		}
 		return petCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
-			return next.Mutate(ctx, m)
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
 		})
 	})
 }
@@ -194,11 +234,41 @@ func petCacheApply(m *PetMutation, v *Pet) {
 	}
 }
 
-// cacheQuery returns a query of whole cached values, hidden foreign keys included.
-func (c *PetClient) cacheQuery() *PetQuery {
-	q := c.Query()
-	q.withFKs = true
-	return q
+// cacheSave runs the statement of sqlSave reading back the whole row,
+// hidden foreign keys included, for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *PetUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*Pet, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = append(slices.Clone(pet.Columns), pet.ForeignKeys...)
+	_node, row := &Pet{config: _u.config}, &Pet{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{pet.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
 }
 
 // petCacheHookOnUserPets republishes the Pet rows whose hidden user_pets
@@ -225,7 +295,7 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 					return nil, nil
 				}
 				var err error
-				if owners, err = m.IDs(ctx); err != nil {
+				if owners, err = m.cacheIDs(ctx); err != nil {
 					return nil, err
 				}
 				if len(owners) <= entcachemodel.MaxRestrict {
@@ -246,7 +316,7 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 				}
 				list := func(client *PetClient) ([]int, error) {
 					return entcachemodel.InChunks(ctx, owners, func(ctx context.Context, owners []int) ([]int, error) {
-						return client.Query().Where(sql.FieldIn("user_pets", owners...)).IDs(ctx)
+						return client.cacheQuery().Where(sql.FieldIn("user_pets", owners...)).IDs(cacheAllow(ctx))
 					})
 				}
 				held, err := list(NewPetClient(m.config))
@@ -260,7 +330,7 @@ func petCacheHookOnUserPets(next Mutator) Mutator {
 				return append(ids, held...), err
 			},
 			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
-				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
@@ -296,7 +366,7 @@ func (c *PetCache) reader() entcachemodel.Reader[*Pet, int] {
 	cfg := c.client.config
 	return petCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
 		func(ctx context.Context, ids []int) ([]*Pet, error) {
-			return c.client.cacheQuery().Where(pet.IDIn(ids...)).All(ctx)
+			return c.client.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
 		},
 		func(v *Pet) { v.config = cfg },
 	)
@@ -309,8 +379,8 @@ func (c *PetCache) lookup(index *entcachemodel.Index[*Pet], key string, ps ...pr
 	return entcachemodel.Lookup[*Pet, int]{
 		Index: index,
 		Key:   key,
-		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
-		Query: func(ctx context.Context) ([]*Pet, error) { return query().All(ctx) },
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*Pet, error) { return query().All(cacheAllow(ctx)) },
 	}
 }
 
@@ -329,6 +399,417 @@ func (c *PetCache) GetMany(ctx context.Context, ids ...int) ([]*Pet, error) {
 // ListByName returns the Pet entities with the given name, ordered by id.
 func (c *PetCache) ListByName(ctx context.Context, name string) ([]*Pet, error) {
 	return c.reader().ListBy(ctx, c.lookup(petCacheByName, entcachemodel.IndexKey(name), pet.NameEQ(name)))
+}
+
+// semAccountCacheByEmail is the published lookup of SemAccount by email.
+var semAccountCacheByEmail = &entcachemodel.Index[*SemAccount]{
+	Name:   "email",
+	Unique: true,
+	Key: func(v *SemAccount) (string, bool) {
+		return entcachemodel.IndexKey(v.Email), true
+	},
+}
+
+// semAccountCacheByAge is the published lookup of SemAccount by age.
+var semAccountCacheByAge = &entcachemodel.Index[*SemAccount]{
+	Name:   "age",
+	Unique: false,
+	Key: func(v *SemAccount) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Age), 10)), true
+	},
+}
+
+// semaccountCacheFormatID returns the key text of a SemAccount id.
+func semaccountCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// semaccountCacheParseID reads an id written by semaccountCacheFormatID.
+func semaccountCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// semaccountCacheSchema describes SemAccount to the cache.
+var semaccountCacheSchema = &entcachemodel.Schema[*SemAccount, int]{
+	Type:      "SemAccount",
+	Hash:      "98890e0d1893",
+	ID:        func(v *SemAccount) int { return v.ID },
+	FormatID:  semaccountCacheFormatID,
+	ParseID:   semaccountCacheParseID,
+	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Encode: func(e *entcachemodel.Encoder, v *SemAccount) {
+		e.String(semaccountCacheFormatID(v.ID))
+		e.String(v.Email)
+		e.String(v.Password)
+		e.String(v.Name)
+		e.Int(int64(v.Age))
+		e.Bool(v.Deleted)
+	},
+	Decode: func(d *entcachemodel.Decoder) *SemAccount {
+		v := &SemAccount{}
+		id, err := semaccountCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Email = d.String()
+		v.Password = d.String()
+		v.Name = d.String()
+		v.Age = int(d.Int())
+		v.Deleted = d.Bool()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*SemAccount]{semAccountCacheByEmail, semAccountCacheByAge},
+}
+
+// semaccountCacheHook publishes every committed SemAccount write.
+func semaccountCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*SemAccountMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "SemAccount")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewSemAccountClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*SemAccount, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*SemAccount, bool) {
+				v, ok := read.row.(*SemAccount)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(semaccount.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*SemAccount, error) {
+				return committed.cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*SemAccount, error) {
+			rows, err := NewSemAccountClient(m.config).cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				semaccountCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]int, error) {
+				var ps []predicate.SemAccount
+				if v, ok := m.Email(); ok {
+					ps = append(ps, semaccount.EmailEQ(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewSemAccountClient(m.config).cacheQuery().Where(semaccount.Or(ps...)).IDs(cacheAllow(ctx))
+			}
+		}
+		if v0, ok := m.Age(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "age", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		return semaccountCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// semaccountCacheApply applies m to the fields of v that lists are keyed by.
+func semaccountCacheApply(m *SemAccountMutation, v *SemAccount) {
+	if x, ok := m.Age(); ok {
+		v.Age = x
+	}
+	if x, ok := m.AddedAge(); ok {
+		v.Age += x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *SemAccountUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*SemAccount, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = semaccount.Columns
+	_node, row := &SemAccount{config: _u.config}, &SemAccount{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{semaccount.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of SemAccount. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *SemAccountClient) Cached() *SemAccountCache {
+	return &SemAccountCache{client: c}
+}
+
+// SemAccountCache serves SemAccount reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type SemAccountCache struct {
+	client *SemAccountClient
+}
+
+func (c *SemAccountCache) reader() entcachemodel.Reader[*SemAccount, int] {
+	cfg := c.client.config
+	return semaccountCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*SemAccount, error) {
+			return c.client.cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *SemAccount) { v.config = cfg },
+	)
+}
+
+func (c *SemAccountCache) lookup(index *entcachemodel.Index[*SemAccount], key string, ps ...predicate.SemAccount) entcachemodel.Lookup[*SemAccount, int] {
+	query := func() *SemAccountQuery {
+		return c.client.cacheQuery().Where(ps...).Order(semaccount.ByID())
+	}
+	return entcachemodel.Lookup[*SemAccount, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*SemAccount, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the SemAccount with the given id, like SemAccountClient.Get.
+func (c *SemAccountCache) Get(ctx context.Context, id int) (*SemAccount, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, semaccount.Label)
+}
+
+// GetMany returns the SemAccount entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *SemAccountCache) GetMany(ctx context.Context, ids ...int) ([]*SemAccount, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// GetByEmail returns the SemAccount with the given email.
+func (c *SemAccountCache) GetByEmail(ctx context.Context, email string) (*SemAccount, error) {
+	v, err := c.reader().GetBy(ctx, c.lookup(semAccountCacheByEmail, entcachemodel.IndexKey(email), semaccount.EmailEQ(email)))
+	return v, cacheError(err, semaccount.Label)
+}
+
+// ListByAge returns the SemAccount entities with the given age, ordered by id.
+func (c *SemAccountCache) ListByAge(ctx context.Context, age int) ([]*SemAccount, error) {
+	return c.reader().ListBy(ctx, c.lookup(semAccountCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), semaccount.AgeEQ(age)))
+}
+
+// semNoteCacheByText is the published lookup of SemNote by text.
+var semNoteCacheByText = &entcachemodel.Index[*SemNote]{
+	Name:   "text",
+	Unique: false,
+	Key: func(v *SemNote) (string, bool) {
+		return entcachemodel.IndexKey(v.Text), true
+	},
+}
+
+// semnoteCacheFormatID returns the key text of a SemNote id.
+func semnoteCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// semnoteCacheParseID reads an id written by semnoteCacheFormatID.
+func semnoteCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// semnoteCacheSchema describes SemNote to the cache.
+var semnoteCacheSchema = &entcachemodel.Schema[*SemNote, int]{
+	Type:      "SemNote",
+	Hash:      "b97a6ec0d0b6",
+	ID:        func(v *SemNote) int { return v.ID },
+	FormatID:  semnoteCacheFormatID,
+	ParseID:   semnoteCacheParseID,
+	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Encode: func(e *entcachemodel.Encoder, v *SemNote) {
+		e.String(semnoteCacheFormatID(v.ID))
+		e.String(v.Text)
+	},
+	Decode: func(d *entcachemodel.Decoder) *SemNote {
+		v := &SemNote{}
+		id, err := semnoteCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Text = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*SemNote]{semNoteCacheByText},
+}
+
+// semnoteCacheHook publishes every committed SemNote write.
+func semnoteCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*SemNoteMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "SemNote")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewSemNoteClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*SemNote, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*SemNote, bool) {
+				v, ok := read.row.(*SemNote)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(semnote.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*SemNote, error) {
+				return committed.cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*SemNote, error) {
+			rows, err := NewSemNoteClient(m.config).cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				semnoteCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.Text(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "text", Key: entcachemodel.IndexKey(v0)})
+		}
+		return semnoteCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// semnoteCacheApply applies m to the fields of v that lists are keyed by.
+func semnoteCacheApply(m *SemNoteMutation, v *SemNote) {
+	if x, ok := m.Text(); ok {
+		v.Text = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *SemNoteUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*SemNote, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = semnote.Columns
+	_node, row := &SemNote{config: _u.config}, &SemNote{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{semnote.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of SemNote. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *SemNoteClient) Cached() *SemNoteCache {
+	return &SemNoteCache{client: c}
+}
+
+// SemNoteCache serves SemNote reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type SemNoteCache struct {
+	client *SemNoteClient
+}
+
+func (c *SemNoteCache) reader() entcachemodel.Reader[*SemNote, int] {
+	cfg := c.client.config
+	return semnoteCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*SemNote, error) {
+			return c.client.cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *SemNote) { v.config = cfg },
+	)
+}
+
+func (c *SemNoteCache) lookup(index *entcachemodel.Index[*SemNote], key string, ps ...predicate.SemNote) entcachemodel.Lookup[*SemNote, int] {
+	query := func() *SemNoteQuery {
+		return c.client.cacheQuery().Where(ps...).Order(semnote.ByID())
+	}
+	return entcachemodel.Lookup[*SemNote, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*SemNote, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the SemNote with the given id, like SemNoteClient.Get.
+func (c *SemNoteCache) Get(ctx context.Context, id int) (*SemNote, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, semnote.Label)
+}
+
+// GetMany returns the SemNote entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *SemNoteCache) GetMany(ctx context.Context, ids ...int) ([]*SemNote, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByText returns the SemNote entities with the given text, ordered by id.
+func (c *SemNoteCache) ListByText(ctx context.Context, text string) ([]*SemNote, error) {
+	return c.reader().ListBy(ctx, c.lookup(semNoteCacheByText, entcachemodel.IndexKey(text), semnote.TextEQ(text)))
 }
 
 // userCacheByEmail is the published lookup of User by email.
@@ -441,24 +922,35 @@ var userCacheSchema = &entcachemodel.Schema[*User, int]{
 func userCacheHook(next Mutator) Mutator {
 	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
 		m, ok := mut.(*UserMutation)
-		if !ok || m.CacheModel == nil {
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "User")
 			return next.Mutate(ctx, mut)
 		}
 		committed := NewUserClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
 		w := entcachemodel.Write[*User, int]{
 			Op:       m.Op(),
 			Mutation: m,
-			IDs:      m.IDs,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*User, bool) {
+				v, ok := read.row.(*User)
+				return v, ok
+			},
 			Driver:   m.driver,
 			DB:       committed.driver,
 			Restrict: func(ids []int) { m.Where(user.IDIn(ids...)) },
 			Reload: func(ctx context.Context, ids []int) ([]*User, error) {
-				return committed.cacheQuery().Where(user.IDIn(ids...)).All(ctx)
+				return committed.cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))
 			},
 		}
 		w.Tx, w.TxKey = cacheWrite(m.config)
 		w.Predict = func(ctx context.Context, ids []int) ([]*User, error) {
-			rows, err := NewUserClient(m.config).cacheQuery().Where(user.IDIn(ids...)).All(ctx)
+			rows, err := NewUserClient(m.config).cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))
 			for _, v := range rows {
 				userCacheApply(m, v)
 			}
@@ -479,7 +971,7 @@ func userCacheHook(next Mutator) Mutator {
 				if len(ps) == 0 {
 					return nil, nil
 				}
-				return NewUserClient(m.config).Query().Where(user.Or(ps...)).IDs(ctx)
+				return NewUserClient(m.config).cacheQuery().Where(user.Or(ps...)).IDs(cacheAllow(ctx))
 			}
 		}
 		if v0, ok := m.Age(); ok {
@@ -491,7 +983,7 @@ func userCacheHook(next Mutator) Mutator {
 			}
 		}
 		return userCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
-			return next.Mutate(ctx, m)
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
 		})
 	})
 }
@@ -512,10 +1004,40 @@ func userCacheApply(m *UserMutation, v *User) {
 	}
 }
 
-// cacheQuery returns a query of whole cached values.
-func (c *UserClient) cacheQuery() *UserQuery {
-	q := c.Query()
-	return q
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *UserUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*User, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = user.Columns
+	_node, row := &User{config: _u.config}, &User{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{user.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
 }
 
 // Cached returns the cached reads of User. Without the CacheModel
@@ -534,7 +1056,7 @@ func (c *UserCache) reader() entcachemodel.Reader[*User, int] {
 	cfg := c.client.config
 	return userCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
 		func(ctx context.Context, ids []int) ([]*User, error) {
-			return c.client.cacheQuery().Where(user.IDIn(ids...)).All(ctx)
+			return c.client.cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))
 		},
 		func(v *User) { v.config = cfg },
 	)
@@ -547,8 +1069,8 @@ func (c *UserCache) lookup(index *entcachemodel.Index[*User], key string, ps ...
 	return entcachemodel.Lookup[*User, int]{
 		Index: index,
 		Key:   key,
-		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
-		Query: func(ctx context.Context) ([]*User, error) { return query().All(ctx) },
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*User, error) { return query().All(cacheAllow(ctx)) },
 	}
 }
 
@@ -584,4 +1106,105 @@ func (c *UserCache) ListByAge(ctx context.Context, age int) ([]*User, error) {
 // ListByRoleActive returns the User entities with the given role,active, ordered by id.
 func (c *UserCache) ListByRoleActive(ctx context.Context, role user.Role, active bool) ([]*User, error) {
 	return c.reader().ListBy(ctx, c.lookup(userCacheByRoleActive, entcachemodel.IndexKey(string(role), strconv.FormatBool(bool(active))), user.RoleEQ(role), user.ActiveEQ(active)))
+}
+
+// cacheQuery returns a query of whole cached values, hidden foreign keys included,
+// as stored: the client's interceptors do not see it.
+func (c *PetClient) cacheQuery() *PetQuery {
+	return &PetQuery{
+		config:  c.config,
+		ctx:     &QueryContext{Type: TypePet},
+		withFKs: true,
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *PetMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewPetClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *SemAccountClient) cacheQuery() *SemAccountQuery {
+	return &SemAccountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSemAccount},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *SemAccountMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewSemAccountClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *SemNoteClient) cacheQuery() *SemNoteQuery {
+	return &SemNoteQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSemNote},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *SemNoteMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewSemNoteClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *UserClient) cacheQuery() *UserQuery {
+	return &UserQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUser},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *UserMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewUserClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
 }

@@ -16,6 +16,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
+	"github.com/entcachemodel/entcachemodel/ent/semaccount"
+	"github.com/entcachemodel/entcachemodel/ent/semnote"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 	entcachemodel "github.com/entcachemodel/entcachemodel/entcachemodel"
 
@@ -29,6 +31,10 @@ type Client struct {
 	Schema *migrate.Schema
 	// Pet is the client for interacting with the Pet builders.
 	Pet *PetClient
+	// SemAccount is the client for interacting with the SemAccount builders.
+	SemAccount *SemAccountClient
+	// SemNote is the client for interacting with the SemNote builders.
+	SemNote *SemNoteClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 }
@@ -43,6 +49,8 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Pet = NewPetClient(c.config)
+	c.SemAccount = NewSemAccountClient(c.config)
+	c.SemNote = NewSemNoteClient(c.config)
 	c.User = NewUserClient(c.config)
 }
 
@@ -70,6 +78,8 @@ func newConfig(opts ...Option) config {
 	cfg := config{log: log.Println, hooks: &hooks{}, inters: &inters{}}
 	cfg.hooks.Pet = append(cfg.hooks.Pet, petCacheHook)
 	cfg.hooks.User = append(cfg.hooks.User, petCacheHookOnUserPets)
+	cfg.hooks.SemAccount = append(cfg.hooks.SemAccount, semaccountCacheHook)
+	cfg.hooks.SemNote = append(cfg.hooks.SemNote, semnoteCacheHook)
 	cfg.hooks.User = append(cfg.hooks.User, userCacheHook)
 	cfg.options(opts...)
 	return cfg
@@ -145,10 +155,12 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:    ctx,
-		config: cfg,
-		Pet:    NewPetClient(cfg),
-		User:   NewUserClient(cfg),
+		ctx:        ctx,
+		config:     cfg,
+		Pet:        NewPetClient(cfg),
+		SemAccount: NewSemAccountClient(cfg),
+		SemNote:    NewSemNoteClient(cfg),
+		User:       NewUserClient(cfg),
 	}, nil
 }
 
@@ -166,10 +178,12 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:    ctx,
-		config: cfg,
-		Pet:    NewPetClient(cfg),
-		User:   NewUserClient(cfg),
+		ctx:        ctx,
+		config:     cfg,
+		Pet:        NewPetClient(cfg),
+		SemAccount: NewSemAccountClient(cfg),
+		SemNote:    NewSemNoteClient(cfg),
+		User:       NewUserClient(cfg),
 	}, nil
 }
 
@@ -199,6 +213,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	c.Pet.Use(hooks...)
+	c.SemAccount.Use(hooks...)
+	c.SemNote.Use(hooks...)
 	c.User.Use(hooks...)
 }
 
@@ -206,6 +222,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	c.Pet.Intercept(interceptors...)
+	c.SemAccount.Intercept(interceptors...)
+	c.SemNote.Intercept(interceptors...)
 	c.User.Intercept(interceptors...)
 }
 
@@ -214,6 +232,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *PetMutation:
 		return c.Pet.mutate(ctx, m)
+	case *SemAccountMutation:
+		return c.SemAccount.mutate(ctx, m)
+	case *SemNoteMutation:
+		return c.SemNote.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	default:
@@ -370,6 +392,272 @@ func (c *PetClient) mutate(ctx context.Context, m *PetMutation) (Value, error) {
 	}
 }
 
+// SemAccountClient is a client for the SemAccount schema.
+type SemAccountClient struct {
+	config
+}
+
+// NewSemAccountClient returns a client for the SemAccount from the given config.
+func NewSemAccountClient(c config) *SemAccountClient {
+	return &SemAccountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `semaccount.Hooks(f(g(h())))`.
+func (c *SemAccountClient) Use(hooks ...Hook) {
+	c.hooks.SemAccount = append(c.hooks.SemAccount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `semaccount.Intercept(f(g(h())))`.
+func (c *SemAccountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SemAccount = append(c.inters.SemAccount, interceptors...)
+}
+
+// Create returns a builder for creating a SemAccount entity.
+func (c *SemAccountClient) Create() *SemAccountCreate {
+	mutation := newSemAccountMutation(c.config, OpCreate)
+	return &SemAccountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SemAccount entities.
+func (c *SemAccountClient) CreateBulk(builders ...*SemAccountCreate) *SemAccountCreateBulk {
+	return &SemAccountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SemAccountClient) MapCreateBulk(slice any, setFunc func(*SemAccountCreate, int)) *SemAccountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SemAccountCreateBulk{err: fmt.Errorf("calling to SemAccountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SemAccountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SemAccountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SemAccount.
+func (c *SemAccountClient) Update() *SemAccountUpdate {
+	mutation := newSemAccountMutation(c.config, OpUpdate)
+	return &SemAccountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SemAccountClient) UpdateOne(_m *SemAccount) *SemAccountUpdateOne {
+	mutation := newSemAccountMutation(c.config, OpUpdateOne, withSemAccount(_m))
+	return &SemAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SemAccountClient) UpdateOneID(id int) *SemAccountUpdateOne {
+	mutation := newSemAccountMutation(c.config, OpUpdateOne, withSemAccountID(id))
+	return &SemAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SemAccount.
+func (c *SemAccountClient) Delete() *SemAccountDelete {
+	mutation := newSemAccountMutation(c.config, OpDelete)
+	return &SemAccountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SemAccountClient) DeleteOne(_m *SemAccount) *SemAccountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SemAccountClient) DeleteOneID(id int) *SemAccountDeleteOne {
+	builder := c.Delete().Where(semaccount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SemAccountDeleteOne{builder}
+}
+
+// Query returns a query builder for SemAccount.
+func (c *SemAccountClient) Query() *SemAccountQuery {
+	return &SemAccountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSemAccount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SemAccount entity by its id.
+func (c *SemAccountClient) Get(ctx context.Context, id int) (*SemAccount, error) {
+	return c.Query().Where(semaccount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SemAccountClient) GetX(ctx context.Context, id int) *SemAccount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SemAccountClient) Hooks() []Hook {
+	return c.hooks.SemAccount
+}
+
+// Interceptors returns the client interceptors.
+func (c *SemAccountClient) Interceptors() []Interceptor {
+	return c.inters.SemAccount
+}
+
+func (c *SemAccountClient) mutate(ctx context.Context, m *SemAccountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SemAccountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SemAccountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SemAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SemAccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SemAccount mutation op: %q", m.Op())
+	}
+}
+
+// SemNoteClient is a client for the SemNote schema.
+type SemNoteClient struct {
+	config
+}
+
+// NewSemNoteClient returns a client for the SemNote from the given config.
+func NewSemNoteClient(c config) *SemNoteClient {
+	return &SemNoteClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `semnote.Hooks(f(g(h())))`.
+func (c *SemNoteClient) Use(hooks ...Hook) {
+	c.hooks.SemNote = append(c.hooks.SemNote, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `semnote.Intercept(f(g(h())))`.
+func (c *SemNoteClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SemNote = append(c.inters.SemNote, interceptors...)
+}
+
+// Create returns a builder for creating a SemNote entity.
+func (c *SemNoteClient) Create() *SemNoteCreate {
+	mutation := newSemNoteMutation(c.config, OpCreate)
+	return &SemNoteCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SemNote entities.
+func (c *SemNoteClient) CreateBulk(builders ...*SemNoteCreate) *SemNoteCreateBulk {
+	return &SemNoteCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SemNoteClient) MapCreateBulk(slice any, setFunc func(*SemNoteCreate, int)) *SemNoteCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SemNoteCreateBulk{err: fmt.Errorf("calling to SemNoteClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SemNoteCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SemNoteCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SemNote.
+func (c *SemNoteClient) Update() *SemNoteUpdate {
+	mutation := newSemNoteMutation(c.config, OpUpdate)
+	return &SemNoteUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SemNoteClient) UpdateOne(_m *SemNote) *SemNoteUpdateOne {
+	mutation := newSemNoteMutation(c.config, OpUpdateOne, withSemNote(_m))
+	return &SemNoteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SemNoteClient) UpdateOneID(id int) *SemNoteUpdateOne {
+	mutation := newSemNoteMutation(c.config, OpUpdateOne, withSemNoteID(id))
+	return &SemNoteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SemNote.
+func (c *SemNoteClient) Delete() *SemNoteDelete {
+	mutation := newSemNoteMutation(c.config, OpDelete)
+	return &SemNoteDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SemNoteClient) DeleteOne(_m *SemNote) *SemNoteDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SemNoteClient) DeleteOneID(id int) *SemNoteDeleteOne {
+	builder := c.Delete().Where(semnote.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SemNoteDeleteOne{builder}
+}
+
+// Query returns a query builder for SemNote.
+func (c *SemNoteClient) Query() *SemNoteQuery {
+	return &SemNoteQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSemNote},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SemNote entity by its id.
+func (c *SemNoteClient) Get(ctx context.Context, id int) (*SemNote, error) {
+	return c.Query().Where(semnote.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SemNoteClient) GetX(ctx context.Context, id int) *SemNote {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SemNoteClient) Hooks() []Hook {
+	return c.hooks.SemNote
+}
+
+// Interceptors returns the client interceptors.
+func (c *SemNoteClient) Interceptors() []Interceptor {
+	return c.inters.SemNote
+}
+
+func (c *SemNoteClient) mutate(ctx context.Context, m *SemNoteMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SemNoteCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SemNoteUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SemNoteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SemNoteDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SemNote mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -522,10 +810,10 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Pet, User []ent.Hook
+		Pet, SemAccount, SemNote, User []ent.Hook
 	}
 	inters struct {
-		Pet, User []ent.Interceptor
+		Pet, SemAccount, SemNote, User []ent.Interceptor
 	}
 )
 

@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
+	"github.com/entcachemodel/entcachemodel/ent/semaccount"
+	"github.com/entcachemodel/entcachemodel/ent/semnote"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 )
 
@@ -74,8 +76,10 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			pet.Table:  pet.ValidColumn,
-			user.Table: user.ValidColumn,
+			pet.Table:        pet.ValidColumn,
+			semaccount.Table: semaccount.ValidColumn,
+			semnote.Table:    semnote.ValidColumn,
+			user.Table:       user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -18,3 +18,10 @@ func (p *Pet) Fields() Pet {
 
 // OwnerID returns the hidden foreign key of the pet's owner edge.
 func (p *Pet) OwnerID() *int { return p.user_pets }
+
+// Fields returns a copy of a without its client binding.
+func (a *SemAccount) Fields() SemAccount {
+	c := *a
+	c.config = config{}
+	return c
+}

@@ -354,10 +354,8 @@ func (_u *PetUpdateOne) sqlSave(ctx context.Context) (_node *Pet, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
-	if _u.CacheModel != nil && len(_u.fields) > 0 {
-		// The cache publishes the row read back here: read all of it,
-		// whatever Select asked for.
-		_spec.Node.Columns = pet.Columns
+	if read := cacheReadFrom(ctx, _u.mutation); read != nil {
+		return _u.cacheSave(ctx, _spec, read)
 	}
 	_node = &Pet{config: _u.config}
 	_spec.Assign = _node.assignValues

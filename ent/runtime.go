@@ -4,6 +4,8 @@ package ent
 
 import (
 	"github.com/entcachemodel/entcachemodel/ent/schema"
+	"github.com/entcachemodel/entcachemodel/ent/semaccount"
+	"github.com/entcachemodel/entcachemodel/ent/semnote"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 )
 
@@ -11,6 +13,30 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	semaccountFields := schema.SemAccount{}.Fields()
+	_ = semaccountFields
+	// semaccountDescPassword is the schema descriptor for password field.
+	semaccountDescPassword := semaccountFields[1].Descriptor()
+	// semaccount.DefaultPassword holds the default value on creation for the password field.
+	semaccount.DefaultPassword = semaccountDescPassword.Default.(string)
+	// semaccountDescName is the schema descriptor for name field.
+	semaccountDescName := semaccountFields[2].Descriptor()
+	// semaccount.DefaultName holds the default value on creation for the name field.
+	semaccount.DefaultName = semaccountDescName.Default.(string)
+	// semaccountDescAge is the schema descriptor for age field.
+	semaccountDescAge := semaccountFields[3].Descriptor()
+	// semaccount.DefaultAge holds the default value on creation for the age field.
+	semaccount.DefaultAge = semaccountDescAge.Default.(int)
+	// semaccountDescDeleted is the schema descriptor for deleted field.
+	semaccountDescDeleted := semaccountFields[4].Descriptor()
+	// semaccount.DefaultDeleted holds the default value on creation for the deleted field.
+	semaccount.DefaultDeleted = semaccountDescDeleted.Default.(bool)
+	semnoteFields := schema.SemNote{}.Fields()
+	_ = semnoteFields
+	// semnoteDescText is the schema descriptor for text field.
+	semnoteDescText := semnoteFields[0].Descriptor()
+	// semnote.DefaultText holds the default value on creation for the text field.
+	semnote.DefaultText = semnoteDescText.Default.(string)
 	userFields := schema.User{}.Fields()
 	_ = userFields
 	// userDescFirstName is the schema descriptor for first_name field.

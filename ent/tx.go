@@ -16,6 +16,10 @@ type Tx struct {
 	config
 	// Pet is the client for interacting with the Pet builders.
 	Pet *PetClient
+	// SemAccount is the client for interacting with the SemAccount builders.
+	SemAccount *SemAccountClient
+	// SemNote is the client for interacting with the SemNote builders.
+	SemNote *SemNoteClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -150,6 +154,8 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Pet = NewPetClient(tx.config)
+	tx.SemAccount = NewSemAccountClient(tx.config)
+	tx.SemNote = NewSemNoteClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

@@ -860,10 +860,8 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
-	if _u.CacheModel != nil && len(_u.fields) > 0 {
-		// The cache publishes the row read back here: read all of it,
-		// whatever Select asked for.
-		_spec.Node.Columns = user.Columns
+	if read := cacheReadFrom(ctx, _u.mutation); read != nil {
+		return _u.cacheSave(ctx, _spec, read)
 	}
 	_node = &User{config: _u.config}
 	_spec.Assign = _node.assignValues

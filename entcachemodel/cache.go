@@ -33,6 +33,7 @@ type Cache struct {
 	fillWait time.Duration
 	cooldown time.Duration
 	strict   bool
+	disabled bool
 	log      *slog.Logger
 	// versionCheck is how often the registry of schema versions is read.
 	versionCheck time.Duration
@@ -145,6 +146,39 @@ func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 			slog.Duration("timeout", c.timeout))
 	}
 	return c
+}
+
+// Disabled returns a Cache that does nothing. A client made with
+// ent.CacheModel(entcachemodel.Disabled()) reads and writes the database
+// only, like a client made without the option, but on purpose: its writes
+// of cached types log no warning (see Unpublished). Its Cached() reads go
+// to the database. Use it for tools, scripts and tests that must not touch
+// Redis, knowing that what they write is not published: values they change
+// stay stale in the cache until something else writes those rows.
+func Disabled() *Cache { return &Cache{disabled: true} }
+
+// Enabled reports whether c publishes writes and serves reads: false for a
+// nil Cache and for Disabled().
+func (c *Cache) Enabled() bool { return c != nil && !c.disabled }
+
+// unpublished holds the types whose unpublished writes were logged.
+var unpublished sync.Map
+
+// Unpublished is called by generated hooks when a client whose cache is not
+// Enabled writes a cached type: such a write leaves the values it changes
+// stale in Redis. Without any cache (c is nil, the client was made without
+// ent.CacheModel) the first such write of each type logs a warning through
+// slog.Default(), once per process; with Disabled() the choice is explicit
+// and nothing is logged.
+func Unpublished(ctx context.Context, c *Cache, typ string) {
+	if c != nil {
+		return
+	}
+	if _, logged := unpublished.LoadOrStore(typ, true); logged {
+		return
+	}
+	slog.Default().LogAttrs(ctx, slog.LevelWarn, "entcachemodel: a client made without ent.CacheModel writes a cached type: its writes are not published and leave cached values stale; pass ent.CacheModel(entcachemodel.Disabled()) to say this is intended",
+		slog.String("type", typ))
 }
 
 // honoursDeadlines reports whether rdb is a go-redis client of a known kind

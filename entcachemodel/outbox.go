@@ -58,8 +58,10 @@ type outbox struct {
 	draining atomic.Bool
 	warned   atomic.Bool // the table was found missing, and that was logged
 	// seen holds when this process first saw each record still waiting to
-	// settle. Only the one running drain touches it.
-	seen map[int64]time.Time
+	// settle, and cursor the last record of the previous batch when more
+	// followed it (0 to start over). Only the one running drain touches them.
+	seen   map[int64]time.Time
+	cursor int64
 }
 
 // record writes the keys that a write of one schema version (type and hash)
@@ -105,9 +107,17 @@ func (o *outbox) record(ctx context.Context, drv dialect.Driver, inTx bool, typ,
 	o.cache.stats.outboxRecords.Add(1)
 }
 
-// poke starts a drain in the background through db, when one is due and
-// Redis answers.
-func (o *outbox) poke(db dialect.Driver) {
+// poke drains the outbox through db, when a drain is due and Redis
+// answers. It runs in the caller's goroutine, before the caller's own
+// statements, never beside them: the cache runs no query of its own
+// concurrently with the application's on the application's pool, where a
+// valid setup could notice (an in-memory sqlite database without
+// cache=shared is one database per connection, so a second connection
+// opened for a background drain would be an empty database; a pool of one
+// connection would make the application wait). A drain of an empty outbox
+// is one indexed SELECT every outboxCheck, paid by one call; a drain reads
+// one batch of records at most, and a full batch leaves the next one due.
+func (o *outbox) poke(ctx context.Context, db dialect.Driver) {
 	if db == nil || !o.cache.redisUp() {
 		return
 	}
@@ -118,93 +128,93 @@ func (o *outbox) poke(db dialect.Driver) {
 	if !o.draining.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
-		defer o.draining.Store(false)
-		if err := o.drain(context.Background(), db); err != nil {
-			// Try again soon: the keys stay stale until the drain succeeds.
-			o.next.Store(time.Now().Add(o.cache.cooldown).UnixNano())
-		}
-	}()
+	defer o.draining.Store(false)
+	if err := o.drain(ctx, db); err != nil {
+		// Try again soon: the keys stay stale until the drain succeeds.
+		o.next.Store(time.Now().Add(o.cache.cooldown).UnixNano())
+	}
 }
 
-// drain removes the keys of every settled record of this cache's prefix,
-// then the records. A record settles one lease after this process first saw
-// it. Outside a transaction it is written before its write, so it may be
-// seen while the write still runs; removing the keys then would let a fill
-// store the old row again just before the write commits. The lease is the
-// same bound as a mark's: a writer that takes longer than a lease and dies
-// may leave a stale value (see the README's limits).
+// drain removes the keys of the settled records of this cache's prefix in
+// the next batch, then the records. A record settles one lease after this
+// process first saw it. Outside a transaction it is written before its
+// write, so it may be seen while the write still runs; removing the keys
+// then would let a fill store the old row again just before the write
+// commits. The lease is the same bound as a mark's: a writer that takes
+// longer than a lease and dies may leave a stale value (see the README's
+// limits).
 func (o *outbox) drain(ctx context.Context, db dialect.Driver) error {
 	c := o.cache
 	now := time.Now()
-	seen := map[int64]time.Time{} // records waiting to settle, as of this pass
-	var reached int64             // the last record this pass read
+	from := o.cursor
+	recs, err := o.load(ctx, db, from)
+	if err != nil {
+		if !o.warned.Swap(true) {
+			c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: the outbox table cannot be read (run the migration that creates it); writes made while Redis was unreachable are repaired only by their own process",
+				slog.String("table", OutboxTable), slog.Any("error", err))
+		}
+		return err
+	}
+	o.warned.Store(false)
+	full := len(recs) == outboxBatch
+	reached := int64(math.MaxInt64) // the last record this batch covers
+	if full {
+		reached = recs[len(recs)-1].id
+	}
+	seen := map[int64]time.Time{} // records waiting to settle, as of this batch
 	defer func() {
-		// Keep the records an interrupted pass did not reach; forget the
-		// others, deleted since or drained by this pass.
+		// Keep the records this batch did not cover; forget the others,
+		// deleted since or drained by this batch.
 		for id, t := range o.seen {
-			if id > reached {
+			if id <= from || id > reached {
 				seen[id] = t
 			}
 		}
 		o.seen = seen
 	}()
 	var wake time.Time // when the first waiting record settles
-	for after := int64(0); ; {
-		recs, err := o.load(ctx, db, after)
-		if err != nil {
-			if !o.warned.Swap(true) {
-				c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: the outbox table cannot be read (run the migration that creates it); writes made while Redis was unreachable are repaired only by their own process",
-					slog.String("table", OutboxTable), slog.Any("error", err))
+	var settled []outboxRecord
+	for _, r := range recs {
+		first, ok := o.seen[r.id]
+		if !ok {
+			first = now
+		}
+		if now.Sub(first) >= c.lease {
+			settled = append(settled, r)
+			continue
+		}
+		seen[r.id] = first
+		if at := first.Add(c.lease); wake.IsZero() || at.Before(wake) {
+			wake = at
+		}
+	}
+	// Repair a few records at a time, so that a drain that fails part way
+	// still leaves fewer records behind.
+	for len(settled) > 0 {
+		n, keys := 0, 0
+		for n < len(settled) {
+			size := strings.Count(settled[n].keys, "\n") + 1
+			if n > 0 && keys+size > outboxRepairKeys {
+				break
+			}
+			keys += size
+			n++
+		}
+		if err := o.repair(ctx, db, settled[:n]); err != nil {
+			for _, r := range settled {
+				seen[r.id] = o.seen[r.id] // still settled next time
 			}
 			return err
 		}
-		o.warned.Store(false)
-		if len(recs) < outboxBatch {
-			reached = math.MaxInt64 // the pass reads to the end
-		} else {
-			reached = recs[len(recs)-1].id
-		}
-		var settled []outboxRecord
-		for _, r := range recs {
-			first, ok := o.seen[r.id]
-			if !ok {
-				first = now
-			}
-			if now.Sub(first) >= c.lease {
-				settled = append(settled, r)
-				continue
-			}
-			seen[r.id] = first
-			if at := first.Add(c.lease); wake.IsZero() || at.Before(wake) {
-				wake = at
-			}
-		}
-		// Repair a few records at a time, so that a drain that fails part
-		// way still leaves fewer records behind.
-		for len(settled) > 0 {
-			n, keys := 0, 0
-			for n < len(settled) {
-				size := strings.Count(settled[n].keys, "\n") + 1
-				if n > 0 && keys+size > outboxRepairKeys {
-					break
-				}
-				keys += size
-				n++
-			}
-			if err := o.repair(ctx, db, settled[:n]); err != nil {
-				for _, r := range settled {
-					seen[r.id] = o.seen[r.id] // still settled next time
-				}
-				return err
-			}
-			settled = settled[n:]
-		}
-		if len(recs) < outboxBatch {
-			break
-		}
-		after = recs[len(recs)-1].id
+		settled = settled[n:]
 	}
+	if full {
+		// More records follow: the next call drains them.
+		o.cursor = reached
+		o.next.Store(0)
+		return nil
+	}
+	o.cursor = 0
 	if !wake.IsZero() && wake.UnixNano() < o.next.Load() {
 		o.next.Store(wake.UnixNano())
 	}

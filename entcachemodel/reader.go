@@ -29,11 +29,11 @@ func (s *Schema[T, ID]) Reader(c *Cache, db dialect.Driver, load func(context.Co
 
 // cacheUp reports whether to read through the cache, and drains the outbox
 // when that is due.
-func (r Reader[T, ID]) cacheUp() bool {
-	if r.cache == nil {
+func (r Reader[T, ID]) cacheUp(ctx context.Context) bool {
+	if !r.cache.Enabled() {
 		return false
 	}
-	r.cache.outbox.poke(r.db)
+	r.cache.outbox.poke(ctx, r.db)
 	return r.cache.redisUp()
 }
 
@@ -68,7 +68,7 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	if !r.cacheUp() {
+	if !r.cacheUp(ctx) {
 		return r.loadOrdered(ctx, ids)
 	}
 	g := r.schema.generation(ctx, c)
@@ -290,7 +290,7 @@ func (r Reader[T, ID]) loadOrdered(ctx context.Context, ids []ID) ([]T, error) {
 // wrong answer.
 func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	c := r.cache
-	if !r.cacheUp() {
+	if !r.cacheUp(ctx) {
 		return r.first(ctx, l)
 	}
 	g := r.schema.generation(ctx, c)
@@ -356,7 +356,7 @@ func (r Reader[T, ID]) first(ctx context.Context, l Lookup[T, ID]) (T, error) {
 // looked-up values.
 func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error) {
 	c := r.cache
-	if !r.cacheUp() {
+	if !r.cacheUp(ctx) {
 		if c != nil {
 			c.stats.misses.Add(1)
 		}

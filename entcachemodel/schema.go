@@ -22,10 +22,6 @@ type Schema[T any, ID comparable] struct {
 	Decode func(*Decoder) T
 	// Indexes are the published lookups besides the id.
 	Indexes []*Index[T]
-	// ReloadUpdates makes UpdateOne publish the row read back after the
-	// commit instead of the entity ent returns (which lacks hidden foreign
-	// keys).
-	ReloadUpdates bool
 }
 
 // Index is one published lookup (a PublishBy annotation).

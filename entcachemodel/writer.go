@@ -20,8 +20,22 @@ type Write[T any, ID comparable] struct {
 	// Op is the mutation's operation.
 	Op ent.Op
 	// IDs returns the ids an update or delete will touch. It runs before the
-	// mutation, while its predicates still match.
+	// mutation, while its predicates still match, and reads rows as stored
+	// (past the application's interceptors).
 	IDs func(context.Context) ([]ID, error)
+	// Created returns the id of the row a create inserted (or an upsert
+	// updated), once it ran: the mutation's, not the returned entity's,
+	// which user hooks may have replaced.
+	Created func() (ID, bool)
+	// Updated returns the row an UpdateOne statement read back, whole, when
+	// the statement could hand it over; otherwise the row is read again
+	// after the commit. The entity the mutation returns is never published:
+	// user hooks may have changed it, and Select leaves out columns.
+	Updated func() (T, bool)
+	// Done reports whether the mutation's statement ran. A write that fails
+	// after it (a user hook's error) is still published: outside a
+	// transaction it committed, inside one it may.
+	Done func() bool
 	// Lists are the list entries the mutation moves rows into, when the
 	// mutation sets their values. They are marked before the write.
 	Lists []ListEntry
@@ -95,7 +109,14 @@ const (
 // errors never fail the mutation, unless the Cache has WithStrictWrites and
 // the keys could not be marked before the write.
 func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
-	c.outbox.poke(w.DB)
+	if !c.Enabled() {
+		return next(ctx)
+	}
+	if w.Tx == nil {
+		// Never inside a transaction: it holds a connection of the pool,
+		// and on sqlite the write lock a drain's DELETE would wait for.
+		c.outbox.poke(ctx, w.DB)
+	}
 	p := s.part(c, w)
 	if w.Tx == nil {
 		// Published or aborted below, unless an error comes first.
@@ -166,11 +187,13 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 		c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, rel)
 	}
 	v, err := next(ctx)
-	if err != nil {
+	if err != nil && (w.Done == nil || !w.Done()) {
 		// The write may have changed its rows before it failed (a later
 		// statement of it failed, or its commit was not acknowledged), and
 		// inside a transaction the application may still commit what ran:
-		// its rows' values and entries must go, never stay.
+		// its rows' values and entries must go, never stay. (A write whose
+		// statement ran, and whose error came after, from a user hook, is
+		// published below.)
 		if w.Tx == nil {
 			p.abort(ctx, c, false)
 		} else {
@@ -184,7 +207,11 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	switch {
 	case w.Op.Is(ent.OpCreate):
 		var created []ID
-		if e, ok := v.(T); ok {
+		if w.Created != nil {
+			if id, ok := w.Created(); ok {
+				created = append(created, id)
+			}
+		} else if e, ok := v.(T); ok {
 			created = append(created, s.ID(e))
 		}
 		if w.Conflicts != nil && w.Driver != nil && w.Driver.Dialect() == dialect.MySQL {
@@ -210,7 +237,7 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 		// Inside a transaction the row ent read back may come from the
 		// transaction's snapshot (REPEATABLE READ, MySQL's default), older
 		// than a concurrent commit or delete: read it again after the commit.
-		if e, ok := v.(T); ok && !s.ReloadUpdates && w.Tx == nil {
+		if e, ok := w.updated(); ok && w.Tx == nil {
 			p.set(s.ID(e), e)
 		} else {
 			p.reload(ids...)
@@ -223,7 +250,16 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	if w.Tx == nil {
 		p.flush(ctx, c)
 	}
-	return v, nil
+	return v, err
+}
+
+// updated returns the row an UpdateOne statement read back, if handed over.
+func (w Write[T, ID]) updated() (T, bool) {
+	if w.Updated == nil {
+		var zero T
+		return zero, false
+	}
+	return w.Updated()
 }
 
 // existing returns the ids of the rows that exist before the write and that

@@ -21,6 +21,30 @@ func (f PetFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PetMutation", m)
 }
 
+// The SemAccountFunc type is an adapter to allow the use of ordinary
+// function as SemAccount mutator.
+type SemAccountFunc func(context.Context, *ent.SemAccountMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SemAccountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SemAccountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SemAccountMutation", m)
+}
+
+// The SemNoteFunc type is an adapter to allow the use of ordinary
+// function as SemNote mutator.
+type SemNoteFunc func(context.Context, *ent.SemNoteMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SemNoteFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SemNoteMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SemNoteMutation", m)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary
 // function as User mutator.
 type UserFunc func(context.Context, *ent.UserMutation) (ent.Value, error)

@@ -29,6 +29,32 @@ var (
 			},
 		},
 	}
+	// SemAccountsColumns holds the columns for the "sem_accounts" table.
+	SemAccountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "email", Type: field.TypeString, Unique: true},
+		{Name: "password", Type: field.TypeString, Default: ""},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "age", Type: field.TypeInt, Default: 0},
+		{Name: "deleted", Type: field.TypeBool, Default: false},
+	}
+	// SemAccountsTable holds the schema information for the "sem_accounts" table.
+	SemAccountsTable = &schema.Table{
+		Name:       "sem_accounts",
+		Columns:    SemAccountsColumns,
+		PrimaryKey: []*schema.Column{SemAccountsColumns[0]},
+	}
+	// SemNotesColumns holds the columns for the "sem_notes" table.
+	SemNotesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "text", Type: field.TypeString, Default: ""},
+	}
+	// SemNotesTable holds the schema information for the "sem_notes" table.
+	SemNotesTable = &schema.Table{
+		Name:       "sem_notes",
+		Columns:    SemNotesColumns,
+		PrimaryKey: []*schema.Column{SemNotesColumns[0]},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -61,6 +87,8 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		PetsTable,
+		SemAccountsTable,
+		SemNotesTable,
 		UsersTable,
 	}
 )

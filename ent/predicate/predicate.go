@@ -9,5 +9,11 @@ import (
 // Pet is the predicate function for pet builders.
 type Pet func(*sql.Selector)
 
+// SemAccount is the predicate function for semaccount builders.
+type SemAccount func(*sql.Selector)
+
+// SemNote is the predicate function for semnote builders.
+type SemNote func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
