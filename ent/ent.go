@@ -12,6 +12,9 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/entcachemodel/entcachemodel/ent/kindall"
+	"github.com/entcachemodel/entcachemodel/ent/kindbare"
+	"github.com/entcachemodel/entcachemodel/ent/kindopt"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 )
@@ -74,8 +77,11 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			pet.Table:  pet.ValidColumn,
-			user.Table: user.ValidColumn,
+			kindall.Table:  kindall.ValidColumn,
+			kindbare.Table: kindbare.ValidColumn,
+			kindopt.Table:  kindopt.ValidColumn,
+			pet.Table:      pet.ValidColumn,
+			user.Table:     user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)
