@@ -452,7 +452,7 @@ func kindallCacheHook(next Mutator) Mutator {
 		if v0, ok := m.FInt(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_int", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
 		}
-		if v0, ok := m.FInt8(); ok && !(v0 == 0) {
+		if v0, ok := m.FInt8(); ok && v0 != 0 {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_int8", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
 		}
 		if v0, ok := m.FInt16(); ok {
@@ -467,7 +467,7 @@ func kindallCacheHook(next Mutator) Mutator {
 		if v0, ok := m.FUint(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_uint", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
 		}
-		if v0, ok := m.FUint8(); ok && !(v0 == 0) {
+		if v0, ok := m.FUint8(); ok && v0 != 0 {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_uint8", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
 		}
 		if v0, ok := m.FUint16(); ok {
@@ -495,10 +495,10 @@ func kindallCacheHook(next Mutator) Mutator {
 		if v0, ok := m.FLevel(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_level", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
 		}
-		if v0, ok := m.FLabel(); ok && !(v0 == "") {
+		if v0, ok := m.FLabel(); ok && v0 != "" {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_label", Key: entcachemodel.IndexKey(string(v0))})
 		}
-		if v0, ok := m.FColor(); ok && !(v0 == "") {
+		if v0, ok := m.FColor(); ok && v0 != "" {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_color", Key: entcachemodel.IndexKey(string(v0))})
 		}
 		if v0, ok := m.FEnum(); ok {
@@ -1105,21 +1105,21 @@ func kindoptCacheHook(next Mutator) Mutator {
 				return NewKindOptClient(m.config).Query().Where(kindopt.Or(ps...)).IDs(ctx)
 			}
 		}
-		if v0, ok := m.OwnerID(); ok && !(v0 == 0) {
+		if v0, ok := m.OwnerID(); ok && v0 != 0 {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "owner_id", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
 		}
 		if v0, ok := m.Group(); ok {
-			if v1, ok := m.Slot(); ok && !(v1 == 0) {
+			if v1, ok := m.Slot(); ok && v1 != 0 {
 				w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "group,slot", Key: entcachemodel.IndexKey(v0, strconv.FormatInt(int64(v1), 10))})
 			}
 		}
 		if v0, ok := m.Flag(); ok && v0 {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "flag", Key: entcachemodel.IndexKey(strconv.FormatBool(bool(v0)))})
 		}
-		if v0, ok := m.Tag(); ok && !(v0 == (uuid.UUID{})) {
+		if v0, ok := m.Tag(); ok && v0 != (uuid.UUID{}) {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "tag", Key: entcachemodel.IndexKey(v0.String())})
 		}
-		if v0, ok := m.Counter(); ok && !(v0 == 0) {
+		if v0, ok := m.Counter(); ok && v0 != 0 {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "counter", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
 		}
 		return kindoptCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {

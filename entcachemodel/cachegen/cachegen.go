@@ -502,10 +502,7 @@ func index(n *gen.Type, names []string) (*Index, error) {
 			// no entry, and a lookup by the zero value reads the database.
 			entityChecks = append(entityChecks, isZero(f, x))
 			direct = append(direct, isZero(f, param))
-			check = " && !(" + isZero(f, mv) + ")"
-			if f.Type.Type == field.TypeBool {
-				check = " && " + mv
-			}
+			check = " && " + notZero(f, mv)
 		}
 		entityArgs = append(entityArgs, keyText(f, x))
 		mutChecks = append(mutChecks, fmt.Sprintf("if %s, ok := m.%s(); ok%s {", mv, f.MutationGet(), check))
@@ -561,6 +558,19 @@ func isZero(f *gen.Field, x string) string {
 		return x + ` == ""`
 	}
 	return x + " == 0"
+}
+
+// notZero returns the condition that x, a value of f, is not the zero value.
+func notZero(f *gen.Field, x string) string {
+	switch tt := f.Type.Type; {
+	case tt == field.TypeBool:
+		return x
+	case tt == field.TypeUUID:
+		return x + " != (" + f.Type.String() + "{})"
+	case tt == field.TypeString || tt == field.TypeEnum:
+		return x + ` != ""`
+	}
+	return x + " != 0"
 }
 
 // zeroValue returns the zero value of f's Go type.
