@@ -82,7 +82,7 @@ func TestValueKey(t *testing.T) {
 	s, empty := textValuer("a"), textValuer("")
 	var nilPtr *textValuer
 	tests := []struct {
-		v        driver.Valuer
+		v       driver.Valuer
 		key     string
 		ok, opt bool
 	}{
