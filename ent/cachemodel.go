@@ -224,6 +224,19 @@ var kindAllCacheByFNull = &entcachemodel.Index[*KindAll]{
 	},
 }
 
+// kindAllCacheByFNullstr is the published lookup of KindAll by f_nullstr.
+var kindAllCacheByFNullstr = &entcachemodel.Index[*KindAll]{
+	Name:   "f_nullstr",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		k0, ok := entcachemodel.OptionalValueKey(&v.FNullstr)
+		if !ok {
+			return "", false
+		}
+		return entcachemodel.IndexKey(k0), true
+	},
+}
+
 // kindAllCacheByFLevel is the published lookup of KindAll by f_level.
 var kindAllCacheByFLevel = &entcachemodel.Index[*KindAll]{
 	Name:   "f_level",
@@ -419,7 +432,7 @@ var kindallCacheSchema = &entcachemodel.Schema[*KindAll, int]{
 		}
 		return v
 	},
-	Indexes: []*entcachemodel.Index[*KindAll]{kindAllCacheByFInt, kindAllCacheByFInt8, kindAllCacheByFInt16, kindAllCacheByFInt32, kindAllCacheByFInt64, kindAllCacheByFUint, kindAllCacheByFUint8, kindAllCacheByFUint16, kindAllCacheByFUint32, kindAllCacheByFUint64, kindAllCacheByFUUIDPtr, kindAllCacheByFCode, kindAllCacheByFNull, kindAllCacheByFLevel, kindAllCacheByFLabel, kindAllCacheByFColor, kindAllCacheByFEnumFBool},
+	Indexes: []*entcachemodel.Index[*KindAll]{kindAllCacheByFInt, kindAllCacheByFInt8, kindAllCacheByFInt16, kindAllCacheByFInt32, kindAllCacheByFInt64, kindAllCacheByFUint, kindAllCacheByFUint8, kindAllCacheByFUint16, kindAllCacheByFUint32, kindAllCacheByFUint64, kindAllCacheByFUUIDPtr, kindAllCacheByFCode, kindAllCacheByFNull, kindAllCacheByFNullstr, kindAllCacheByFLevel, kindAllCacheByFLabel, kindAllCacheByFColor, kindAllCacheByFEnumFBool},
 }
 
 // kindallCacheHook publishes every committed KindAll write.
@@ -490,6 +503,11 @@ func kindallCacheHook(next Mutator) Mutator {
 		if v0, ok := m.FNull(); ok {
 			if k0, ok := entcachemodel.OptionalValueKey(&v0); ok {
 				w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_null", Key: entcachemodel.IndexKey(k0)})
+			}
+		}
+		if v0, ok := m.FNullstr(); ok {
+			if k0, ok := entcachemodel.OptionalValueKey(&v0); ok {
+				w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_nullstr", Key: entcachemodel.IndexKey(k0)})
 			}
 		}
 		if v0, ok := m.FLevel(); ok {
@@ -606,6 +624,12 @@ func kindallCacheApply(m *KindAllMutation, v *KindAll) {
 	}
 	if m.FNullCleared() {
 		v.FNull = kindtype.NullText{}
+	}
+	if x, ok := m.FNullstr(); ok {
+		v.FNullstr = x
+	}
+	if m.FNullstrCleared() {
+		v.FNullstr = sql.NullString{}
 	}
 	if x, ok := m.FLevel(); ok {
 		v.FLevel = x
@@ -773,6 +797,17 @@ func (c *KindAllCache) ListByFNull(ctx context.Context, fNull kindtype.NullText)
 		return c.client.cacheQuery().Where(kindall.FNullEQ(fNull)).Order(kindall.ByID()).All(ctx)
 	}
 	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFNull, entcachemodel.IndexKey(fNullKey), kindall.FNullEQ(fNull)))
+}
+
+// ListByFNullstr returns the KindAll entities with the given f_nullstr, ordered by id.
+func (c *KindAllCache) ListByFNullstr(ctx context.Context, fNullstr sql.NullString) ([]*KindAll, error) {
+	fNullstrKey, fNullstrOK := entcachemodel.OptionalValueKey(&fNullstr)
+	if !fNullstrOK {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindall.FNullstrEQ(fNullstr)).Order(kindall.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFNullstr, entcachemodel.IndexKey(fNullstrKey), kindall.FNullstrEQ(fNullstr)))
 }
 
 // ListByFLevel returns the KindAll entities with the given f_level, ordered by id.

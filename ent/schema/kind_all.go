@@ -78,6 +78,7 @@ func (KindAll) Annotations() []schema.Annotation {
 		cachemodel.PublishBy("f_uuid_ptr"),
 		cachemodel.PublishBy("f_code"),
 		cachemodel.PublishBy("f_null"),
+		cachemodel.PublishBy("f_nullstr"),
 		cachemodel.PublishBy("f_level"),
 		cachemodel.PublishBy("f_label"),
 		cachemodel.PublishBy("f_color"),

@@ -749,6 +749,9 @@ func lowerCamel(s string) string {
 // generated helper uses (Go's predeclared identifiers, the type's package).
 func paramName(n *gen.Type, f *gen.Field) string {
 	p := lowerCamel(f.StructField())
+	if p == f.Type.PkgName {
+		return p + "Value" // uuid uuid.UUID
+	}
 	switch p {
 	case n.Package(), "entcachemodel", "predicate", "c", "v", "m", "w", "d", "e", "x", "ok", "err", "ctx", "strconv", "strings", "cmp",
 		"context", "errors", "fmt", "time", "sql", "dialect", "driver", "any", "bool", "byte", "error", "string", "rune",
