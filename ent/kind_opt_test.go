@@ -134,3 +134,22 @@ func TestKindOptionalLookups(t *testing.T) {
 		e.requireOptLookups(tag)
 	}
 }
+
+// cachemodel.Publish caches a type by id alone.
+func TestKindPublishOnly(t *testing.T) {
+	e := newEnv(t)
+	v, err := e.client.KindBare.Create().SetName("a").Save(e.ctx)
+	require.NoError(t, err)
+	_, err = e.client.KindBare.Cached().Get(e.ctx, v.ID)
+	require.NoError(t, err)
+	var got []*ent.KindBare
+	n := e.queries(func() { got, err = e.client.KindBare.Cached().GetMany(e.ctx, v.ID) })
+	require.NoError(t, err)
+	require.Zero(t, n, "served from the cache")
+	require.Len(t, got, 1)
+	require.Equal(t, v.Fields(), got[0].Fields())
+	require.NoError(t, e.client.KindBare.UpdateOneID(v.ID).SetName("b").Exec(e.ctx))
+	got1, err := e.client.KindBare.Cached().Get(e.ctx, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, "b", got1.Name)
+}
