@@ -50,13 +50,15 @@ func (Widget) Fields() []ent.Field {
 		field.String("text").GoType(kindtype.NullText{}).Optional(),
 		field.String("nullstr").GoType(sql.NullString{}).Optional(),
 		field.Int16("level").GoType(kindtype.Level(0)),
+		field.Int("imm").Optional().Immutable(), field.String("key").StorageKey("c_key").Optional().Nillable(),
+		field.String("ptr_text").GoType(kindtype.NullText{}).Optional().Nillable(),
 		field.String("label").GoType(kindtype.Label("")).Optional(),
 	}
 }
 
 func (Widget) Annotations() []schema.Annotation {
 	var anns []schema.Annotation
-	for _, f := range []string{"i8", "i16", "i32", "i64", "u", "u8", "u16", "u32", "u64", "author_id", "code", "text", "level", "label", "color", "on", "ref"} {
+	for _, f := range []string{"i8", "i16", "i32", "i64", "u", "u8", "u16", "u32", "u64", "author_id", "code", "text", "level", "label", "color", "on", "ref", "imm", "key", "ptr_text"} {
 		anns = append(anns, cachemodel.PublishBy(f))
 	}
 	return append(anns, cachemodel.PublishBy("u8", "author_id", "code"))
