@@ -2,6 +2,7 @@ package entcachemodel
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
 	"reflect"
@@ -104,8 +105,36 @@ func ValueKey(v driver.Valuer) (string, bool) { return valueKey(v, false) }
 
 // OptionalValueKey is ValueKey for an Optional field that is not Nillable:
 // it also returns false for the zero value of the stored kind ("", 0,
-// false), which the entity may hold for NULL.
-func OptionalValueKey(v driver.Valuer) (string, bool) { return valueKey(v, true) }
+// false), and for the value the type's Scan reads NULL as, either of which
+// the entity may hold for NULL.
+func OptionalValueKey(v driver.Valuer) (string, bool) {
+	k, ok := valueKey(v, true)
+	if !ok {
+		return "", false
+	}
+	if null, ok := nullKey(v); ok && null == k {
+		return "", false
+	}
+	return k, true
+}
+
+// nullKey returns the key of the value that v's type scans NULL into.
+func nullKey(v driver.Valuer) (string, bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer {
+		return "", false
+	}
+	n := reflect.New(rv.Type().Elem()).Interface()
+	s, ok := n.(sql.Scanner)
+	if !ok || s.Scan(nil) != nil {
+		return "", false
+	}
+	nv, ok := n.(driver.Valuer)
+	if !ok {
+		return "", false
+	}
+	return valueKey(nv, false)
+}
 
 func valueKey(v driver.Valuer, optional bool) (string, bool) {
 	if v == nil {

@@ -73,6 +73,20 @@ func TestCodecValueErrors(t *testing.T) {
 	requireCorrupt(t, d.Err())
 }
 
+// naValuer scans NULL as "n/a".
+type naValuer string
+
+func (v *naValuer) Value() (driver.Value, error) { return string(*v), nil }
+
+func (v *naValuer) Scan(src any) error {
+	if src == nil {
+		*v = "n/a"
+		return nil
+	}
+	*v = naValuer(src.(string))
+	return nil
+}
+
 // textValuer is a Valuer of a string kind.
 type textValuer string
 
@@ -81,6 +95,7 @@ func (v *textValuer) Value() (driver.Value, error) { return string(*v), nil }
 func TestValueKey(t *testing.T) {
 	s, empty := textValuer("a"), textValuer("")
 	var nilPtr *textValuer
+	na, yes := naValuer("n/a"), naValuer("yes")
 	tests := []struct {
 		v       driver.Valuer
 		key     string
@@ -96,6 +111,8 @@ func TestValueKey(t *testing.T) {
 		{v: sql.NullBool{Bool: false, Valid: true}, key: "false", ok: true, opt: false},
 		{v: failingValuer{}, ok: false},
 		{v: sql.NullFloat64{Float64: 1, Valid: true}, ok: false},
+		{v: &na, key: "n/a", ok: true, opt: false}, // what an Optional field holds for NULL
+		{v: &yes, key: "yes", ok: true, opt: true},
 	}
 	for i, tt := range tests {
 		k, ok := ValueKey(tt.v)
