@@ -23,6 +23,12 @@ type Annotation struct {
 	PublishBy [][]string `json:"PublishBy,omitempty"`
 }
 
+// Publish caches the type by id alone: client.T.Cached().Get and GetMany,
+// with no lookup beyond the id. PublishBy implies it.
+func Publish() *Annotation {
+	return &Annotation{}
+}
+
 // PublishBy publishes the lookup by the given fields. A unique field set
 // (a Unique field among them, or a unique index on exactly them) gets a
 // GetBy helper; any other set gets a ListBy helper. It may be used any

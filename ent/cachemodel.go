@@ -13,12 +13,17 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/privacy"
+	"github.com/entcachemodel/entcachemodel/ent/kindall"
+	"github.com/entcachemodel/entcachemodel/ent/kindbare"
+	"github.com/entcachemodel/entcachemodel/ent/kindopt"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
+	"github.com/entcachemodel/entcachemodel/internal/kindtype"
+	"github.com/google/uuid"
 )
 
 // cacheModel returns the cache that reads may use: none without the
@@ -115,6 +120,1378 @@ func cacheError(err error, label string) error {
 	return err
 }
 
+// kindAllCacheByFInt is the published lookup of KindAll by f_int.
+var kindAllCacheByFInt = &entcachemodel.Index[*KindAll]{
+	Name:   "f_int",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.FInt), 10)), true
+	},
+}
+
+// kindAllCacheByFInt8 is the published lookup of KindAll by f_int8.
+var kindAllCacheByFInt8 = &entcachemodel.Index[*KindAll]{
+	Name:   "f_int8",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		if v.FInt8 == 0 {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.FInt8), 10)), true
+	},
+}
+
+// kindAllCacheByFInt16 is the published lookup of KindAll by f_int16.
+var kindAllCacheByFInt16 = &entcachemodel.Index[*KindAll]{
+	Name:   "f_int16",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		if v.FInt16 == nil {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(*v.FInt16), 10)), true
+	},
+}
+
+// kindAllCacheByFInt32 is the published lookup of KindAll by f_int32.
+var kindAllCacheByFInt32 = &entcachemodel.Index[*KindAll]{
+	Name:   "f_int32",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.FInt32), 10)), true
+	},
+}
+
+// kindAllCacheByFInt64 is the published lookup of KindAll by f_int64.
+var kindAllCacheByFInt64 = &entcachemodel.Index[*KindAll]{
+	Name:   "f_int64",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.FInt64), 10)), true
+	},
+}
+
+// kindAllCacheByFUint is the published lookup of KindAll by f_uint.
+var kindAllCacheByFUint = &entcachemodel.Index[*KindAll]{
+	Name:   "f_uint",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.FUint), 10)), true
+	},
+}
+
+// kindAllCacheByFUint8 is the published lookup of KindAll by f_uint8.
+var kindAllCacheByFUint8 = &entcachemodel.Index[*KindAll]{
+	Name:   "f_uint8",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		if v.FUint8 == 0 {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.FUint8), 10)), true
+	},
+}
+
+// kindAllCacheByFUint16 is the published lookup of KindAll by f_uint16.
+var kindAllCacheByFUint16 = &entcachemodel.Index[*KindAll]{
+	Name:   "f_uint16",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		if v.FUint16 == nil {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatUint(uint64(*v.FUint16), 10)), true
+	},
+}
+
+// kindAllCacheByFUint32 is the published lookup of KindAll by f_uint32.
+var kindAllCacheByFUint32 = &entcachemodel.Index[*KindAll]{
+	Name:   "f_uint32",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.FUint32), 10)), true
+	},
+}
+
+// kindAllCacheByFUint64 is the published lookup of KindAll by f_uint64.
+var kindAllCacheByFUint64 = &entcachemodel.Index[*KindAll]{
+	Name:   "f_uint64",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.FUint64), 10)), true
+	},
+}
+
+// kindAllCacheByFUUIDPtr is the published lookup of KindAll by f_uuid_ptr.
+var kindAllCacheByFUUIDPtr = &entcachemodel.Index[*KindAll]{
+	Name:   "f_uuid_ptr",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		if v.FUUIDPtr == nil {
+			return "", false
+		}
+		return entcachemodel.IndexKey((*v.FUUIDPtr).String()), true
+	},
+}
+
+// kindAllCacheByFCode is the published lookup of KindAll by f_code.
+var kindAllCacheByFCode = &entcachemodel.Index[*KindAll]{
+	Name:   "f_code",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		k0, ok := entcachemodel.ValueKey(v.FCode)
+		if !ok {
+			return "", false
+		}
+		return entcachemodel.IndexKey(k0), true
+	},
+}
+
+// kindAllCacheByFNull is the published lookup of KindAll by f_null.
+var kindAllCacheByFNull = &entcachemodel.Index[*KindAll]{
+	Name:   "f_null",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		k0, ok := entcachemodel.OptionalValueKey(&v.FNull)
+		if !ok {
+			return "", false
+		}
+		return entcachemodel.IndexKey(k0), true
+	},
+}
+
+// kindAllCacheByFNullstr is the published lookup of KindAll by f_nullstr.
+var kindAllCacheByFNullstr = &entcachemodel.Index[*KindAll]{
+	Name:   "f_nullstr",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		k0, ok := entcachemodel.OptionalValueKey(&v.FNullstr)
+		if !ok {
+			return "", false
+		}
+		return entcachemodel.IndexKey(k0), true
+	},
+}
+
+// kindAllCacheByFLevel is the published lookup of KindAll by f_level.
+var kindAllCacheByFLevel = &entcachemodel.Index[*KindAll]{
+	Name:   "f_level",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.FLevel), 10)), true
+	},
+}
+
+// kindAllCacheByFLabel is the published lookup of KindAll by f_label.
+var kindAllCacheByFLabel = &entcachemodel.Index[*KindAll]{
+	Name:   "f_label",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		if v.FLabel == "" {
+			return "", false
+		}
+		return entcachemodel.IndexKey(string(v.FLabel)), true
+	},
+}
+
+// kindAllCacheByFColor is the published lookup of KindAll by f_color.
+var kindAllCacheByFColor = &entcachemodel.Index[*KindAll]{
+	Name:   "f_color",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		if v.FColor == "" {
+			return "", false
+		}
+		return entcachemodel.IndexKey(string(v.FColor)), true
+	},
+}
+
+// kindAllCacheByFEnumFBool is the published lookup of KindAll by f_enum,f_bool.
+var kindAllCacheByFEnumFBool = &entcachemodel.Index[*KindAll]{
+	Name:   "f_enum,f_bool",
+	Unique: false,
+	Key: func(v *KindAll) (string, bool) {
+		if !v.FBool {
+			return "", false
+		}
+		return entcachemodel.IndexKey(string(v.FEnum), strconv.FormatBool(bool(v.FBool))), true
+	},
+}
+
+// kindallCacheFormatID returns the key text of a KindAll id.
+func kindallCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// kindallCacheParseID reads an id written by kindallCacheFormatID.
+func kindallCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// kindallCacheSchema describes KindAll to the cache.
+var kindallCacheSchema = &entcachemodel.Schema[*KindAll, int]{
+	Type:      "KindAll",
+	Hash:      "b9b06808ef41",
+	ID:        func(v *KindAll) int { return v.ID },
+	FormatID:  kindallCacheFormatID,
+	ParseID:   kindallCacheParseID,
+	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Encode: func(e *entcachemodel.Encoder, v *KindAll) {
+		e.String(kindallCacheFormatID(v.ID))
+		e.Int(int64(v.FInt))
+		e.Int(int64(v.FInt8))
+		e.Bool(v.FInt16 != nil)
+		if v.FInt16 != nil {
+			e.Int(int64(*v.FInt16))
+		}
+		e.Int(int64(v.FInt32))
+		e.Int(v.FInt64)
+		e.Uint(uint64(v.FUint))
+		e.Uint(uint64(v.FUint8))
+		e.Bool(v.FUint16 != nil)
+		if v.FUint16 != nil {
+			e.Uint(uint64(*v.FUint16))
+		}
+		e.Uint(uint64(v.FUint32))
+		e.Uint(v.FUint64)
+		e.Float(float64(v.FFloat32))
+		e.Bool(v.FFloat64 != nil)
+		if v.FFloat64 != nil {
+			e.Float(*v.FFloat64)
+		}
+		e.String(v.FString)
+		e.String(v.FText)
+		e.Bool(v.FBool)
+		e.Bool(v.FBytes != nil)
+		if v.FBytes != nil {
+			e.RawBytes(*v.FBytes)
+		}
+		e.Time(v.CreatedAt)
+		e.Time(v.UpdatedAt)
+		e.Bool(v.FTime != nil)
+		if v.FTime != nil {
+			e.Time(*v.FTime)
+		}
+		e.JSON(v.FJSON)
+		e.JSON(v.FStrings)
+		e.String(string(v.FEnum))
+		e.String(string(v.FColor))
+		e.Binary(v.FUUID)
+		e.Bool(v.FUUIDPtr != nil)
+		if v.FUUIDPtr != nil {
+			e.Binary(*v.FUUIDPtr)
+		}
+		e.Value(v.FMoney.Value())
+		e.Bool(v.FCode != nil)
+		if v.FCode != nil {
+			e.Value(v.FCode.Value())
+		}
+		e.Value(v.FNull.Value())
+		e.Value(v.FNullstr.Value())
+		e.Value(v.FNulltime.Value())
+		e.Int(int64(v.FLevel))
+		e.String(string(v.FLabel))
+		e.Bool(v.FURL != nil)
+		if v.FURL != nil {
+			e.Value(kindall.ValueScanner.FURL.Value(v.FURL))
+		}
+	},
+	Decode: func(d *entcachemodel.Decoder) *KindAll {
+		v := &KindAll{}
+		id, err := kindallCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.FInt = int(d.Int())
+		v.FInt8 = int8(d.Int())
+		if d.Bool() {
+			x := int16(d.Int())
+			v.FInt16 = &x
+		}
+		v.FInt32 = int32(d.Int())
+		v.FInt64 = d.Int()
+		v.FUint = uint(d.Uint())
+		v.FUint8 = uint8(d.Uint())
+		if d.Bool() {
+			x := uint16(d.Uint())
+			v.FUint16 = &x
+		}
+		v.FUint32 = uint32(d.Uint())
+		v.FUint64 = d.Uint()
+		v.FFloat32 = float32(d.Float())
+		if d.Bool() {
+			x := d.Float()
+			v.FFloat64 = &x
+		}
+		v.FString = d.String()
+		v.FText = d.String()
+		v.FBool = d.Bool()
+		if d.Bool() {
+			x := d.RawBytes()
+			v.FBytes = &x
+		}
+		v.CreatedAt = d.Time()
+		v.UpdatedAt = d.Time()
+		if d.Bool() {
+			x := d.Time()
+			v.FTime = &x
+		}
+		d.JSON(&v.FJSON)
+		d.JSON(&v.FStrings)
+		v.FEnum = kindall.FEnum(d.String())
+		v.FColor = kindtype.Color(d.String())
+		d.Binary(&v.FUUID)
+		if d.Bool() {
+			var x uuid.UUID
+			d.Binary(&x)
+			v.FUUIDPtr = &x
+		}
+		d.Scan(&v.FMoney)
+		if d.Bool() {
+			x := new(kindtype.Code)
+			d.Scan(x)
+			v.FCode = x
+		}
+		d.Scan(&v.FNull)
+		d.Scan(&v.FNullstr)
+		d.Scan(&v.FNulltime)
+		v.FLevel = kindtype.Level(d.Int())
+		v.FLabel = kindtype.Label(d.String())
+		if d.Bool() {
+			if x, err := kindall.ValueScanner.FURL.FromValue(entcachemodel.Scanned(d, kindall.ValueScanner.FURL.ScanValue())); err != nil {
+				d.Fail()
+			} else {
+				v.FURL = x
+			}
+		}
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*KindAll]{kindAllCacheByFInt, kindAllCacheByFInt8, kindAllCacheByFInt16, kindAllCacheByFInt32, kindAllCacheByFInt64, kindAllCacheByFUint, kindAllCacheByFUint8, kindAllCacheByFUint16, kindAllCacheByFUint32, kindAllCacheByFUint64, kindAllCacheByFUUIDPtr, kindAllCacheByFCode, kindAllCacheByFNull, kindAllCacheByFNullstr, kindAllCacheByFLevel, kindAllCacheByFLabel, kindAllCacheByFColor, kindAllCacheByFEnumFBool},
+}
+
+// kindallCacheHook publishes every committed KindAll write.
+func kindallCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*KindAllMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "KindAll")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewKindAllClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*KindAll, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*KindAll, bool) {
+				v, ok := read.row.(*KindAll)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(kindall.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*KindAll, error) {
+				return committed.cacheQuery().Where(kindall.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*KindAll, error) {
+			rows, err := NewKindAllClient(m.config).cacheQuery().Where(kindall.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				kindallCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.FInt(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_int", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.FInt8(); ok && v0 != 0 {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_int8", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.FInt16(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_int16", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.FInt32(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_int32", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.FInt64(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_int64", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.FUint(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_uint", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
+		}
+		if v0, ok := m.FUint8(); ok && v0 != 0 {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_uint8", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
+		}
+		if v0, ok := m.FUint16(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_uint16", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
+		}
+		if v0, ok := m.FUint32(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_uint32", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
+		}
+		if v0, ok := m.FUint64(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_uint64", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
+		}
+		if v0, ok := m.FUUIDPtr(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_uuid_ptr", Key: entcachemodel.IndexKey(v0.String())})
+		}
+		if v0, ok := m.FCode(); ok {
+			if k0, ok := entcachemodel.ValueKey(v0); ok {
+				w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_code", Key: entcachemodel.IndexKey(k0)})
+			}
+		}
+		if v0, ok := m.FNull(); ok {
+			if k0, ok := entcachemodel.OptionalValueKey(&v0); ok {
+				w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_null", Key: entcachemodel.IndexKey(k0)})
+			}
+		}
+		if v0, ok := m.FNullstr(); ok {
+			if k0, ok := entcachemodel.OptionalValueKey(&v0); ok {
+				w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_nullstr", Key: entcachemodel.IndexKey(k0)})
+			}
+		}
+		if v0, ok := m.FLevel(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_level", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.FLabel(); ok && v0 != "" {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_label", Key: entcachemodel.IndexKey(string(v0))})
+		}
+		if v0, ok := m.FColor(); ok && v0 != "" {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_color", Key: entcachemodel.IndexKey(string(v0))})
+		}
+		if v0, ok := m.FEnum(); ok {
+			if v1, ok := m.FBool(); ok && v1 {
+				w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "f_enum,f_bool", Key: entcachemodel.IndexKey(string(v0), strconv.FormatBool(bool(v1)))})
+			}
+		}
+		return kindallCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// kindallCacheApply applies m to the fields of v that lists are keyed by.
+func kindallCacheApply(m *KindAllMutation, v *KindAll) {
+	if x, ok := m.FInt(); ok {
+		v.FInt = x
+	}
+	if x, ok := m.AddedFInt(); ok {
+		v.FInt += x
+	}
+	if x, ok := m.FInt8(); ok {
+		v.FInt8 = x
+	}
+	if x, ok := m.AddedFInt8(); ok {
+		v.FInt8 += x
+	}
+	if m.FInt8Cleared() {
+		v.FInt8 = 0
+	}
+	if x, ok := m.FInt16(); ok {
+		v.FInt16 = &x
+	}
+	if x, ok := m.AddedFInt16(); ok {
+		if v.FInt16 == nil {
+			v.FInt16 = new(int16)
+		}
+		*v.FInt16 += x
+	}
+	if m.FInt16Cleared() {
+		v.FInt16 = nil
+	}
+	if x, ok := m.FInt32(); ok {
+		v.FInt32 = x
+	}
+	if x, ok := m.AddedFInt32(); ok {
+		v.FInt32 += x
+	}
+	if x, ok := m.FInt64(); ok {
+		v.FInt64 = x
+	}
+	if x, ok := m.AddedFInt64(); ok {
+		v.FInt64 += x
+	}
+	if x, ok := m.FUint(); ok {
+		v.FUint = x
+	}
+	if x, ok := m.AddedFUint(); ok {
+		v.FUint += uint(x)
+	}
+	if x, ok := m.FUint8(); ok {
+		v.FUint8 = x
+	}
+	if x, ok := m.AddedFUint8(); ok {
+		v.FUint8 += uint8(x)
+	}
+	if m.FUint8Cleared() {
+		v.FUint8 = 0
+	}
+	if x, ok := m.FUint16(); ok {
+		v.FUint16 = &x
+	}
+	if x, ok := m.AddedFUint16(); ok {
+		if v.FUint16 == nil {
+			v.FUint16 = new(uint16)
+		}
+		*v.FUint16 += uint16(x)
+	}
+	if m.FUint16Cleared() {
+		v.FUint16 = nil
+	}
+	if x, ok := m.FUint32(); ok {
+		v.FUint32 = x
+	}
+	if x, ok := m.AddedFUint32(); ok {
+		v.FUint32 += uint32(x)
+	}
+	if x, ok := m.FUint64(); ok {
+		v.FUint64 = x
+	}
+	if x, ok := m.AddedFUint64(); ok {
+		v.FUint64 += uint64(x)
+	}
+	if x, ok := m.FUUIDPtr(); ok {
+		v.FUUIDPtr = &x
+	}
+	if m.FUUIDPtrCleared() {
+		v.FUUIDPtr = nil
+	}
+	if x, ok := m.FCode(); ok {
+		v.FCode = x
+	}
+	if x, ok := m.FNull(); ok {
+		v.FNull = x
+	}
+	if m.FNullCleared() {
+		v.FNull = kindtype.NullText{}
+	}
+	if x, ok := m.FNullstr(); ok {
+		v.FNullstr = x
+	}
+	if m.FNullstrCleared() {
+		v.FNullstr = sql.NullString{}
+	}
+	if x, ok := m.FLevel(); ok {
+		v.FLevel = x
+	}
+	if x, ok := m.AddedFLevel(); ok {
+		v.FLevel += x
+	}
+	if x, ok := m.FLabel(); ok {
+		v.FLabel = x
+	}
+	if m.FLabelCleared() {
+		v.FLabel = ""
+	}
+	if x, ok := m.FColor(); ok {
+		v.FColor = x
+	}
+	if m.FColorCleared() {
+		v.FColor = ""
+	}
+	if x, ok := m.FEnum(); ok {
+		v.FEnum = x
+	}
+	if x, ok := m.FBool(); ok {
+		v.FBool = x
+	}
+	if m.FBoolCleared() {
+		v.FBool = false
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *KindAllUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*KindAll, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = kindall.Columns
+	_node, row := &KindAll{config: _u.config}, &KindAll{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{kindall.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of KindAll. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *KindAllClient) Cached() *KindAllCache {
+	return &KindAllCache{client: c}
+}
+
+// KindAllCache serves KindAll reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type KindAllCache struct {
+	client *KindAllClient
+}
+
+func (c *KindAllCache) reader() entcachemodel.Reader[*KindAll, int] {
+	cfg := c.client.config
+	return kindallCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*KindAll, error) {
+			return c.client.cacheQuery().Where(kindall.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *KindAll) { v.config = cfg },
+	)
+}
+
+func (c *KindAllCache) lookup(index *entcachemodel.Index[*KindAll], key string, ps ...predicate.KindAll) entcachemodel.Lookup[*KindAll, int] {
+	query := func() *KindAllQuery {
+		return c.client.cacheQuery().Where(ps...).Order(kindall.ByID())
+	}
+	return entcachemodel.Lookup[*KindAll, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*KindAll, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the KindAll with the given id, like KindAllClient.Get.
+func (c *KindAllCache) Get(ctx context.Context, id int) (*KindAll, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, kindall.Label)
+}
+
+// GetMany returns the KindAll entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *KindAllCache) GetMany(ctx context.Context, ids ...int) ([]*KindAll, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByFInt returns the KindAll entities with the given f_int, ordered by id.
+func (c *KindAllCache) ListByFInt(ctx context.Context, fInt int) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt), 10)), kindall.FIntEQ(fInt)))
+}
+
+// ListByFInt8 returns the KindAll entities with the given f_int8, ordered by id.
+func (c *KindAllCache) ListByFInt8(ctx context.Context, fInt8 int8) ([]*KindAll, error) {
+	if fInt8 == 0 {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindall.FInt8EQ(fInt8)).Order(kindall.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt8, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt8), 10)), kindall.FInt8EQ(fInt8)))
+}
+
+// ListByFInt16 returns the KindAll entities with the given f_int16, ordered by id.
+func (c *KindAllCache) ListByFInt16(ctx context.Context, fInt16 int16) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt16, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt16), 10)), kindall.FInt16EQ(fInt16)))
+}
+
+// ListByFInt32 returns the KindAll entities with the given f_int32, ordered by id.
+func (c *KindAllCache) ListByFInt32(ctx context.Context, fInt32 int32) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt32, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt32), 10)), kindall.FInt32EQ(fInt32)))
+}
+
+// ListByFInt64 returns the KindAll entities with the given f_int64, ordered by id.
+func (c *KindAllCache) ListByFInt64(ctx context.Context, fInt64 int64) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt64, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt64), 10)), kindall.FInt64EQ(fInt64)))
+}
+
+// ListByFUint returns the KindAll entities with the given f_uint, ordered by id.
+func (c *KindAllCache) ListByFUint(ctx context.Context, fUint uint) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint), 10)), kindall.FUintEQ(fUint)))
+}
+
+// ListByFUint8 returns the KindAll entities with the given f_uint8, ordered by id.
+func (c *KindAllCache) ListByFUint8(ctx context.Context, fUint8 uint8) ([]*KindAll, error) {
+	if fUint8 == 0 {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindall.FUint8EQ(fUint8)).Order(kindall.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint8, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint8), 10)), kindall.FUint8EQ(fUint8)))
+}
+
+// ListByFUint16 returns the KindAll entities with the given f_uint16, ordered by id.
+func (c *KindAllCache) ListByFUint16(ctx context.Context, fUint16 uint16) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint16, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint16), 10)), kindall.FUint16EQ(fUint16)))
+}
+
+// ListByFUint32 returns the KindAll entities with the given f_uint32, ordered by id.
+func (c *KindAllCache) ListByFUint32(ctx context.Context, fUint32 uint32) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint32, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint32), 10)), kindall.FUint32EQ(fUint32)))
+}
+
+// ListByFUint64 returns the KindAll entities with the given f_uint64, ordered by id.
+func (c *KindAllCache) ListByFUint64(ctx context.Context, fUint64 uint64) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint64, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint64), 10)), kindall.FUint64EQ(fUint64)))
+}
+
+// ListByFUUIDPtr returns the KindAll entities with the given f_uuid_ptr, ordered by id.
+func (c *KindAllCache) ListByFUUIDPtr(ctx context.Context, fuuidPtr uuid.UUID) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUUIDPtr, entcachemodel.IndexKey(fuuidPtr.String()), kindall.FUUIDPtrEQ(fuuidPtr)))
+}
+
+// ListByFCode returns the KindAll entities with the given f_code, ordered by id.
+func (c *KindAllCache) ListByFCode(ctx context.Context, fCode *kindtype.Code) ([]*KindAll, error) {
+	fCodeKey, fCodeOK := entcachemodel.ValueKey(fCode)
+	if !fCodeOK {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindall.FCodeEQ(fCode)).Order(kindall.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFCode, entcachemodel.IndexKey(fCodeKey), kindall.FCodeEQ(fCode)))
+}
+
+// ListByFNull returns the KindAll entities with the given f_null, ordered by id.
+func (c *KindAllCache) ListByFNull(ctx context.Context, fNull kindtype.NullText) ([]*KindAll, error) {
+	fNullKey, fNullOK := entcachemodel.OptionalValueKey(&fNull)
+	if !fNullOK {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindall.FNullEQ(fNull)).Order(kindall.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFNull, entcachemodel.IndexKey(fNullKey), kindall.FNullEQ(fNull)))
+}
+
+// ListByFNullstr returns the KindAll entities with the given f_nullstr, ordered by id.
+func (c *KindAllCache) ListByFNullstr(ctx context.Context, fNullstr sql.NullString) ([]*KindAll, error) {
+	fNullstrKey, fNullstrOK := entcachemodel.OptionalValueKey(&fNullstr)
+	if !fNullstrOK {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindall.FNullstrEQ(fNullstr)).Order(kindall.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFNullstr, entcachemodel.IndexKey(fNullstrKey), kindall.FNullstrEQ(fNullstr)))
+}
+
+// ListByFLevel returns the KindAll entities with the given f_level, ordered by id.
+func (c *KindAllCache) ListByFLevel(ctx context.Context, fLevel kindtype.Level) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFLevel, entcachemodel.IndexKey(strconv.FormatInt(int64(fLevel), 10)), kindall.FLevelEQ(fLevel)))
+}
+
+// ListByFLabel returns the KindAll entities with the given f_label, ordered by id.
+func (c *KindAllCache) ListByFLabel(ctx context.Context, fLabel kindtype.Label) ([]*KindAll, error) {
+	if fLabel == "" {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindall.FLabelEQ(fLabel)).Order(kindall.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFLabel, entcachemodel.IndexKey(string(fLabel)), kindall.FLabelEQ(fLabel)))
+}
+
+// ListByFColor returns the KindAll entities with the given f_color, ordered by id.
+func (c *KindAllCache) ListByFColor(ctx context.Context, fColor kindtype.Color) ([]*KindAll, error) {
+	if fColor == "" {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindall.FColorEQ(fColor)).Order(kindall.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFColor, entcachemodel.IndexKey(string(fColor)), kindall.FColorEQ(fColor)))
+}
+
+// ListByFEnumFBool returns the KindAll entities with the given f_enum,f_bool, ordered by id.
+func (c *KindAllCache) ListByFEnumFBool(ctx context.Context, fEnum kindall.FEnum, fBool bool) ([]*KindAll, error) {
+	if !fBool {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindall.FEnumEQ(fEnum), kindall.FBoolEQ(fBool)).Order(kindall.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFEnumFBool, entcachemodel.IndexKey(string(fEnum), strconv.FormatBool(bool(fBool))), kindall.FEnumEQ(fEnum), kindall.FBoolEQ(fBool)))
+}
+
+// kindbareCacheFormatID returns the key text of a KindBare id.
+func kindbareCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// kindbareCacheParseID reads an id written by kindbareCacheFormatID.
+func kindbareCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// kindbareCacheSchema describes KindBare to the cache.
+var kindbareCacheSchema = &entcachemodel.Schema[*KindBare, int]{
+	Type:      "KindBare",
+	Hash:      "71271e3b7b3b",
+	ID:        func(v *KindBare) int { return v.ID },
+	FormatID:  kindbareCacheFormatID,
+	ParseID:   kindbareCacheParseID,
+	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Encode: func(e *entcachemodel.Encoder, v *KindBare) {
+		e.String(kindbareCacheFormatID(v.ID))
+		e.String(v.Name)
+	},
+	Decode: func(d *entcachemodel.Decoder) *KindBare {
+		v := &KindBare{}
+		id, err := kindbareCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*KindBare]{},
+}
+
+// kindbareCacheHook publishes every committed KindBare write.
+func kindbareCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*KindBareMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "KindBare")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewKindBareClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*KindBare, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*KindBare, bool) {
+				v, ok := read.row.(*KindBare)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(kindbare.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*KindBare, error) {
+				return committed.cacheQuery().Where(kindbare.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return kindbareCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *KindBareUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*KindBare, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = kindbare.Columns
+	_node, row := &KindBare{config: _u.config}, &KindBare{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{kindbare.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of KindBare. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *KindBareClient) Cached() *KindBareCache {
+	return &KindBareCache{client: c}
+}
+
+// KindBareCache serves KindBare reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type KindBareCache struct {
+	client *KindBareClient
+}
+
+func (c *KindBareCache) reader() entcachemodel.Reader[*KindBare, int] {
+	cfg := c.client.config
+	return kindbareCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*KindBare, error) {
+			return c.client.cacheQuery().Where(kindbare.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *KindBare) { v.config = cfg },
+	)
+}
+
+func (c *KindBareCache) lookup(index *entcachemodel.Index[*KindBare], key string, ps ...predicate.KindBare) entcachemodel.Lookup[*KindBare, int] {
+	query := func() *KindBareQuery {
+		return c.client.cacheQuery().Where(ps...).Order(kindbare.ByID())
+	}
+	return entcachemodel.Lookup[*KindBare, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*KindBare, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the KindBare with the given id, like KindBareClient.Get.
+func (c *KindBareCache) Get(ctx context.Context, id int) (*KindBare, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, kindbare.Label)
+}
+
+// GetMany returns the KindBare entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *KindBareCache) GetMany(ctx context.Context, ids ...int) ([]*KindBare, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// kindOptCacheByOwnerID is the published lookup of KindOpt by owner_id.
+var kindOptCacheByOwnerID = &entcachemodel.Index[*KindOpt]{
+	Name:   "owner_id",
+	Unique: false,
+	Key: func(v *KindOpt) (string, bool) {
+		if v.OwnerID == 0 {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.OwnerID), 10)), true
+	},
+}
+
+// kindOptCacheByHandle is the published lookup of KindOpt by handle.
+var kindOptCacheByHandle = &entcachemodel.Index[*KindOpt]{
+	Name:   "handle",
+	Unique: true,
+	Key: func(v *KindOpt) (string, bool) {
+		if v.Handle == "" {
+			return "", false
+		}
+		return entcachemodel.IndexKey(v.Handle), true
+	},
+}
+
+// kindOptCacheByTeamSeat is the published lookup of KindOpt by team,seat.
+var kindOptCacheByTeamSeat = &entcachemodel.Index[*KindOpt]{
+	Name:   "team,seat",
+	Unique: true,
+	Key: func(v *KindOpt) (string, bool) {
+		if v.Seat == 0 {
+			return "", false
+		}
+		return entcachemodel.IndexKey(v.Team, strconv.FormatInt(int64(v.Seat), 10)), true
+	},
+}
+
+// kindOptCacheByGroupSlot is the published lookup of KindOpt by group,slot.
+var kindOptCacheByGroupSlot = &entcachemodel.Index[*KindOpt]{
+	Name:   "group,slot",
+	Unique: false,
+	Key: func(v *KindOpt) (string, bool) {
+		if v.Slot == 0 {
+			return "", false
+		}
+		return entcachemodel.IndexKey(v.Group, strconv.FormatInt(int64(v.Slot), 10)), true
+	},
+}
+
+// kindOptCacheByFlag is the published lookup of KindOpt by flag.
+var kindOptCacheByFlag = &entcachemodel.Index[*KindOpt]{
+	Name:   "flag",
+	Unique: false,
+	Key: func(v *KindOpt) (string, bool) {
+		if !v.Flag {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatBool(bool(v.Flag))), true
+	},
+}
+
+// kindOptCacheByTag is the published lookup of KindOpt by tag.
+var kindOptCacheByTag = &entcachemodel.Index[*KindOpt]{
+	Name:   "tag",
+	Unique: false,
+	Key: func(v *KindOpt) (string, bool) {
+		if v.Tag == (uuid.UUID{}) {
+			return "", false
+		}
+		return entcachemodel.IndexKey(v.Tag.String()), true
+	},
+}
+
+// kindOptCacheByCounter is the published lookup of KindOpt by counter.
+var kindOptCacheByCounter = &entcachemodel.Index[*KindOpt]{
+	Name:   "counter",
+	Unique: false,
+	Key: func(v *KindOpt) (string, bool) {
+		if v.Counter == 0 {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Counter), 10)), true
+	},
+}
+
+// kindoptCacheFormatID returns the key text of a KindOpt id.
+func kindoptCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// kindoptCacheParseID reads an id written by kindoptCacheFormatID.
+func kindoptCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// kindoptCacheSchema describes KindOpt to the cache.
+var kindoptCacheSchema = &entcachemodel.Schema[*KindOpt, int]{
+	Type:      "KindOpt",
+	Hash:      "9f57c09b7918",
+	ID:        func(v *KindOpt) int { return v.ID },
+	FormatID:  kindoptCacheFormatID,
+	ParseID:   kindoptCacheParseID,
+	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Encode: func(e *entcachemodel.Encoder, v *KindOpt) {
+		e.String(kindoptCacheFormatID(v.ID))
+		e.Int(int64(v.OwnerID))
+		e.String(v.Handle)
+		e.String(v.Team)
+		e.Int(int64(v.Seat))
+		e.String(v.Group)
+		e.Int(int64(v.Slot))
+		e.Bool(v.Flag)
+		e.Binary(v.Tag)
+		e.Int(int64(v.Counter))
+	},
+	Decode: func(d *entcachemodel.Decoder) *KindOpt {
+		v := &KindOpt{}
+		id, err := kindoptCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.OwnerID = int(d.Int())
+		v.Handle = d.String()
+		v.Team = d.String()
+		v.Seat = int(d.Int())
+		v.Group = d.String()
+		v.Slot = int(d.Int())
+		v.Flag = d.Bool()
+		d.Binary(&v.Tag)
+		v.Counter = int(d.Int())
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*KindOpt]{kindOptCacheByOwnerID, kindOptCacheByHandle, kindOptCacheByTeamSeat, kindOptCacheByGroupSlot, kindOptCacheByFlag, kindOptCacheByTag, kindOptCacheByCounter},
+}
+
+// kindoptCacheHook publishes every committed KindOpt write.
+func kindoptCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*KindOptMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "KindOpt")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewKindOptClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*KindOpt, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*KindOpt, bool) {
+				v, ok := read.row.(*KindOpt)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(kindopt.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*KindOpt, error) {
+				return committed.cacheQuery().Where(kindopt.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*KindOpt, error) {
+			rows, err := NewKindOptClient(m.config).cacheQuery().Where(kindopt.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				kindoptCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]int, error) {
+				var ps []predicate.KindOpt
+				if v, ok := m.Handle(); ok {
+					ps = append(ps, kindopt.HandleEQ(v))
+				}
+				if v0, ok := m.Team(); ok {
+					if v1, ok := m.Seat(); ok {
+						ps = append(ps, kindopt.And(kindopt.TeamEQ(v0), kindopt.SeatEQ(v1)))
+					}
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewKindOptClient(m.config).cacheQuery().Where(kindopt.Or(ps...)).IDs(cacheAllow(ctx))
+			}
+		}
+		if v0, ok := m.OwnerID(); ok && v0 != 0 {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "owner_id", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.Group(); ok {
+			if v1, ok := m.Slot(); ok && v1 != 0 {
+				w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "group,slot", Key: entcachemodel.IndexKey(v0, strconv.FormatInt(int64(v1), 10))})
+			}
+		}
+		if v0, ok := m.Flag(); ok && v0 {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "flag", Key: entcachemodel.IndexKey(strconv.FormatBool(bool(v0)))})
+		}
+		if v0, ok := m.Tag(); ok && v0 != (uuid.UUID{}) {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "tag", Key: entcachemodel.IndexKey(v0.String())})
+		}
+		if v0, ok := m.Counter(); ok && v0 != 0 {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "counter", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		return kindoptCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// kindoptCacheApply applies m to the fields of v that lists are keyed by.
+func kindoptCacheApply(m *KindOptMutation, v *KindOpt) {
+	if x, ok := m.OwnerID(); ok {
+		v.OwnerID = x
+	}
+	if x, ok := m.AddedOwnerID(); ok {
+		v.OwnerID += x
+	}
+	if m.OwnerIDCleared() {
+		v.OwnerID = 0
+	}
+	if x, ok := m.Group(); ok {
+		v.Group = x
+	}
+	if x, ok := m.Slot(); ok {
+		v.Slot = x
+	}
+	if x, ok := m.AddedSlot(); ok {
+		v.Slot += x
+	}
+	if m.SlotCleared() {
+		v.Slot = 0
+	}
+	if x, ok := m.Flag(); ok {
+		v.Flag = x
+	}
+	if m.FlagCleared() {
+		v.Flag = false
+	}
+	if x, ok := m.Tag(); ok {
+		v.Tag = x
+	}
+	if m.TagCleared() {
+		v.Tag = uuid.UUID{}
+	}
+	if x, ok := m.Counter(); ok {
+		v.Counter = x
+	}
+	if x, ok := m.AddedCounter(); ok {
+		v.Counter += x
+	}
+	if m.CounterCleared() {
+		v.Counter = 0
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *KindOptUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*KindOpt, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = kindopt.Columns
+	_node, row := &KindOpt{config: _u.config}, &KindOpt{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{kindopt.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of KindOpt. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *KindOptClient) Cached() *KindOptCache {
+	return &KindOptCache{client: c}
+}
+
+// KindOptCache serves KindOpt reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type KindOptCache struct {
+	client *KindOptClient
+}
+
+func (c *KindOptCache) reader() entcachemodel.Reader[*KindOpt, int] {
+	cfg := c.client.config
+	return kindoptCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*KindOpt, error) {
+			return c.client.cacheQuery().Where(kindopt.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *KindOpt) { v.config = cfg },
+	)
+}
+
+func (c *KindOptCache) lookup(index *entcachemodel.Index[*KindOpt], key string, ps ...predicate.KindOpt) entcachemodel.Lookup[*KindOpt, int] {
+	query := func() *KindOptQuery {
+		return c.client.cacheQuery().Where(ps...).Order(kindopt.ByID())
+	}
+	return entcachemodel.Lookup[*KindOpt, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*KindOpt, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the KindOpt with the given id, like KindOptClient.Get.
+func (c *KindOptCache) Get(ctx context.Context, id int) (*KindOpt, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, kindopt.Label)
+}
+
+// GetMany returns the KindOpt entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *KindOptCache) GetMany(ctx context.Context, ids ...int) ([]*KindOpt, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByOwnerID returns the KindOpt entities with the given owner_id, ordered by id.
+func (c *KindOptCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*KindOpt, error) {
+	if ownerID == 0 {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindopt.OwnerIDEQ(ownerID)).Order(kindopt.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), kindopt.OwnerIDEQ(ownerID)))
+}
+
+// GetByHandle returns the KindOpt with the given handle.
+func (c *KindOptCache) GetByHandle(ctx context.Context, handle string) (*KindOpt, error) {
+	if handle == "" {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindopt.HandleEQ(handle)).Only(ctx)
+	}
+	v, err := c.reader().GetBy(ctx, c.lookup(kindOptCacheByHandle, entcachemodel.IndexKey(handle), kindopt.HandleEQ(handle)))
+	return v, cacheError(err, kindopt.Label)
+}
+
+// GetByTeamSeat returns the KindOpt with the given team,seat.
+func (c *KindOptCache) GetByTeamSeat(ctx context.Context, team string, seat int) (*KindOpt, error) {
+	if seat == 0 {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindopt.TeamEQ(team), kindopt.SeatEQ(seat)).Only(ctx)
+	}
+	v, err := c.reader().GetBy(ctx, c.lookup(kindOptCacheByTeamSeat, entcachemodel.IndexKey(team, strconv.FormatInt(int64(seat), 10)), kindopt.TeamEQ(team), kindopt.SeatEQ(seat)))
+	return v, cacheError(err, kindopt.Label)
+}
+
+// ListByGroupSlot returns the KindOpt entities with the given group,slot, ordered by id.
+func (c *KindOptCache) ListByGroupSlot(ctx context.Context, group string, slot int) ([]*KindOpt, error) {
+	if slot == 0 {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindopt.GroupEQ(group), kindopt.SlotEQ(slot)).Order(kindopt.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByGroupSlot, entcachemodel.IndexKey(group, strconv.FormatInt(int64(slot), 10)), kindopt.GroupEQ(group), kindopt.SlotEQ(slot)))
+}
+
+// ListByFlag returns the KindOpt entities with the given flag, ordered by id.
+func (c *KindOptCache) ListByFlag(ctx context.Context, flag bool) ([]*KindOpt, error) {
+	if !flag {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindopt.FlagEQ(flag)).Order(kindopt.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByFlag, entcachemodel.IndexKey(strconv.FormatBool(bool(flag))), kindopt.FlagEQ(flag)))
+}
+
+// ListByTag returns the KindOpt entities with the given tag, ordered by id.
+func (c *KindOptCache) ListByTag(ctx context.Context, tag uuid.UUID) ([]*KindOpt, error) {
+	if tag == (uuid.UUID{}) {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindopt.TagEQ(tag)).Order(kindopt.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByTag, entcachemodel.IndexKey(tag.String()), kindopt.TagEQ(tag)))
+}
+
+// ListByCounter returns the KindOpt entities with the given counter, ordered by id.
+func (c *KindOptCache) ListByCounter(ctx context.Context, counter int) ([]*KindOpt, error) {
+	if counter == 0 {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(kindopt.CounterEQ(counter)).Order(kindopt.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByCounter, entcachemodel.IndexKey(strconv.FormatInt(int64(counter), 10)), kindopt.CounterEQ(counter)))
+}
+
 // petCacheByName is the published lookup of Pet by name.
 var petCacheByName = &entcachemodel.Index[*Pet]{
 	Name:   "name",
@@ -137,7 +1514,7 @@ func petCacheParseID(s string) (int, error) {
 // petCacheSchema describes Pet to the cache.
 var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 	Type:      "Pet",
-	Hash:      "8e070953bcde",
+	Hash:      "966bbfe609ad",
 	ID:        func(v *Pet) int { return v.ID },
 	FormatID:  petCacheFormatID,
 	ParseID:   petCacheParseID,
@@ -432,7 +1809,7 @@ func semaccountCacheParseID(s string) (int, error) {
 // semaccountCacheSchema describes SemAccount to the cache.
 var semaccountCacheSchema = &entcachemodel.Schema[*SemAccount, int]{
 	Type:      "SemAccount",
-	Hash:      "98890e0d1893",
+	Hash:      "d5f93972879d",
 	ID:        func(v *SemAccount) int { return v.ID },
 	FormatID:  semaccountCacheFormatID,
 	ParseID:   semaccountCacheParseID,
@@ -648,7 +2025,7 @@ func semnoteCacheParseID(s string) (int, error) {
 // semnoteCacheSchema describes SemNote to the cache.
 var semnoteCacheSchema = &entcachemodel.Schema[*SemNote, int]{
 	Type:      "SemNote",
-	Hash:      "b97a6ec0d0b6",
+	Hash:      "0359d9c84daa",
 	ID:        func(v *SemNote) int { return v.ID },
 	FormatID:  semnoteCacheFormatID,
 	ParseID:   semnoteCacheParseID,
@@ -861,7 +2238,7 @@ func userCacheParseID(s string) (int, error) {
 // userCacheSchema describes User to the cache.
 var userCacheSchema = &entcachemodel.Schema[*User, int]{
 	Type:      "User",
-	Hash:      "892a66fc90c4",
+	Hash:      "937a52f016bb",
 	ID:        func(v *User) int { return v.ID },
 	FormatID:  userCacheFormatID,
 	ParseID:   userCacheParseID,
@@ -1106,6 +2483,81 @@ func (c *UserCache) ListByAge(ctx context.Context, age int) ([]*User, error) {
 // ListByRoleActive returns the User entities with the given role,active, ordered by id.
 func (c *UserCache) ListByRoleActive(ctx context.Context, role user.Role, active bool) ([]*User, error) {
 	return c.reader().ListBy(ctx, c.lookup(userCacheByRoleActive, entcachemodel.IndexKey(string(role), strconv.FormatBool(bool(active))), user.RoleEQ(role), user.ActiveEQ(active)))
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *KindAllClient) cacheQuery() *KindAllQuery {
+	return &KindAllQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeKindAll},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *KindAllMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewKindAllClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *KindBareClient) cacheQuery() *KindBareQuery {
+	return &KindBareQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeKindBare},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *KindBareMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewKindBareClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *KindOptClient) cacheQuery() *KindOptQuery {
+	return &KindOptQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeKindOpt},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *KindOptMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewKindOptClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
 }
 
 // cacheQuery returns a query of whole cached values, hidden foreign keys included,

@@ -15,6 +15,9 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/entcachemodel/entcachemodel/ent/kindall"
+	"github.com/entcachemodel/entcachemodel/ent/kindbare"
+	"github.com/entcachemodel/entcachemodel/ent/kindopt"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
@@ -29,6 +32,12 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// KindAll is the client for interacting with the KindAll builders.
+	KindAll *KindAllClient
+	// KindBare is the client for interacting with the KindBare builders.
+	KindBare *KindBareClient
+	// KindOpt is the client for interacting with the KindOpt builders.
+	KindOpt *KindOptClient
 	// Pet is the client for interacting with the Pet builders.
 	Pet *PetClient
 	// SemAccount is the client for interacting with the SemAccount builders.
@@ -48,6 +57,9 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.KindAll = NewKindAllClient(c.config)
+	c.KindBare = NewKindBareClient(c.config)
+	c.KindOpt = NewKindOptClient(c.config)
 	c.Pet = NewPetClient(c.config)
 	c.SemAccount = NewSemAccountClient(c.config)
 	c.SemNote = NewSemNoteClient(c.config)
@@ -76,6 +88,9 @@ type (
 // newConfig creates a new config for the client.
 func newConfig(opts ...Option) config {
 	cfg := config{log: log.Println, hooks: &hooks{}, inters: &inters{}}
+	cfg.hooks.KindAll = append(cfg.hooks.KindAll, kindallCacheHook)
+	cfg.hooks.KindBare = append(cfg.hooks.KindBare, kindbareCacheHook)
+	cfg.hooks.KindOpt = append(cfg.hooks.KindOpt, kindoptCacheHook)
 	cfg.hooks.Pet = append(cfg.hooks.Pet, petCacheHook)
 	cfg.hooks.User = append(cfg.hooks.User, petCacheHookOnUserPets)
 	cfg.hooks.SemAccount = append(cfg.hooks.SemAccount, semaccountCacheHook)
@@ -157,6 +172,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	return &Tx{
 		ctx:        ctx,
 		config:     cfg,
+		KindAll:    NewKindAllClient(cfg),
+		KindBare:   NewKindBareClient(cfg),
+		KindOpt:    NewKindOptClient(cfg),
 		Pet:        NewPetClient(cfg),
 		SemAccount: NewSemAccountClient(cfg),
 		SemNote:    NewSemNoteClient(cfg),
@@ -180,6 +198,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	return &Tx{
 		ctx:        ctx,
 		config:     cfg,
+		KindAll:    NewKindAllClient(cfg),
+		KindBare:   NewKindBareClient(cfg),
+		KindOpt:    NewKindOptClient(cfg),
 		Pet:        NewPetClient(cfg),
 		SemAccount: NewSemAccountClient(cfg),
 		SemNote:    NewSemNoteClient(cfg),
@@ -190,7 +211,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		Pet.
+//		KindAll.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -212,24 +233,32 @@ func (c *Client) Close() error {
 // Use adds the mutation hooks to all the entity clients.
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
-	c.Pet.Use(hooks...)
-	c.SemAccount.Use(hooks...)
-	c.SemNote.Use(hooks...)
-	c.User.Use(hooks...)
+	for _, n := range []interface{ Use(...Hook) }{
+		c.KindAll, c.KindBare, c.KindOpt, c.Pet, c.SemAccount, c.SemNote, c.User,
+	} {
+		n.Use(hooks...)
+	}
 }
 
 // Intercept adds the query interceptors to all the entity clients.
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
-	c.Pet.Intercept(interceptors...)
-	c.SemAccount.Intercept(interceptors...)
-	c.SemNote.Intercept(interceptors...)
-	c.User.Intercept(interceptors...)
+	for _, n := range []interface{ Intercept(...Interceptor) }{
+		c.KindAll, c.KindBare, c.KindOpt, c.Pet, c.SemAccount, c.SemNote, c.User,
+	} {
+		n.Intercept(interceptors...)
+	}
 }
 
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *KindAllMutation:
+		return c.KindAll.mutate(ctx, m)
+	case *KindBareMutation:
+		return c.KindBare.mutate(ctx, m)
+	case *KindOptMutation:
+		return c.KindOpt.mutate(ctx, m)
 	case *PetMutation:
 		return c.Pet.mutate(ctx, m)
 	case *SemAccountMutation:
@@ -240,6 +269,405 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.User.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// KindAllClient is a client for the KindAll schema.
+type KindAllClient struct {
+	config
+}
+
+// NewKindAllClient returns a client for the KindAll from the given config.
+func NewKindAllClient(c config) *KindAllClient {
+	return &KindAllClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `kindall.Hooks(f(g(h())))`.
+func (c *KindAllClient) Use(hooks ...Hook) {
+	c.hooks.KindAll = append(c.hooks.KindAll, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `kindall.Intercept(f(g(h())))`.
+func (c *KindAllClient) Intercept(interceptors ...Interceptor) {
+	c.inters.KindAll = append(c.inters.KindAll, interceptors...)
+}
+
+// Create returns a builder for creating a KindAll entity.
+func (c *KindAllClient) Create() *KindAllCreate {
+	mutation := newKindAllMutation(c.config, OpCreate)
+	return &KindAllCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of KindAll entities.
+func (c *KindAllClient) CreateBulk(builders ...*KindAllCreate) *KindAllCreateBulk {
+	return &KindAllCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *KindAllClient) MapCreateBulk(slice any, setFunc func(*KindAllCreate, int)) *KindAllCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &KindAllCreateBulk{err: fmt.Errorf("calling to KindAllClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*KindAllCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &KindAllCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for KindAll.
+func (c *KindAllClient) Update() *KindAllUpdate {
+	mutation := newKindAllMutation(c.config, OpUpdate)
+	return &KindAllUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *KindAllClient) UpdateOne(_m *KindAll) *KindAllUpdateOne {
+	mutation := newKindAllMutation(c.config, OpUpdateOne, withKindAll(_m))
+	return &KindAllUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *KindAllClient) UpdateOneID(id int) *KindAllUpdateOne {
+	mutation := newKindAllMutation(c.config, OpUpdateOne, withKindAllID(id))
+	return &KindAllUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for KindAll.
+func (c *KindAllClient) Delete() *KindAllDelete {
+	mutation := newKindAllMutation(c.config, OpDelete)
+	return &KindAllDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *KindAllClient) DeleteOne(_m *KindAll) *KindAllDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *KindAllClient) DeleteOneID(id int) *KindAllDeleteOne {
+	builder := c.Delete().Where(kindall.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &KindAllDeleteOne{builder}
+}
+
+// Query returns a query builder for KindAll.
+func (c *KindAllClient) Query() *KindAllQuery {
+	return &KindAllQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeKindAll},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a KindAll entity by its id.
+func (c *KindAllClient) Get(ctx context.Context, id int) (*KindAll, error) {
+	return c.Query().Where(kindall.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *KindAllClient) GetX(ctx context.Context, id int) *KindAll {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *KindAllClient) Hooks() []Hook {
+	return c.hooks.KindAll
+}
+
+// Interceptors returns the client interceptors.
+func (c *KindAllClient) Interceptors() []Interceptor {
+	return c.inters.KindAll
+}
+
+func (c *KindAllClient) mutate(ctx context.Context, m *KindAllMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&KindAllCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&KindAllUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&KindAllUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&KindAllDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown KindAll mutation op: %q", m.Op())
+	}
+}
+
+// KindBareClient is a client for the KindBare schema.
+type KindBareClient struct {
+	config
+}
+
+// NewKindBareClient returns a client for the KindBare from the given config.
+func NewKindBareClient(c config) *KindBareClient {
+	return &KindBareClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `kindbare.Hooks(f(g(h())))`.
+func (c *KindBareClient) Use(hooks ...Hook) {
+	c.hooks.KindBare = append(c.hooks.KindBare, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `kindbare.Intercept(f(g(h())))`.
+func (c *KindBareClient) Intercept(interceptors ...Interceptor) {
+	c.inters.KindBare = append(c.inters.KindBare, interceptors...)
+}
+
+// Create returns a builder for creating a KindBare entity.
+func (c *KindBareClient) Create() *KindBareCreate {
+	mutation := newKindBareMutation(c.config, OpCreate)
+	return &KindBareCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of KindBare entities.
+func (c *KindBareClient) CreateBulk(builders ...*KindBareCreate) *KindBareCreateBulk {
+	return &KindBareCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *KindBareClient) MapCreateBulk(slice any, setFunc func(*KindBareCreate, int)) *KindBareCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &KindBareCreateBulk{err: fmt.Errorf("calling to KindBareClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*KindBareCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &KindBareCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for KindBare.
+func (c *KindBareClient) Update() *KindBareUpdate {
+	mutation := newKindBareMutation(c.config, OpUpdate)
+	return &KindBareUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *KindBareClient) UpdateOne(_m *KindBare) *KindBareUpdateOne {
+	mutation := newKindBareMutation(c.config, OpUpdateOne, withKindBare(_m))
+	return &KindBareUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *KindBareClient) UpdateOneID(id int) *KindBareUpdateOne {
+	mutation := newKindBareMutation(c.config, OpUpdateOne, withKindBareID(id))
+	return &KindBareUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for KindBare.
+func (c *KindBareClient) Delete() *KindBareDelete {
+	mutation := newKindBareMutation(c.config, OpDelete)
+	return &KindBareDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *KindBareClient) DeleteOne(_m *KindBare) *KindBareDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *KindBareClient) DeleteOneID(id int) *KindBareDeleteOne {
+	builder := c.Delete().Where(kindbare.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &KindBareDeleteOne{builder}
+}
+
+// Query returns a query builder for KindBare.
+func (c *KindBareClient) Query() *KindBareQuery {
+	return &KindBareQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeKindBare},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a KindBare entity by its id.
+func (c *KindBareClient) Get(ctx context.Context, id int) (*KindBare, error) {
+	return c.Query().Where(kindbare.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *KindBareClient) GetX(ctx context.Context, id int) *KindBare {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *KindBareClient) Hooks() []Hook {
+	return c.hooks.KindBare
+}
+
+// Interceptors returns the client interceptors.
+func (c *KindBareClient) Interceptors() []Interceptor {
+	return c.inters.KindBare
+}
+
+func (c *KindBareClient) mutate(ctx context.Context, m *KindBareMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&KindBareCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&KindBareUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&KindBareUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&KindBareDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown KindBare mutation op: %q", m.Op())
+	}
+}
+
+// KindOptClient is a client for the KindOpt schema.
+type KindOptClient struct {
+	config
+}
+
+// NewKindOptClient returns a client for the KindOpt from the given config.
+func NewKindOptClient(c config) *KindOptClient {
+	return &KindOptClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `kindopt.Hooks(f(g(h())))`.
+func (c *KindOptClient) Use(hooks ...Hook) {
+	c.hooks.KindOpt = append(c.hooks.KindOpt, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `kindopt.Intercept(f(g(h())))`.
+func (c *KindOptClient) Intercept(interceptors ...Interceptor) {
+	c.inters.KindOpt = append(c.inters.KindOpt, interceptors...)
+}
+
+// Create returns a builder for creating a KindOpt entity.
+func (c *KindOptClient) Create() *KindOptCreate {
+	mutation := newKindOptMutation(c.config, OpCreate)
+	return &KindOptCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of KindOpt entities.
+func (c *KindOptClient) CreateBulk(builders ...*KindOptCreate) *KindOptCreateBulk {
+	return &KindOptCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *KindOptClient) MapCreateBulk(slice any, setFunc func(*KindOptCreate, int)) *KindOptCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &KindOptCreateBulk{err: fmt.Errorf("calling to KindOptClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*KindOptCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &KindOptCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for KindOpt.
+func (c *KindOptClient) Update() *KindOptUpdate {
+	mutation := newKindOptMutation(c.config, OpUpdate)
+	return &KindOptUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *KindOptClient) UpdateOne(_m *KindOpt) *KindOptUpdateOne {
+	mutation := newKindOptMutation(c.config, OpUpdateOne, withKindOpt(_m))
+	return &KindOptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *KindOptClient) UpdateOneID(id int) *KindOptUpdateOne {
+	mutation := newKindOptMutation(c.config, OpUpdateOne, withKindOptID(id))
+	return &KindOptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for KindOpt.
+func (c *KindOptClient) Delete() *KindOptDelete {
+	mutation := newKindOptMutation(c.config, OpDelete)
+	return &KindOptDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *KindOptClient) DeleteOne(_m *KindOpt) *KindOptDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *KindOptClient) DeleteOneID(id int) *KindOptDeleteOne {
+	builder := c.Delete().Where(kindopt.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &KindOptDeleteOne{builder}
+}
+
+// Query returns a query builder for KindOpt.
+func (c *KindOptClient) Query() *KindOptQuery {
+	return &KindOptQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeKindOpt},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a KindOpt entity by its id.
+func (c *KindOptClient) Get(ctx context.Context, id int) (*KindOpt, error) {
+	return c.Query().Where(kindopt.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *KindOptClient) GetX(ctx context.Context, id int) *KindOpt {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *KindOptClient) Hooks() []Hook {
+	return c.hooks.KindOpt
+}
+
+// Interceptors returns the client interceptors.
+func (c *KindOptClient) Interceptors() []Interceptor {
+	return c.inters.KindOpt
+}
+
+func (c *KindOptClient) mutate(ctx context.Context, m *KindOptMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&KindOptCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&KindOptUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&KindOptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&KindOptDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown KindOpt mutation op: %q", m.Op())
 	}
 }
 
@@ -810,10 +1238,10 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Pet, SemAccount, SemNote, User []ent.Hook
+		KindAll, KindBare, KindOpt, Pet, SemAccount, SemNote, User []ent.Hook
 	}
 	inters struct {
-		Pet, SemAccount, SemNote, User []ent.Interceptor
+		KindAll, KindBare, KindOpt, Pet, SemAccount, SemNote, User []ent.Interceptor
 	}
 )
 

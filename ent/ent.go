@@ -12,6 +12,9 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/entcachemodel/entcachemodel/ent/kindall"
+	"github.com/entcachemodel/entcachemodel/ent/kindbare"
+	"github.com/entcachemodel/entcachemodel/ent/kindopt"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
@@ -76,6 +79,9 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			kindall.Table:    kindall.ValidColumn,
+			kindbare.Table:   kindbare.ValidColumn,
+			kindopt.Table:    kindopt.ValidColumn,
 			pet.Table:        pet.ValidColumn,
 			semaccount.Table: semaccount.ValidColumn,
 			semnote.Table:    semnote.ValidColumn,

@@ -6,16 +6,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/entcachemodel/entcachemodel/ent/kindall"
+	"github.com/entcachemodel/entcachemodel/ent/kindbare"
+	"github.com/entcachemodel/entcachemodel/ent/kindopt"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
 	"github.com/entcachemodel/entcachemodel/ent/user"
+	"github.com/entcachemodel/entcachemodel/internal/kindtype"
+	"github.com/google/uuid"
 )
 
 const (
@@ -27,11 +33,4245 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
+	TypeKindAll    = "KindAll"
+	TypeKindBare   = "KindBare"
+	TypeKindOpt    = "KindOpt"
 	TypePet        = "Pet"
 	TypeSemAccount = "SemAccount"
 	TypeSemNote    = "SemNote"
 	TypeUser       = "User"
 )
+
+// KindAllMutation represents an operation that mutates the KindAll nodes in the graph.
+type KindAllMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	f_int           *int
+	addf_int        *int
+	f_int8          *int8
+	addf_int8       *int8
+	f_int16         *int16
+	addf_int16      *int16
+	f_int32         *int32
+	addf_int32      *int32
+	f_int64         *int64
+	addf_int64      *int64
+	f_uint          *uint
+	addf_uint       *int
+	f_uint8         *uint8
+	addf_uint8      *int8
+	f_uint16        *uint16
+	addf_uint16     *int16
+	f_uint32        *uint32
+	addf_uint32     *int32
+	f_uint64        *uint64
+	addf_uint64     *int64
+	f_float32       *float32
+	addf_float32    *float32
+	f_float64       *float64
+	addf_float64    *float64
+	f_string        *string
+	f_text          *string
+	f_bool          *bool
+	f_bytes         *[]byte
+	created_at      *time.Time
+	updated_at      *time.Time
+	f_time          *time.Time
+	f_json          *kindtype.Meta
+	f_strings       *[]string
+	appendf_strings []string
+	f_enum          *kindall.FEnum
+	f_color         *kindtype.Color
+	f_uuid          *uuid.UUID
+	f_uuid_ptr      *uuid.UUID
+	f_money         *kindtype.Money
+	f_code          **kindtype.Code
+	f_null          *kindtype.NullText
+	f_nullstr       *sql.NullString
+	f_nulltime      *sql.NullTime
+	f_level         *kindtype.Level
+	addf_level      *kindtype.Level
+	f_label         *kindtype.Label
+	f_url           **url.URL
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*KindAll, error)
+	predicates      []predicate.KindAll
+}
+
+var _ ent.Mutation = (*KindAllMutation)(nil)
+
+// kindallOption allows management of the mutation configuration using functional options.
+type kindallOption func(*KindAllMutation)
+
+// newKindAllMutation creates new mutation for the KindAll entity.
+func newKindAllMutation(c config, op Op, opts ...kindallOption) *KindAllMutation {
+	m := &KindAllMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeKindAll,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withKindAllID sets the ID field of the mutation.
+func withKindAllID(id int) kindallOption {
+	return func(m *KindAllMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *KindAll
+		)
+		m.oldValue = func(ctx context.Context) (*KindAll, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().KindAll.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withKindAll sets the old KindAll of the mutation.
+func withKindAll(node *KindAll) kindallOption {
+	return func(m *KindAllMutation) {
+		m.oldValue = func(context.Context) (*KindAll, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m KindAllMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m KindAllMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *KindAllMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *KindAllMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().KindAll.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetFInt sets the "f_int" field.
+func (m *KindAllMutation) SetFInt(i int) {
+	m.f_int = &i
+	m.addf_int = nil
+}
+
+// FInt returns the value of the "f_int" field in the mutation.
+func (m *KindAllMutation) FInt() (r int, exists bool) {
+	v := m.f_int
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFInt returns the old "f_int" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFInt(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFInt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFInt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFInt: %w", err)
+	}
+	return oldValue.FInt, nil
+}
+
+// AddFInt adds i to the "f_int" field.
+func (m *KindAllMutation) AddFInt(i int) {
+	if m.addf_int != nil {
+		*m.addf_int += i
+	} else {
+		m.addf_int = &i
+	}
+}
+
+// AddedFInt returns the value that was added to the "f_int" field in this mutation.
+func (m *KindAllMutation) AddedFInt() (r int, exists bool) {
+	v := m.addf_int
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFInt resets all changes to the "f_int" field.
+func (m *KindAllMutation) ResetFInt() {
+	m.f_int = nil
+	m.addf_int = nil
+}
+
+// SetFInt8 sets the "f_int8" field.
+func (m *KindAllMutation) SetFInt8(i int8) {
+	m.f_int8 = &i
+	m.addf_int8 = nil
+}
+
+// FInt8 returns the value of the "f_int8" field in the mutation.
+func (m *KindAllMutation) FInt8() (r int8, exists bool) {
+	v := m.f_int8
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFInt8 returns the old "f_int8" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFInt8(ctx context.Context) (v int8, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFInt8 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFInt8 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFInt8: %w", err)
+	}
+	return oldValue.FInt8, nil
+}
+
+// AddFInt8 adds i to the "f_int8" field.
+func (m *KindAllMutation) AddFInt8(i int8) {
+	if m.addf_int8 != nil {
+		*m.addf_int8 += i
+	} else {
+		m.addf_int8 = &i
+	}
+}
+
+// AddedFInt8 returns the value that was added to the "f_int8" field in this mutation.
+func (m *KindAllMutation) AddedFInt8() (r int8, exists bool) {
+	v := m.addf_int8
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearFInt8 clears the value of the "f_int8" field.
+func (m *KindAllMutation) ClearFInt8() {
+	m.f_int8 = nil
+	m.addf_int8 = nil
+	m.clearedFields[kindall.FieldFInt8] = struct{}{}
+}
+
+// FInt8Cleared returns if the "f_int8" field was cleared in this mutation.
+func (m *KindAllMutation) FInt8Cleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFInt8]
+	return ok
+}
+
+// ResetFInt8 resets all changes to the "f_int8" field.
+func (m *KindAllMutation) ResetFInt8() {
+	m.f_int8 = nil
+	m.addf_int8 = nil
+	delete(m.clearedFields, kindall.FieldFInt8)
+}
+
+// SetFInt16 sets the "f_int16" field.
+func (m *KindAllMutation) SetFInt16(i int16) {
+	m.f_int16 = &i
+	m.addf_int16 = nil
+}
+
+// FInt16 returns the value of the "f_int16" field in the mutation.
+func (m *KindAllMutation) FInt16() (r int16, exists bool) {
+	v := m.f_int16
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFInt16 returns the old "f_int16" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFInt16(ctx context.Context) (v *int16, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFInt16 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFInt16 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFInt16: %w", err)
+	}
+	return oldValue.FInt16, nil
+}
+
+// AddFInt16 adds i to the "f_int16" field.
+func (m *KindAllMutation) AddFInt16(i int16) {
+	if m.addf_int16 != nil {
+		*m.addf_int16 += i
+	} else {
+		m.addf_int16 = &i
+	}
+}
+
+// AddedFInt16 returns the value that was added to the "f_int16" field in this mutation.
+func (m *KindAllMutation) AddedFInt16() (r int16, exists bool) {
+	v := m.addf_int16
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearFInt16 clears the value of the "f_int16" field.
+func (m *KindAllMutation) ClearFInt16() {
+	m.f_int16 = nil
+	m.addf_int16 = nil
+	m.clearedFields[kindall.FieldFInt16] = struct{}{}
+}
+
+// FInt16Cleared returns if the "f_int16" field was cleared in this mutation.
+func (m *KindAllMutation) FInt16Cleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFInt16]
+	return ok
+}
+
+// ResetFInt16 resets all changes to the "f_int16" field.
+func (m *KindAllMutation) ResetFInt16() {
+	m.f_int16 = nil
+	m.addf_int16 = nil
+	delete(m.clearedFields, kindall.FieldFInt16)
+}
+
+// SetFInt32 sets the "f_int32" field.
+func (m *KindAllMutation) SetFInt32(i int32) {
+	m.f_int32 = &i
+	m.addf_int32 = nil
+}
+
+// FInt32 returns the value of the "f_int32" field in the mutation.
+func (m *KindAllMutation) FInt32() (r int32, exists bool) {
+	v := m.f_int32
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFInt32 returns the old "f_int32" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFInt32(ctx context.Context) (v int32, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFInt32 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFInt32 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFInt32: %w", err)
+	}
+	return oldValue.FInt32, nil
+}
+
+// AddFInt32 adds i to the "f_int32" field.
+func (m *KindAllMutation) AddFInt32(i int32) {
+	if m.addf_int32 != nil {
+		*m.addf_int32 += i
+	} else {
+		m.addf_int32 = &i
+	}
+}
+
+// AddedFInt32 returns the value that was added to the "f_int32" field in this mutation.
+func (m *KindAllMutation) AddedFInt32() (r int32, exists bool) {
+	v := m.addf_int32
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFInt32 resets all changes to the "f_int32" field.
+func (m *KindAllMutation) ResetFInt32() {
+	m.f_int32 = nil
+	m.addf_int32 = nil
+}
+
+// SetFInt64 sets the "f_int64" field.
+func (m *KindAllMutation) SetFInt64(i int64) {
+	m.f_int64 = &i
+	m.addf_int64 = nil
+}
+
+// FInt64 returns the value of the "f_int64" field in the mutation.
+func (m *KindAllMutation) FInt64() (r int64, exists bool) {
+	v := m.f_int64
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFInt64 returns the old "f_int64" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFInt64(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFInt64 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFInt64 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFInt64: %w", err)
+	}
+	return oldValue.FInt64, nil
+}
+
+// AddFInt64 adds i to the "f_int64" field.
+func (m *KindAllMutation) AddFInt64(i int64) {
+	if m.addf_int64 != nil {
+		*m.addf_int64 += i
+	} else {
+		m.addf_int64 = &i
+	}
+}
+
+// AddedFInt64 returns the value that was added to the "f_int64" field in this mutation.
+func (m *KindAllMutation) AddedFInt64() (r int64, exists bool) {
+	v := m.addf_int64
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFInt64 resets all changes to the "f_int64" field.
+func (m *KindAllMutation) ResetFInt64() {
+	m.f_int64 = nil
+	m.addf_int64 = nil
+}
+
+// SetFUint sets the "f_uint" field.
+func (m *KindAllMutation) SetFUint(u uint) {
+	m.f_uint = &u
+	m.addf_uint = nil
+}
+
+// FUint returns the value of the "f_uint" field in the mutation.
+func (m *KindAllMutation) FUint() (r uint, exists bool) {
+	v := m.f_uint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFUint returns the old "f_uint" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFUint(ctx context.Context) (v uint, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFUint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFUint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFUint: %w", err)
+	}
+	return oldValue.FUint, nil
+}
+
+// AddFUint adds u to the "f_uint" field.
+func (m *KindAllMutation) AddFUint(u int) {
+	if m.addf_uint != nil {
+		*m.addf_uint += u
+	} else {
+		m.addf_uint = &u
+	}
+}
+
+// AddedFUint returns the value that was added to the "f_uint" field in this mutation.
+func (m *KindAllMutation) AddedFUint() (r int, exists bool) {
+	v := m.addf_uint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFUint resets all changes to the "f_uint" field.
+func (m *KindAllMutation) ResetFUint() {
+	m.f_uint = nil
+	m.addf_uint = nil
+}
+
+// SetFUint8 sets the "f_uint8" field.
+func (m *KindAllMutation) SetFUint8(u uint8) {
+	m.f_uint8 = &u
+	m.addf_uint8 = nil
+}
+
+// FUint8 returns the value of the "f_uint8" field in the mutation.
+func (m *KindAllMutation) FUint8() (r uint8, exists bool) {
+	v := m.f_uint8
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFUint8 returns the old "f_uint8" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFUint8(ctx context.Context) (v uint8, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFUint8 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFUint8 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFUint8: %w", err)
+	}
+	return oldValue.FUint8, nil
+}
+
+// AddFUint8 adds u to the "f_uint8" field.
+func (m *KindAllMutation) AddFUint8(u int8) {
+	if m.addf_uint8 != nil {
+		*m.addf_uint8 += u
+	} else {
+		m.addf_uint8 = &u
+	}
+}
+
+// AddedFUint8 returns the value that was added to the "f_uint8" field in this mutation.
+func (m *KindAllMutation) AddedFUint8() (r int8, exists bool) {
+	v := m.addf_uint8
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearFUint8 clears the value of the "f_uint8" field.
+func (m *KindAllMutation) ClearFUint8() {
+	m.f_uint8 = nil
+	m.addf_uint8 = nil
+	m.clearedFields[kindall.FieldFUint8] = struct{}{}
+}
+
+// FUint8Cleared returns if the "f_uint8" field was cleared in this mutation.
+func (m *KindAllMutation) FUint8Cleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFUint8]
+	return ok
+}
+
+// ResetFUint8 resets all changes to the "f_uint8" field.
+func (m *KindAllMutation) ResetFUint8() {
+	m.f_uint8 = nil
+	m.addf_uint8 = nil
+	delete(m.clearedFields, kindall.FieldFUint8)
+}
+
+// SetFUint16 sets the "f_uint16" field.
+func (m *KindAllMutation) SetFUint16(u uint16) {
+	m.f_uint16 = &u
+	m.addf_uint16 = nil
+}
+
+// FUint16 returns the value of the "f_uint16" field in the mutation.
+func (m *KindAllMutation) FUint16() (r uint16, exists bool) {
+	v := m.f_uint16
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFUint16 returns the old "f_uint16" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFUint16(ctx context.Context) (v *uint16, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFUint16 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFUint16 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFUint16: %w", err)
+	}
+	return oldValue.FUint16, nil
+}
+
+// AddFUint16 adds u to the "f_uint16" field.
+func (m *KindAllMutation) AddFUint16(u int16) {
+	if m.addf_uint16 != nil {
+		*m.addf_uint16 += u
+	} else {
+		m.addf_uint16 = &u
+	}
+}
+
+// AddedFUint16 returns the value that was added to the "f_uint16" field in this mutation.
+func (m *KindAllMutation) AddedFUint16() (r int16, exists bool) {
+	v := m.addf_uint16
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearFUint16 clears the value of the "f_uint16" field.
+func (m *KindAllMutation) ClearFUint16() {
+	m.f_uint16 = nil
+	m.addf_uint16 = nil
+	m.clearedFields[kindall.FieldFUint16] = struct{}{}
+}
+
+// FUint16Cleared returns if the "f_uint16" field was cleared in this mutation.
+func (m *KindAllMutation) FUint16Cleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFUint16]
+	return ok
+}
+
+// ResetFUint16 resets all changes to the "f_uint16" field.
+func (m *KindAllMutation) ResetFUint16() {
+	m.f_uint16 = nil
+	m.addf_uint16 = nil
+	delete(m.clearedFields, kindall.FieldFUint16)
+}
+
+// SetFUint32 sets the "f_uint32" field.
+func (m *KindAllMutation) SetFUint32(u uint32) {
+	m.f_uint32 = &u
+	m.addf_uint32 = nil
+}
+
+// FUint32 returns the value of the "f_uint32" field in the mutation.
+func (m *KindAllMutation) FUint32() (r uint32, exists bool) {
+	v := m.f_uint32
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFUint32 returns the old "f_uint32" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFUint32(ctx context.Context) (v uint32, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFUint32 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFUint32 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFUint32: %w", err)
+	}
+	return oldValue.FUint32, nil
+}
+
+// AddFUint32 adds u to the "f_uint32" field.
+func (m *KindAllMutation) AddFUint32(u int32) {
+	if m.addf_uint32 != nil {
+		*m.addf_uint32 += u
+	} else {
+		m.addf_uint32 = &u
+	}
+}
+
+// AddedFUint32 returns the value that was added to the "f_uint32" field in this mutation.
+func (m *KindAllMutation) AddedFUint32() (r int32, exists bool) {
+	v := m.addf_uint32
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFUint32 resets all changes to the "f_uint32" field.
+func (m *KindAllMutation) ResetFUint32() {
+	m.f_uint32 = nil
+	m.addf_uint32 = nil
+}
+
+// SetFUint64 sets the "f_uint64" field.
+func (m *KindAllMutation) SetFUint64(u uint64) {
+	m.f_uint64 = &u
+	m.addf_uint64 = nil
+}
+
+// FUint64 returns the value of the "f_uint64" field in the mutation.
+func (m *KindAllMutation) FUint64() (r uint64, exists bool) {
+	v := m.f_uint64
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFUint64 returns the old "f_uint64" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFUint64(ctx context.Context) (v uint64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFUint64 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFUint64 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFUint64: %w", err)
+	}
+	return oldValue.FUint64, nil
+}
+
+// AddFUint64 adds u to the "f_uint64" field.
+func (m *KindAllMutation) AddFUint64(u int64) {
+	if m.addf_uint64 != nil {
+		*m.addf_uint64 += u
+	} else {
+		m.addf_uint64 = &u
+	}
+}
+
+// AddedFUint64 returns the value that was added to the "f_uint64" field in this mutation.
+func (m *KindAllMutation) AddedFUint64() (r int64, exists bool) {
+	v := m.addf_uint64
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFUint64 resets all changes to the "f_uint64" field.
+func (m *KindAllMutation) ResetFUint64() {
+	m.f_uint64 = nil
+	m.addf_uint64 = nil
+}
+
+// SetFFloat32 sets the "f_float32" field.
+func (m *KindAllMutation) SetFFloat32(f float32) {
+	m.f_float32 = &f
+	m.addf_float32 = nil
+}
+
+// FFloat32 returns the value of the "f_float32" field in the mutation.
+func (m *KindAllMutation) FFloat32() (r float32, exists bool) {
+	v := m.f_float32
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFFloat32 returns the old "f_float32" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFFloat32(ctx context.Context) (v float32, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFFloat32 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFFloat32 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFFloat32: %w", err)
+	}
+	return oldValue.FFloat32, nil
+}
+
+// AddFFloat32 adds f to the "f_float32" field.
+func (m *KindAllMutation) AddFFloat32(f float32) {
+	if m.addf_float32 != nil {
+		*m.addf_float32 += f
+	} else {
+		m.addf_float32 = &f
+	}
+}
+
+// AddedFFloat32 returns the value that was added to the "f_float32" field in this mutation.
+func (m *KindAllMutation) AddedFFloat32() (r float32, exists bool) {
+	v := m.addf_float32
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFFloat32 resets all changes to the "f_float32" field.
+func (m *KindAllMutation) ResetFFloat32() {
+	m.f_float32 = nil
+	m.addf_float32 = nil
+}
+
+// SetFFloat64 sets the "f_float64" field.
+func (m *KindAllMutation) SetFFloat64(f float64) {
+	m.f_float64 = &f
+	m.addf_float64 = nil
+}
+
+// FFloat64 returns the value of the "f_float64" field in the mutation.
+func (m *KindAllMutation) FFloat64() (r float64, exists bool) {
+	v := m.f_float64
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFFloat64 returns the old "f_float64" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFFloat64(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFFloat64 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFFloat64 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFFloat64: %w", err)
+	}
+	return oldValue.FFloat64, nil
+}
+
+// AddFFloat64 adds f to the "f_float64" field.
+func (m *KindAllMutation) AddFFloat64(f float64) {
+	if m.addf_float64 != nil {
+		*m.addf_float64 += f
+	} else {
+		m.addf_float64 = &f
+	}
+}
+
+// AddedFFloat64 returns the value that was added to the "f_float64" field in this mutation.
+func (m *KindAllMutation) AddedFFloat64() (r float64, exists bool) {
+	v := m.addf_float64
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearFFloat64 clears the value of the "f_float64" field.
+func (m *KindAllMutation) ClearFFloat64() {
+	m.f_float64 = nil
+	m.addf_float64 = nil
+	m.clearedFields[kindall.FieldFFloat64] = struct{}{}
+}
+
+// FFloat64Cleared returns if the "f_float64" field was cleared in this mutation.
+func (m *KindAllMutation) FFloat64Cleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFFloat64]
+	return ok
+}
+
+// ResetFFloat64 resets all changes to the "f_float64" field.
+func (m *KindAllMutation) ResetFFloat64() {
+	m.f_float64 = nil
+	m.addf_float64 = nil
+	delete(m.clearedFields, kindall.FieldFFloat64)
+}
+
+// SetFString sets the "f_string" field.
+func (m *KindAllMutation) SetFString(s string) {
+	m.f_string = &s
+}
+
+// FString returns the value of the "f_string" field in the mutation.
+func (m *KindAllMutation) FString() (r string, exists bool) {
+	v := m.f_string
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFString returns the old "f_string" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFString(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFString is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFString requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFString: %w", err)
+	}
+	return oldValue.FString, nil
+}
+
+// ResetFString resets all changes to the "f_string" field.
+func (m *KindAllMutation) ResetFString() {
+	m.f_string = nil
+}
+
+// SetFText sets the "f_text" field.
+func (m *KindAllMutation) SetFText(s string) {
+	m.f_text = &s
+}
+
+// FText returns the value of the "f_text" field in the mutation.
+func (m *KindAllMutation) FText() (r string, exists bool) {
+	v := m.f_text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFText returns the old "f_text" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFText(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFText: %w", err)
+	}
+	return oldValue.FText, nil
+}
+
+// ClearFText clears the value of the "f_text" field.
+func (m *KindAllMutation) ClearFText() {
+	m.f_text = nil
+	m.clearedFields[kindall.FieldFText] = struct{}{}
+}
+
+// FTextCleared returns if the "f_text" field was cleared in this mutation.
+func (m *KindAllMutation) FTextCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFText]
+	return ok
+}
+
+// ResetFText resets all changes to the "f_text" field.
+func (m *KindAllMutation) ResetFText() {
+	m.f_text = nil
+	delete(m.clearedFields, kindall.FieldFText)
+}
+
+// SetFBool sets the "f_bool" field.
+func (m *KindAllMutation) SetFBool(b bool) {
+	m.f_bool = &b
+}
+
+// FBool returns the value of the "f_bool" field in the mutation.
+func (m *KindAllMutation) FBool() (r bool, exists bool) {
+	v := m.f_bool
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFBool returns the old "f_bool" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFBool(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFBool is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFBool requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFBool: %w", err)
+	}
+	return oldValue.FBool, nil
+}
+
+// ClearFBool clears the value of the "f_bool" field.
+func (m *KindAllMutation) ClearFBool() {
+	m.f_bool = nil
+	m.clearedFields[kindall.FieldFBool] = struct{}{}
+}
+
+// FBoolCleared returns if the "f_bool" field was cleared in this mutation.
+func (m *KindAllMutation) FBoolCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFBool]
+	return ok
+}
+
+// ResetFBool resets all changes to the "f_bool" field.
+func (m *KindAllMutation) ResetFBool() {
+	m.f_bool = nil
+	delete(m.clearedFields, kindall.FieldFBool)
+}
+
+// SetFBytes sets the "f_bytes" field.
+func (m *KindAllMutation) SetFBytes(b []byte) {
+	m.f_bytes = &b
+}
+
+// FBytes returns the value of the "f_bytes" field in the mutation.
+func (m *KindAllMutation) FBytes() (r []byte, exists bool) {
+	v := m.f_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFBytes returns the old "f_bytes" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFBytes(ctx context.Context) (v *[]byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFBytes: %w", err)
+	}
+	return oldValue.FBytes, nil
+}
+
+// ClearFBytes clears the value of the "f_bytes" field.
+func (m *KindAllMutation) ClearFBytes() {
+	m.f_bytes = nil
+	m.clearedFields[kindall.FieldFBytes] = struct{}{}
+}
+
+// FBytesCleared returns if the "f_bytes" field was cleared in this mutation.
+func (m *KindAllMutation) FBytesCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFBytes]
+	return ok
+}
+
+// ResetFBytes resets all changes to the "f_bytes" field.
+func (m *KindAllMutation) ResetFBytes() {
+	m.f_bytes = nil
+	delete(m.clearedFields, kindall.FieldFBytes)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *KindAllMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *KindAllMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *KindAllMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *KindAllMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *KindAllMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *KindAllMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetFTime sets the "f_time" field.
+func (m *KindAllMutation) SetFTime(t time.Time) {
+	m.f_time = &t
+}
+
+// FTime returns the value of the "f_time" field in the mutation.
+func (m *KindAllMutation) FTime() (r time.Time, exists bool) {
+	v := m.f_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFTime returns the old "f_time" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFTime: %w", err)
+	}
+	return oldValue.FTime, nil
+}
+
+// ClearFTime clears the value of the "f_time" field.
+func (m *KindAllMutation) ClearFTime() {
+	m.f_time = nil
+	m.clearedFields[kindall.FieldFTime] = struct{}{}
+}
+
+// FTimeCleared returns if the "f_time" field was cleared in this mutation.
+func (m *KindAllMutation) FTimeCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFTime]
+	return ok
+}
+
+// ResetFTime resets all changes to the "f_time" field.
+func (m *KindAllMutation) ResetFTime() {
+	m.f_time = nil
+	delete(m.clearedFields, kindall.FieldFTime)
+}
+
+// SetFJSON sets the "f_json" field.
+func (m *KindAllMutation) SetFJSON(k kindtype.Meta) {
+	m.f_json = &k
+}
+
+// FJSON returns the value of the "f_json" field in the mutation.
+func (m *KindAllMutation) FJSON() (r kindtype.Meta, exists bool) {
+	v := m.f_json
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFJSON returns the old "f_json" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFJSON(ctx context.Context) (v kindtype.Meta, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFJSON is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFJSON requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFJSON: %w", err)
+	}
+	return oldValue.FJSON, nil
+}
+
+// ClearFJSON clears the value of the "f_json" field.
+func (m *KindAllMutation) ClearFJSON() {
+	m.f_json = nil
+	m.clearedFields[kindall.FieldFJSON] = struct{}{}
+}
+
+// FJSONCleared returns if the "f_json" field was cleared in this mutation.
+func (m *KindAllMutation) FJSONCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFJSON]
+	return ok
+}
+
+// ResetFJSON resets all changes to the "f_json" field.
+func (m *KindAllMutation) ResetFJSON() {
+	m.f_json = nil
+	delete(m.clearedFields, kindall.FieldFJSON)
+}
+
+// SetFStrings sets the "f_strings" field.
+func (m *KindAllMutation) SetFStrings(s []string) {
+	m.f_strings = &s
+	m.appendf_strings = nil
+}
+
+// FStrings returns the value of the "f_strings" field in the mutation.
+func (m *KindAllMutation) FStrings() (r []string, exists bool) {
+	v := m.f_strings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFStrings returns the old "f_strings" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFStrings(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFStrings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFStrings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFStrings: %w", err)
+	}
+	return oldValue.FStrings, nil
+}
+
+// AppendFStrings adds s to the "f_strings" field.
+func (m *KindAllMutation) AppendFStrings(s []string) {
+	m.appendf_strings = append(m.appendf_strings, s...)
+}
+
+// AppendedFStrings returns the list of values that were appended to the "f_strings" field in this mutation.
+func (m *KindAllMutation) AppendedFStrings() ([]string, bool) {
+	if len(m.appendf_strings) == 0 {
+		return nil, false
+	}
+	return m.appendf_strings, true
+}
+
+// ClearFStrings clears the value of the "f_strings" field.
+func (m *KindAllMutation) ClearFStrings() {
+	m.f_strings = nil
+	m.appendf_strings = nil
+	m.clearedFields[kindall.FieldFStrings] = struct{}{}
+}
+
+// FStringsCleared returns if the "f_strings" field was cleared in this mutation.
+func (m *KindAllMutation) FStringsCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFStrings]
+	return ok
+}
+
+// ResetFStrings resets all changes to the "f_strings" field.
+func (m *KindAllMutation) ResetFStrings() {
+	m.f_strings = nil
+	m.appendf_strings = nil
+	delete(m.clearedFields, kindall.FieldFStrings)
+}
+
+// SetFEnum sets the "f_enum" field.
+func (m *KindAllMutation) SetFEnum(ke kindall.FEnum) {
+	m.f_enum = &ke
+}
+
+// FEnum returns the value of the "f_enum" field in the mutation.
+func (m *KindAllMutation) FEnum() (r kindall.FEnum, exists bool) {
+	v := m.f_enum
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFEnum returns the old "f_enum" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFEnum(ctx context.Context) (v kindall.FEnum, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFEnum is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFEnum requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFEnum: %w", err)
+	}
+	return oldValue.FEnum, nil
+}
+
+// ResetFEnum resets all changes to the "f_enum" field.
+func (m *KindAllMutation) ResetFEnum() {
+	m.f_enum = nil
+}
+
+// SetFColor sets the "f_color" field.
+func (m *KindAllMutation) SetFColor(k kindtype.Color) {
+	m.f_color = &k
+}
+
+// FColor returns the value of the "f_color" field in the mutation.
+func (m *KindAllMutation) FColor() (r kindtype.Color, exists bool) {
+	v := m.f_color
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFColor returns the old "f_color" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFColor(ctx context.Context) (v kindtype.Color, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFColor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFColor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFColor: %w", err)
+	}
+	return oldValue.FColor, nil
+}
+
+// ClearFColor clears the value of the "f_color" field.
+func (m *KindAllMutation) ClearFColor() {
+	m.f_color = nil
+	m.clearedFields[kindall.FieldFColor] = struct{}{}
+}
+
+// FColorCleared returns if the "f_color" field was cleared in this mutation.
+func (m *KindAllMutation) FColorCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFColor]
+	return ok
+}
+
+// ResetFColor resets all changes to the "f_color" field.
+func (m *KindAllMutation) ResetFColor() {
+	m.f_color = nil
+	delete(m.clearedFields, kindall.FieldFColor)
+}
+
+// SetFUUID sets the "f_uuid" field.
+func (m *KindAllMutation) SetFUUID(u uuid.UUID) {
+	m.f_uuid = &u
+}
+
+// FUUID returns the value of the "f_uuid" field in the mutation.
+func (m *KindAllMutation) FUUID() (r uuid.UUID, exists bool) {
+	v := m.f_uuid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFUUID returns the old "f_uuid" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFUUID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFUUID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFUUID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFUUID: %w", err)
+	}
+	return oldValue.FUUID, nil
+}
+
+// ResetFUUID resets all changes to the "f_uuid" field.
+func (m *KindAllMutation) ResetFUUID() {
+	m.f_uuid = nil
+}
+
+// SetFUUIDPtr sets the "f_uuid_ptr" field.
+func (m *KindAllMutation) SetFUUIDPtr(u uuid.UUID) {
+	m.f_uuid_ptr = &u
+}
+
+// FUUIDPtr returns the value of the "f_uuid_ptr" field in the mutation.
+func (m *KindAllMutation) FUUIDPtr() (r uuid.UUID, exists bool) {
+	v := m.f_uuid_ptr
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFUUIDPtr returns the old "f_uuid_ptr" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFUUIDPtr(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFUUIDPtr is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFUUIDPtr requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFUUIDPtr: %w", err)
+	}
+	return oldValue.FUUIDPtr, nil
+}
+
+// ClearFUUIDPtr clears the value of the "f_uuid_ptr" field.
+func (m *KindAllMutation) ClearFUUIDPtr() {
+	m.f_uuid_ptr = nil
+	m.clearedFields[kindall.FieldFUUIDPtr] = struct{}{}
+}
+
+// FUUIDPtrCleared returns if the "f_uuid_ptr" field was cleared in this mutation.
+func (m *KindAllMutation) FUUIDPtrCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFUUIDPtr]
+	return ok
+}
+
+// ResetFUUIDPtr resets all changes to the "f_uuid_ptr" field.
+func (m *KindAllMutation) ResetFUUIDPtr() {
+	m.f_uuid_ptr = nil
+	delete(m.clearedFields, kindall.FieldFUUIDPtr)
+}
+
+// SetFMoney sets the "f_money" field.
+func (m *KindAllMutation) SetFMoney(k kindtype.Money) {
+	m.f_money = &k
+}
+
+// FMoney returns the value of the "f_money" field in the mutation.
+func (m *KindAllMutation) FMoney() (r kindtype.Money, exists bool) {
+	v := m.f_money
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFMoney returns the old "f_money" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFMoney(ctx context.Context) (v kindtype.Money, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFMoney is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFMoney requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFMoney: %w", err)
+	}
+	return oldValue.FMoney, nil
+}
+
+// ClearFMoney clears the value of the "f_money" field.
+func (m *KindAllMutation) ClearFMoney() {
+	m.f_money = nil
+	m.clearedFields[kindall.FieldFMoney] = struct{}{}
+}
+
+// FMoneyCleared returns if the "f_money" field was cleared in this mutation.
+func (m *KindAllMutation) FMoneyCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFMoney]
+	return ok
+}
+
+// ResetFMoney resets all changes to the "f_money" field.
+func (m *KindAllMutation) ResetFMoney() {
+	m.f_money = nil
+	delete(m.clearedFields, kindall.FieldFMoney)
+}
+
+// SetFCode sets the "f_code" field.
+func (m *KindAllMutation) SetFCode(k *kindtype.Code) {
+	m.f_code = &k
+}
+
+// FCode returns the value of the "f_code" field in the mutation.
+func (m *KindAllMutation) FCode() (r *kindtype.Code, exists bool) {
+	v := m.f_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFCode returns the old "f_code" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFCode(ctx context.Context) (v *kindtype.Code, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFCode: %w", err)
+	}
+	return oldValue.FCode, nil
+}
+
+// ResetFCode resets all changes to the "f_code" field.
+func (m *KindAllMutation) ResetFCode() {
+	m.f_code = nil
+}
+
+// SetFNull sets the "f_null" field.
+func (m *KindAllMutation) SetFNull(kt kindtype.NullText) {
+	m.f_null = &kt
+}
+
+// FNull returns the value of the "f_null" field in the mutation.
+func (m *KindAllMutation) FNull() (r kindtype.NullText, exists bool) {
+	v := m.f_null
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFNull returns the old "f_null" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFNull(ctx context.Context) (v kindtype.NullText, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFNull is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFNull requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFNull: %w", err)
+	}
+	return oldValue.FNull, nil
+}
+
+// ClearFNull clears the value of the "f_null" field.
+func (m *KindAllMutation) ClearFNull() {
+	m.f_null = nil
+	m.clearedFields[kindall.FieldFNull] = struct{}{}
+}
+
+// FNullCleared returns if the "f_null" field was cleared in this mutation.
+func (m *KindAllMutation) FNullCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFNull]
+	return ok
+}
+
+// ResetFNull resets all changes to the "f_null" field.
+func (m *KindAllMutation) ResetFNull() {
+	m.f_null = nil
+	delete(m.clearedFields, kindall.FieldFNull)
+}
+
+// SetFNullstr sets the "f_nullstr" field.
+func (m *KindAllMutation) SetFNullstr(ss sql.NullString) {
+	m.f_nullstr = &ss
+}
+
+// FNullstr returns the value of the "f_nullstr" field in the mutation.
+func (m *KindAllMutation) FNullstr() (r sql.NullString, exists bool) {
+	v := m.f_nullstr
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFNullstr returns the old "f_nullstr" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFNullstr(ctx context.Context) (v sql.NullString, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFNullstr is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFNullstr requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFNullstr: %w", err)
+	}
+	return oldValue.FNullstr, nil
+}
+
+// ClearFNullstr clears the value of the "f_nullstr" field.
+func (m *KindAllMutation) ClearFNullstr() {
+	m.f_nullstr = nil
+	m.clearedFields[kindall.FieldFNullstr] = struct{}{}
+}
+
+// FNullstrCleared returns if the "f_nullstr" field was cleared in this mutation.
+func (m *KindAllMutation) FNullstrCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFNullstr]
+	return ok
+}
+
+// ResetFNullstr resets all changes to the "f_nullstr" field.
+func (m *KindAllMutation) ResetFNullstr() {
+	m.f_nullstr = nil
+	delete(m.clearedFields, kindall.FieldFNullstr)
+}
+
+// SetFNulltime sets the "f_nulltime" field.
+func (m *KindAllMutation) SetFNulltime(st sql.NullTime) {
+	m.f_nulltime = &st
+}
+
+// FNulltime returns the value of the "f_nulltime" field in the mutation.
+func (m *KindAllMutation) FNulltime() (r sql.NullTime, exists bool) {
+	v := m.f_nulltime
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFNulltime returns the old "f_nulltime" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFNulltime(ctx context.Context) (v sql.NullTime, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFNulltime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFNulltime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFNulltime: %w", err)
+	}
+	return oldValue.FNulltime, nil
+}
+
+// ClearFNulltime clears the value of the "f_nulltime" field.
+func (m *KindAllMutation) ClearFNulltime() {
+	m.f_nulltime = nil
+	m.clearedFields[kindall.FieldFNulltime] = struct{}{}
+}
+
+// FNulltimeCleared returns if the "f_nulltime" field was cleared in this mutation.
+func (m *KindAllMutation) FNulltimeCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFNulltime]
+	return ok
+}
+
+// ResetFNulltime resets all changes to the "f_nulltime" field.
+func (m *KindAllMutation) ResetFNulltime() {
+	m.f_nulltime = nil
+	delete(m.clearedFields, kindall.FieldFNulltime)
+}
+
+// SetFLevel sets the "f_level" field.
+func (m *KindAllMutation) SetFLevel(k kindtype.Level) {
+	m.f_level = &k
+	m.addf_level = nil
+}
+
+// FLevel returns the value of the "f_level" field in the mutation.
+func (m *KindAllMutation) FLevel() (r kindtype.Level, exists bool) {
+	v := m.f_level
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFLevel returns the old "f_level" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFLevel(ctx context.Context) (v kindtype.Level, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFLevel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFLevel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFLevel: %w", err)
+	}
+	return oldValue.FLevel, nil
+}
+
+// AddFLevel adds k to the "f_level" field.
+func (m *KindAllMutation) AddFLevel(k kindtype.Level) {
+	if m.addf_level != nil {
+		*m.addf_level += k
+	} else {
+		m.addf_level = &k
+	}
+}
+
+// AddedFLevel returns the value that was added to the "f_level" field in this mutation.
+func (m *KindAllMutation) AddedFLevel() (r kindtype.Level, exists bool) {
+	v := m.addf_level
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFLevel resets all changes to the "f_level" field.
+func (m *KindAllMutation) ResetFLevel() {
+	m.f_level = nil
+	m.addf_level = nil
+}
+
+// SetFLabel sets the "f_label" field.
+func (m *KindAllMutation) SetFLabel(k kindtype.Label) {
+	m.f_label = &k
+}
+
+// FLabel returns the value of the "f_label" field in the mutation.
+func (m *KindAllMutation) FLabel() (r kindtype.Label, exists bool) {
+	v := m.f_label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFLabel returns the old "f_label" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFLabel(ctx context.Context) (v kindtype.Label, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFLabel: %w", err)
+	}
+	return oldValue.FLabel, nil
+}
+
+// ClearFLabel clears the value of the "f_label" field.
+func (m *KindAllMutation) ClearFLabel() {
+	m.f_label = nil
+	m.clearedFields[kindall.FieldFLabel] = struct{}{}
+}
+
+// FLabelCleared returns if the "f_label" field was cleared in this mutation.
+func (m *KindAllMutation) FLabelCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFLabel]
+	return ok
+}
+
+// ResetFLabel resets all changes to the "f_label" field.
+func (m *KindAllMutation) ResetFLabel() {
+	m.f_label = nil
+	delete(m.clearedFields, kindall.FieldFLabel)
+}
+
+// SetFURL sets the "f_url" field.
+func (m *KindAllMutation) SetFURL(u *url.URL) {
+	m.f_url = &u
+}
+
+// FURL returns the value of the "f_url" field in the mutation.
+func (m *KindAllMutation) FURL() (r *url.URL, exists bool) {
+	v := m.f_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFURL returns the old "f_url" field's value of the KindAll entity.
+// If the KindAll object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindAllMutation) OldFURL(ctx context.Context) (v *url.URL, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFURL: %w", err)
+	}
+	return oldValue.FURL, nil
+}
+
+// ClearFURL clears the value of the "f_url" field.
+func (m *KindAllMutation) ClearFURL() {
+	m.f_url = nil
+	m.clearedFields[kindall.FieldFURL] = struct{}{}
+}
+
+// FURLCleared returns if the "f_url" field was cleared in this mutation.
+func (m *KindAllMutation) FURLCleared() bool {
+	_, ok := m.clearedFields[kindall.FieldFURL]
+	return ok
+}
+
+// ResetFURL resets all changes to the "f_url" field.
+func (m *KindAllMutation) ResetFURL() {
+	m.f_url = nil
+	delete(m.clearedFields, kindall.FieldFURL)
+}
+
+// Where appends a list predicates to the KindAllMutation builder.
+func (m *KindAllMutation) Where(ps ...predicate.KindAll) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the KindAllMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *KindAllMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.KindAll, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *KindAllMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *KindAllMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (KindAll).
+func (m *KindAllMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *KindAllMutation) Fields() []string {
+	fields := make([]string, 0, 33)
+	if m.f_int != nil {
+		fields = append(fields, kindall.FieldFInt)
+	}
+	if m.f_int8 != nil {
+		fields = append(fields, kindall.FieldFInt8)
+	}
+	if m.f_int16 != nil {
+		fields = append(fields, kindall.FieldFInt16)
+	}
+	if m.f_int32 != nil {
+		fields = append(fields, kindall.FieldFInt32)
+	}
+	if m.f_int64 != nil {
+		fields = append(fields, kindall.FieldFInt64)
+	}
+	if m.f_uint != nil {
+		fields = append(fields, kindall.FieldFUint)
+	}
+	if m.f_uint8 != nil {
+		fields = append(fields, kindall.FieldFUint8)
+	}
+	if m.f_uint16 != nil {
+		fields = append(fields, kindall.FieldFUint16)
+	}
+	if m.f_uint32 != nil {
+		fields = append(fields, kindall.FieldFUint32)
+	}
+	if m.f_uint64 != nil {
+		fields = append(fields, kindall.FieldFUint64)
+	}
+	if m.f_float32 != nil {
+		fields = append(fields, kindall.FieldFFloat32)
+	}
+	if m.f_float64 != nil {
+		fields = append(fields, kindall.FieldFFloat64)
+	}
+	if m.f_string != nil {
+		fields = append(fields, kindall.FieldFString)
+	}
+	if m.f_text != nil {
+		fields = append(fields, kindall.FieldFText)
+	}
+	if m.f_bool != nil {
+		fields = append(fields, kindall.FieldFBool)
+	}
+	if m.f_bytes != nil {
+		fields = append(fields, kindall.FieldFBytes)
+	}
+	if m.created_at != nil {
+		fields = append(fields, kindall.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, kindall.FieldUpdatedAt)
+	}
+	if m.f_time != nil {
+		fields = append(fields, kindall.FieldFTime)
+	}
+	if m.f_json != nil {
+		fields = append(fields, kindall.FieldFJSON)
+	}
+	if m.f_strings != nil {
+		fields = append(fields, kindall.FieldFStrings)
+	}
+	if m.f_enum != nil {
+		fields = append(fields, kindall.FieldFEnum)
+	}
+	if m.f_color != nil {
+		fields = append(fields, kindall.FieldFColor)
+	}
+	if m.f_uuid != nil {
+		fields = append(fields, kindall.FieldFUUID)
+	}
+	if m.f_uuid_ptr != nil {
+		fields = append(fields, kindall.FieldFUUIDPtr)
+	}
+	if m.f_money != nil {
+		fields = append(fields, kindall.FieldFMoney)
+	}
+	if m.f_code != nil {
+		fields = append(fields, kindall.FieldFCode)
+	}
+	if m.f_null != nil {
+		fields = append(fields, kindall.FieldFNull)
+	}
+	if m.f_nullstr != nil {
+		fields = append(fields, kindall.FieldFNullstr)
+	}
+	if m.f_nulltime != nil {
+		fields = append(fields, kindall.FieldFNulltime)
+	}
+	if m.f_level != nil {
+		fields = append(fields, kindall.FieldFLevel)
+	}
+	if m.f_label != nil {
+		fields = append(fields, kindall.FieldFLabel)
+	}
+	if m.f_url != nil {
+		fields = append(fields, kindall.FieldFURL)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *KindAllMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case kindall.FieldFInt:
+		return m.FInt()
+	case kindall.FieldFInt8:
+		return m.FInt8()
+	case kindall.FieldFInt16:
+		return m.FInt16()
+	case kindall.FieldFInt32:
+		return m.FInt32()
+	case kindall.FieldFInt64:
+		return m.FInt64()
+	case kindall.FieldFUint:
+		return m.FUint()
+	case kindall.FieldFUint8:
+		return m.FUint8()
+	case kindall.FieldFUint16:
+		return m.FUint16()
+	case kindall.FieldFUint32:
+		return m.FUint32()
+	case kindall.FieldFUint64:
+		return m.FUint64()
+	case kindall.FieldFFloat32:
+		return m.FFloat32()
+	case kindall.FieldFFloat64:
+		return m.FFloat64()
+	case kindall.FieldFString:
+		return m.FString()
+	case kindall.FieldFText:
+		return m.FText()
+	case kindall.FieldFBool:
+		return m.FBool()
+	case kindall.FieldFBytes:
+		return m.FBytes()
+	case kindall.FieldCreatedAt:
+		return m.CreatedAt()
+	case kindall.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case kindall.FieldFTime:
+		return m.FTime()
+	case kindall.FieldFJSON:
+		return m.FJSON()
+	case kindall.FieldFStrings:
+		return m.FStrings()
+	case kindall.FieldFEnum:
+		return m.FEnum()
+	case kindall.FieldFColor:
+		return m.FColor()
+	case kindall.FieldFUUID:
+		return m.FUUID()
+	case kindall.FieldFUUIDPtr:
+		return m.FUUIDPtr()
+	case kindall.FieldFMoney:
+		return m.FMoney()
+	case kindall.FieldFCode:
+		return m.FCode()
+	case kindall.FieldFNull:
+		return m.FNull()
+	case kindall.FieldFNullstr:
+		return m.FNullstr()
+	case kindall.FieldFNulltime:
+		return m.FNulltime()
+	case kindall.FieldFLevel:
+		return m.FLevel()
+	case kindall.FieldFLabel:
+		return m.FLabel()
+	case kindall.FieldFURL:
+		return m.FURL()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *KindAllMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case kindall.FieldFInt:
+		return m.OldFInt(ctx)
+	case kindall.FieldFInt8:
+		return m.OldFInt8(ctx)
+	case kindall.FieldFInt16:
+		return m.OldFInt16(ctx)
+	case kindall.FieldFInt32:
+		return m.OldFInt32(ctx)
+	case kindall.FieldFInt64:
+		return m.OldFInt64(ctx)
+	case kindall.FieldFUint:
+		return m.OldFUint(ctx)
+	case kindall.FieldFUint8:
+		return m.OldFUint8(ctx)
+	case kindall.FieldFUint16:
+		return m.OldFUint16(ctx)
+	case kindall.FieldFUint32:
+		return m.OldFUint32(ctx)
+	case kindall.FieldFUint64:
+		return m.OldFUint64(ctx)
+	case kindall.FieldFFloat32:
+		return m.OldFFloat32(ctx)
+	case kindall.FieldFFloat64:
+		return m.OldFFloat64(ctx)
+	case kindall.FieldFString:
+		return m.OldFString(ctx)
+	case kindall.FieldFText:
+		return m.OldFText(ctx)
+	case kindall.FieldFBool:
+		return m.OldFBool(ctx)
+	case kindall.FieldFBytes:
+		return m.OldFBytes(ctx)
+	case kindall.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case kindall.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case kindall.FieldFTime:
+		return m.OldFTime(ctx)
+	case kindall.FieldFJSON:
+		return m.OldFJSON(ctx)
+	case kindall.FieldFStrings:
+		return m.OldFStrings(ctx)
+	case kindall.FieldFEnum:
+		return m.OldFEnum(ctx)
+	case kindall.FieldFColor:
+		return m.OldFColor(ctx)
+	case kindall.FieldFUUID:
+		return m.OldFUUID(ctx)
+	case kindall.FieldFUUIDPtr:
+		return m.OldFUUIDPtr(ctx)
+	case kindall.FieldFMoney:
+		return m.OldFMoney(ctx)
+	case kindall.FieldFCode:
+		return m.OldFCode(ctx)
+	case kindall.FieldFNull:
+		return m.OldFNull(ctx)
+	case kindall.FieldFNullstr:
+		return m.OldFNullstr(ctx)
+	case kindall.FieldFNulltime:
+		return m.OldFNulltime(ctx)
+	case kindall.FieldFLevel:
+		return m.OldFLevel(ctx)
+	case kindall.FieldFLabel:
+		return m.OldFLabel(ctx)
+	case kindall.FieldFURL:
+		return m.OldFURL(ctx)
+	}
+	return nil, fmt.Errorf("unknown KindAll field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *KindAllMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case kindall.FieldFInt:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFInt(v)
+		return nil
+	case kindall.FieldFInt8:
+		v, ok := value.(int8)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFInt8(v)
+		return nil
+	case kindall.FieldFInt16:
+		v, ok := value.(int16)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFInt16(v)
+		return nil
+	case kindall.FieldFInt32:
+		v, ok := value.(int32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFInt32(v)
+		return nil
+	case kindall.FieldFInt64:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFInt64(v)
+		return nil
+	case kindall.FieldFUint:
+		v, ok := value.(uint)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFUint(v)
+		return nil
+	case kindall.FieldFUint8:
+		v, ok := value.(uint8)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFUint8(v)
+		return nil
+	case kindall.FieldFUint16:
+		v, ok := value.(uint16)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFUint16(v)
+		return nil
+	case kindall.FieldFUint32:
+		v, ok := value.(uint32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFUint32(v)
+		return nil
+	case kindall.FieldFUint64:
+		v, ok := value.(uint64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFUint64(v)
+		return nil
+	case kindall.FieldFFloat32:
+		v, ok := value.(float32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFFloat32(v)
+		return nil
+	case kindall.FieldFFloat64:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFFloat64(v)
+		return nil
+	case kindall.FieldFString:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFString(v)
+		return nil
+	case kindall.FieldFText:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFText(v)
+		return nil
+	case kindall.FieldFBool:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFBool(v)
+		return nil
+	case kindall.FieldFBytes:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFBytes(v)
+		return nil
+	case kindall.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case kindall.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case kindall.FieldFTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFTime(v)
+		return nil
+	case kindall.FieldFJSON:
+		v, ok := value.(kindtype.Meta)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFJSON(v)
+		return nil
+	case kindall.FieldFStrings:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFStrings(v)
+		return nil
+	case kindall.FieldFEnum:
+		v, ok := value.(kindall.FEnum)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFEnum(v)
+		return nil
+	case kindall.FieldFColor:
+		v, ok := value.(kindtype.Color)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFColor(v)
+		return nil
+	case kindall.FieldFUUID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFUUID(v)
+		return nil
+	case kindall.FieldFUUIDPtr:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFUUIDPtr(v)
+		return nil
+	case kindall.FieldFMoney:
+		v, ok := value.(kindtype.Money)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFMoney(v)
+		return nil
+	case kindall.FieldFCode:
+		v, ok := value.(*kindtype.Code)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFCode(v)
+		return nil
+	case kindall.FieldFNull:
+		v, ok := value.(kindtype.NullText)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFNull(v)
+		return nil
+	case kindall.FieldFNullstr:
+		v, ok := value.(sql.NullString)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFNullstr(v)
+		return nil
+	case kindall.FieldFNulltime:
+		v, ok := value.(sql.NullTime)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFNulltime(v)
+		return nil
+	case kindall.FieldFLevel:
+		v, ok := value.(kindtype.Level)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFLevel(v)
+		return nil
+	case kindall.FieldFLabel:
+		v, ok := value.(kindtype.Label)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFLabel(v)
+		return nil
+	case kindall.FieldFURL:
+		v, ok := value.(*url.URL)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFURL(v)
+		return nil
+	}
+	return fmt.Errorf("unknown KindAll field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *KindAllMutation) AddedFields() []string {
+	var fields []string
+	if m.addf_int != nil {
+		fields = append(fields, kindall.FieldFInt)
+	}
+	if m.addf_int8 != nil {
+		fields = append(fields, kindall.FieldFInt8)
+	}
+	if m.addf_int16 != nil {
+		fields = append(fields, kindall.FieldFInt16)
+	}
+	if m.addf_int32 != nil {
+		fields = append(fields, kindall.FieldFInt32)
+	}
+	if m.addf_int64 != nil {
+		fields = append(fields, kindall.FieldFInt64)
+	}
+	if m.addf_uint != nil {
+		fields = append(fields, kindall.FieldFUint)
+	}
+	if m.addf_uint8 != nil {
+		fields = append(fields, kindall.FieldFUint8)
+	}
+	if m.addf_uint16 != nil {
+		fields = append(fields, kindall.FieldFUint16)
+	}
+	if m.addf_uint32 != nil {
+		fields = append(fields, kindall.FieldFUint32)
+	}
+	if m.addf_uint64 != nil {
+		fields = append(fields, kindall.FieldFUint64)
+	}
+	if m.addf_float32 != nil {
+		fields = append(fields, kindall.FieldFFloat32)
+	}
+	if m.addf_float64 != nil {
+		fields = append(fields, kindall.FieldFFloat64)
+	}
+	if m.addf_level != nil {
+		fields = append(fields, kindall.FieldFLevel)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *KindAllMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case kindall.FieldFInt:
+		return m.AddedFInt()
+	case kindall.FieldFInt8:
+		return m.AddedFInt8()
+	case kindall.FieldFInt16:
+		return m.AddedFInt16()
+	case kindall.FieldFInt32:
+		return m.AddedFInt32()
+	case kindall.FieldFInt64:
+		return m.AddedFInt64()
+	case kindall.FieldFUint:
+		return m.AddedFUint()
+	case kindall.FieldFUint8:
+		return m.AddedFUint8()
+	case kindall.FieldFUint16:
+		return m.AddedFUint16()
+	case kindall.FieldFUint32:
+		return m.AddedFUint32()
+	case kindall.FieldFUint64:
+		return m.AddedFUint64()
+	case kindall.FieldFFloat32:
+		return m.AddedFFloat32()
+	case kindall.FieldFFloat64:
+		return m.AddedFFloat64()
+	case kindall.FieldFLevel:
+		return m.AddedFLevel()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *KindAllMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case kindall.FieldFInt:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFInt(v)
+		return nil
+	case kindall.FieldFInt8:
+		v, ok := value.(int8)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFInt8(v)
+		return nil
+	case kindall.FieldFInt16:
+		v, ok := value.(int16)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFInt16(v)
+		return nil
+	case kindall.FieldFInt32:
+		v, ok := value.(int32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFInt32(v)
+		return nil
+	case kindall.FieldFInt64:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFInt64(v)
+		return nil
+	case kindall.FieldFUint:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFUint(v)
+		return nil
+	case kindall.FieldFUint8:
+		v, ok := value.(int8)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFUint8(v)
+		return nil
+	case kindall.FieldFUint16:
+		v, ok := value.(int16)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFUint16(v)
+		return nil
+	case kindall.FieldFUint32:
+		v, ok := value.(int32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFUint32(v)
+		return nil
+	case kindall.FieldFUint64:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFUint64(v)
+		return nil
+	case kindall.FieldFFloat32:
+		v, ok := value.(float32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFFloat32(v)
+		return nil
+	case kindall.FieldFFloat64:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFFloat64(v)
+		return nil
+	case kindall.FieldFLevel:
+		v, ok := value.(kindtype.Level)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFLevel(v)
+		return nil
+	}
+	return fmt.Errorf("unknown KindAll numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *KindAllMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(kindall.FieldFInt8) {
+		fields = append(fields, kindall.FieldFInt8)
+	}
+	if m.FieldCleared(kindall.FieldFInt16) {
+		fields = append(fields, kindall.FieldFInt16)
+	}
+	if m.FieldCleared(kindall.FieldFUint8) {
+		fields = append(fields, kindall.FieldFUint8)
+	}
+	if m.FieldCleared(kindall.FieldFUint16) {
+		fields = append(fields, kindall.FieldFUint16)
+	}
+	if m.FieldCleared(kindall.FieldFFloat64) {
+		fields = append(fields, kindall.FieldFFloat64)
+	}
+	if m.FieldCleared(kindall.FieldFText) {
+		fields = append(fields, kindall.FieldFText)
+	}
+	if m.FieldCleared(kindall.FieldFBool) {
+		fields = append(fields, kindall.FieldFBool)
+	}
+	if m.FieldCleared(kindall.FieldFBytes) {
+		fields = append(fields, kindall.FieldFBytes)
+	}
+	if m.FieldCleared(kindall.FieldFTime) {
+		fields = append(fields, kindall.FieldFTime)
+	}
+	if m.FieldCleared(kindall.FieldFJSON) {
+		fields = append(fields, kindall.FieldFJSON)
+	}
+	if m.FieldCleared(kindall.FieldFStrings) {
+		fields = append(fields, kindall.FieldFStrings)
+	}
+	if m.FieldCleared(kindall.FieldFColor) {
+		fields = append(fields, kindall.FieldFColor)
+	}
+	if m.FieldCleared(kindall.FieldFUUIDPtr) {
+		fields = append(fields, kindall.FieldFUUIDPtr)
+	}
+	if m.FieldCleared(kindall.FieldFMoney) {
+		fields = append(fields, kindall.FieldFMoney)
+	}
+	if m.FieldCleared(kindall.FieldFNull) {
+		fields = append(fields, kindall.FieldFNull)
+	}
+	if m.FieldCleared(kindall.FieldFNullstr) {
+		fields = append(fields, kindall.FieldFNullstr)
+	}
+	if m.FieldCleared(kindall.FieldFNulltime) {
+		fields = append(fields, kindall.FieldFNulltime)
+	}
+	if m.FieldCleared(kindall.FieldFLabel) {
+		fields = append(fields, kindall.FieldFLabel)
+	}
+	if m.FieldCleared(kindall.FieldFURL) {
+		fields = append(fields, kindall.FieldFURL)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *KindAllMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *KindAllMutation) ClearField(name string) error {
+	switch name {
+	case kindall.FieldFInt8:
+		m.ClearFInt8()
+		return nil
+	case kindall.FieldFInt16:
+		m.ClearFInt16()
+		return nil
+	case kindall.FieldFUint8:
+		m.ClearFUint8()
+		return nil
+	case kindall.FieldFUint16:
+		m.ClearFUint16()
+		return nil
+	case kindall.FieldFFloat64:
+		m.ClearFFloat64()
+		return nil
+	case kindall.FieldFText:
+		m.ClearFText()
+		return nil
+	case kindall.FieldFBool:
+		m.ClearFBool()
+		return nil
+	case kindall.FieldFBytes:
+		m.ClearFBytes()
+		return nil
+	case kindall.FieldFTime:
+		m.ClearFTime()
+		return nil
+	case kindall.FieldFJSON:
+		m.ClearFJSON()
+		return nil
+	case kindall.FieldFStrings:
+		m.ClearFStrings()
+		return nil
+	case kindall.FieldFColor:
+		m.ClearFColor()
+		return nil
+	case kindall.FieldFUUIDPtr:
+		m.ClearFUUIDPtr()
+		return nil
+	case kindall.FieldFMoney:
+		m.ClearFMoney()
+		return nil
+	case kindall.FieldFNull:
+		m.ClearFNull()
+		return nil
+	case kindall.FieldFNullstr:
+		m.ClearFNullstr()
+		return nil
+	case kindall.FieldFNulltime:
+		m.ClearFNulltime()
+		return nil
+	case kindall.FieldFLabel:
+		m.ClearFLabel()
+		return nil
+	case kindall.FieldFURL:
+		m.ClearFURL()
+		return nil
+	}
+	return fmt.Errorf("unknown KindAll nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *KindAllMutation) ResetField(name string) error {
+	switch name {
+	case kindall.FieldFInt:
+		m.ResetFInt()
+		return nil
+	case kindall.FieldFInt8:
+		m.ResetFInt8()
+		return nil
+	case kindall.FieldFInt16:
+		m.ResetFInt16()
+		return nil
+	case kindall.FieldFInt32:
+		m.ResetFInt32()
+		return nil
+	case kindall.FieldFInt64:
+		m.ResetFInt64()
+		return nil
+	case kindall.FieldFUint:
+		m.ResetFUint()
+		return nil
+	case kindall.FieldFUint8:
+		m.ResetFUint8()
+		return nil
+	case kindall.FieldFUint16:
+		m.ResetFUint16()
+		return nil
+	case kindall.FieldFUint32:
+		m.ResetFUint32()
+		return nil
+	case kindall.FieldFUint64:
+		m.ResetFUint64()
+		return nil
+	case kindall.FieldFFloat32:
+		m.ResetFFloat32()
+		return nil
+	case kindall.FieldFFloat64:
+		m.ResetFFloat64()
+		return nil
+	case kindall.FieldFString:
+		m.ResetFString()
+		return nil
+	case kindall.FieldFText:
+		m.ResetFText()
+		return nil
+	case kindall.FieldFBool:
+		m.ResetFBool()
+		return nil
+	case kindall.FieldFBytes:
+		m.ResetFBytes()
+		return nil
+	case kindall.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case kindall.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case kindall.FieldFTime:
+		m.ResetFTime()
+		return nil
+	case kindall.FieldFJSON:
+		m.ResetFJSON()
+		return nil
+	case kindall.FieldFStrings:
+		m.ResetFStrings()
+		return nil
+	case kindall.FieldFEnum:
+		m.ResetFEnum()
+		return nil
+	case kindall.FieldFColor:
+		m.ResetFColor()
+		return nil
+	case kindall.FieldFUUID:
+		m.ResetFUUID()
+		return nil
+	case kindall.FieldFUUIDPtr:
+		m.ResetFUUIDPtr()
+		return nil
+	case kindall.FieldFMoney:
+		m.ResetFMoney()
+		return nil
+	case kindall.FieldFCode:
+		m.ResetFCode()
+		return nil
+	case kindall.FieldFNull:
+		m.ResetFNull()
+		return nil
+	case kindall.FieldFNullstr:
+		m.ResetFNullstr()
+		return nil
+	case kindall.FieldFNulltime:
+		m.ResetFNulltime()
+		return nil
+	case kindall.FieldFLevel:
+		m.ResetFLevel()
+		return nil
+	case kindall.FieldFLabel:
+		m.ResetFLabel()
+		return nil
+	case kindall.FieldFURL:
+		m.ResetFURL()
+		return nil
+	}
+	return fmt.Errorf("unknown KindAll field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *KindAllMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *KindAllMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *KindAllMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *KindAllMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *KindAllMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *KindAllMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *KindAllMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown KindAll unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *KindAllMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown KindAll edge %s", name)
+}
+
+// KindBareMutation represents an operation that mutates the KindBare nodes in the graph.
+type KindBareMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*KindBare, error)
+	predicates    []predicate.KindBare
+}
+
+var _ ent.Mutation = (*KindBareMutation)(nil)
+
+// kindbareOption allows management of the mutation configuration using functional options.
+type kindbareOption func(*KindBareMutation)
+
+// newKindBareMutation creates new mutation for the KindBare entity.
+func newKindBareMutation(c config, op Op, opts ...kindbareOption) *KindBareMutation {
+	m := &KindBareMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeKindBare,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withKindBareID sets the ID field of the mutation.
+func withKindBareID(id int) kindbareOption {
+	return func(m *KindBareMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *KindBare
+		)
+		m.oldValue = func(ctx context.Context) (*KindBare, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().KindBare.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withKindBare sets the old KindBare of the mutation.
+func withKindBare(node *KindBare) kindbareOption {
+	return func(m *KindBareMutation) {
+		m.oldValue = func(context.Context) (*KindBare, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m KindBareMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m KindBareMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *KindBareMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *KindBareMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().KindBare.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *KindBareMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *KindBareMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the KindBare entity.
+// If the KindBare object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindBareMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *KindBareMutation) ResetName() {
+	m.name = nil
+}
+
+// Where appends a list predicates to the KindBareMutation builder.
+func (m *KindBareMutation) Where(ps ...predicate.KindBare) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the KindBareMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *KindBareMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.KindBare, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *KindBareMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *KindBareMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (KindBare).
+func (m *KindBareMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *KindBareMutation) Fields() []string {
+	fields := make([]string, 0, 1)
+	if m.name != nil {
+		fields = append(fields, kindbare.FieldName)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *KindBareMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case kindbare.FieldName:
+		return m.Name()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *KindBareMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case kindbare.FieldName:
+		return m.OldName(ctx)
+	}
+	return nil, fmt.Errorf("unknown KindBare field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *KindBareMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case kindbare.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	}
+	return fmt.Errorf("unknown KindBare field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *KindBareMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *KindBareMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *KindBareMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown KindBare numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *KindBareMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *KindBareMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *KindBareMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown KindBare nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *KindBareMutation) ResetField(name string) error {
+	switch name {
+	case kindbare.FieldName:
+		m.ResetName()
+		return nil
+	}
+	return fmt.Errorf("unknown KindBare field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *KindBareMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *KindBareMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *KindBareMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *KindBareMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *KindBareMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *KindBareMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *KindBareMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown KindBare unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *KindBareMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown KindBare edge %s", name)
+}
+
+// KindOptMutation represents an operation that mutates the KindOpt nodes in the graph.
+type KindOptMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	owner_id      *int
+	addowner_id   *int
+	handle        *string
+	team          *string
+	seat          *int
+	addseat       *int
+	group         *string
+	slot          *int
+	addslot       *int
+	flag          *bool
+	tag           *uuid.UUID
+	counter       *int
+	addcounter    *int
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*KindOpt, error)
+	predicates    []predicate.KindOpt
+}
+
+var _ ent.Mutation = (*KindOptMutation)(nil)
+
+// kindoptOption allows management of the mutation configuration using functional options.
+type kindoptOption func(*KindOptMutation)
+
+// newKindOptMutation creates new mutation for the KindOpt entity.
+func newKindOptMutation(c config, op Op, opts ...kindoptOption) *KindOptMutation {
+	m := &KindOptMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeKindOpt,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withKindOptID sets the ID field of the mutation.
+func withKindOptID(id int) kindoptOption {
+	return func(m *KindOptMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *KindOpt
+		)
+		m.oldValue = func(ctx context.Context) (*KindOpt, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().KindOpt.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withKindOpt sets the old KindOpt of the mutation.
+func withKindOpt(node *KindOpt) kindoptOption {
+	return func(m *KindOptMutation) {
+		m.oldValue = func(context.Context) (*KindOpt, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m KindOptMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m KindOptMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *KindOptMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *KindOptMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().KindOpt.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOwnerID sets the "owner_id" field.
+func (m *KindOptMutation) SetOwnerID(i int) {
+	m.owner_id = &i
+	m.addowner_id = nil
+}
+
+// OwnerID returns the value of the "owner_id" field in the mutation.
+func (m *KindOptMutation) OwnerID() (r int, exists bool) {
+	v := m.owner_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwnerID returns the old "owner_id" field's value of the KindOpt entity.
+// If the KindOpt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindOptMutation) OldOwnerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwnerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwnerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwnerID: %w", err)
+	}
+	return oldValue.OwnerID, nil
+}
+
+// AddOwnerID adds i to the "owner_id" field.
+func (m *KindOptMutation) AddOwnerID(i int) {
+	if m.addowner_id != nil {
+		*m.addowner_id += i
+	} else {
+		m.addowner_id = &i
+	}
+}
+
+// AddedOwnerID returns the value that was added to the "owner_id" field in this mutation.
+func (m *KindOptMutation) AddedOwnerID() (r int, exists bool) {
+	v := m.addowner_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearOwnerID clears the value of the "owner_id" field.
+func (m *KindOptMutation) ClearOwnerID() {
+	m.owner_id = nil
+	m.addowner_id = nil
+	m.clearedFields[kindopt.FieldOwnerID] = struct{}{}
+}
+
+// OwnerIDCleared returns if the "owner_id" field was cleared in this mutation.
+func (m *KindOptMutation) OwnerIDCleared() bool {
+	_, ok := m.clearedFields[kindopt.FieldOwnerID]
+	return ok
+}
+
+// ResetOwnerID resets all changes to the "owner_id" field.
+func (m *KindOptMutation) ResetOwnerID() {
+	m.owner_id = nil
+	m.addowner_id = nil
+	delete(m.clearedFields, kindopt.FieldOwnerID)
+}
+
+// SetHandle sets the "handle" field.
+func (m *KindOptMutation) SetHandle(s string) {
+	m.handle = &s
+}
+
+// Handle returns the value of the "handle" field in the mutation.
+func (m *KindOptMutation) Handle() (r string, exists bool) {
+	v := m.handle
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHandle returns the old "handle" field's value of the KindOpt entity.
+// If the KindOpt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindOptMutation) OldHandle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHandle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHandle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHandle: %w", err)
+	}
+	return oldValue.Handle, nil
+}
+
+// ClearHandle clears the value of the "handle" field.
+func (m *KindOptMutation) ClearHandle() {
+	m.handle = nil
+	m.clearedFields[kindopt.FieldHandle] = struct{}{}
+}
+
+// HandleCleared returns if the "handle" field was cleared in this mutation.
+func (m *KindOptMutation) HandleCleared() bool {
+	_, ok := m.clearedFields[kindopt.FieldHandle]
+	return ok
+}
+
+// ResetHandle resets all changes to the "handle" field.
+func (m *KindOptMutation) ResetHandle() {
+	m.handle = nil
+	delete(m.clearedFields, kindopt.FieldHandle)
+}
+
+// SetTeam sets the "team" field.
+func (m *KindOptMutation) SetTeam(s string) {
+	m.team = &s
+}
+
+// Team returns the value of the "team" field in the mutation.
+func (m *KindOptMutation) Team() (r string, exists bool) {
+	v := m.team
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTeam returns the old "team" field's value of the KindOpt entity.
+// If the KindOpt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindOptMutation) OldTeam(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTeam is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTeam requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTeam: %w", err)
+	}
+	return oldValue.Team, nil
+}
+
+// ResetTeam resets all changes to the "team" field.
+func (m *KindOptMutation) ResetTeam() {
+	m.team = nil
+}
+
+// SetSeat sets the "seat" field.
+func (m *KindOptMutation) SetSeat(i int) {
+	m.seat = &i
+	m.addseat = nil
+}
+
+// Seat returns the value of the "seat" field in the mutation.
+func (m *KindOptMutation) Seat() (r int, exists bool) {
+	v := m.seat
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeat returns the old "seat" field's value of the KindOpt entity.
+// If the KindOpt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindOptMutation) OldSeat(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeat is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeat requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeat: %w", err)
+	}
+	return oldValue.Seat, nil
+}
+
+// AddSeat adds i to the "seat" field.
+func (m *KindOptMutation) AddSeat(i int) {
+	if m.addseat != nil {
+		*m.addseat += i
+	} else {
+		m.addseat = &i
+	}
+}
+
+// AddedSeat returns the value that was added to the "seat" field in this mutation.
+func (m *KindOptMutation) AddedSeat() (r int, exists bool) {
+	v := m.addseat
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearSeat clears the value of the "seat" field.
+func (m *KindOptMutation) ClearSeat() {
+	m.seat = nil
+	m.addseat = nil
+	m.clearedFields[kindopt.FieldSeat] = struct{}{}
+}
+
+// SeatCleared returns if the "seat" field was cleared in this mutation.
+func (m *KindOptMutation) SeatCleared() bool {
+	_, ok := m.clearedFields[kindopt.FieldSeat]
+	return ok
+}
+
+// ResetSeat resets all changes to the "seat" field.
+func (m *KindOptMutation) ResetSeat() {
+	m.seat = nil
+	m.addseat = nil
+	delete(m.clearedFields, kindopt.FieldSeat)
+}
+
+// SetGroup sets the "group" field.
+func (m *KindOptMutation) SetGroup(s string) {
+	m.group = &s
+}
+
+// Group returns the value of the "group" field in the mutation.
+func (m *KindOptMutation) Group() (r string, exists bool) {
+	v := m.group
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGroup returns the old "group" field's value of the KindOpt entity.
+// If the KindOpt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindOptMutation) OldGroup(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGroup is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGroup requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGroup: %w", err)
+	}
+	return oldValue.Group, nil
+}
+
+// ResetGroup resets all changes to the "group" field.
+func (m *KindOptMutation) ResetGroup() {
+	m.group = nil
+}
+
+// SetSlot sets the "slot" field.
+func (m *KindOptMutation) SetSlot(i int) {
+	m.slot = &i
+	m.addslot = nil
+}
+
+// Slot returns the value of the "slot" field in the mutation.
+func (m *KindOptMutation) Slot() (r int, exists bool) {
+	v := m.slot
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSlot returns the old "slot" field's value of the KindOpt entity.
+// If the KindOpt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindOptMutation) OldSlot(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSlot is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSlot requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSlot: %w", err)
+	}
+	return oldValue.Slot, nil
+}
+
+// AddSlot adds i to the "slot" field.
+func (m *KindOptMutation) AddSlot(i int) {
+	if m.addslot != nil {
+		*m.addslot += i
+	} else {
+		m.addslot = &i
+	}
+}
+
+// AddedSlot returns the value that was added to the "slot" field in this mutation.
+func (m *KindOptMutation) AddedSlot() (r int, exists bool) {
+	v := m.addslot
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearSlot clears the value of the "slot" field.
+func (m *KindOptMutation) ClearSlot() {
+	m.slot = nil
+	m.addslot = nil
+	m.clearedFields[kindopt.FieldSlot] = struct{}{}
+}
+
+// SlotCleared returns if the "slot" field was cleared in this mutation.
+func (m *KindOptMutation) SlotCleared() bool {
+	_, ok := m.clearedFields[kindopt.FieldSlot]
+	return ok
+}
+
+// ResetSlot resets all changes to the "slot" field.
+func (m *KindOptMutation) ResetSlot() {
+	m.slot = nil
+	m.addslot = nil
+	delete(m.clearedFields, kindopt.FieldSlot)
+}
+
+// SetFlag sets the "flag" field.
+func (m *KindOptMutation) SetFlag(b bool) {
+	m.flag = &b
+}
+
+// Flag returns the value of the "flag" field in the mutation.
+func (m *KindOptMutation) Flag() (r bool, exists bool) {
+	v := m.flag
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFlag returns the old "flag" field's value of the KindOpt entity.
+// If the KindOpt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindOptMutation) OldFlag(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFlag is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFlag requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFlag: %w", err)
+	}
+	return oldValue.Flag, nil
+}
+
+// ClearFlag clears the value of the "flag" field.
+func (m *KindOptMutation) ClearFlag() {
+	m.flag = nil
+	m.clearedFields[kindopt.FieldFlag] = struct{}{}
+}
+
+// FlagCleared returns if the "flag" field was cleared in this mutation.
+func (m *KindOptMutation) FlagCleared() bool {
+	_, ok := m.clearedFields[kindopt.FieldFlag]
+	return ok
+}
+
+// ResetFlag resets all changes to the "flag" field.
+func (m *KindOptMutation) ResetFlag() {
+	m.flag = nil
+	delete(m.clearedFields, kindopt.FieldFlag)
+}
+
+// SetTag sets the "tag" field.
+func (m *KindOptMutation) SetTag(u uuid.UUID) {
+	m.tag = &u
+}
+
+// Tag returns the value of the "tag" field in the mutation.
+func (m *KindOptMutation) Tag() (r uuid.UUID, exists bool) {
+	v := m.tag
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTag returns the old "tag" field's value of the KindOpt entity.
+// If the KindOpt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindOptMutation) OldTag(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTag is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTag requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTag: %w", err)
+	}
+	return oldValue.Tag, nil
+}
+
+// ClearTag clears the value of the "tag" field.
+func (m *KindOptMutation) ClearTag() {
+	m.tag = nil
+	m.clearedFields[kindopt.FieldTag] = struct{}{}
+}
+
+// TagCleared returns if the "tag" field was cleared in this mutation.
+func (m *KindOptMutation) TagCleared() bool {
+	_, ok := m.clearedFields[kindopt.FieldTag]
+	return ok
+}
+
+// ResetTag resets all changes to the "tag" field.
+func (m *KindOptMutation) ResetTag() {
+	m.tag = nil
+	delete(m.clearedFields, kindopt.FieldTag)
+}
+
+// SetCounter sets the "counter" field.
+func (m *KindOptMutation) SetCounter(i int) {
+	m.counter = &i
+	m.addcounter = nil
+}
+
+// Counter returns the value of the "counter" field in the mutation.
+func (m *KindOptMutation) Counter() (r int, exists bool) {
+	v := m.counter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCounter returns the old "counter" field's value of the KindOpt entity.
+// If the KindOpt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *KindOptMutation) OldCounter(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCounter is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCounter requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCounter: %w", err)
+	}
+	return oldValue.Counter, nil
+}
+
+// AddCounter adds i to the "counter" field.
+func (m *KindOptMutation) AddCounter(i int) {
+	if m.addcounter != nil {
+		*m.addcounter += i
+	} else {
+		m.addcounter = &i
+	}
+}
+
+// AddedCounter returns the value that was added to the "counter" field in this mutation.
+func (m *KindOptMutation) AddedCounter() (r int, exists bool) {
+	v := m.addcounter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCounter clears the value of the "counter" field.
+func (m *KindOptMutation) ClearCounter() {
+	m.counter = nil
+	m.addcounter = nil
+	m.clearedFields[kindopt.FieldCounter] = struct{}{}
+}
+
+// CounterCleared returns if the "counter" field was cleared in this mutation.
+func (m *KindOptMutation) CounterCleared() bool {
+	_, ok := m.clearedFields[kindopt.FieldCounter]
+	return ok
+}
+
+// ResetCounter resets all changes to the "counter" field.
+func (m *KindOptMutation) ResetCounter() {
+	m.counter = nil
+	m.addcounter = nil
+	delete(m.clearedFields, kindopt.FieldCounter)
+}
+
+// Where appends a list predicates to the KindOptMutation builder.
+func (m *KindOptMutation) Where(ps ...predicate.KindOpt) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the KindOptMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *KindOptMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.KindOpt, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *KindOptMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *KindOptMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (KindOpt).
+func (m *KindOptMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *KindOptMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.owner_id != nil {
+		fields = append(fields, kindopt.FieldOwnerID)
+	}
+	if m.handle != nil {
+		fields = append(fields, kindopt.FieldHandle)
+	}
+	if m.team != nil {
+		fields = append(fields, kindopt.FieldTeam)
+	}
+	if m.seat != nil {
+		fields = append(fields, kindopt.FieldSeat)
+	}
+	if m.group != nil {
+		fields = append(fields, kindopt.FieldGroup)
+	}
+	if m.slot != nil {
+		fields = append(fields, kindopt.FieldSlot)
+	}
+	if m.flag != nil {
+		fields = append(fields, kindopt.FieldFlag)
+	}
+	if m.tag != nil {
+		fields = append(fields, kindopt.FieldTag)
+	}
+	if m.counter != nil {
+		fields = append(fields, kindopt.FieldCounter)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *KindOptMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case kindopt.FieldOwnerID:
+		return m.OwnerID()
+	case kindopt.FieldHandle:
+		return m.Handle()
+	case kindopt.FieldTeam:
+		return m.Team()
+	case kindopt.FieldSeat:
+		return m.Seat()
+	case kindopt.FieldGroup:
+		return m.Group()
+	case kindopt.FieldSlot:
+		return m.Slot()
+	case kindopt.FieldFlag:
+		return m.Flag()
+	case kindopt.FieldTag:
+		return m.Tag()
+	case kindopt.FieldCounter:
+		return m.Counter()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *KindOptMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case kindopt.FieldOwnerID:
+		return m.OldOwnerID(ctx)
+	case kindopt.FieldHandle:
+		return m.OldHandle(ctx)
+	case kindopt.FieldTeam:
+		return m.OldTeam(ctx)
+	case kindopt.FieldSeat:
+		return m.OldSeat(ctx)
+	case kindopt.FieldGroup:
+		return m.OldGroup(ctx)
+	case kindopt.FieldSlot:
+		return m.OldSlot(ctx)
+	case kindopt.FieldFlag:
+		return m.OldFlag(ctx)
+	case kindopt.FieldTag:
+		return m.OldTag(ctx)
+	case kindopt.FieldCounter:
+		return m.OldCounter(ctx)
+	}
+	return nil, fmt.Errorf("unknown KindOpt field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *KindOptMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case kindopt.FieldOwnerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwnerID(v)
+		return nil
+	case kindopt.FieldHandle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHandle(v)
+		return nil
+	case kindopt.FieldTeam:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTeam(v)
+		return nil
+	case kindopt.FieldSeat:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeat(v)
+		return nil
+	case kindopt.FieldGroup:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGroup(v)
+		return nil
+	case kindopt.FieldSlot:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSlot(v)
+		return nil
+	case kindopt.FieldFlag:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFlag(v)
+		return nil
+	case kindopt.FieldTag:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTag(v)
+		return nil
+	case kindopt.FieldCounter:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCounter(v)
+		return nil
+	}
+	return fmt.Errorf("unknown KindOpt field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *KindOptMutation) AddedFields() []string {
+	var fields []string
+	if m.addowner_id != nil {
+		fields = append(fields, kindopt.FieldOwnerID)
+	}
+	if m.addseat != nil {
+		fields = append(fields, kindopt.FieldSeat)
+	}
+	if m.addslot != nil {
+		fields = append(fields, kindopt.FieldSlot)
+	}
+	if m.addcounter != nil {
+		fields = append(fields, kindopt.FieldCounter)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *KindOptMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case kindopt.FieldOwnerID:
+		return m.AddedOwnerID()
+	case kindopt.FieldSeat:
+		return m.AddedSeat()
+	case kindopt.FieldSlot:
+		return m.AddedSlot()
+	case kindopt.FieldCounter:
+		return m.AddedCounter()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *KindOptMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case kindopt.FieldOwnerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOwnerID(v)
+		return nil
+	case kindopt.FieldSeat:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeat(v)
+		return nil
+	case kindopt.FieldSlot:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSlot(v)
+		return nil
+	case kindopt.FieldCounter:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCounter(v)
+		return nil
+	}
+	return fmt.Errorf("unknown KindOpt numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *KindOptMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(kindopt.FieldOwnerID) {
+		fields = append(fields, kindopt.FieldOwnerID)
+	}
+	if m.FieldCleared(kindopt.FieldHandle) {
+		fields = append(fields, kindopt.FieldHandle)
+	}
+	if m.FieldCleared(kindopt.FieldSeat) {
+		fields = append(fields, kindopt.FieldSeat)
+	}
+	if m.FieldCleared(kindopt.FieldSlot) {
+		fields = append(fields, kindopt.FieldSlot)
+	}
+	if m.FieldCleared(kindopt.FieldFlag) {
+		fields = append(fields, kindopt.FieldFlag)
+	}
+	if m.FieldCleared(kindopt.FieldTag) {
+		fields = append(fields, kindopt.FieldTag)
+	}
+	if m.FieldCleared(kindopt.FieldCounter) {
+		fields = append(fields, kindopt.FieldCounter)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *KindOptMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *KindOptMutation) ClearField(name string) error {
+	switch name {
+	case kindopt.FieldOwnerID:
+		m.ClearOwnerID()
+		return nil
+	case kindopt.FieldHandle:
+		m.ClearHandle()
+		return nil
+	case kindopt.FieldSeat:
+		m.ClearSeat()
+		return nil
+	case kindopt.FieldSlot:
+		m.ClearSlot()
+		return nil
+	case kindopt.FieldFlag:
+		m.ClearFlag()
+		return nil
+	case kindopt.FieldTag:
+		m.ClearTag()
+		return nil
+	case kindopt.FieldCounter:
+		m.ClearCounter()
+		return nil
+	}
+	return fmt.Errorf("unknown KindOpt nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *KindOptMutation) ResetField(name string) error {
+	switch name {
+	case kindopt.FieldOwnerID:
+		m.ResetOwnerID()
+		return nil
+	case kindopt.FieldHandle:
+		m.ResetHandle()
+		return nil
+	case kindopt.FieldTeam:
+		m.ResetTeam()
+		return nil
+	case kindopt.FieldSeat:
+		m.ResetSeat()
+		return nil
+	case kindopt.FieldGroup:
+		m.ResetGroup()
+		return nil
+	case kindopt.FieldSlot:
+		m.ResetSlot()
+		return nil
+	case kindopt.FieldFlag:
+		m.ResetFlag()
+		return nil
+	case kindopt.FieldTag:
+		m.ResetTag()
+		return nil
+	case kindopt.FieldCounter:
+		m.ResetCounter()
+		return nil
+	}
+	return fmt.Errorf("unknown KindOpt field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *KindOptMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *KindOptMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *KindOptMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *KindOptMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *KindOptMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *KindOptMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *KindOptMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown KindOpt unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *KindOptMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown KindOpt edge %s", name)
+}
 
 // PetMutation represents an operation that mutates the Pet nodes in the graph.
 type PetMutation struct {

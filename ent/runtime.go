@@ -3,16 +3,62 @@
 package ent
 
 import (
+	"net/url"
+	"time"
+
+	"github.com/entcachemodel/entcachemodel/ent/kindall"
+	"github.com/entcachemodel/entcachemodel/ent/kindopt"
 	"github.com/entcachemodel/entcachemodel/ent/schema"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
 	"github.com/entcachemodel/entcachemodel/ent/user"
+	"github.com/entcachemodel/entcachemodel/internal/kindtype"
+	"github.com/google/uuid"
+
+	"entgo.io/ent/schema/field"
 )
 
 // The init function reads all schema descriptors with runtime code
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	kindallFields := schema.KindAll{}.Fields()
+	_ = kindallFields
+	// kindallDescFUint32 is the schema descriptor for f_uint32 field.
+	kindallDescFUint32 := kindallFields[8].Descriptor()
+	// kindall.DefaultFUint32 holds the default value on creation for the f_uint32 field.
+	kindall.DefaultFUint32 = kindallDescFUint32.Default.(uint32)
+	// kindallDescCreatedAt is the schema descriptor for created_at field.
+	kindallDescCreatedAt := kindallFields[16].Descriptor()
+	// kindall.DefaultCreatedAt holds the default value on creation for the created_at field.
+	kindall.DefaultCreatedAt = kindallDescCreatedAt.Default.(func() time.Time)
+	// kindallDescUpdatedAt is the schema descriptor for updated_at field.
+	kindallDescUpdatedAt := kindallFields[17].Descriptor()
+	// kindall.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	kindall.DefaultUpdatedAt = kindallDescUpdatedAt.Default.(func() time.Time)
+	// kindall.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	kindall.UpdateDefaultUpdatedAt = kindallDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// kindallDescFUUID is the schema descriptor for f_uuid field.
+	kindallDescFUUID := kindallFields[23].Descriptor()
+	// kindall.DefaultFUUID holds the default value on creation for the f_uuid field.
+	kindall.DefaultFUUID = kindallDescFUUID.Default.(func() uuid.UUID)
+	// kindallDescFLevel is the schema descriptor for f_level field.
+	kindallDescFLevel := kindallFields[30].Descriptor()
+	// kindall.DefaultFLevel holds the default value on creation for the f_level field.
+	kindall.DefaultFLevel = kindtype.Level(kindallDescFLevel.Default.(int16))
+	// kindallDescFURL is the schema descriptor for f_url field.
+	kindallDescFURL := kindallFields[32].Descriptor()
+	kindall.ValueScanner.FURL = kindallDescFURL.ValueScanner.(field.TypeValueScanner[*url.URL])
+	kindoptFields := schema.KindOpt{}.Fields()
+	_ = kindoptFields
+	// kindoptDescTeam is the schema descriptor for team field.
+	kindoptDescTeam := kindoptFields[2].Descriptor()
+	// kindopt.DefaultTeam holds the default value on creation for the team field.
+	kindopt.DefaultTeam = kindoptDescTeam.Default.(string)
+	// kindoptDescGroup is the schema descriptor for group field.
+	kindoptDescGroup := kindoptFields[4].Descriptor()
+	// kindopt.DefaultGroup holds the default value on creation for the group field.
+	kindopt.DefaultGroup = kindoptDescGroup.Default.(string)
 	semaccountFields := schema.SemAccount{}.Fields()
 	_ = semaccountFields
 	// semaccountDescPassword is the schema descriptor for password field.

@@ -14,6 +14,12 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// KindAll is the client for interacting with the KindAll builders.
+	KindAll *KindAllClient
+	// KindBare is the client for interacting with the KindBare builders.
+	KindBare *KindBareClient
+	// KindOpt is the client for interacting with the KindOpt builders.
+	KindOpt *KindOptClient
 	// Pet is the client for interacting with the Pet builders.
 	Pet *PetClient
 	// SemAccount is the client for interacting with the SemAccount builders.
@@ -153,6 +159,9 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.KindAll = NewKindAllClient(tx.config)
+	tx.KindBare = NewKindBareClient(tx.config)
+	tx.KindOpt = NewKindOptClient(tx.config)
 	tx.Pet = NewPetClient(tx.config)
 	tx.SemAccount = NewSemAccountClient(tx.config)
 	tx.SemNote = NewSemNoteClient(tx.config)
@@ -166,7 +175,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Pet.QueryXXX(), the query will be executed
+// applies a query, for example: KindAll.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

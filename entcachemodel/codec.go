@@ -1,6 +1,8 @@
 package entcachemodel
 
 import (
+	"database/sql"
+	"database/sql/driver"
 	"encoding"
 	"encoding/binary"
 	"encoding/json"
@@ -8,6 +10,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"reflect"
+	"sync"
 	"time"
 )
 
@@ -72,18 +76,107 @@ func (e *Encoder) RawBytes(v []byte) {
 	e.buf = append(e.buf, v...)
 }
 
-// Time appends a time with its instant and zone offset (time.MarshalBinary).
+// Time appends a time: its instant and its location, so that it decodes
+// equal (reflect.DeepEqual) to the time the database driver returned: UTC
+// stays time.UTC, Local stays time.Local, a fixed zone (sqlite's parsed
+// offsets, pgx's) keeps its name and offset, and a zone from the zone
+// database keeps its name.
 func (e *Encoder) Time(v time.Time) {
-	b, err := v.MarshalBinary()
+	e.Int(v.Unix())
+	e.Uint(uint64(v.Nanosecond()))
+	loc := v.Location()
+	name, offset := v.Zone()
+	switch {
+	case loc == time.UTC:
+		e.buf = append(e.buf, zoneUTC)
+	case loc == time.Local:
+		e.buf = append(e.buf, zoneLocal)
+	case loc.String() == name && reflect.DeepEqual(loc, time.FixedZone(name, offset)):
+		e.buf = append(e.buf, zoneFixed)
+		e.String(name)
+		e.Int(int64(offset))
+	default:
+		e.buf = append(e.buf, zoneNamed)
+		e.String(loc.String())
+		e.String(name)
+		e.Int(int64(offset))
+	}
+}
+
+// The locations of an encoded time.
+const (
+	zoneUTC byte = iota
+	zoneLocal
+	zoneFixed
+	zoneNamed
+)
+
+// zones caches the locations of the zone database that times decode in.
+var zones sync.Map // name -> *time.Location
+
+// zone returns the named location, or nil when the zone database has none.
+func zone(name string) *time.Location {
+	if l, ok := zones.Load(name); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(name)
 	if err != nil {
-		// Only zone offsets that are not whole minutes between -119s and
-		// -60s fail (some pre-1900 local mean times). Store a marker that
-		// decodes as corrupt: such a row is always read from the database.
-		e.String("")
+		l = nil
+	}
+	zones.Store(name, l)
+	return l
+}
+
+// Value appends a driver value, as a field's driver.Valuer (or external
+// ValueScanner) returns it: the value the database stores. A value the
+// database could not take either (an error, or a type that is no
+// driver.Value) is stored as a marker that decodes as corrupt, so that such
+// a row is always read from the database.
+func (e *Encoder) Value(v driver.Value, err error) {
+	if err == nil {
+		v, err = driver.DefaultParameterConverter.ConvertValue(v)
+	}
+	if err != nil {
+		e.buf = append(e.buf, valueBad)
 		return
 	}
-	e.String(string(b))
+	switch x := v.(type) {
+	case nil:
+		e.buf = append(e.buf, valueNil)
+	case int64:
+		e.buf = append(e.buf, valueInt)
+		e.Int(x)
+	case float64:
+		e.buf = append(e.buf, valueFloat)
+		e.Float(x)
+	case bool:
+		e.buf = append(e.buf, valueBool)
+		e.Bool(x)
+	case []byte:
+		e.buf = append(e.buf, valueBytes)
+		e.RawBytes(x)
+	case string:
+		e.buf = append(e.buf, valueString)
+		e.String(x)
+	case time.Time:
+		e.buf = append(e.buf, valueTime)
+		e.Time(x)
+	default:
+		e.buf = append(e.buf, valueBad)
+	}
 }
+
+// The kinds of an encoded driver value.
+const (
+	valueNil byte = iota
+	valueInt
+	valueFloat
+	valueBool
+	valueBytes
+	valueString
+	valueTime
+	valueBad = 0xFF
+)
 
 // Binary appends a value through its MarshalBinary method (UUIDs and similar).
 func (e *Encoder) Binary(v encoding.BinaryMarshaler) {
@@ -222,15 +315,72 @@ func (d *Decoder) RawBytes() []byte {
 
 // Time reads a time written by Encoder.Time.
 func (d *Decoder) Time() time.Time {
-	var t time.Time
-	b := d.next()
-	if d.err != nil {
-		return t
+	sec, nsec := d.Int(), d.Uint()
+	if d.err != nil || len(d.buf) < 1 || nsec >= 1e9 {
+		d.fail()
+		return time.Time{}
 	}
-	if err := t.UnmarshalBinary(b); err != nil {
+	kind := d.buf[0]
+	d.buf = d.buf[1:]
+	t := time.Unix(sec, int64(nsec))
+	switch kind {
+	case zoneUTC:
+		return t.UTC()
+	case zoneLocal:
+		return t.In(time.Local)
+	case zoneFixed:
+		name, offset := d.String(), d.Int()
+		return t.In(time.FixedZone(name, int(offset)))
+	case zoneNamed:
+		loc, name, offset := d.String(), d.String(), d.Int()
+		if l := zone(loc); l != nil {
+			return t.In(l)
+		}
+		// No zone database here: the same instant and offset.
+		return t.In(time.FixedZone(name, int(offset)))
+	}
+	d.fail()
+	return time.Time{}
+}
+
+// Value reads a driver value written by Encoder.Value.
+func (d *Decoder) Value() driver.Value {
+	if d.err != nil || len(d.buf) < 1 {
+		d.fail()
+		return nil
+	}
+	kind := d.buf[0]
+	d.buf = d.buf[1:]
+	switch kind {
+	case valueNil:
+		return nil
+	case valueInt:
+		return d.Int()
+	case valueFloat:
+		return d.Float()
+	case valueBool:
+		return d.Bool()
+	case valueBytes:
+		return d.RawBytes()
+	case valueString:
+		return d.String()
+	case valueTime:
+		return d.Time()
+	}
+	d.fail()
+	return nil
+}
+
+// Scan reads a driver value written by Encoder.Value into dest through its
+// Scan method, as database/sql does with a value the driver returns.
+func (d *Decoder) Scan(dest sql.Scanner) {
+	v := d.Value()
+	if d.err != nil {
+		return
+	}
+	if err := dest.Scan(v); err != nil {
 		d.fail()
 	}
-	return t
 }
 
 // Binary reads a value through its UnmarshalBinary method.
@@ -261,4 +411,11 @@ func (d *Decoder) JSON(v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		d.fail()
 	}
+}
+
+// Scanned scans the next value into s (Decoder.Scan) and returns s: the
+// decoding of a field with an external ValueScanner, whose FromValue reads s.
+func Scanned[S sql.Scanner](d *Decoder, s S) S {
+	d.Scan(s)
+	return s
 }

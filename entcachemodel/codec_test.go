@@ -268,16 +268,44 @@ func TestCodecTimeLocal(t *testing.T) {
 	}
 }
 
-func TestCodecTimeUnmarshalable(t *testing.T) {
-	// A time MarshalBinary rejects (an offset of -1 minute) is stored as a
-	// marker that decodes as corrupt, never as another time.
-	e := NewEncoder()
-	e.Time(time.Date(2000, 1, 1, 0, 0, 0, 0, time.FixedZone("", -60)))
-	d := NewDecoder(e.Bytes())
-	if got := d.Time(); !got.IsZero() {
-		t.Errorf("Time() = %v, want zero", got)
+// Times decode in the location they were encoded in, not merely at the same
+// instant: a cached entity must reflect.DeepEqual the database's, whose
+// driver returns UTC (pgx, MySQL with loc=UTC), a fixed zone (sqlite's parsed
+// offsets) or Local.
+func TestCodecTimeLocation(t *testing.T) {
+	defer func(l *time.Location) { time.Local = l }(time.Local)
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skipf("no zone database: %v", err)
 	}
-	requireCorrupt(t, d.Err())
+	for _, local := range []*time.Location{ny, time.UTC, time.FixedZone("", 0)} {
+		time.Local = local
+		instant := time.Date(2024, 1, 15, 10, 30, 0, 123456789, time.UTC)
+		vals := []time.Time{
+			{},
+			instant,
+			instant.In(time.Local),
+			instant.In(time.FixedZone("", -5*3600)), // sqlite: "-05:00" parsed in UTC
+			instant.In(time.FixedZone("", 0)),
+			instant.In(time.FixedZone("UTC", 0)),
+			instant.In(time.FixedZone("X", 5*3600+30*60)),
+			instant.In(time.FixedZone("", -60)), // MarshalBinary refuses this offset
+			instant.In(time.FixedZone("LMT", -(4*3600 + 56*60 + 2))),
+			instant.In(ny),
+			time.Date(1850, 1, 1, 0, 0, 0, 0, ny), // local mean time
+		}
+		e := NewEncoder()
+		for _, v := range vals {
+			e.Time(v)
+		}
+		d := NewDecoder(e.Bytes())
+		for _, want := range vals {
+			if got := d.Time(); !reflect.DeepEqual(got, want) {
+				t.Errorf("Local %v: Time() = %v (%v), want %v (%v)", local, got, got.Location(), want, want.Location())
+			}
+		}
+		requireNoErr(t, d)
+	}
 }
 
 func TestCodecBinary(t *testing.T) {

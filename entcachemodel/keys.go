@@ -2,7 +2,11 @@ package entcachemodel
 
 import (
 	"crypto/sha256"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
+	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -119,3 +123,70 @@ func onServers(key, epoch string) string {
 
 // lease returns the lease key that guards a data key.
 func lease(dataKey string) string { return dataKey + ":lk" }
+
+// ValueKey returns the key text of a published field whose Go type has its
+// own driver.Valuer: the text of the value the database stores. It returns
+// false for a nil v, a NULL value or a Value error: no index entry holds
+// such a value, and a lookup by it reads the database.
+func ValueKey(v driver.Valuer) (string, bool) { return valueKey(v, false) }
+
+// OptionalValueKey is ValueKey for an Optional field that is not Nillable:
+// it also returns false for the zero value of the stored kind ("", 0,
+// false), and for the value the type's Scan reads NULL as, either of which
+// the entity may hold for NULL.
+func OptionalValueKey(v driver.Valuer) (string, bool) {
+	k, ok := valueKey(v, true)
+	if !ok {
+		return "", false
+	}
+	if null, ok := nullKey(v); ok && null == k {
+		return "", false
+	}
+	return k, true
+}
+
+// nullKey returns the key of the value that v's type scans NULL into.
+func nullKey(v driver.Valuer) (string, bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer {
+		return "", false
+	}
+	n := reflect.New(rv.Type().Elem()).Interface()
+	s, ok := n.(sql.Scanner)
+	if !ok || s.Scan(nil) != nil {
+		return "", false
+	}
+	nv, ok := n.(driver.Valuer)
+	if !ok {
+		return "", false
+	}
+	return valueKey(nv, false)
+}
+
+func valueKey(v driver.Valuer, optional bool) (string, bool) {
+	if v == nil {
+		return "", false
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return "", false
+	}
+	x, err := v.Value()
+	if err == nil {
+		x, err = driver.DefaultParameterConverter.ConvertValue(x)
+	}
+	if err != nil {
+		return "", false
+	}
+	switch x := x.(type) {
+	case int64:
+		return strconv.FormatInt(x, 10), !optional || x != 0
+	case bool:
+		return strconv.FormatBool(x), !optional || x
+	case string:
+		return x, !optional || x != ""
+	case []byte:
+		return string(x), !optional || len(x) > 0
+	}
+	// NULL, and kinds no published field has (floats, times).
+	return "", false
+}

@@ -31,7 +31,9 @@ type Index[T any] struct {
 	// Unique tells a Get helper (one row) from a List helper (rows by id).
 	Unique bool
 	// Key returns the IndexKey of the entity's values, and false when one of
-	// them is NULL (such a row is in no entry of the index).
+	// them is NULL, or the zero value of an Optional field that is not
+	// Nillable (which the entity also holds for NULL): such a row is in no
+	// entry of the index, and lookups by such values read the database.
 	Key func(T) (string, bool)
 }
 

@@ -9,6 +9,42 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent"
 )
 
+// The KindAllFunc type is an adapter to allow the use of ordinary
+// function as KindAll mutator.
+type KindAllFunc func(context.Context, *ent.KindAllMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f KindAllFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.KindAllMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.KindAllMutation", m)
+}
+
+// The KindBareFunc type is an adapter to allow the use of ordinary
+// function as KindBare mutator.
+type KindBareFunc func(context.Context, *ent.KindBareMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f KindBareFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.KindBareMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.KindBareMutation", m)
+}
+
+// The KindOptFunc type is an adapter to allow the use of ordinary
+// function as KindOpt mutator.
+type KindOptFunc func(context.Context, *ent.KindOptMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f KindOptFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.KindOptMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.KindOptMutation", m)
+}
+
 // The PetFunc type is an adapter to allow the use of ordinary
 // function as Pet mutator.
 type PetFunc func(context.Context, *ent.PetMutation) (ent.Value, error)

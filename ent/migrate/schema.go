@@ -8,6 +8,86 @@ import (
 )
 
 var (
+	// KindAllsColumns holds the columns for the "kind_alls" table.
+	KindAllsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "f_int", Type: field.TypeInt},
+		{Name: "f_int8", Type: field.TypeInt8, Nullable: true},
+		{Name: "f_int16", Type: field.TypeInt16, Nullable: true},
+		{Name: "f_int32", Type: field.TypeInt32},
+		{Name: "c_int64", Type: field.TypeInt64},
+		{Name: "f_uint", Type: field.TypeUint},
+		{Name: "f_uint8", Type: field.TypeUint8, Nullable: true},
+		{Name: "f_uint16", Type: field.TypeUint16, Nullable: true},
+		{Name: "f_uint32", Type: field.TypeUint32, Default: 7},
+		{Name: "f_uint64", Type: field.TypeUint64},
+		{Name: "f_float32", Type: field.TypeFloat32},
+		{Name: "f_float64", Type: field.TypeFloat64, Nullable: true},
+		{Name: "f_string", Type: field.TypeString},
+		{Name: "f_text", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "f_bool", Type: field.TypeBool, Nullable: true},
+		{Name: "f_bytes", Type: field.TypeBytes, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "f_time", Type: field.TypeTime, Nullable: true},
+		{Name: "f_json", Type: field.TypeJSON, Nullable: true},
+		{Name: "f_strings", Type: field.TypeJSON, Nullable: true},
+		{Name: "f_enum", Type: field.TypeEnum, Enums: []string{"a", "b"}, Default: "a"},
+		{Name: "f_color", Type: field.TypeEnum, Nullable: true, Enums: []string{"red", "green"}},
+		{Name: "f_uuid", Type: field.TypeUUID},
+		{Name: "f_uuid_ptr", Type: field.TypeUUID, Nullable: true},
+		{Name: "f_money", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(32)", "postgres": "varchar(32)", "sqlite3": "varchar(32)"}},
+		{Name: "f_code", Type: field.TypeString},
+		{Name: "f_null", Type: field.TypeString, Nullable: true},
+		{Name: "f_nullstr", Type: field.TypeString, Nullable: true},
+		{Name: "f_nulltime", Type: field.TypeTime, Nullable: true},
+		{Name: "f_level", Type: field.TypeInt16, Default: 1},
+		{Name: "f_label", Type: field.TypeString, Nullable: true},
+		{Name: "f_url", Type: field.TypeString, Nullable: true},
+	}
+	// KindAllsTable holds the schema information for the "kind_alls" table.
+	KindAllsTable = &schema.Table{
+		Name:       "kind_alls",
+		Columns:    KindAllsColumns,
+		PrimaryKey: []*schema.Column{KindAllsColumns[0]},
+	}
+	// KindBaresColumns holds the columns for the "kind_bares" table.
+	KindBaresColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString},
+	}
+	// KindBaresTable holds the schema information for the "kind_bares" table.
+	KindBaresTable = &schema.Table{
+		Name:       "kind_bares",
+		Columns:    KindBaresColumns,
+		PrimaryKey: []*schema.Column{KindBaresColumns[0]},
+	}
+	// KindOptsColumns holds the columns for the "kind_opts" table.
+	KindOptsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "owner_id", Type: field.TypeInt, Nullable: true},
+		{Name: "handle", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "team", Type: field.TypeString, Default: ""},
+		{Name: "seat", Type: field.TypeInt, Nullable: true},
+		{Name: "group", Type: field.TypeString, Default: ""},
+		{Name: "slot", Type: field.TypeInt, Nullable: true},
+		{Name: "flag", Type: field.TypeBool, Nullable: true},
+		{Name: "tag", Type: field.TypeUUID, Nullable: true},
+		{Name: "counter", Type: field.TypeInt, Nullable: true},
+	}
+	// KindOptsTable holds the schema information for the "kind_opts" table.
+	KindOptsTable = &schema.Table{
+		Name:       "kind_opts",
+		Columns:    KindOptsColumns,
+		PrimaryKey: []*schema.Column{KindOptsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "kindopt_team_seat",
+				Unique:  true,
+				Columns: []*schema.Column{KindOptsColumns[3], KindOptsColumns[4]},
+			},
+		},
+	}
 	// PetsColumns holds the columns for the "pets" table.
 	PetsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -86,6 +166,9 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		KindAllsTable,
+		KindBaresTable,
+		KindOptsTable,
 		PetsTable,
 		SemAccountsTable,
 		SemNotesTable,

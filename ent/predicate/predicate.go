@@ -6,6 +6,26 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// KindAll is the predicate function for kindall builders.
+type KindAll func(*sql.Selector)
+
+// KindAllOrErr calls the predicate only if the error is not nit.
+func KindAllOrErr(p KindAll, err error) KindAll {
+	return func(s *sql.Selector) {
+		if err != nil {
+			s.AddError(err)
+			return
+		}
+		p(s)
+	}
+}
+
+// KindBare is the predicate function for kindbare builders.
+type KindBare func(*sql.Selector)
+
+// KindOpt is the predicate function for kindopt builders.
+type KindOpt func(*sql.Selector)
+
 // Pet is the predicate function for pet builders.
 type Pet func(*sql.Selector)
 

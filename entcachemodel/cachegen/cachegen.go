@@ -13,7 +13,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"text/template"
 
@@ -39,18 +41,23 @@ func NewExtension() *Extension { return &Extension{} }
 
 // Templates returns the templates of the extension.
 func (*Extension) Templates() []*gen.Template {
-	t := gen.NewTemplate("cachemodel").Funcs(template.FuncMap{"cacheType": cacheType})
+	t := gen.NewTemplate("cachemodel").Funcs(template.FuncMap{"cacheType": cacheType, "cacheImports": imports})
 	return []*gen.Template{gen.MustParse(t.ParseFS(templates.FS, "*.tmpl"))}
 }
 
-// Hooks returns a generation hook that validates every annotation first.
+// Hooks returns a generation hook that validates every annotation first,
+// and reports every invalid one, each naming its schema and field.
 func (*Extension) Hooks() []gen.Hook {
 	return []gen.Hook{func(next gen.Generator) gen.Generator {
 		return gen.GenerateFunc(func(g *gen.Graph) error {
+			var errs []error
 			for _, n := range g.Nodes {
 				if _, err := build(n); err != nil {
-					return err
+					errs = append(errs, err)
 				}
+			}
+			if err := errors.Join(errs...); err != nil {
+				return err
 			}
 			return next.Generate(g)
 		})
@@ -104,13 +111,21 @@ type Link struct {
 
 // Index is one PublishBy lookup.
 type Index struct {
-	Name      string // "first_name,last_name"
-	Var       string // Go name of the index variable
-	Method    string // "GetByFirstNameLastName" or "ListByAge"
-	Unique    bool
-	Params    string // "firstName string, lastName string"
-	Key       string // IndexKey(...) of the params
-	Where     string // predicates on the params
+	Name   string // "first_name,last_name"
+	Var    string // Go name of the index variable
+	Method string // "GetByFirstNameLastName" or "ListByAge"
+	Unique bool
+	Params string // "firstName string, lastName string"
+	Key    string // IndexKey(...) of the params
+	Where  string // predicates on the params
+	// Prelude are statements of the helper that compute the key text of
+	// params with their own driver.Valuer, before Key.
+	Prelude []string
+	// Direct is the condition on the params under which the helper reads
+	// the database: a value no entry holds (the zero value of an Optional
+	// field that is not Nillable, which the entity also holds for NULL; a
+	// Valuer's NULL). Empty when every value is cached.
+	Direct    string
 	EntityKey []string
 	Mutation  []string // statements appending a ListEntry when the mutation sets every field
 	fields    []*gen.Field
@@ -136,23 +151,27 @@ func build(n *gen.Type) (*Type, error) {
 	if err := idCode(n, t); err != nil {
 		return nil, err
 	}
+	var errs []error // every invalid field and lookup, reported together
 	hash := sha256.New()
-	fmt.Fprintf(hash, "entcachemodel/v1 %s id:%s\n", n.Name, n.ID.Type)
+	// v2: times keep their location; fields with a ValueScanner are cached.
+	fmt.Fprintf(hash, "entcachemodel/v2 %s id:%s\n", n.Name, n.ID.Type)
 	for _, f := range n.Fields {
 		enc, dec, err := fieldCode(n, f, "v."+f.StructField(), f.NillableValue())
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		t.Encode, t.Decode = append(t.Encode, enc), append(t.Decode, dec)
-		fmt.Fprintf(hash, "%s %s %v %v\n", f.Name, f.Type, f.Nillable, f.Type.Type)
+		fmt.Fprintf(hash, "%s %s %v %v\n%s\n%s\n", f.Name, f.Type, f.Nillable, f.Type.Type, enc, dec)
 	}
 	for _, fk := range n.UnexportedForeignKeys() {
 		enc, dec, err := fieldCode(n, fk.Field, "v."+fk.StructField(), fk.Field.Nillable)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		t.Encode, t.Decode = append(t.Encode, enc), append(t.Decode, dec)
-		fmt.Fprintf(hash, "fk %s %s %v\n", fk.StructField(), fk.Field.Type, fk.Field.Nillable)
+		fmt.Fprintf(hash, "fk %s %s %v\n%s\n%s\n", fk.StructField(), fk.Field.Type, fk.Field.Nillable, enc, dec)
 	}
 	t.Hash = hex.EncodeToString(hash.Sum(nil))[:12]
 	for _, fk := range n.UnexportedForeignKeys() {
@@ -165,13 +184,18 @@ func build(n *gen.Type) (*Type, error) {
 	for _, fields := range ann.PublishBy {
 		idx, err := index(n, fields)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		if seen[idx.Method] {
-			return nil, fmt.Errorf("cachemodel: schema %s: PublishBy(%s) is declared twice", n.Name, quote(fields))
+			errs = append(errs, fmt.Errorf("cachemodel: schema %s: PublishBy(%s) is declared twice", n.Name, quote(fields)))
+			continue
 		}
 		seen[idx.Method] = true
 		t.Indexes = append(t.Indexes, idx)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	t.Apply = apply(t.Indexes)
 	return t, nil
@@ -206,14 +230,29 @@ func applyField(f *gen.Field) []string {
 		out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\t%s = x\n\t}", f.MutationGet(), x))
 	}
 	if f.SupportsMutationAdd() {
-		if f.NillableValue() {
-			out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\tif %s == nil {\n\t\t\t%s = new(%s)\n\t\t}\n\t\t*%s += x\n\t}", f.MutationAdded(), x, x, f.Type, x))
-		} else {
-			out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\t%s += x\n\t}", f.MutationAdded(), x))
+		delta := "x"
+		if isUnsigned(f.Type.Type) {
+			delta = f.Type.String() + "(x)" // AddedX of an unsigned field is signed
+		}
+		switch {
+		case !f.ConvertedToBasic(): // a GoType with an Add method
+			if f.NillableValue() {
+				out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\tif %s == nil {\n\t\t\t%s = new(%s)\n\t\t}\n\t\t*%s = %s.Add(x)\n\t}", f.MutationAdded(), x, x, f.Type, x, x))
+			} else {
+				out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\t%s = %s.Add(x)\n\t}", f.MutationAdded(), x, x))
+			}
+		case f.NillableValue():
+			out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\tif %s == nil {\n\t\t\t%s = new(%s)\n\t\t}\n\t\t*%s += %s\n\t}", f.MutationAdded(), x, x, f.Type, x, delta))
+		default:
+			out = append(out, fmt.Sprintf("if x, ok := m.%s(); ok {\n\t\t%s += %s\n\t}", f.MutationAdded(), x, delta))
 		}
 	}
-	if f.Optional && f.NillableValue() {
+	switch {
+	case f.Optional && f.NillableValue():
 		out = append(out, fmt.Sprintf("if m.%s() {\n\t\t%s = nil\n\t}", f.MutationCleared(), x))
+	case f.Optional:
+		// NULL reads as the zero value, which no entry holds.
+		out = append(out, fmt.Sprintf("if m.%s() {\n\t\t%s = %s\n\t}", f.MutationCleared(), x, zeroValue(f)))
 	}
 	return out
 }
@@ -262,43 +301,95 @@ func isUnsigned(t field.Type) bool {
 }
 
 // fieldCode returns the statements that encode and decode one entity field.
-func fieldCode(n *gen.Type, f *gen.Field, x string, pointer bool) (enc, dec string, err error) {
+// nillable tells that x is a pointer to the field's type (a Nillable field).
+// Every ent field type is encoded: basic kinds directly, JSON through
+// encoding/json as ent stores it, UUIDs through MarshalBinary, and field.Other
+// and GoTypes with a ValueScanner through their driver.Valuer and sql.Scanner,
+// as the database stores and returns them.
+func fieldCode(n *gen.Type, f *gen.Field, x string, nillable bool) (enc, dec string, err error) {
 	typ := f.Type.String()
-	if f.HasValueScanner() || (f.HasGoType() && f.Type.RType != nil && f.Type.RType.Kind.String() == "struct" && f.Type.Type != field.TypeJSON && f.Type.Type != field.TypeTime && f.Type.Type != field.TypeUUID) {
-		return "", "", fmt.Errorf("cachemodel: schema %s: field %q: custom Go types with a ValueScanner cannot be cached", n.Name, f.Name)
-	}
-	var put, get string // put uses "x"; get is an expression of type typ
+	// put appends the value of expression v; get returns statements that
+	// assign the decoded value to target.
+	var put func(v string) string
+	var get func(target string) string
+	ptr := f.Type.RType.IsPtr() // a pointer GoType, nil for NULL
 	switch tt := f.Type.Type; {
 	case tt == field.TypeJSON:
 		return fmt.Sprintf("e.JSON(%s)", x), fmt.Sprintf("d.JSON(&%s)", x), nil
-	case tt == field.TypeBool:
-		put, get = "e.Bool("+conv("bool", typ, "x")+")", conv(typ, "bool", "d.Bool()")
-	case isSigned(tt):
-		put, get = "e.Int("+conv("int64", typ, "x")+")", conv(typ, "int64", "d.Int()")
-	case isUnsigned(tt):
-		put, get = "e.Uint("+conv("uint64", typ, "x")+")", conv(typ, "uint64", "d.Uint()")
-	case tt == field.TypeFloat32 || tt == field.TypeFloat64:
-		put, get = "e.Float("+conv("float64", typ, "x")+")", conv(typ, "float64", "d.Float()")
-	case tt == field.TypeString || tt == field.TypeEnum:
-		put, get = "e.String("+conv("string", typ, "x")+")", conv(typ, "string", "d.String()")
-	case tt == field.TypeBytes:
-		put, get = "e.RawBytes("+conv("[]byte", typ, "x")+")", conv(typ, "[]byte", "d.RawBytes()")
-	case tt == field.TypeTime:
-		if f.HasGoType() {
-			return "", "", fmt.Errorf("cachemodel: schema %s: field %q: time fields with a custom Go type cannot be cached", n.Name, f.Name)
+	case binaryUUID(f):
+		put = func(v string) string { return fmt.Sprintf("e.Binary(%s)", v) }
+		get = func(target string) string { return fmt.Sprintf("d.Binary(&%s)", target) }
+	case f.HasValueScanner():
+		vs := fmt.Sprintf("%s.ValueScanner.%s", n.Package(), f.StructField())
+		put = func(v string) string { return fmt.Sprintf("e.Value(%s.Value(%s))", vs, v) }
+		get = func(target string) string {
+			return fmt.Sprintf("if x, err := %[1]s.FromValue(entcachemodel.Scanned(d, %[1]s.ScanValue())); err != nil {\n\t\td.Fail()\n\t} else {\n\t\t%[2]s = x\n\t}", vs, target)
 		}
-		put, get = "e.Time(x)", "d.Time()"
-	case tt == field.TypeUUID:
-		return encodeUUID(x, typ, pointer)
+	case f.Type.ValueScanner():
+		put = func(v string) string { return fmt.Sprintf("e.Value(%s.Value())", v) }
+		get = func(target string) string { return fmt.Sprintf("d.Scan(&%s)", target) }
+		if ptr {
+			elem := strings.TrimPrefix(typ, "*")
+			get = func(target string) string {
+				return fmt.Sprintf("x := new(%s)\n\t\td.Scan(x)\n\t\t%s = x", elem, target)
+			}
+		}
+	case f.HasGoType() && f.Type.RType.Kind == reflect.Array:
+		return "", "", fmt.Errorf("cachemodel: schema %s: field %q: array GoType %s without a ValueScanner cannot be cached", n.Name, f.Name, typ)
+	case tt == field.TypeBool:
+		put, get = basic(typ, "bool", "Bool")
+	case isSigned(tt):
+		put, get = basic(typ, "int64", "Int")
+	case isUnsigned(tt):
+		put, get = basic(typ, "uint64", "Uint")
+	case tt == field.TypeFloat32 || tt == field.TypeFloat64:
+		put, get = basic(typ, "float64", "Float")
+	case tt == field.TypeString || tt == field.TypeEnum:
+		put, get = basic(typ, "string", "String")
+	case tt == field.TypeBytes:
+		put, get = basic(typ, "[]byte", "RawBytes")
+	case tt == field.TypeTime:
+		put, get = basic(typ, "time.Time", "Time")
 	default:
 		return "", "", fmt.Errorf("cachemodel: schema %s: field %q has type %s, which the cache cannot encode", n.Name, f.Name, f.Type)
 	}
-	if !pointer {
-		return strings.Replace(put, "x", x, 1), fmt.Sprintf("%s = %s", x, get), nil
+	switch {
+	case nillable:
+		enc = fmt.Sprintf("e.Bool(%[1]s != nil)\n\tif %[1]s != nil {\n\t\t%[2]s\n\t}", x, put("*"+x))
+		if f.Type.ValueScanner() && !binaryUUID(f) && !f.HasValueScanner() {
+			// The pointer has the Value method of either receiver.
+			enc = fmt.Sprintf("e.Bool(%[1]s != nil)\n\tif %[1]s != nil {\n\t\t%[2]s\n\t}", x, put(x))
+		}
+		if g := get("x"); strings.HasPrefix(g, "x = ") {
+			dec = fmt.Sprintf("if d.Bool() {\n\t\tx := %s\n\t\t%s = &x\n\t}", strings.TrimPrefix(g, "x = "), x)
+		} else {
+			dec = fmt.Sprintf("if d.Bool() {\n\t\tvar x %s\n\t\t%s\n\t\t%s = &x\n\t}", typ, g, x)
+		}
+	case ptr:
+		enc = fmt.Sprintf("e.Bool(%[1]s != nil)\n\tif %[1]s != nil {\n\t\t%[2]s\n\t}", x, put(x))
+		dec = fmt.Sprintf("if d.Bool() {\n\t\t%s\n\t}", get(x))
+	default:
+		enc, dec = put(x), get(x)
 	}
-	enc = fmt.Sprintf("e.Bool(%[1]s != nil)\n\tif %[1]s != nil {\n\t\t%[2]s\n\t}", x, strings.Replace(put, "x", "*"+x, 1))
-	dec = fmt.Sprintf("if d.Bool() {\n\t\tx := %s\n\t\t%s = &x\n\t}", get, x)
 	return enc, dec, nil
+}
+
+// basic returns the put and get of a field of Go type typ, encoded as the
+// basic type base by the Encoder method of that name.
+func basic(typ, base, method string) (put func(string) string, get func(string) string) {
+	put = func(v string) string { return fmt.Sprintf("e.%s(%s)", method, conv(base, typ, v)) }
+	get = func(target string) string { return fmt.Sprintf("%s = %s", target, conv(typ, base, "d."+method+"()")) }
+	return put, get
+}
+
+// binaryUUID reports a UUID field encoded through MarshalBinary.
+func binaryUUID(f *gen.Field) bool {
+	if f.Type.Type != field.TypeUUID || f.HasValueScanner() || f.Type.RType == nil {
+		return false
+	}
+	_, m := f.Type.RType.Methods["MarshalBinary"]
+	_, u := f.Type.RType.Methods["UnmarshalBinary"]
+	return m && u && !f.Type.RType.IsPtr()
 }
 
 // conv converts expr, of type from, to type to, when they differ.
@@ -306,16 +397,10 @@ func conv(to, from, expr string) string {
 	if to == from {
 		return expr
 	}
-	return to + "(" + expr + ")"
-}
-
-func encodeUUID(x, typ string, pointer bool) (string, string, error) {
-	if !pointer {
-		return fmt.Sprintf("e.Binary(%s)", x), fmt.Sprintf("d.Binary(&%s)", x), nil
+	if strings.HasPrefix(to, "*") {
+		to = "(" + to + ")"
 	}
-	enc := fmt.Sprintf("e.Bool(%[1]s != nil)\n\tif %[1]s != nil {\n\t\te.Binary(*%[1]s)\n\t}", x)
-	dec := fmt.Sprintf("if d.Bool() {\n\t\tx := new(%s)\n\t\td.Binary(x)\n\t\t%s = x\n\t}", typ, x)
-	return enc, dec, nil
+	return to + "(" + expr + ")"
 }
 
 // link describes the other side of a hidden foreign key of n.
@@ -359,8 +444,8 @@ func index(n *gen.Type, names []string) (*Index, error) {
 		return nil, fmt.Errorf("cachemodel: schema %s: PublishBy() needs at least one field", n.Name)
 	}
 	idx := &Index{Name: strings.Join(names, ",")}
-	var params, keyArgs, where, method []string
-	var entityChecks, entityArgs, mutChecks, mutArgs []string
+	var params, keyArgs, where, method, direct []string
+	var entityChecks, entityKeys, entityArgs, mutChecks, mutArgs []string
 	unique := false
 	used := map[string]bool{}
 	fields := make([]*gen.Field, 0, len(names))
@@ -377,17 +462,50 @@ func index(n *gen.Type, names []string) (*Index, error) {
 		unique = unique || f.Unique
 		param := paramName(n, f)
 		params = append(params, param+" "+f.Type.String())
-		keyArgs = append(keyArgs, keyText(f, param))
 		where = append(where, fmt.Sprintf("%s.%sEQ(%s)", n.Package(), f.StructField(), param))
 		method = append(method, f.StructField())
 		x := "v." + f.StructField()
+		mv := fmt.Sprintf("v%d", len(mutArgs))
+		if valueKeyed(f) {
+			// The key is the text of the value the database stores.
+			keyFunc := "entcachemodel.ValueKey"
+			if f.Optional && !f.Nillable && !f.Type.RType.IsPtr() {
+				keyFunc = "entcachemodel.OptionalValueKey"
+			}
+			addr := func(v string, pointer bool) string {
+				if pointer {
+					return v
+				}
+				return "&" + v
+			}
+			isPtr := f.Type.RType.IsPtr()
+			idx.Prelude = append(idx.Prelude, fmt.Sprintf("%sKey, %sOK := %s(%s)", param, param, keyFunc, addr(param, isPtr)))
+			direct = append(direct, "!"+param+"OK")
+			keyArgs = append(keyArgs, param+"Key")
+			k := fmt.Sprintf("k%d", len(entityArgs))
+			entityKeys = append(entityKeys, fmt.Sprintf("%s, ok := %s(%s)\n\tif !ok {\n\t\treturn \"\", false\n\t}", k, keyFunc, addr(x, isPtr || f.NillableValue())))
+			entityArgs = append(entityArgs, k)
+			mk := fmt.Sprintf("k%d", len(mutArgs))
+			mutChecks = append(mutChecks, fmt.Sprintf("if %s, ok := m.%s(); ok {", mv, f.MutationGet()),
+				fmt.Sprintf("if %s, ok := %s(%s); ok {", mk, keyFunc, addr(mv, isPtr)))
+			mutArgs = append(mutArgs, mk)
+			continue
+		}
+		keyArgs = append(keyArgs, keyText(f, param))
 		if f.NillableValue() {
 			entityChecks = append(entityChecks, x+" == nil")
 			x = "*" + x
 		}
+		check := ""
+		if f.Optional && !f.Nillable {
+			// The entity holds the zero value for NULL too: such rows are in
+			// no entry, and a lookup by the zero value reads the database.
+			entityChecks = append(entityChecks, isZero(f, x))
+			direct = append(direct, isZero(f, param))
+			check = " && " + notZero(f, mv)
+		}
 		entityArgs = append(entityArgs, keyText(f, x))
-		mv := fmt.Sprintf("v%d", len(mutArgs))
-		mutChecks = append(mutChecks, fmt.Sprintf("if %s, ok := m.%s(); ok {", mv, f.MutationGet()))
+		mutChecks = append(mutChecks, fmt.Sprintf("if %s, ok := m.%s(); ok%s {", mv, f.MutationGet(), check))
 		mutArgs = append(mutArgs, keyText(f, mv))
 	}
 	idx.fields = fields
@@ -401,9 +519,11 @@ func index(n *gen.Type, names []string) (*Index, error) {
 	idx.Params = strings.Join(params, ", ")
 	idx.Key = "entcachemodel.IndexKey(" + strings.Join(keyArgs, ", ") + ")"
 	idx.Where = strings.Join(where, ", ")
+	idx.Direct = strings.Join(direct, " || ")
 	if len(entityChecks) > 0 {
 		idx.EntityKey = append(idx.EntityKey, fmt.Sprintf("if %s {\n\t\treturn \"\", false\n\t}", strings.Join(entityChecks, " || ")))
 	}
+	idx.EntityKey = append(idx.EntityKey, entityKeys...)
 	idx.EntityKey = append(idx.EntityKey, "return entcachemodel.IndexKey("+strings.Join(entityArgs, ", ")+"), true")
 	if !idx.Unique {
 		// Nested ifs keep each lookup's variables in their own scope.
@@ -414,6 +534,80 @@ func index(n *gen.Type, names []string) (*Index, error) {
 		}
 	}
 	return idx, nil
+}
+
+// basicKind reports a Go kind that converts to its basic type.
+func basicKind(k reflect.Kind) bool {
+	return k == reflect.String || k == reflect.Bool || k >= reflect.Int && k <= reflect.Uint64
+}
+
+// valueKeyed reports a published field keyed by the text of its
+// driver.Valuer's value: a GoType with a ValueScanner (UUIDs aside).
+func valueKeyed(f *gen.Field) bool {
+	return f.Type.ValueScanner() && !binaryUUID(f) && !f.HasValueScanner()
+}
+
+// isZero returns the condition that x, a value of f, is the zero value.
+func isZero(f *gen.Field, x string) string {
+	switch tt := f.Type.Type; {
+	case tt == field.TypeBool:
+		return "!" + paren(x)
+	case tt == field.TypeUUID:
+		return paren(x) + " == (" + f.Type.String() + "{})"
+	case tt == field.TypeString || tt == field.TypeEnum:
+		return x + ` == ""`
+	}
+	return x + " == 0"
+}
+
+// notZero returns the condition that x, a value of f, is not the zero value.
+func notZero(f *gen.Field, x string) string {
+	switch tt := f.Type.Type; {
+	case tt == field.TypeBool:
+		return x
+	case tt == field.TypeUUID:
+		return x + " != (" + f.Type.String() + "{})"
+	case tt == field.TypeString || tt == field.TypeEnum:
+		return x + ` != ""`
+	}
+	return x + " != 0"
+}
+
+// zeroValue returns the zero value of f's Go type.
+func zeroValue(f *gen.Field) string {
+	if rt := f.Type.RType; rt != nil {
+		switch {
+		case rt.IsPtr(), rt.Kind == reflect.Slice, rt.Kind == reflect.Map, rt.Kind == reflect.Interface:
+			return "nil"
+		case rt.Kind == reflect.Struct, rt.Kind == reflect.Array:
+			return f.Type.String() + "{}"
+		case rt.Kind == reflect.String:
+			return `""`
+		case rt.Kind == reflect.Bool:
+			return "false"
+		}
+		return "0"
+	}
+	switch tt := f.Type.Type; {
+	case tt == field.TypeBool:
+		return "false"
+	case tt == field.TypeString || tt == field.TypeEnum:
+		return `""`
+	case tt == field.TypeBytes || tt == field.TypeJSON:
+		return "nil"
+	case tt == field.TypeTime:
+		return "time.Time{}"
+	}
+	return "0"
+}
+
+// paren parenthesizes a dereference, so that a selector or operator
+// applies to the value: (*v.X).String().
+func paren(x string) string {
+	if strings.HasPrefix(x, "*") {
+		return "(" + x + ")"
+	}
+	return x
 }
 
 // conflicts returns the statements that gather, in ps, one predicate for
@@ -465,12 +659,11 @@ func publishedField(n *gen.Type, names []string, name string) (*gen.Field, error
 			continue
 		}
 		switch tt := f.Type.Type; {
+		case f.HasValueScanner():
+			return nil, fmt.Errorf("cachemodel: schema %s: PublishBy(%s): field %q has an external ValueScanner; published fields must be strings, enums, booleans, integers or UUIDs, or GoTypes of them with their own Scan and Value methods", n.Name, quote(names), name)
 		case tt == field.TypeString, tt == field.TypeEnum, tt == field.TypeBool, tt == field.TypeUUID, isSigned(tt), isUnsigned(tt):
-			if f.HasValueScanner() {
-				break
-			}
-			if f.Optional && !f.Nillable {
-				return nil, fmt.Errorf("cachemodel: schema %s: PublishBy(%s): field %q is Optional but not Nillable; the entity cannot tell NULL from its zero value, so make it Nillable too", n.Name, quote(names), name)
+			if f.HasGoType() && !valueKeyed(f) && !binaryUUID(f) && !basicKind(f.Type.RType.Kind) {
+				break // a GoType the key text cannot convert
 			}
 			return f, nil
 		}
@@ -530,7 +723,7 @@ func keyText(f *gen.Field, x string) string {
 	case isUnsigned(tt):
 		return "strconv.FormatUint(uint64(" + x + "), 10)"
 	case tt == field.TypeUUID:
-		return x + ".String()"
+		return paren(x) + ".String()"
 	default:
 		return conv("string", f.Type.String(), x)
 	}
@@ -556,8 +749,12 @@ func lowerCamel(s string) string {
 // generated helper uses (Go's predeclared identifiers, the type's package).
 func paramName(n *gen.Type, f *gen.Field) string {
 	p := lowerCamel(f.StructField())
+	if p == f.Type.PkgName {
+		return p + "Value" // uuid uuid.UUID
+	}
 	switch p {
-	case n.Package(), "entcachemodel", "predicate", "c", "v", "strconv", "any", "bool", "byte", "error", "string", "rune",
+	case n.Package(), "entcachemodel", "predicate", "c", "v", "m", "w", "d", "e", "x", "ok", "err", "ctx", "strconv", "strings", "cmp",
+		"context", "errors", "fmt", "time", "sql", "dialect", "driver", "any", "bool", "byte", "error", "string", "rune",
 		"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "uintptr",
 		"float32", "float64", "complex64", "complex128", "true", "false", "nil", "iota", "len", "cap", "new", "make",
 		"append", "copy", "delete", "panic", "recover", "print", "println", "min", "max", "clear", "close",

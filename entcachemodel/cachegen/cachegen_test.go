@@ -293,12 +293,6 @@ func TestBuildErrors(t *testing.T) {
 			want:  `field "email" appears twice`,
 		},
 		{
-			name:  "optional but not nillable",
-			anns:  []schema.Annotation{cachemodel.PublishBy("handle")},
-			field: "handle",
-			want:  `is Optional but not Nillable`,
-		},
-		{
 			name: "no fields",
 			anns: []schema.Annotation{cachemodel.PublishBy()},
 			want: "PublishBy() needs at least one field",

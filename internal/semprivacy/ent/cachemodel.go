@@ -140,7 +140,7 @@ func semsecretCacheParseID(s string) (int, error) {
 // semsecretCacheSchema describes SemSecret to the cache.
 var semsecretCacheSchema = &entcachemodel.Schema[*SemSecret, int]{
 	Type:      "SemSecret",
-	Hash:      "7c95d7cfc552",
+	Hash:      "bc4859cfe24e",
 	ID:        func(v *SemSecret) int { return v.ID },
 	FormatID:  semsecretCacheFormatID,
 	ParseID:   semsecretCacheParseID,

@@ -9,9 +9,9 @@ import (
 	"log"
 	"reflect"
 
-	"github.com/entcachemodel/entcachemodel/ent"
 	"github.com/entcachemodel/entcachemodel/internal/semprivacy/ent/migrate"
 
+	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	entcachemodel "github.com/entcachemodel/entcachemodel/entcachemodel"
