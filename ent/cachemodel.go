@@ -7,13 +7,19 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
+	"github.com/entcachemodel/entcachemodel/ent/colldoc"
+	"github.com/entcachemodel/entcachemodel/ent/collname"
+	"github.com/entcachemodel/entcachemodel/ent/colltag"
+	"github.com/entcachemodel/entcachemodel/ent/collword"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
+	"github.com/google/uuid"
 )
 
 // cacheModel returns the cache that reads may use: none without the
@@ -79,6 +85,726 @@ func cacheError(err error, label string) error {
 	return err
 }
 
+// collDocCacheByKind is the published lookup of CollDoc by kind.
+var collDocCacheByKind = &entcachemodel.Index[*CollDoc]{
+	Name:   "kind",
+	Unique: false,
+	Key: func(v *CollDoc) (string, bool) {
+		return entcachemodel.IndexKey(v.Kind), true
+	},
+}
+
+// colldocCacheFormatID returns the key text of a CollDoc id.
+func colldocCacheFormatID(id uuid.UUID) string { return id.String() }
+
+// colldocCacheParseID reads an id written by colldocCacheFormatID.
+func colldocCacheParseID(s string) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := id.UnmarshalText([]byte(s))
+	return id, err
+}
+
+// colldocCacheSchema describes CollDoc to the cache.
+var colldocCacheSchema = &entcachemodel.Schema[*CollDoc, uuid.UUID]{
+	Type:       "CollDoc",
+	Hash:       "a418c33b316b",
+	ID:         func(v *CollDoc) uuid.UUID { return v.ID },
+	FormatID:   colldocCacheFormatID,
+	ParseID:    colldocCacheParseID,
+	CompareID:  func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) },
+	IDKind:     entcachemodel.UUIDID,
+	Collations: map[string]string{"kind": ""},
+	Encode: func(e *entcachemodel.Encoder, v *CollDoc) {
+		e.String(colldocCacheFormatID(v.ID))
+		e.String(v.Kind)
+	},
+	Decode: func(d *entcachemodel.Decoder) *CollDoc {
+		v := &CollDoc{}
+		id, err := colldocCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Kind = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*CollDoc]{collDocCacheByKind},
+}
+
+// colldocCacheHook publishes every committed CollDoc write.
+func colldocCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*CollDocMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewCollDocClient(m.config.cacheCommitted())
+		w := entcachemodel.Write[*CollDoc, uuid.UUID]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.IDs,
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []uuid.UUID) { m.Where(colldoc.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []uuid.UUID) ([]*CollDoc, error) {
+				return committed.cacheQuery().Where(colldoc.IDIn(ids...)).All(ctx)
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []uuid.UUID) ([]*CollDoc, error) {
+			rows, err := NewCollDocClient(m.config).cacheQuery().Where(colldoc.IDIn(ids...)).All(ctx)
+			for _, v := range rows {
+				colldocCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]uuid.UUID, error) {
+				var ps []predicate.CollDoc
+				if v, ok := m.ID(); ok {
+					ps = append(ps, colldoc.ID(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewCollDocClient(m.config).Query().Where(colldoc.Or(ps...)).IDs(ctx)
+			}
+		}
+		if v0, ok := m.Kind(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "kind", Key: entcachemodel.IndexKey(v0)})
+		}
+		return colldocCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// colldocCacheApply applies m to the fields of v that lists are keyed by.
+func colldocCacheApply(m *CollDocMutation, v *CollDoc) {
+	if x, ok := m.Kind(); ok {
+		v.Kind = x
+	}
+}
+
+// cacheQuery returns a query of whole cached values.
+func (c *CollDocClient) cacheQuery() *CollDocQuery {
+	q := c.Query()
+	return q
+}
+
+// Cached returns the cached reads of CollDoc. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *CollDocClient) Cached() *CollDocCache {
+	return &CollDocCache{client: c}
+}
+
+// CollDocCache serves CollDoc reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type CollDocCache struct {
+	client *CollDocClient
+}
+
+func (c *CollDocCache) reader() entcachemodel.Reader[*CollDoc, uuid.UUID] {
+	cfg := c.client.config
+	return colldocCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []uuid.UUID) ([]*CollDoc, error) {
+			return c.client.cacheQuery().Where(colldoc.IDIn(ids...)).All(ctx)
+		},
+		func(v *CollDoc) { v.config = cfg },
+	)
+}
+
+func (c *CollDocCache) lookup(index *entcachemodel.Index[*CollDoc], key string, ps ...predicate.CollDoc) entcachemodel.Lookup[*CollDoc, uuid.UUID] {
+	query := func() *CollDocQuery {
+		return c.client.cacheQuery().Where(ps...).Order(colldoc.ByID())
+	}
+	return entcachemodel.Lookup[*CollDoc, uuid.UUID]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]uuid.UUID, error) { return query().IDs(ctx) },
+		Query: func(ctx context.Context) ([]*CollDoc, error) { return query().All(ctx) },
+	}
+}
+
+// Get returns the CollDoc with the given id, like CollDocClient.Get.
+func (c *CollDocCache) Get(ctx context.Context, id uuid.UUID) (*CollDoc, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, colldoc.Label)
+}
+
+// GetMany returns the CollDoc entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *CollDocCache) GetMany(ctx context.Context, ids ...uuid.UUID) ([]*CollDoc, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByKind returns the CollDoc entities with the given kind, ordered by id.
+func (c *CollDocCache) ListByKind(ctx context.Context, kind string) ([]*CollDoc, error) {
+	return c.reader().ListBy(ctx, c.lookup(collDocCacheByKind, entcachemodel.IndexKey(kind), colldoc.KindEQ(kind)))
+}
+
+// collNameCacheByName is the published lookup of CollName by name.
+var collNameCacheByName = &entcachemodel.Index[*CollName]{
+	Name:   "name",
+	Unique: false,
+	Key: func(v *CollName) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// collNameCacheByNick is the published lookup of CollName by nick.
+var collNameCacheByNick = &entcachemodel.Index[*CollName]{
+	Name:   "nick",
+	Unique: true,
+	Key: func(v *CollName) (string, bool) {
+		return entcachemodel.IndexKey(v.Nick), true
+	},
+}
+
+// collnameCacheFormatID returns the key text of a CollName id.
+func collnameCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// collnameCacheParseID reads an id written by collnameCacheFormatID.
+func collnameCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// collnameCacheSchema describes CollName to the cache.
+var collnameCacheSchema = &entcachemodel.Schema[*CollName, int]{
+	Type:       "CollName",
+	Hash:       "0705bcd253fb",
+	ID:         func(v *CollName) int { return v.ID },
+	FormatID:   collnameCacheFormatID,
+	ParseID:    collnameCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": "utf8mb4_general_ci", "nick": "utf8mb4_general_ci"},
+	Encode: func(e *entcachemodel.Encoder, v *CollName) {
+		e.String(collnameCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.String(v.Nick)
+	},
+	Decode: func(d *entcachemodel.Decoder) *CollName {
+		v := &CollName{}
+		id, err := collnameCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		v.Nick = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*CollName]{collNameCacheByName, collNameCacheByNick},
+}
+
+// collnameCacheHook publishes every committed CollName write.
+func collnameCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*CollNameMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewCollNameClient(m.config.cacheCommitted())
+		w := entcachemodel.Write[*CollName, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.IDs,
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(collname.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*CollName, error) {
+				return committed.cacheQuery().Where(collname.IDIn(ids...)).All(ctx)
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*CollName, error) {
+			rows, err := NewCollNameClient(m.config).cacheQuery().Where(collname.IDIn(ids...)).All(ctx)
+			for _, v := range rows {
+				collnameCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]int, error) {
+				var ps []predicate.CollName
+				if v, ok := m.Nick(); ok {
+					ps = append(ps, collname.NickEQ(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewCollNameClient(m.config).Query().Where(collname.Or(ps...)).IDs(ctx)
+			}
+		}
+		if v0, ok := m.Name(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
+		}
+		return collnameCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// collnameCacheApply applies m to the fields of v that lists are keyed by.
+func collnameCacheApply(m *CollNameMutation, v *CollName) {
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
+}
+
+// cacheQuery returns a query of whole cached values.
+func (c *CollNameClient) cacheQuery() *CollNameQuery {
+	q := c.Query()
+	return q
+}
+
+// Cached returns the cached reads of CollName. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *CollNameClient) Cached() *CollNameCache {
+	return &CollNameCache{client: c}
+}
+
+// CollNameCache serves CollName reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type CollNameCache struct {
+	client *CollNameClient
+}
+
+func (c *CollNameCache) reader() entcachemodel.Reader[*CollName, int] {
+	cfg := c.client.config
+	return collnameCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*CollName, error) {
+			return c.client.cacheQuery().Where(collname.IDIn(ids...)).All(ctx)
+		},
+		func(v *CollName) { v.config = cfg },
+	)
+}
+
+func (c *CollNameCache) lookup(index *entcachemodel.Index[*CollName], key string, ps ...predicate.CollName) entcachemodel.Lookup[*CollName, int] {
+	query := func() *CollNameQuery {
+		return c.client.cacheQuery().Where(ps...).Order(collname.ByID())
+	}
+	return entcachemodel.Lookup[*CollName, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(ctx) },
+		Query: func(ctx context.Context) ([]*CollName, error) { return query().All(ctx) },
+	}
+}
+
+// Get returns the CollName with the given id, like CollNameClient.Get.
+func (c *CollNameCache) Get(ctx context.Context, id int) (*CollName, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, collname.Label)
+}
+
+// GetMany returns the CollName entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *CollNameCache) GetMany(ctx context.Context, ids ...int) ([]*CollName, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByName returns the CollName entities with the given name, ordered by id.
+func (c *CollNameCache) ListByName(ctx context.Context, name string) ([]*CollName, error) {
+	return c.reader().ListBy(ctx, c.lookup(collNameCacheByName, entcachemodel.IndexKey(name), collname.NameEQ(name)))
+}
+
+// GetByNick returns the CollName with the given nick.
+func (c *CollNameCache) GetByNick(ctx context.Context, nick string) (*CollName, error) {
+	v, err := c.reader().GetBy(ctx, c.lookup(collNameCacheByNick, entcachemodel.IndexKey(nick), collname.NickEQ(nick)))
+	return v, cacheError(err, collname.Label)
+}
+
+// collTagCacheByLabel is the published lookup of CollTag by label.
+var collTagCacheByLabel = &entcachemodel.Index[*CollTag]{
+	Name:   "label",
+	Unique: false,
+	Key: func(v *CollTag) (string, bool) {
+		return entcachemodel.IndexKey(v.Label), true
+	},
+}
+
+// collTagCacheBySlug is the published lookup of CollTag by slug.
+var collTagCacheBySlug = &entcachemodel.Index[*CollTag]{
+	Name:   "slug",
+	Unique: true,
+	Key: func(v *CollTag) (string, bool) {
+		return entcachemodel.IndexKey(v.Slug), true
+	},
+}
+
+// colltagCacheFormatID returns the key text of a CollTag id.
+func colltagCacheFormatID(id string) string { return string(id) }
+
+// colltagCacheParseID reads an id written by colltagCacheFormatID.
+func colltagCacheParseID(s string) (string, error) {
+	id, err := string(s), error(nil)
+	return id, err
+}
+
+// colltagCacheSchema describes CollTag to the cache.
+var colltagCacheSchema = &entcachemodel.Schema[*CollTag, string]{
+	Type:       "CollTag",
+	Hash:       "1c0d7c079188",
+	ID:         func(v *CollTag) string { return v.ID },
+	FormatID:   colltagCacheFormatID,
+	ParseID:    colltagCacheParseID,
+	CompareID:  func(a, b string) int { return strings.Compare(string(a), string(b)) },
+	IDKind:     entcachemodel.StringID,
+	Collations: map[string]string{"id": "", "label": "", "slug": ""},
+	Encode: func(e *entcachemodel.Encoder, v *CollTag) {
+		e.String(colltagCacheFormatID(v.ID))
+		e.String(v.Label)
+		e.String(v.Slug)
+	},
+	Decode: func(d *entcachemodel.Decoder) *CollTag {
+		v := &CollTag{}
+		id, err := colltagCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Label = d.String()
+		v.Slug = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*CollTag]{collTagCacheByLabel, collTagCacheBySlug},
+}
+
+// colltagCacheHook publishes every committed CollTag write.
+func colltagCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*CollTagMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewCollTagClient(m.config.cacheCommitted())
+		w := entcachemodel.Write[*CollTag, string]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.IDs,
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []string) { m.Where(colltag.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []string) ([]*CollTag, error) {
+				return committed.cacheQuery().Where(colltag.IDIn(ids...)).All(ctx)
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []string) ([]*CollTag, error) {
+			rows, err := NewCollTagClient(m.config).cacheQuery().Where(colltag.IDIn(ids...)).All(ctx)
+			for _, v := range rows {
+				colltagCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]string, error) {
+				var ps []predicate.CollTag
+				if v, ok := m.ID(); ok {
+					ps = append(ps, colltag.ID(v))
+				}
+				if v, ok := m.Slug(); ok {
+					ps = append(ps, colltag.SlugEQ(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewCollTagClient(m.config).Query().Where(colltag.Or(ps...)).IDs(ctx)
+			}
+		}
+		if v0, ok := m.Label(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "label", Key: entcachemodel.IndexKey(v0)})
+		}
+		return colltagCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// colltagCacheApply applies m to the fields of v that lists are keyed by.
+func colltagCacheApply(m *CollTagMutation, v *CollTag) {
+	if x, ok := m.Label(); ok {
+		v.Label = x
+	}
+}
+
+// cacheQuery returns a query of whole cached values.
+func (c *CollTagClient) cacheQuery() *CollTagQuery {
+	q := c.Query()
+	return q
+}
+
+// Cached returns the cached reads of CollTag. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *CollTagClient) Cached() *CollTagCache {
+	return &CollTagCache{client: c}
+}
+
+// CollTagCache serves CollTag reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type CollTagCache struct {
+	client *CollTagClient
+}
+
+func (c *CollTagCache) reader() entcachemodel.Reader[*CollTag, string] {
+	cfg := c.client.config
+	return colltagCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []string) ([]*CollTag, error) {
+			return c.client.cacheQuery().Where(colltag.IDIn(ids...)).All(ctx)
+		},
+		func(v *CollTag) { v.config = cfg },
+	)
+}
+
+func (c *CollTagCache) lookup(index *entcachemodel.Index[*CollTag], key string, ps ...predicate.CollTag) entcachemodel.Lookup[*CollTag, string] {
+	query := func() *CollTagQuery {
+		return c.client.cacheQuery().Where(ps...).Order(colltag.ByID())
+	}
+	return entcachemodel.Lookup[*CollTag, string]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]string, error) { return query().IDs(ctx) },
+		Query: func(ctx context.Context) ([]*CollTag, error) { return query().All(ctx) },
+	}
+}
+
+// Get returns the CollTag with the given id, like CollTagClient.Get.
+func (c *CollTagCache) Get(ctx context.Context, id string) (*CollTag, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, colltag.Label)
+}
+
+// GetMany returns the CollTag entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *CollTagCache) GetMany(ctx context.Context, ids ...string) ([]*CollTag, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByLabel returns the CollTag entities with the given label, ordered by id.
+func (c *CollTagCache) ListByLabel(ctx context.Context, label string) ([]*CollTag, error) {
+	return c.reader().ListBy(ctx, c.lookup(collTagCacheByLabel, entcachemodel.IndexKey(label), colltag.LabelEQ(label)))
+}
+
+// GetBySlug returns the CollTag with the given slug.
+func (c *CollTagCache) GetBySlug(ctx context.Context, slug string) (*CollTag, error) {
+	v, err := c.reader().GetBy(ctx, c.lookup(collTagCacheBySlug, entcachemodel.IndexKey(slug), colltag.SlugEQ(slug)))
+	return v, cacheError(err, colltag.Label)
+}
+
+// collWordCacheByLabel is the published lookup of CollWord by label.
+var collWordCacheByLabel = &entcachemodel.Index[*CollWord]{
+	Name:   "label",
+	Unique: false,
+	Key: func(v *CollWord) (string, bool) {
+		return entcachemodel.IndexKey(v.Label), true
+	},
+}
+
+// collWordCacheByCode is the published lookup of CollWord by code.
+var collWordCacheByCode = &entcachemodel.Index[*CollWord]{
+	Name:   "code",
+	Unique: true,
+	Key: func(v *CollWord) (string, bool) {
+		return entcachemodel.IndexKey(v.Code), true
+	},
+}
+
+// collWordCacheByRank is the published lookup of CollWord by rank.
+var collWordCacheByRank = &entcachemodel.Index[*CollWord]{
+	Name:   "rank",
+	Unique: false,
+	Key: func(v *CollWord) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Rank), 10)), true
+	},
+}
+
+// collwordCacheFormatID returns the key text of a CollWord id.
+func collwordCacheFormatID(id string) string { return string(id) }
+
+// collwordCacheParseID reads an id written by collwordCacheFormatID.
+func collwordCacheParseID(s string) (string, error) {
+	id, err := string(s), error(nil)
+	return id, err
+}
+
+// collwordCacheSchema describes CollWord to the cache.
+var collwordCacheSchema = &entcachemodel.Schema[*CollWord, string]{
+	Type:       "CollWord",
+	Hash:       "a93e78c27ebc",
+	ID:         func(v *CollWord) string { return v.ID },
+	FormatID:   collwordCacheFormatID,
+	ParseID:    collwordCacheParseID,
+	CompareID:  func(a, b string) int { return strings.Compare(string(a), string(b)) },
+	IDKind:     entcachemodel.StringID,
+	Collations: map[string]string{"code": "utf8mb4_general_ci", "id": "utf8mb4_general_ci", "label": "utf8mb4_general_ci"},
+	Encode: func(e *entcachemodel.Encoder, v *CollWord) {
+		e.String(collwordCacheFormatID(v.ID))
+		e.String(v.Label)
+		e.String(v.Code)
+		e.Int(int64(v.Rank))
+	},
+	Decode: func(d *entcachemodel.Decoder) *CollWord {
+		v := &CollWord{}
+		id, err := collwordCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Label = d.String()
+		v.Code = d.String()
+		v.Rank = int(d.Int())
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*CollWord]{collWordCacheByLabel, collWordCacheByCode, collWordCacheByRank},
+}
+
+// collwordCacheHook publishes every committed CollWord write.
+func collwordCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*CollWordMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewCollWordClient(m.config.cacheCommitted())
+		w := entcachemodel.Write[*CollWord, string]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.IDs,
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []string) { m.Where(collword.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []string) ([]*CollWord, error) {
+				return committed.cacheQuery().Where(collword.IDIn(ids...)).All(ctx)
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []string) ([]*CollWord, error) {
+			rows, err := NewCollWordClient(m.config).cacheQuery().Where(collword.IDIn(ids...)).All(ctx)
+			for _, v := range rows {
+				collwordCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]string, error) {
+				var ps []predicate.CollWord
+				if v, ok := m.ID(); ok {
+					ps = append(ps, collword.ID(v))
+				}
+				if v, ok := m.Code(); ok {
+					ps = append(ps, collword.CodeEQ(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewCollWordClient(m.config).Query().Where(collword.Or(ps...)).IDs(ctx)
+			}
+		}
+		if v0, ok := m.Label(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "label", Key: entcachemodel.IndexKey(v0)})
+		}
+		if v0, ok := m.Rank(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "rank", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		return collwordCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// collwordCacheApply applies m to the fields of v that lists are keyed by.
+func collwordCacheApply(m *CollWordMutation, v *CollWord) {
+	if x, ok := m.Label(); ok {
+		v.Label = x
+	}
+	if x, ok := m.Rank(); ok {
+		v.Rank = x
+	}
+	if x, ok := m.AddedRank(); ok {
+		v.Rank += x
+	}
+}
+
+// cacheQuery returns a query of whole cached values.
+func (c *CollWordClient) cacheQuery() *CollWordQuery {
+	q := c.Query()
+	return q
+}
+
+// Cached returns the cached reads of CollWord. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *CollWordClient) Cached() *CollWordCache {
+	return &CollWordCache{client: c}
+}
+
+// CollWordCache serves CollWord reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type CollWordCache struct {
+	client *CollWordClient
+}
+
+func (c *CollWordCache) reader() entcachemodel.Reader[*CollWord, string] {
+	cfg := c.client.config
+	return collwordCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []string) ([]*CollWord, error) {
+			return c.client.cacheQuery().Where(collword.IDIn(ids...)).All(ctx)
+		},
+		func(v *CollWord) { v.config = cfg },
+	)
+}
+
+func (c *CollWordCache) lookup(index *entcachemodel.Index[*CollWord], key string, ps ...predicate.CollWord) entcachemodel.Lookup[*CollWord, string] {
+	query := func() *CollWordQuery {
+		return c.client.cacheQuery().Where(ps...).Order(collword.ByID())
+	}
+	return entcachemodel.Lookup[*CollWord, string]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]string, error) { return query().IDs(ctx) },
+		Query: func(ctx context.Context) ([]*CollWord, error) { return query().All(ctx) },
+	}
+}
+
+// Get returns the CollWord with the given id, like CollWordClient.Get.
+func (c *CollWordCache) Get(ctx context.Context, id string) (*CollWord, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, collword.Label)
+}
+
+// GetMany returns the CollWord entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *CollWordCache) GetMany(ctx context.Context, ids ...string) ([]*CollWord, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByLabel returns the CollWord entities with the given label, ordered by id.
+func (c *CollWordCache) ListByLabel(ctx context.Context, label string) ([]*CollWord, error) {
+	return c.reader().ListBy(ctx, c.lookup(collWordCacheByLabel, entcachemodel.IndexKey(label), collword.LabelEQ(label)))
+}
+
+// GetByCode returns the CollWord with the given code.
+func (c *CollWordCache) GetByCode(ctx context.Context, code string) (*CollWord, error) {
+	v, err := c.reader().GetBy(ctx, c.lookup(collWordCacheByCode, entcachemodel.IndexKey(code), collword.CodeEQ(code)))
+	return v, cacheError(err, collword.Label)
+}
+
+// ListByRank returns the CollWord entities with the given rank, ordered by id.
+func (c *CollWordCache) ListByRank(ctx context.Context, rank int) ([]*CollWord, error) {
+	return c.reader().ListBy(ctx, c.lookup(collWordCacheByRank, entcachemodel.IndexKey(strconv.FormatInt(int64(rank), 10)), collword.RankEQ(rank)))
+}
+
 // petCacheByName is the published lookup of Pet by name.
 var petCacheByName = &entcachemodel.Index[*Pet]{
 	Name:   "name",
@@ -100,12 +826,14 @@ func petCacheParseID(s string) (int, error) {
 
 // petCacheSchema describes Pet to the cache.
 var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
-	Type:      "Pet",
-	Hash:      "8e070953bcde",
-	ID:        func(v *Pet) int { return v.ID },
-	FormatID:  petCacheFormatID,
-	ParseID:   petCacheParseID,
-	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Type:       "Pet",
+	Hash:       "a80af62ba69a",
+	ID:         func(v *Pet) int { return v.ID },
+	FormatID:   petCacheFormatID,
+	ParseID:    petCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": ""},
 	Encode: func(e *entcachemodel.Encoder, v *Pet) {
 		e.String(petCacheFormatID(v.ID))
 		e.String(v.Name)
@@ -374,12 +1102,14 @@ func userCacheParseID(s string) (int, error) {
 
 // userCacheSchema describes User to the cache.
 var userCacheSchema = &entcachemodel.Schema[*User, int]{
-	Type:      "User",
-	Hash:      "892a66fc90c4",
-	ID:        func(v *User) int { return v.ID },
-	FormatID:  userCacheFormatID,
-	ParseID:   userCacheParseID,
-	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Type:       "User",
+	Hash:       "7fc3a21dde95",
+	ID:         func(v *User) int { return v.ID },
+	FormatID:   userCacheFormatID,
+	ParseID:    userCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"email": "", "first_name": "", "last_name": "", "role": ""},
 	Encode: func(e *entcachemodel.Encoder, v *User) {
 		e.String(userCacheFormatID(v.ID))
 		e.String(v.Email)

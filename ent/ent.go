@@ -12,6 +12,10 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/entcachemodel/entcachemodel/ent/colldoc"
+	"github.com/entcachemodel/entcachemodel/ent/collname"
+	"github.com/entcachemodel/entcachemodel/ent/colltag"
+	"github.com/entcachemodel/entcachemodel/ent/collword"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 )
@@ -74,8 +78,12 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			pet.Table:  pet.ValidColumn,
-			user.Table: user.ValidColumn,
+			colldoc.Table:  colldoc.ValidColumn,
+			collname.Table: collname.ValidColumn,
+			colltag.Table:  colltag.ValidColumn,
+			collword.Table: collword.ValidColumn,
+			pet.Table:      pet.ValidColumn,
+			user.Table:     user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

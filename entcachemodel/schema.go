@@ -15,8 +15,21 @@ type Schema[T any, ID comparable] struct {
 	// FormatID and ParseID convert ids to and from their key text.
 	FormatID func(ID) string
 	ParseID  func(string) (ID, error)
-	// CompareID orders ids, as the database orders them.
+	// CompareID orders integer ids (IDKind tells how the database orders
+	// the others).
 	CompareID func(a, b ID) int
+	// IDKind is the kind of the id: how the database compares and orders it.
+	IDKind IDKind
+	// Collations has an entry for the id, named "id", when it is a string,
+	// and for every string or enum field of the indexes: the MySQL
+	// collation the schema declares for its column (entsql annotations on
+	// the field or the type), "" for ent's default (utf8mb4_bin). On MySQL
+	// and MariaDB, key texts follow it: a PAD SPACE binary collation
+	// ('go' = 'go ') shares the key of values equal but for trailing
+	// spaces; under a collation Go cannot reproduce (utf8mb4_general_ci),
+	// only values stored byte for byte as asked are served from the cache.
+	// Other dialects compare strings byte for byte.
+	Collations map[string]string
 	// Encode and Decode convert an entity to and from its cached value.
 	Encode func(*Encoder, T)
 	Decode func(*Decoder) T

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"text/template"
 
@@ -73,9 +74,13 @@ type Type struct {
 	FormatID  string // expression of id
 	ParseID   string // statements from s to (id, err)
 	CompareID string // expression of a and b
-	Encode    []string
-	Decode    []string
-	Indexes   []*Index
+	IDKind    string // entcachemodel.IntID, StringID or UUIDID
+	// Collations is the Schema.Collations literal, empty when the type has
+	// no string id and no string field in an index.
+	Collations string
+	Encode     []string
+	Decode     []string
+	Indexes    []*Index
 	// Conflicts are statements that collect, in ps, a predicate per unique
 	// field or index whose values a create sets (upserts enabled only).
 	Conflicts []string
@@ -137,7 +142,8 @@ func build(n *gen.Type) (*Type, error) {
 		return nil, err
 	}
 	hash := sha256.New()
-	fmt.Fprintf(hash, "entcachemodel/v1 %s id:%s\n", n.Name, n.ID.Type)
+	// v2: index keys normalized per dialect (collations), in the runtime.
+	fmt.Fprintf(hash, "entcachemodel/v2 %s id:%s\n", n.Name, n.ID.Type)
 	for _, f := range n.Fields {
 		enc, dec, err := fieldCode(n, f, "v."+f.StructField(), f.NillableValue())
 		if err != nil {
@@ -154,7 +160,6 @@ func build(n *gen.Type) (*Type, error) {
 		t.Encode, t.Decode = append(t.Encode, enc), append(t.Decode, dec)
 		fmt.Fprintf(hash, "fk %s %s %v\n", fk.StructField(), fk.Field.Type, fk.Field.Nillable)
 	}
-	t.Hash = hex.EncodeToString(hash.Sum(nil))[:12]
 	for _, fk := range n.UnexportedForeignKeys() {
 		t.Links = append(t.Links, link(n, fk))
 	}
@@ -174,7 +179,52 @@ func build(n *gen.Type) (*Type, error) {
 		t.Indexes = append(t.Indexes, idx)
 	}
 	t.Apply = apply(t.Indexes)
+	var colls []string
+	t.Collations, colls = collations(n, t.Indexes)
+	for _, c := range colls {
+		fmt.Fprintf(hash, "collation %s\n", c)
+	}
+	t.Hash = hex.EncodeToString(hash.Sum(nil))[:12]
 	return t, nil
+}
+
+// collations returns the Schema.Collations literal of n: the MySQL
+// collation its annotations declare for the string id and for each string
+// or enum field of an index, "" for ent's default. It also returns the
+// entries, for the schema hash (a new collation changes the keys).
+func collations(n *gen.Type, indexes []*Index) (string, []string) {
+	table := ""
+	if a := n.EntSQL(); a != nil {
+		table = a.Collation
+	}
+	of := func(f *gen.Field) string {
+		if a := f.EntSQL(); a != nil && a.Collation != "" {
+			return a.Collation
+		}
+		return table
+	}
+	text := func(f *gen.Field) bool { return f.Type.Type == field.TypeString || f.Type.Type == field.TypeEnum }
+	var entries []string
+	seen := map[string]bool{}
+	add := func(name string, f *gen.Field) {
+		if !seen[name] && text(f) {
+			seen[name] = true
+			entries = append(entries, fmt.Sprintf("%q: %q", name, of(f)))
+		}
+	}
+	if n.ID != nil {
+		add("id", n.ID)
+	}
+	for _, idx := range indexes {
+		for _, f := range idx.fields {
+			add(f.Name, f)
+		}
+	}
+	if len(entries) == 0 {
+		return "", nil
+	}
+	sort.Strings(entries)
+	return "map[string]string{" + strings.Join(entries, ", ") + "}", entries
 }
 
 // apply returns the Apply statements of a type's lists.
@@ -224,9 +274,11 @@ func idCode(n *gen.Type, t *Type) error {
 	}
 	id := n.ID
 	t.IDType = id.Type.String()
+	t.IDKind = "entcachemodel.IntID"
 	switch {
 	case id.Type.Type == field.TypeString:
 		t.FormatID, t.ParseID, t.CompareID = "string(id)", "id, err := "+t.IDType+"(s), error(nil)", "strings.Compare(string(a), string(b))"
+		t.IDKind = "entcachemodel.StringID"
 	case id.IsInt() || id.IsInt64() || isSigned(id.Type.Type):
 		t.FormatID = "strconv.FormatInt(int64(id), 10)"
 		t.ParseID = "n, err := strconv.ParseInt(s, 10, 64)\n\tid := " + t.IDType + "(n)"
@@ -239,6 +291,7 @@ func idCode(n *gen.Type, t *Type) error {
 		t.FormatID = "id.String()"
 		t.ParseID = "var id " + t.IDType + "\n\terr := id.UnmarshalText([]byte(s))"
 		t.CompareID = "strings.Compare(a.String(), b.String())"
+		t.IDKind = "entcachemodel.UUIDID"
 	default:
 		return fmt.Errorf("cachemodel: schema %s: id field %q has type %s; supported id types are integers, strings and UUIDs", n.Name, id.Name, id.Type)
 	}
