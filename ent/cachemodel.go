@@ -107,7 +107,7 @@ func colldocCacheParseID(s string) (uuid.UUID, error) {
 // colldocCacheSchema describes CollDoc to the cache.
 var colldocCacheSchema = &entcachemodel.Schema[*CollDoc, uuid.UUID]{
 	Type:       "CollDoc",
-	Hash:       "a418c33b316b",
+	Hash:       "8724a80cd495",
 	ID:         func(v *CollDoc) uuid.UUID { return v.ID },
 	FormatID:   colldocCacheFormatID,
 	ParseID:    colldocCacheParseID,
@@ -275,14 +275,15 @@ func collnameCacheParseID(s string) (int, error) {
 
 // collnameCacheSchema describes CollName to the cache.
 var collnameCacheSchema = &entcachemodel.Schema[*CollName, int]{
-	Type:       "CollName",
-	Hash:       "0705bcd253fb",
-	ID:         func(v *CollName) int { return v.ID },
-	FormatID:   collnameCacheFormatID,
-	ParseID:    collnameCacheParseID,
-	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
-	IDKind:     entcachemodel.IntID,
-	Collations: map[string]string{"name": "utf8mb4_general_ci", "nick": "utf8mb4_general_ci"},
+	Type:           "CollName",
+	Hash:           "b06bc89aef85",
+	ID:             func(v *CollName) int { return v.ID },
+	FormatID:       collnameCacheFormatID,
+	ParseID:        collnameCacheParseID,
+	CompareID:      func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:         entcachemodel.IntID,
+	Collations:     map[string]string{"name": "", "nick": ""},
+	TableCollation: "utf8mb4_general_ci",
 	Encode: func(e *entcachemodel.Encoder, v *CollName) {
 		e.String(collnameCacheFormatID(v.ID))
 		e.String(v.Name)
@@ -452,7 +453,7 @@ func colltagCacheParseID(s string) (string, error) {
 // colltagCacheSchema describes CollTag to the cache.
 var colltagCacheSchema = &entcachemodel.Schema[*CollTag, string]{
 	Type:       "CollTag",
-	Hash:       "1c0d7c079188",
+	Hash:       "8906da58a05d",
 	ID:         func(v *CollTag) string { return v.ID },
 	FormatID:   colltagCacheFormatID,
 	ParseID:    colltagCacheParseID,
@@ -639,14 +640,15 @@ func collwordCacheParseID(s string) (string, error) {
 
 // collwordCacheSchema describes CollWord to the cache.
 var collwordCacheSchema = &entcachemodel.Schema[*CollWord, string]{
-	Type:       "CollWord",
-	Hash:       "a93e78c27ebc",
-	ID:         func(v *CollWord) string { return v.ID },
-	FormatID:   collwordCacheFormatID,
-	ParseID:    collwordCacheParseID,
-	CompareID:  func(a, b string) int { return strings.Compare(string(a), string(b)) },
-	IDKind:     entcachemodel.StringID,
-	Collations: map[string]string{"code": "utf8mb4_general_ci", "id": "utf8mb4_general_ci", "label": "utf8mb4_general_ci"},
+	Type:           "CollWord",
+	Hash:           "3cb862397c28",
+	ID:             func(v *CollWord) string { return v.ID },
+	FormatID:       collwordCacheFormatID,
+	ParseID:        collwordCacheParseID,
+	CompareID:      func(a, b string) int { return strings.Compare(string(a), string(b)) },
+	IDKind:         entcachemodel.StringID,
+	Collations:     map[string]string{"code": "", "id": "", "label": ""},
+	TableCollation: "utf8mb4_general_ci",
 	Encode: func(e *entcachemodel.Encoder, v *CollWord) {
 		e.String(collwordCacheFormatID(v.ID))
 		e.String(v.Label)
@@ -827,7 +829,7 @@ func petCacheParseID(s string) (int, error) {
 // petCacheSchema describes Pet to the cache.
 var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 	Type:       "Pet",
-	Hash:       "a80af62ba69a",
+	Hash:       "f407e25a5784",
 	ID:         func(v *Pet) int { return v.ID },
 	FormatID:   petCacheFormatID,
 	ParseID:    petCacheParseID,
@@ -1103,7 +1105,7 @@ func userCacheParseID(s string) (int, error) {
 // userCacheSchema describes User to the cache.
 var userCacheSchema = &entcachemodel.Schema[*User, int]{
 	Type:       "User",
-	Hash:       "7fc3a21dde95",
+	Hash:       "c6b56f18a92d",
 	ID:         func(v *User) int { return v.ID },
 	FormatID:   userCacheFormatID,
 	ParseID:    userCacheParseID,

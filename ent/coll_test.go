@@ -24,7 +24,7 @@ var collProbes = []string{
 	"go", "go ", "go  ", "Go", "GO", "a", "a ", "a\t", "a!", "A", "b", "x", "x ", "X", "x\t",
 	"s1", "s1 ", "S1", "s2", "s2 ", "é", "e", "É", "E", "alice", "ALICE", "Alice ", "álice", "Álice",
 	"bob", "BOB", "bob ", "ß", "s", "ss", "k1", "K1", "K1 ", "straße", "STRASE", "strasse", "missing", "",
-	"n0", "N0", "n0 ", "N1", "n1",
+	"n0", "N0", "n0 ", "N1", "n1", "s20", "s20 ", "s20  ",
 }
 
 func tagText(v *ent.CollTag) string { return fmt.Sprintf("%q label=%q slug=%q", v.ID, v.Label, v.Slug) }
@@ -134,6 +134,20 @@ func (e *env) requireCollConsistent(probes []string, ranks ...int) {
 	}
 }
 
+// fromCache checks that f, a cached read of values already cached, runs no
+// database query. On a loaded machine a Redis round trip may time out and
+// send one read to the database (the breaker): f gets three tries.
+func (e *env) fromCache(what string, f func()) {
+	e.t.Helper()
+	var n int64
+	for range 3 {
+		if n = e.queries(f); n == 0 {
+			return
+		}
+	}
+	e.t.Fatalf("%s ran %d queries on its third try (stats %+v)", what, n, e.cache.Stats())
+}
+
 // collRows creates rows that are distinct under every collation of the
 // test schema (so each database accepts them).
 func (e *env) collRows() {
@@ -189,17 +203,17 @@ func TestCollationLookupsAnswerAsTheDatabase(t *testing.T) {
 	for _, id := range []string{"go", "a\t", "é"} {
 		_, err := e.client.CollTag.Cached().Get(e.ctx, id)
 		require.NoError(t, err)
-		require.Zero(t, e.queries(func() {
+		e.fromCache(fmt.Sprintf("CollTag.Get(%q) after a fill", id), func() {
 			_, err := e.client.CollTag.Cached().Get(e.ctx, id)
 			require.NoError(t, err)
-		}), "CollTag.Get(%q) after a fill", id)
+		})
 	}
 	_, err := e.client.CollWord.Cached().Get(e.ctx, "Bob")
 	require.NoError(t, err)
-	require.Zero(t, e.queries(func() {
+	e.fromCache(`CollWord.Get("Bob") after a fill`, func() {
 		_, err := e.client.CollWord.Cached().Get(e.ctx, "Bob")
 		require.NoError(t, err)
-	}), "CollWord.Get(\"Bob\") after a fill")
+	})
 
 	// Writes by ids the database matches under its collation.
 	writes := []string{"go ", "GO", "a ", "A", "BOB", "ALICE", "É", "Émile ", "carol", "ss"}
@@ -250,10 +264,10 @@ func TestCollationStaleAfterWriteByEqualID(t *testing.T) {
 		t.Helper()
 		_, err := e.client.CollTag.Cached().Get(e.ctx, "go")
 		require.NoError(t, err)
-		require.Zero(t, e.queries(func() {
+		e.fromCache(`Get("go")`, func() {
 			_, err := e.client.CollTag.Cached().Get(e.ctx, "go")
 			require.NoError(t, err)
-		}), "the row is cached")
+		})
 	}
 	_, err := e.client.CollTag.Create().SetID("go").SetLabel("l").SetSlug("s").Save(e.ctx)
 	require.NoError(t, err)
@@ -325,10 +339,10 @@ func TestCollationUUIDListOrder(t *testing.T) {
 		require.Equal(t, texts(want, docText), texts(got, docText))
 	}
 	// The list is served from the cache, not ordered by the database.
-	require.Zero(t, e.queries(func() {
+	e.fromCache(`ListByKind("k")`, func() {
 		_, err := e.client.CollDoc.Cached().ListByKind(e.ctx, "k")
 		require.NoError(t, err)
-	}))
+	})
 }
 
 // TestCollationStringListOrder checks that lists of string ids come in the
@@ -349,8 +363,8 @@ func TestCollationStringListOrder(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, texts(want, tagText), texts(got, tagText))
 	}
-	require.Zero(t, e.queries(func() {
+	e.fromCache(`ListByLabel("same")`, func() {
 		_, err := e.client.CollTag.Cached().ListByLabel(e.ctx, "same")
 		require.NoError(t, err)
-	}))
+	})
 }

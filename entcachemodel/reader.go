@@ -427,7 +427,7 @@ func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error)
 	}
 	g := r.schema.generation(ctx, c)
 	d := r.dialect()
-	order, err := r.schema.order(ctx, r.db)
+	order, err := r.schema.order(ctx, c, r.db)
 	if err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: reading a list from the database", slog.String("type", r.schema.Type), slog.Any("error", err))
 	}

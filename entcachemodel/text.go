@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -68,14 +67,23 @@ func mysqlRule(collation string) textRule {
 }
 
 // textRule returns the rule of field (the id is "id") on dialect d, and
-// false when the field is not a string.
+// false when the field is not a string. ent applies a field's collation on
+// every database, a table's on MySQL only.
 func (s *Schema[T, ID]) textRule(d, field string) (textRule, bool) {
 	coll, ok := s.Collations[field]
 	if !ok {
 		return textExact, false
 	}
 	if d == dialect.MySQL {
+		if coll == "" {
+			coll = s.TableCollation
+		}
 		return mysqlRule(coll), true
+	}
+	if coll != "" {
+		// Not ent's MySQL default: its equality is not known here (sqlite's
+		// NOCASE and PostgreSQL's nondeterministic collations fold).
+		return textFolded, true
 	}
 	return textExact, true
 }
@@ -223,14 +231,11 @@ type server struct {
 	bytesText bool
 }
 
-// servers caches the server of each driver, across caches.
-var servers sync.Map // dialect.Driver -> server
-
-// serverOf returns the server behind db, asking it once.
-func serverOf(ctx context.Context, db dialect.Driver) (server, error) {
+// server returns the server behind db, asking it once.
+func (c *Cache) server(ctx context.Context, db dialect.Driver) (server, error) {
 	cacheable := reflect.TypeOf(db).Comparable()
 	if cacheable {
-		if v, ok := servers.Load(db); ok {
+		if v, ok := c.servers.Load(db); ok {
 			return v.(server), nil
 		}
 	}
@@ -268,7 +273,7 @@ func serverOf(ctx context.Context, db dialect.Driver) (server, error) {
 		}
 	}
 	if cacheable {
-		servers.Store(db, srv)
+		c.servers.Store(db, srv)
 	}
 	return srv, nil
 }
@@ -278,7 +283,8 @@ func mariaDBAtLeast(version string, major, minor int) bool {
 	if !strings.Contains(strings.ToLower(version), "mariadb") {
 		return false
 	}
-	v := strings.SplitN(version, "-", 2)[0]
+	// MariaDB's replication banner puts "5.5.5-" before its version.
+	v := strings.SplitN(strings.TrimPrefix(version, "5.5.5-"), "-", 2)[0]
 	nums := strings.SplitN(v, ".", 3)
 	if len(nums) < 2 {
 		return false
@@ -293,7 +299,7 @@ func mariaDBAtLeast(version string, major, minor int) bool {
 
 // order returns how the database behind db orders ids, or nil when Go
 // cannot reproduce it (then lists are read from the database, ordered there).
-func (s *Schema[T, ID]) order(ctx context.Context, db dialect.Driver) (func(a, b ID) int, error) {
+func (s *Schema[T, ID]) order(ctx context.Context, c *Cache, db dialect.Driver) (func(a, b ID) int, error) {
 	text := func(cmp func(a, b string) int) func(a, b ID) int {
 		return func(a, b ID) int { return cmp(s.FormatID(a), s.FormatID(b)) }
 	}
@@ -306,6 +312,9 @@ func (s *Schema[T, ID]) order(ctx context.Context, db dialect.Driver) (func(a, b
 		coll := s.Collations["id"]
 		switch d {
 		case dialect.MySQL:
+			if coll == "" {
+				coll = s.TableCollation
+			}
 			switch mysqlRule(coll) {
 			case textPad:
 				return text(padCompare), nil
@@ -322,7 +331,7 @@ func (s *Schema[T, ID]) order(ctx context.Context, db dialect.Driver) (func(a, b
 			if coll != "" {
 				return nil, nil
 			}
-			srv, err := serverOf(ctx, db)
+			srv, err := c.server(ctx, db)
 			if err != nil || !srv.bytesText {
 				return nil, err
 			}
@@ -335,7 +344,7 @@ func (s *Schema[T, ID]) order(ctx context.Context, db dialect.Driver) (func(a, b
 			// text does; sqlite stores ent's UUIDs as that text.
 			return text(strings.Compare), nil
 		}
-		srv, err := serverOf(ctx, db)
+		srv, err := c.server(ctx, db)
 		if err != nil {
 			return nil, err
 		}

@@ -78,9 +78,11 @@ type Type struct {
 	// Collations is the Schema.Collations literal, empty when the type has
 	// no string id and no string field in an index.
 	Collations string
-	Encode     []string
-	Decode     []string
-	Indexes    []*Index
+	// TableCollation is the Schema.TableCollation (with Collations only).
+	TableCollation string
+	Encode         []string
+	Decode         []string
+	Indexes        []*Index
 	// Conflicts are statements that collect, in ps, a predicate per unique
 	// field or index whose values a create sets (upserts enabled only).
 	Conflicts []string
@@ -181,6 +183,10 @@ func build(n *gen.Type) (*Type, error) {
 	t.Apply = apply(t.Indexes)
 	var colls []string
 	t.Collations, colls = collations(n, t.Indexes)
+	if t.Collations != "" {
+		t.TableCollation = tableCollation(n)
+		fmt.Fprintf(hash, "table collation %q\n", t.TableCollation)
+	}
 	for _, c := range colls {
 		fmt.Fprintf(hash, "collation %s\n", c)
 	}
@@ -188,29 +194,25 @@ func build(n *gen.Type) (*Type, error) {
 	return t, nil
 }
 
-// collations returns the Schema.Collations literal of n: the MySQL
-// collation its annotations declare for the string id and for each string
-// or enum field of an index, "" for ent's default. It also returns the
-// entries, for the schema hash (a new collation changes the keys).
+// collations returns the Schema.Collations literal of n: an entry for the
+// string id and for each string or enum field of an index, with the
+// collation its entsql annotation declares ("" for none). It also returns
+// the entries and the type's own collation, for the schema hash (a new
+// collation changes the keys).
 func collations(n *gen.Type, indexes []*Index) (string, []string) {
-	table := ""
-	if a := n.EntSQL(); a != nil {
-		table = a.Collation
-	}
-	of := func(f *gen.Field) string {
-		if a := f.EntSQL(); a != nil && a.Collation != "" {
-			return a.Collation
-		}
-		return table
-	}
 	text := func(f *gen.Field) bool { return f.Type.Type == field.TypeString || f.Type.Type == field.TypeEnum }
 	var entries []string
 	seen := map[string]bool{}
 	add := func(name string, f *gen.Field) {
-		if !seen[name] && text(f) {
-			seen[name] = true
-			entries = append(entries, fmt.Sprintf("%q: %q", name, of(f)))
+		if seen[name] || !text(f) {
+			return
 		}
+		seen[name] = true
+		coll := ""
+		if a := f.EntSQL(); a != nil {
+			coll = a.Collation
+		}
+		entries = append(entries, fmt.Sprintf("%q: %q", name, coll))
 	}
 	if n.ID != nil {
 		add("id", n.ID)
@@ -225,6 +227,15 @@ func collations(n *gen.Type, indexes []*Index) (string, []string) {
 	}
 	sort.Strings(entries)
 	return "map[string]string{" + strings.Join(entries, ", ") + "}", entries
+}
+
+// tableCollation returns the collation the type's entsql annotation
+// declares for its table ("" for none).
+func tableCollation(n *gen.Type) string {
+	if a := n.EntSQL(); a != nil {
+		return a.Collation
+	}
+	return ""
 }
 
 // apply returns the Apply statements of a type's lists.
