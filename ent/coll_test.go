@@ -215,6 +215,22 @@ func TestCollationLookupsAnswerAsTheDatabase(t *testing.T) {
 		require.NoError(t, err)
 	})
 
+	// A unique value stored as asked is served from the cache, under a
+	// case-insensitive collation too.
+	_, err = e.client.CollWord.Cached().GetByCode(e.ctx, "K1")
+	require.NoError(t, err)
+	e.fromCache(`CollWord.GetByCode("K1")`, func() {
+		_, err := e.client.CollWord.Cached().GetByCode(e.ctx, "K1")
+		require.NoError(t, err)
+	})
+	if e.db.Dialect == dialect.MySQL {
+		e.fromCache(`CollTag.GetBySlug("s20") of the slug "s20 "`, func() {
+			v, err := e.client.CollTag.Cached().GetBySlug(e.ctx, "s20")
+			require.NoError(t, err)
+			require.Equal(t, "s20 ", v.Slug)
+		})
+	}
+
 	// Writes by ids the database matches under its collation.
 	writes := []string{"go ", "GO", "a ", "A", "BOB", "ALICE", "É", "Émile ", "carol", "ss"}
 	for i, p := range writes {
