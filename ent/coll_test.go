@@ -384,3 +384,33 @@ func TestCollationStringListOrder(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// TestCollationWithoutTheCache checks the helpers of a client without a
+// cache (and so of a cache whose Redis is down) read ids as the database
+// matches them: on MySQL, Get("go ") is the row "go", and Get("ALICE") the
+// row "alice" of a case-insensitive table.
+func TestCollationWithoutTheCache(t *testing.T) {
+	e := newEnv(t)
+	e.collRows()
+	drv, err := e.db.Open()
+	require.NoError(t, err)
+	plain := ent.NewClient(ent.Driver(drv))
+	t.Cleanup(func() { plain.Close() })
+	for _, p := range collProbes {
+		want, werr := plain.CollTag.Get(e.ctx, p)
+		got, gerr := plain.CollTag.Cached().Get(e.ctx, p)
+		require.Equal(t, one(want, werr, tagText), one(got, gerr, tagText), "CollTag.Get(%q)", p)
+		ww, werr := plain.CollWord.Get(e.ctx, p)
+		gw, gerr := plain.CollWord.Cached().Get(e.ctx, p)
+		require.Equal(t, one(ww, werr, wordText), one(gw, gerr, wordText), "CollWord.Get(%q)", p)
+	}
+	var want []string
+	for _, p := range collProbes {
+		if v, err := plain.CollWord.Get(e.ctx, p); err == nil {
+			want = append(want, wordText(v))
+		}
+	}
+	got, err := plain.CollWord.Cached().GetMany(e.ctx, collProbes...)
+	require.NoError(t, err)
+	require.Equal(t, want, texts(got, wordText))
+}
