@@ -8,11 +8,16 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/privacy"
+	"github.com/entcachemodel/entcachemodel/ent/colldoc"
+	"github.com/entcachemodel/entcachemodel/ent/collname"
+	"github.com/entcachemodel/entcachemodel/ent/colltag"
+	"github.com/entcachemodel/entcachemodel/ent/collword"
 	"github.com/entcachemodel/entcachemodel/ent/kindall"
 	"github.com/entcachemodel/entcachemodel/ent/kindbare"
 	"github.com/entcachemodel/entcachemodel/ent/kindopt"
@@ -118,6 +123,892 @@ func cacheError(err error, label string) error {
 		return &NotFoundError{label: label}
 	}
 	return err
+}
+
+// collDocCacheByKind is the published lookup of CollDoc by kind.
+var collDocCacheByKind = &entcachemodel.Index[*CollDoc]{
+	Name:   "kind",
+	Unique: false,
+	Key: func(v *CollDoc) (string, bool) {
+		return entcachemodel.IndexKey(v.Kind), true
+	},
+}
+
+// colldocCacheFormatID returns the key text of a CollDoc id.
+func colldocCacheFormatID(id uuid.UUID) string { return id.String() }
+
+// colldocCacheParseID reads an id written by colldocCacheFormatID.
+func colldocCacheParseID(s string) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := id.UnmarshalText([]byte(s))
+	return id, err
+}
+
+// colldocCacheSchema describes CollDoc to the cache.
+var colldocCacheSchema = &entcachemodel.Schema[*CollDoc, uuid.UUID]{
+	Type:       "CollDoc",
+	Hash:       "89eefaf4ff3c",
+	ID:         func(v *CollDoc) uuid.UUID { return v.ID },
+	FormatID:   colldocCacheFormatID,
+	ParseID:    colldocCacheParseID,
+	CompareID:  func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) },
+	IDKind:     entcachemodel.UUIDID,
+	Collations: map[string]string{"kind": ""},
+	Encode: func(e *entcachemodel.Encoder, v *CollDoc) {
+		e.String(colldocCacheFormatID(v.ID))
+		e.String(v.Kind)
+	},
+	Decode: func(d *entcachemodel.Decoder) *CollDoc {
+		v := &CollDoc{}
+		id, err := colldocCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Kind = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*CollDoc]{collDocCacheByKind},
+}
+
+// colldocCacheHook publishes every committed CollDoc write.
+func colldocCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*CollDocMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "CollDoc")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewCollDocClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*CollDoc, uuid.UUID]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*CollDoc, bool) {
+				v, ok := read.row.(*CollDoc)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []uuid.UUID) { m.Where(colldoc.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []uuid.UUID) ([]*CollDoc, error) {
+				return committed.cacheQuery().Where(colldoc.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []uuid.UUID) ([]*CollDoc, error) {
+			rows, err := NewCollDocClient(m.config).cacheQuery().Where(colldoc.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				colldocCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]uuid.UUID, error) {
+				var ps []predicate.CollDoc
+				if v, ok := m.ID(); ok {
+					ps = append(ps, colldoc.ID(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewCollDocClient(m.config).cacheQuery().Where(colldoc.Or(ps...)).IDs(cacheAllow(ctx))
+			}
+		}
+		if v0, ok := m.Kind(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "kind", Key: entcachemodel.IndexKey(v0)})
+		}
+		return colldocCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// colldocCacheApply applies m to the fields of v that lists are keyed by.
+func colldocCacheApply(m *CollDocMutation, v *CollDoc) {
+	if x, ok := m.Kind(); ok {
+		v.Kind = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *CollDocUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*CollDoc, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = colldoc.Columns
+	_node, row := &CollDoc{config: _u.config}, &CollDoc{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{colldoc.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of CollDoc. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *CollDocClient) Cached() *CollDocCache {
+	return &CollDocCache{client: c}
+}
+
+// CollDocCache serves CollDoc reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type CollDocCache struct {
+	client *CollDocClient
+}
+
+func (c *CollDocCache) reader() entcachemodel.Reader[*CollDoc, uuid.UUID] {
+	cfg := c.client.config
+	return colldocCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []uuid.UUID) ([]*CollDoc, error) {
+			return c.client.cacheQuery().Where(colldoc.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *CollDoc) { v.config = cfg },
+	)
+}
+
+func (c *CollDocCache) lookup(index *entcachemodel.Index[*CollDoc], key string, ps ...predicate.CollDoc) entcachemodel.Lookup[*CollDoc, uuid.UUID] {
+	query := func() *CollDocQuery {
+		return c.client.cacheQuery().Where(ps...).Order(colldoc.ByID())
+	}
+	return entcachemodel.Lookup[*CollDoc, uuid.UUID]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]uuid.UUID, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*CollDoc, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the CollDoc with the given id, like CollDocClient.Get.
+func (c *CollDocCache) Get(ctx context.Context, id uuid.UUID) (*CollDoc, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, colldoc.Label)
+}
+
+// GetMany returns the CollDoc entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *CollDocCache) GetMany(ctx context.Context, ids ...uuid.UUID) ([]*CollDoc, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByKind returns the CollDoc entities with the given kind, ordered by id.
+func (c *CollDocCache) ListByKind(ctx context.Context, kind string) ([]*CollDoc, error) {
+	return c.reader().ListBy(ctx, c.lookup(collDocCacheByKind, entcachemodel.IndexKey(kind), colldoc.KindEQ(kind)))
+}
+
+// collNameCacheByName is the published lookup of CollName by name.
+var collNameCacheByName = &entcachemodel.Index[*CollName]{
+	Name:   "name",
+	Unique: false,
+	Key: func(v *CollName) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// collNameCacheByNick is the published lookup of CollName by nick.
+var collNameCacheByNick = &entcachemodel.Index[*CollName]{
+	Name:   "nick",
+	Unique: true,
+	Key: func(v *CollName) (string, bool) {
+		return entcachemodel.IndexKey(v.Nick), true
+	},
+}
+
+// collnameCacheFormatID returns the key text of a CollName id.
+func collnameCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// collnameCacheParseID reads an id written by collnameCacheFormatID.
+func collnameCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// collnameCacheSchema describes CollName to the cache.
+var collnameCacheSchema = &entcachemodel.Schema[*CollName, int]{
+	Type:           "CollName",
+	Hash:           "cf8b52ee09f9",
+	ID:             func(v *CollName) int { return v.ID },
+	FormatID:       collnameCacheFormatID,
+	ParseID:        collnameCacheParseID,
+	CompareID:      func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:         entcachemodel.IntID,
+	Collations:     map[string]string{"name": "", "nick": ""},
+	TableCollation: "utf8mb4_general_ci",
+	Encode: func(e *entcachemodel.Encoder, v *CollName) {
+		e.String(collnameCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.String(v.Nick)
+	},
+	Decode: func(d *entcachemodel.Decoder) *CollName {
+		v := &CollName{}
+		id, err := collnameCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		v.Nick = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*CollName]{collNameCacheByName, collNameCacheByNick},
+}
+
+// collnameCacheHook publishes every committed CollName write.
+func collnameCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*CollNameMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "CollName")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewCollNameClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*CollName, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*CollName, bool) {
+				v, ok := read.row.(*CollName)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(collname.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*CollName, error) {
+				return committed.cacheQuery().Where(collname.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*CollName, error) {
+			rows, err := NewCollNameClient(m.config).cacheQuery().Where(collname.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				collnameCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]int, error) {
+				var ps []predicate.CollName
+				if v, ok := m.Nick(); ok {
+					ps = append(ps, collname.NickEQ(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewCollNameClient(m.config).cacheQuery().Where(collname.Or(ps...)).IDs(cacheAllow(ctx))
+			}
+		}
+		if v0, ok := m.Name(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
+		}
+		return collnameCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// collnameCacheApply applies m to the fields of v that lists are keyed by.
+func collnameCacheApply(m *CollNameMutation, v *CollName) {
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *CollNameUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*CollName, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = collname.Columns
+	_node, row := &CollName{config: _u.config}, &CollName{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{collname.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of CollName. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *CollNameClient) Cached() *CollNameCache {
+	return &CollNameCache{client: c}
+}
+
+// CollNameCache serves CollName reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type CollNameCache struct {
+	client *CollNameClient
+}
+
+func (c *CollNameCache) reader() entcachemodel.Reader[*CollName, int] {
+	cfg := c.client.config
+	return collnameCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*CollName, error) {
+			return c.client.cacheQuery().Where(collname.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *CollName) { v.config = cfg },
+	)
+}
+
+func (c *CollNameCache) lookup(index *entcachemodel.Index[*CollName], key string, ps ...predicate.CollName) entcachemodel.Lookup[*CollName, int] {
+	query := func() *CollNameQuery {
+		return c.client.cacheQuery().Where(ps...).Order(collname.ByID())
+	}
+	return entcachemodel.Lookup[*CollName, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*CollName, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the CollName with the given id, like CollNameClient.Get.
+func (c *CollNameCache) Get(ctx context.Context, id int) (*CollName, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, collname.Label)
+}
+
+// GetMany returns the CollName entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *CollNameCache) GetMany(ctx context.Context, ids ...int) ([]*CollName, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByName returns the CollName entities with the given name, ordered by id.
+func (c *CollNameCache) ListByName(ctx context.Context, name string) ([]*CollName, error) {
+	return c.reader().ListBy(ctx, c.lookup(collNameCacheByName, entcachemodel.IndexKey(name), collname.NameEQ(name)))
+}
+
+// GetByNick returns the CollName with the given nick.
+func (c *CollNameCache) GetByNick(ctx context.Context, nick string) (*CollName, error) {
+	v, err := c.reader().GetBy(ctx, c.lookup(collNameCacheByNick, entcachemodel.IndexKey(nick), collname.NickEQ(nick)))
+	return v, cacheError(err, collname.Label)
+}
+
+// collTagCacheByLabel is the published lookup of CollTag by label.
+var collTagCacheByLabel = &entcachemodel.Index[*CollTag]{
+	Name:   "label",
+	Unique: false,
+	Key: func(v *CollTag) (string, bool) {
+		return entcachemodel.IndexKey(v.Label), true
+	},
+}
+
+// collTagCacheBySlug is the published lookup of CollTag by slug.
+var collTagCacheBySlug = &entcachemodel.Index[*CollTag]{
+	Name:   "slug",
+	Unique: true,
+	Key: func(v *CollTag) (string, bool) {
+		return entcachemodel.IndexKey(v.Slug), true
+	},
+}
+
+// colltagCacheFormatID returns the key text of a CollTag id.
+func colltagCacheFormatID(id string) string { return string(id) }
+
+// colltagCacheParseID reads an id written by colltagCacheFormatID.
+func colltagCacheParseID(s string) (string, error) {
+	id, err := string(s), error(nil)
+	return id, err
+}
+
+// colltagCacheSchema describes CollTag to the cache.
+var colltagCacheSchema = &entcachemodel.Schema[*CollTag, string]{
+	Type:       "CollTag",
+	Hash:       "98d8b59340b3",
+	ID:         func(v *CollTag) string { return v.ID },
+	FormatID:   colltagCacheFormatID,
+	ParseID:    colltagCacheParseID,
+	CompareID:  func(a, b string) int { return strings.Compare(string(a), string(b)) },
+	IDKind:     entcachemodel.StringID,
+	Collations: map[string]string{"id": "", "label": "", "slug": ""},
+	Encode: func(e *entcachemodel.Encoder, v *CollTag) {
+		e.String(colltagCacheFormatID(v.ID))
+		e.String(v.Label)
+		e.String(v.Slug)
+	},
+	Decode: func(d *entcachemodel.Decoder) *CollTag {
+		v := &CollTag{}
+		id, err := colltagCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Label = d.String()
+		v.Slug = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*CollTag]{collTagCacheByLabel, collTagCacheBySlug},
+}
+
+// colltagCacheHook publishes every committed CollTag write.
+func colltagCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*CollTagMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "CollTag")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewCollTagClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*CollTag, string]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*CollTag, bool) {
+				v, ok := read.row.(*CollTag)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []string) { m.Where(colltag.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []string) ([]*CollTag, error) {
+				return committed.cacheQuery().Where(colltag.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []string) ([]*CollTag, error) {
+			rows, err := NewCollTagClient(m.config).cacheQuery().Where(colltag.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				colltagCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]string, error) {
+				var ps []predicate.CollTag
+				if v, ok := m.ID(); ok {
+					ps = append(ps, colltag.ID(v))
+				}
+				if v, ok := m.Slug(); ok {
+					ps = append(ps, colltag.SlugEQ(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewCollTagClient(m.config).cacheQuery().Where(colltag.Or(ps...)).IDs(cacheAllow(ctx))
+			}
+		}
+		if v0, ok := m.Label(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "label", Key: entcachemodel.IndexKey(v0)})
+		}
+		return colltagCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// colltagCacheApply applies m to the fields of v that lists are keyed by.
+func colltagCacheApply(m *CollTagMutation, v *CollTag) {
+	if x, ok := m.Label(); ok {
+		v.Label = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *CollTagUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*CollTag, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = colltag.Columns
+	_node, row := &CollTag{config: _u.config}, &CollTag{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{colltag.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of CollTag. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *CollTagClient) Cached() *CollTagCache {
+	return &CollTagCache{client: c}
+}
+
+// CollTagCache serves CollTag reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type CollTagCache struct {
+	client *CollTagClient
+}
+
+func (c *CollTagCache) reader() entcachemodel.Reader[*CollTag, string] {
+	cfg := c.client.config
+	return colltagCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []string) ([]*CollTag, error) {
+			return c.client.cacheQuery().Where(colltag.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *CollTag) { v.config = cfg },
+	)
+}
+
+func (c *CollTagCache) lookup(index *entcachemodel.Index[*CollTag], key string, ps ...predicate.CollTag) entcachemodel.Lookup[*CollTag, string] {
+	query := func() *CollTagQuery {
+		return c.client.cacheQuery().Where(ps...).Order(colltag.ByID())
+	}
+	return entcachemodel.Lookup[*CollTag, string]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]string, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*CollTag, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the CollTag with the given id, like CollTagClient.Get.
+func (c *CollTagCache) Get(ctx context.Context, id string) (*CollTag, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, colltag.Label)
+}
+
+// GetMany returns the CollTag entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *CollTagCache) GetMany(ctx context.Context, ids ...string) ([]*CollTag, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByLabel returns the CollTag entities with the given label, ordered by id.
+func (c *CollTagCache) ListByLabel(ctx context.Context, label string) ([]*CollTag, error) {
+	return c.reader().ListBy(ctx, c.lookup(collTagCacheByLabel, entcachemodel.IndexKey(label), colltag.LabelEQ(label)))
+}
+
+// GetBySlug returns the CollTag with the given slug.
+func (c *CollTagCache) GetBySlug(ctx context.Context, slug string) (*CollTag, error) {
+	v, err := c.reader().GetBy(ctx, c.lookup(collTagCacheBySlug, entcachemodel.IndexKey(slug), colltag.SlugEQ(slug)))
+	return v, cacheError(err, colltag.Label)
+}
+
+// collWordCacheByLabel is the published lookup of CollWord by label.
+var collWordCacheByLabel = &entcachemodel.Index[*CollWord]{
+	Name:   "label",
+	Unique: false,
+	Key: func(v *CollWord) (string, bool) {
+		return entcachemodel.IndexKey(v.Label), true
+	},
+}
+
+// collWordCacheByCode is the published lookup of CollWord by code.
+var collWordCacheByCode = &entcachemodel.Index[*CollWord]{
+	Name:   "code",
+	Unique: true,
+	Key: func(v *CollWord) (string, bool) {
+		return entcachemodel.IndexKey(v.Code), true
+	},
+}
+
+// collWordCacheByRank is the published lookup of CollWord by rank.
+var collWordCacheByRank = &entcachemodel.Index[*CollWord]{
+	Name:   "rank",
+	Unique: false,
+	Key: func(v *CollWord) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Rank), 10)), true
+	},
+}
+
+// collwordCacheFormatID returns the key text of a CollWord id.
+func collwordCacheFormatID(id string) string { return string(id) }
+
+// collwordCacheParseID reads an id written by collwordCacheFormatID.
+func collwordCacheParseID(s string) (string, error) {
+	id, err := string(s), error(nil)
+	return id, err
+}
+
+// collwordCacheSchema describes CollWord to the cache.
+var collwordCacheSchema = &entcachemodel.Schema[*CollWord, string]{
+	Type:           "CollWord",
+	Hash:           "605b3803c6db",
+	ID:             func(v *CollWord) string { return v.ID },
+	FormatID:       collwordCacheFormatID,
+	ParseID:        collwordCacheParseID,
+	CompareID:      func(a, b string) int { return strings.Compare(string(a), string(b)) },
+	IDKind:         entcachemodel.StringID,
+	Collations:     map[string]string{"code": "", "id": "", "label": ""},
+	TableCollation: "utf8mb4_general_ci",
+	Encode: func(e *entcachemodel.Encoder, v *CollWord) {
+		e.String(collwordCacheFormatID(v.ID))
+		e.String(v.Label)
+		e.String(v.Code)
+		e.Int(int64(v.Rank))
+	},
+	Decode: func(d *entcachemodel.Decoder) *CollWord {
+		v := &CollWord{}
+		id, err := collwordCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Label = d.String()
+		v.Code = d.String()
+		v.Rank = int(d.Int())
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*CollWord]{collWordCacheByLabel, collWordCacheByCode, collWordCacheByRank},
+}
+
+// collwordCacheHook publishes every committed CollWord write.
+func collwordCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*CollWordMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "CollWord")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewCollWordClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*CollWord, string]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*CollWord, bool) {
+				v, ok := read.row.(*CollWord)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []string) { m.Where(collword.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []string) ([]*CollWord, error) {
+				return committed.cacheQuery().Where(collword.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []string) ([]*CollWord, error) {
+			rows, err := NewCollWordClient(m.config).cacheQuery().Where(collword.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				collwordCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]string, error) {
+				var ps []predicate.CollWord
+				if v, ok := m.ID(); ok {
+					ps = append(ps, collword.ID(v))
+				}
+				if v, ok := m.Code(); ok {
+					ps = append(ps, collword.CodeEQ(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewCollWordClient(m.config).cacheQuery().Where(collword.Or(ps...)).IDs(cacheAllow(ctx))
+			}
+		}
+		if v0, ok := m.Label(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "label", Key: entcachemodel.IndexKey(v0)})
+		}
+		if v0, ok := m.Rank(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "rank", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		return collwordCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// collwordCacheApply applies m to the fields of v that lists are keyed by.
+func collwordCacheApply(m *CollWordMutation, v *CollWord) {
+	if x, ok := m.Label(); ok {
+		v.Label = x
+	}
+	if x, ok := m.Rank(); ok {
+		v.Rank = x
+	}
+	if x, ok := m.AddedRank(); ok {
+		v.Rank += x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *CollWordUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*CollWord, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = collword.Columns
+	_node, row := &CollWord{config: _u.config}, &CollWord{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{collword.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of CollWord. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *CollWordClient) Cached() *CollWordCache {
+	return &CollWordCache{client: c}
+}
+
+// CollWordCache serves CollWord reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type CollWordCache struct {
+	client *CollWordClient
+}
+
+func (c *CollWordCache) reader() entcachemodel.Reader[*CollWord, string] {
+	cfg := c.client.config
+	return collwordCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []string) ([]*CollWord, error) {
+			return c.client.cacheQuery().Where(collword.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *CollWord) { v.config = cfg },
+	)
+}
+
+func (c *CollWordCache) lookup(index *entcachemodel.Index[*CollWord], key string, ps ...predicate.CollWord) entcachemodel.Lookup[*CollWord, string] {
+	query := func() *CollWordQuery {
+		return c.client.cacheQuery().Where(ps...).Order(collword.ByID())
+	}
+	return entcachemodel.Lookup[*CollWord, string]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]string, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*CollWord, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the CollWord with the given id, like CollWordClient.Get.
+func (c *CollWordCache) Get(ctx context.Context, id string) (*CollWord, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, collword.Label)
+}
+
+// GetMany returns the CollWord entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *CollWordCache) GetMany(ctx context.Context, ids ...string) ([]*CollWord, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByLabel returns the CollWord entities with the given label, ordered by id.
+func (c *CollWordCache) ListByLabel(ctx context.Context, label string) ([]*CollWord, error) {
+	return c.reader().ListBy(ctx, c.lookup(collWordCacheByLabel, entcachemodel.IndexKey(label), collword.LabelEQ(label)))
+}
+
+// GetByCode returns the CollWord with the given code.
+func (c *CollWordCache) GetByCode(ctx context.Context, code string) (*CollWord, error) {
+	v, err := c.reader().GetBy(ctx, c.lookup(collWordCacheByCode, entcachemodel.IndexKey(code), collword.CodeEQ(code)))
+	return v, cacheError(err, collword.Label)
+}
+
+// ListByRank returns the CollWord entities with the given rank, ordered by id.
+func (c *CollWordCache) ListByRank(ctx context.Context, rank int) ([]*CollWord, error) {
+	return c.reader().ListBy(ctx, c.lookup(collWordCacheByRank, entcachemodel.IndexKey(strconv.FormatInt(int64(rank), 10)), collword.RankEQ(rank)))
 }
 
 // kindAllCacheByFInt is the published lookup of KindAll by f_int.
@@ -330,12 +1221,14 @@ func kindallCacheParseID(s string) (int, error) {
 
 // kindallCacheSchema describes KindAll to the cache.
 var kindallCacheSchema = &entcachemodel.Schema[*KindAll, int]{
-	Type:      "KindAll",
-	Hash:      "b9b06808ef41",
-	ID:        func(v *KindAll) int { return v.ID },
-	FormatID:  kindallCacheFormatID,
-	ParseID:   kindallCacheParseID,
-	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Type:       "KindAll",
+	Hash:       "222b7554646b",
+	ID:         func(v *KindAll) int { return v.ID },
+	FormatID:   kindallCacheFormatID,
+	ParseID:    kindallCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"f_code": "", "f_color": "", "f_enum": "", "f_label": "", "f_null": "", "f_nullstr": ""},
 	Encode: func(e *entcachemodel.Encoder, v *KindAll) {
 		e.String(kindallCacheFormatID(v.ID))
 		e.Int(int64(v.FInt))
@@ -940,6 +1833,7 @@ var kindbareCacheSchema = &entcachemodel.Schema[*KindBare, int]{
 	FormatID:  kindbareCacheFormatID,
 	ParseID:   kindbareCacheParseID,
 	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:    entcachemodel.IntID,
 	Encode: func(e *entcachemodel.Encoder, v *KindBare) {
 		e.String(kindbareCacheFormatID(v.ID))
 		e.String(v.Name)
@@ -1173,12 +2067,14 @@ func kindoptCacheParseID(s string) (int, error) {
 
 // kindoptCacheSchema describes KindOpt to the cache.
 var kindoptCacheSchema = &entcachemodel.Schema[*KindOpt, int]{
-	Type:      "KindOpt",
-	Hash:      "9f57c09b7918",
-	ID:        func(v *KindOpt) int { return v.ID },
-	FormatID:  kindoptCacheFormatID,
-	ParseID:   kindoptCacheParseID,
-	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Type:       "KindOpt",
+	Hash:       "43466fceeb0d",
+	ID:         func(v *KindOpt) int { return v.ID },
+	FormatID:   kindoptCacheFormatID,
+	ParseID:    kindoptCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"group": "", "handle": "", "team": ""},
 	Encode: func(e *entcachemodel.Encoder, v *KindOpt) {
 		e.String(kindoptCacheFormatID(v.ID))
 		e.Int(int64(v.OwnerID))
@@ -1513,12 +2409,14 @@ func petCacheParseID(s string) (int, error) {
 
 // petCacheSchema describes Pet to the cache.
 var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
-	Type:      "Pet",
-	Hash:      "966bbfe609ad",
-	ID:        func(v *Pet) int { return v.ID },
-	FormatID:  petCacheFormatID,
-	ParseID:   petCacheParseID,
-	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Type:       "Pet",
+	Hash:       "e3dc785e877f",
+	ID:         func(v *Pet) int { return v.ID },
+	FormatID:   petCacheFormatID,
+	ParseID:    petCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": ""},
 	Encode: func(e *entcachemodel.Encoder, v *Pet) {
 		e.String(petCacheFormatID(v.ID))
 		e.String(v.Name)
@@ -1808,12 +2706,14 @@ func semaccountCacheParseID(s string) (int, error) {
 
 // semaccountCacheSchema describes SemAccount to the cache.
 var semaccountCacheSchema = &entcachemodel.Schema[*SemAccount, int]{
-	Type:      "SemAccount",
-	Hash:      "d5f93972879d",
-	ID:        func(v *SemAccount) int { return v.ID },
-	FormatID:  semaccountCacheFormatID,
-	ParseID:   semaccountCacheParseID,
-	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Type:       "SemAccount",
+	Hash:       "5a3fb2a8915d",
+	ID:         func(v *SemAccount) int { return v.ID },
+	FormatID:   semaccountCacheFormatID,
+	ParseID:    semaccountCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"email": ""},
 	Encode: func(e *entcachemodel.Encoder, v *SemAccount) {
 		e.String(semaccountCacheFormatID(v.ID))
 		e.String(v.Email)
@@ -2024,12 +2924,14 @@ func semnoteCacheParseID(s string) (int, error) {
 
 // semnoteCacheSchema describes SemNote to the cache.
 var semnoteCacheSchema = &entcachemodel.Schema[*SemNote, int]{
-	Type:      "SemNote",
-	Hash:      "0359d9c84daa",
-	ID:        func(v *SemNote) int { return v.ID },
-	FormatID:  semnoteCacheFormatID,
-	ParseID:   semnoteCacheParseID,
-	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Type:       "SemNote",
+	Hash:       "520492dbad6c",
+	ID:         func(v *SemNote) int { return v.ID },
+	FormatID:   semnoteCacheFormatID,
+	ParseID:    semnoteCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"text": ""},
 	Encode: func(e *entcachemodel.Encoder, v *SemNote) {
 		e.String(semnoteCacheFormatID(v.ID))
 		e.String(v.Text)
@@ -2237,12 +3139,14 @@ func userCacheParseID(s string) (int, error) {
 
 // userCacheSchema describes User to the cache.
 var userCacheSchema = &entcachemodel.Schema[*User, int]{
-	Type:      "User",
-	Hash:      "937a52f016bb",
-	ID:        func(v *User) int { return v.ID },
-	FormatID:  userCacheFormatID,
-	ParseID:   userCacheParseID,
-	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Type:       "User",
+	Hash:       "7dd5e05a45fc",
+	ID:         func(v *User) int { return v.ID },
+	FormatID:   userCacheFormatID,
+	ParseID:    userCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"email": "", "first_name": "", "last_name": "", "role": ""},
 	Encode: func(e *entcachemodel.Encoder, v *User) {
 		e.String(userCacheFormatID(v.ID))
 		e.String(v.Email)
@@ -2483,6 +3387,106 @@ func (c *UserCache) ListByAge(ctx context.Context, age int) ([]*User, error) {
 // ListByRoleActive returns the User entities with the given role,active, ordered by id.
 func (c *UserCache) ListByRoleActive(ctx context.Context, role user.Role, active bool) ([]*User, error) {
 	return c.reader().ListBy(ctx, c.lookup(userCacheByRoleActive, entcachemodel.IndexKey(string(role), strconv.FormatBool(bool(active))), user.RoleEQ(role), user.ActiveEQ(active)))
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *CollDocClient) cacheQuery() *CollDocQuery {
+	return &CollDocQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCollDoc},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *CollDocMutation) cacheIDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewCollDocClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *CollNameClient) cacheQuery() *CollNameQuery {
+	return &CollNameQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCollName},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *CollNameMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewCollNameClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *CollTagClient) cacheQuery() *CollTagQuery {
+	return &CollTagQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCollTag},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *CollTagMutation) cacheIDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewCollTagClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *CollWordClient) cacheQuery() *CollWordQuery {
+	return &CollWordQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCollWord},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *CollWordMutation) cacheIDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewCollWordClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
 }
 
 // cacheQuery returns a query of whole cached values,

@@ -10,11 +10,16 @@ import (
 	"reflect"
 
 	"github.com/entcachemodel/entcachemodel/ent/migrate"
+	"github.com/google/uuid"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/entcachemodel/entcachemodel/ent/colldoc"
+	"github.com/entcachemodel/entcachemodel/ent/collname"
+	"github.com/entcachemodel/entcachemodel/ent/colltag"
+	"github.com/entcachemodel/entcachemodel/ent/collword"
 	"github.com/entcachemodel/entcachemodel/ent/kindall"
 	"github.com/entcachemodel/entcachemodel/ent/kindbare"
 	"github.com/entcachemodel/entcachemodel/ent/kindopt"
@@ -32,6 +37,14 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// CollDoc is the client for interacting with the CollDoc builders.
+	CollDoc *CollDocClient
+	// CollName is the client for interacting with the CollName builders.
+	CollName *CollNameClient
+	// CollTag is the client for interacting with the CollTag builders.
+	CollTag *CollTagClient
+	// CollWord is the client for interacting with the CollWord builders.
+	CollWord *CollWordClient
 	// KindAll is the client for interacting with the KindAll builders.
 	KindAll *KindAllClient
 	// KindBare is the client for interacting with the KindBare builders.
@@ -57,6 +70,10 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.CollDoc = NewCollDocClient(c.config)
+	c.CollName = NewCollNameClient(c.config)
+	c.CollTag = NewCollTagClient(c.config)
+	c.CollWord = NewCollWordClient(c.config)
 	c.KindAll = NewKindAllClient(c.config)
 	c.KindBare = NewKindBareClient(c.config)
 	c.KindOpt = NewKindOptClient(c.config)
@@ -88,6 +105,10 @@ type (
 // newConfig creates a new config for the client.
 func newConfig(opts ...Option) config {
 	cfg := config{log: log.Println, hooks: &hooks{}, inters: &inters{}}
+	cfg.hooks.CollDoc = append(cfg.hooks.CollDoc, colldocCacheHook)
+	cfg.hooks.CollName = append(cfg.hooks.CollName, collnameCacheHook)
+	cfg.hooks.CollTag = append(cfg.hooks.CollTag, colltagCacheHook)
+	cfg.hooks.CollWord = append(cfg.hooks.CollWord, collwordCacheHook)
 	cfg.hooks.KindAll = append(cfg.hooks.KindAll, kindallCacheHook)
 	cfg.hooks.KindBare = append(cfg.hooks.KindBare, kindbareCacheHook)
 	cfg.hooks.KindOpt = append(cfg.hooks.KindOpt, kindoptCacheHook)
@@ -172,6 +193,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	return &Tx{
 		ctx:        ctx,
 		config:     cfg,
+		CollDoc:    NewCollDocClient(cfg),
+		CollName:   NewCollNameClient(cfg),
+		CollTag:    NewCollTagClient(cfg),
+		CollWord:   NewCollWordClient(cfg),
 		KindAll:    NewKindAllClient(cfg),
 		KindBare:   NewKindBareClient(cfg),
 		KindOpt:    NewKindOptClient(cfg),
@@ -198,6 +223,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	return &Tx{
 		ctx:        ctx,
 		config:     cfg,
+		CollDoc:    NewCollDocClient(cfg),
+		CollName:   NewCollNameClient(cfg),
+		CollTag:    NewCollTagClient(cfg),
+		CollWord:   NewCollWordClient(cfg),
 		KindAll:    NewKindAllClient(cfg),
 		KindBare:   NewKindBareClient(cfg),
 		KindOpt:    NewKindOptClient(cfg),
@@ -211,7 +240,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		KindAll.
+//		CollDoc.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -234,7 +263,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.KindAll, c.KindBare, c.KindOpt, c.Pet, c.SemAccount, c.SemNote, c.User,
+		c.CollDoc, c.CollName, c.CollTag, c.CollWord, c.KindAll, c.KindBare, c.KindOpt,
+		c.Pet, c.SemAccount, c.SemNote, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -244,7 +274,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.KindAll, c.KindBare, c.KindOpt, c.Pet, c.SemAccount, c.SemNote, c.User,
+		c.CollDoc, c.CollName, c.CollTag, c.CollWord, c.KindAll, c.KindBare, c.KindOpt,
+		c.Pet, c.SemAccount, c.SemNote, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -253,6 +284,14 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *CollDocMutation:
+		return c.CollDoc.mutate(ctx, m)
+	case *CollNameMutation:
+		return c.CollName.mutate(ctx, m)
+	case *CollTagMutation:
+		return c.CollTag.mutate(ctx, m)
+	case *CollWordMutation:
+		return c.CollWord.mutate(ctx, m)
 	case *KindAllMutation:
 		return c.KindAll.mutate(ctx, m)
 	case *KindBareMutation:
@@ -269,6 +308,538 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.User.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// CollDocClient is a client for the CollDoc schema.
+type CollDocClient struct {
+	config
+}
+
+// NewCollDocClient returns a client for the CollDoc from the given config.
+func NewCollDocClient(c config) *CollDocClient {
+	return &CollDocClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `colldoc.Hooks(f(g(h())))`.
+func (c *CollDocClient) Use(hooks ...Hook) {
+	c.hooks.CollDoc = append(c.hooks.CollDoc, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `colldoc.Intercept(f(g(h())))`.
+func (c *CollDocClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CollDoc = append(c.inters.CollDoc, interceptors...)
+}
+
+// Create returns a builder for creating a CollDoc entity.
+func (c *CollDocClient) Create() *CollDocCreate {
+	mutation := newCollDocMutation(c.config, OpCreate)
+	return &CollDocCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CollDoc entities.
+func (c *CollDocClient) CreateBulk(builders ...*CollDocCreate) *CollDocCreateBulk {
+	return &CollDocCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CollDocClient) MapCreateBulk(slice any, setFunc func(*CollDocCreate, int)) *CollDocCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CollDocCreateBulk{err: fmt.Errorf("calling to CollDocClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CollDocCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CollDocCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CollDoc.
+func (c *CollDocClient) Update() *CollDocUpdate {
+	mutation := newCollDocMutation(c.config, OpUpdate)
+	return &CollDocUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CollDocClient) UpdateOne(_m *CollDoc) *CollDocUpdateOne {
+	mutation := newCollDocMutation(c.config, OpUpdateOne, withCollDoc(_m))
+	return &CollDocUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CollDocClient) UpdateOneID(id uuid.UUID) *CollDocUpdateOne {
+	mutation := newCollDocMutation(c.config, OpUpdateOne, withCollDocID(id))
+	return &CollDocUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CollDoc.
+func (c *CollDocClient) Delete() *CollDocDelete {
+	mutation := newCollDocMutation(c.config, OpDelete)
+	return &CollDocDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CollDocClient) DeleteOne(_m *CollDoc) *CollDocDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CollDocClient) DeleteOneID(id uuid.UUID) *CollDocDeleteOne {
+	builder := c.Delete().Where(colldoc.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CollDocDeleteOne{builder}
+}
+
+// Query returns a query builder for CollDoc.
+func (c *CollDocClient) Query() *CollDocQuery {
+	return &CollDocQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCollDoc},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CollDoc entity by its id.
+func (c *CollDocClient) Get(ctx context.Context, id uuid.UUID) (*CollDoc, error) {
+	return c.Query().Where(colldoc.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CollDocClient) GetX(ctx context.Context, id uuid.UUID) *CollDoc {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CollDocClient) Hooks() []Hook {
+	return c.hooks.CollDoc
+}
+
+// Interceptors returns the client interceptors.
+func (c *CollDocClient) Interceptors() []Interceptor {
+	return c.inters.CollDoc
+}
+
+func (c *CollDocClient) mutate(ctx context.Context, m *CollDocMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CollDocCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CollDocUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CollDocUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CollDocDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CollDoc mutation op: %q", m.Op())
+	}
+}
+
+// CollNameClient is a client for the CollName schema.
+type CollNameClient struct {
+	config
+}
+
+// NewCollNameClient returns a client for the CollName from the given config.
+func NewCollNameClient(c config) *CollNameClient {
+	return &CollNameClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `collname.Hooks(f(g(h())))`.
+func (c *CollNameClient) Use(hooks ...Hook) {
+	c.hooks.CollName = append(c.hooks.CollName, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `collname.Intercept(f(g(h())))`.
+func (c *CollNameClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CollName = append(c.inters.CollName, interceptors...)
+}
+
+// Create returns a builder for creating a CollName entity.
+func (c *CollNameClient) Create() *CollNameCreate {
+	mutation := newCollNameMutation(c.config, OpCreate)
+	return &CollNameCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CollName entities.
+func (c *CollNameClient) CreateBulk(builders ...*CollNameCreate) *CollNameCreateBulk {
+	return &CollNameCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CollNameClient) MapCreateBulk(slice any, setFunc func(*CollNameCreate, int)) *CollNameCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CollNameCreateBulk{err: fmt.Errorf("calling to CollNameClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CollNameCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CollNameCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CollName.
+func (c *CollNameClient) Update() *CollNameUpdate {
+	mutation := newCollNameMutation(c.config, OpUpdate)
+	return &CollNameUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CollNameClient) UpdateOne(_m *CollName) *CollNameUpdateOne {
+	mutation := newCollNameMutation(c.config, OpUpdateOne, withCollName(_m))
+	return &CollNameUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CollNameClient) UpdateOneID(id int) *CollNameUpdateOne {
+	mutation := newCollNameMutation(c.config, OpUpdateOne, withCollNameID(id))
+	return &CollNameUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CollName.
+func (c *CollNameClient) Delete() *CollNameDelete {
+	mutation := newCollNameMutation(c.config, OpDelete)
+	return &CollNameDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CollNameClient) DeleteOne(_m *CollName) *CollNameDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CollNameClient) DeleteOneID(id int) *CollNameDeleteOne {
+	builder := c.Delete().Where(collname.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CollNameDeleteOne{builder}
+}
+
+// Query returns a query builder for CollName.
+func (c *CollNameClient) Query() *CollNameQuery {
+	return &CollNameQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCollName},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CollName entity by its id.
+func (c *CollNameClient) Get(ctx context.Context, id int) (*CollName, error) {
+	return c.Query().Where(collname.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CollNameClient) GetX(ctx context.Context, id int) *CollName {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CollNameClient) Hooks() []Hook {
+	return c.hooks.CollName
+}
+
+// Interceptors returns the client interceptors.
+func (c *CollNameClient) Interceptors() []Interceptor {
+	return c.inters.CollName
+}
+
+func (c *CollNameClient) mutate(ctx context.Context, m *CollNameMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CollNameCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CollNameUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CollNameUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CollNameDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CollName mutation op: %q", m.Op())
+	}
+}
+
+// CollTagClient is a client for the CollTag schema.
+type CollTagClient struct {
+	config
+}
+
+// NewCollTagClient returns a client for the CollTag from the given config.
+func NewCollTagClient(c config) *CollTagClient {
+	return &CollTagClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `colltag.Hooks(f(g(h())))`.
+func (c *CollTagClient) Use(hooks ...Hook) {
+	c.hooks.CollTag = append(c.hooks.CollTag, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `colltag.Intercept(f(g(h())))`.
+func (c *CollTagClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CollTag = append(c.inters.CollTag, interceptors...)
+}
+
+// Create returns a builder for creating a CollTag entity.
+func (c *CollTagClient) Create() *CollTagCreate {
+	mutation := newCollTagMutation(c.config, OpCreate)
+	return &CollTagCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CollTag entities.
+func (c *CollTagClient) CreateBulk(builders ...*CollTagCreate) *CollTagCreateBulk {
+	return &CollTagCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CollTagClient) MapCreateBulk(slice any, setFunc func(*CollTagCreate, int)) *CollTagCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CollTagCreateBulk{err: fmt.Errorf("calling to CollTagClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CollTagCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CollTagCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CollTag.
+func (c *CollTagClient) Update() *CollTagUpdate {
+	mutation := newCollTagMutation(c.config, OpUpdate)
+	return &CollTagUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CollTagClient) UpdateOne(_m *CollTag) *CollTagUpdateOne {
+	mutation := newCollTagMutation(c.config, OpUpdateOne, withCollTag(_m))
+	return &CollTagUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CollTagClient) UpdateOneID(id string) *CollTagUpdateOne {
+	mutation := newCollTagMutation(c.config, OpUpdateOne, withCollTagID(id))
+	return &CollTagUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CollTag.
+func (c *CollTagClient) Delete() *CollTagDelete {
+	mutation := newCollTagMutation(c.config, OpDelete)
+	return &CollTagDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CollTagClient) DeleteOne(_m *CollTag) *CollTagDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CollTagClient) DeleteOneID(id string) *CollTagDeleteOne {
+	builder := c.Delete().Where(colltag.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CollTagDeleteOne{builder}
+}
+
+// Query returns a query builder for CollTag.
+func (c *CollTagClient) Query() *CollTagQuery {
+	return &CollTagQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCollTag},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CollTag entity by its id.
+func (c *CollTagClient) Get(ctx context.Context, id string) (*CollTag, error) {
+	return c.Query().Where(colltag.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CollTagClient) GetX(ctx context.Context, id string) *CollTag {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CollTagClient) Hooks() []Hook {
+	return c.hooks.CollTag
+}
+
+// Interceptors returns the client interceptors.
+func (c *CollTagClient) Interceptors() []Interceptor {
+	return c.inters.CollTag
+}
+
+func (c *CollTagClient) mutate(ctx context.Context, m *CollTagMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CollTagCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CollTagUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CollTagUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CollTagDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CollTag mutation op: %q", m.Op())
+	}
+}
+
+// CollWordClient is a client for the CollWord schema.
+type CollWordClient struct {
+	config
+}
+
+// NewCollWordClient returns a client for the CollWord from the given config.
+func NewCollWordClient(c config) *CollWordClient {
+	return &CollWordClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `collword.Hooks(f(g(h())))`.
+func (c *CollWordClient) Use(hooks ...Hook) {
+	c.hooks.CollWord = append(c.hooks.CollWord, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `collword.Intercept(f(g(h())))`.
+func (c *CollWordClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CollWord = append(c.inters.CollWord, interceptors...)
+}
+
+// Create returns a builder for creating a CollWord entity.
+func (c *CollWordClient) Create() *CollWordCreate {
+	mutation := newCollWordMutation(c.config, OpCreate)
+	return &CollWordCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CollWord entities.
+func (c *CollWordClient) CreateBulk(builders ...*CollWordCreate) *CollWordCreateBulk {
+	return &CollWordCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CollWordClient) MapCreateBulk(slice any, setFunc func(*CollWordCreate, int)) *CollWordCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CollWordCreateBulk{err: fmt.Errorf("calling to CollWordClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CollWordCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CollWordCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CollWord.
+func (c *CollWordClient) Update() *CollWordUpdate {
+	mutation := newCollWordMutation(c.config, OpUpdate)
+	return &CollWordUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CollWordClient) UpdateOne(_m *CollWord) *CollWordUpdateOne {
+	mutation := newCollWordMutation(c.config, OpUpdateOne, withCollWord(_m))
+	return &CollWordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CollWordClient) UpdateOneID(id string) *CollWordUpdateOne {
+	mutation := newCollWordMutation(c.config, OpUpdateOne, withCollWordID(id))
+	return &CollWordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CollWord.
+func (c *CollWordClient) Delete() *CollWordDelete {
+	mutation := newCollWordMutation(c.config, OpDelete)
+	return &CollWordDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CollWordClient) DeleteOne(_m *CollWord) *CollWordDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CollWordClient) DeleteOneID(id string) *CollWordDeleteOne {
+	builder := c.Delete().Where(collword.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CollWordDeleteOne{builder}
+}
+
+// Query returns a query builder for CollWord.
+func (c *CollWordClient) Query() *CollWordQuery {
+	return &CollWordQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCollWord},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CollWord entity by its id.
+func (c *CollWordClient) Get(ctx context.Context, id string) (*CollWord, error) {
+	return c.Query().Where(collword.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CollWordClient) GetX(ctx context.Context, id string) *CollWord {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CollWordClient) Hooks() []Hook {
+	return c.hooks.CollWord
+}
+
+// Interceptors returns the client interceptors.
+func (c *CollWordClient) Interceptors() []Interceptor {
+	return c.inters.CollWord
+}
+
+func (c *CollWordClient) mutate(ctx context.Context, m *CollWordMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CollWordCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CollWordUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CollWordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CollWordDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CollWord mutation op: %q", m.Op())
 	}
 }
 
@@ -1238,10 +1809,12 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		KindAll, KindBare, KindOpt, Pet, SemAccount, SemNote, User []ent.Hook
+		CollDoc, CollName, CollTag, CollWord, KindAll, KindBare, KindOpt, Pet,
+		SemAccount, SemNote, User []ent.Hook
 	}
 	inters struct {
-		KindAll, KindBare, KindOpt, Pet, SemAccount, SemNote, User []ent.Interceptor
+		CollDoc, CollName, CollTag, CollWord, KindAll, KindBare, KindOpt, Pet,
+		SemAccount, SemNote, User []ent.Interceptor
 	}
 )
 

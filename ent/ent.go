@@ -12,6 +12,10 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/entcachemodel/entcachemodel/ent/colldoc"
+	"github.com/entcachemodel/entcachemodel/ent/collname"
+	"github.com/entcachemodel/entcachemodel/ent/colltag"
+	"github.com/entcachemodel/entcachemodel/ent/collword"
 	"github.com/entcachemodel/entcachemodel/ent/kindall"
 	"github.com/entcachemodel/entcachemodel/ent/kindbare"
 	"github.com/entcachemodel/entcachemodel/ent/kindopt"
@@ -79,6 +83,10 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			colldoc.Table:    colldoc.ValidColumn,
+			collname.Table:   collname.ValidColumn,
+			colltag.Table:    colltag.ValidColumn,
+			collword.Table:   collword.ValidColumn,
 			kindall.Table:    kindall.ValidColumn,
 			kindbare.Table:   kindbare.ValidColumn,
 			kindopt.Table:    kindopt.ValidColumn,

@@ -6,6 +6,10 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/entcachemodel/entcachemodel/ent/colldoc"
+	"github.com/entcachemodel/entcachemodel/ent/collname"
+	"github.com/entcachemodel/entcachemodel/ent/colltag"
+	"github.com/entcachemodel/entcachemodel/ent/collword"
 	"github.com/entcachemodel/entcachemodel/ent/kindall"
 	"github.com/entcachemodel/entcachemodel/ent/kindopt"
 	"github.com/entcachemodel/entcachemodel/ent/schema"
@@ -22,6 +26,58 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	colldocFields := schema.CollDoc{}.Fields()
+	_ = colldocFields
+	// colldocDescKind is the schema descriptor for kind field.
+	colldocDescKind := colldocFields[1].Descriptor()
+	// colldoc.DefaultKind holds the default value on creation for the kind field.
+	colldoc.DefaultKind = colldocDescKind.Default.(string)
+	// colldocDescID is the schema descriptor for id field.
+	colldocDescID := colldocFields[0].Descriptor()
+	// colldoc.DefaultID holds the default value on creation for the id field.
+	colldoc.DefaultID = colldocDescID.Default.(func() uuid.UUID)
+	collnameFields := schema.CollName{}.Fields()
+	_ = collnameFields
+	// collnameDescName is the schema descriptor for name field.
+	collnameDescName := collnameFields[0].Descriptor()
+	// collname.DefaultName holds the default value on creation for the name field.
+	collname.DefaultName = collnameDescName.Default.(string)
+	// collnameDescNick is the schema descriptor for nick field.
+	collnameDescNick := collnameFields[1].Descriptor()
+	// collname.NickValidator is a validator for the "nick" field. It is called by the builders before save.
+	collname.NickValidator = collnameDescNick.Validators[0].(func(string) error)
+	colltagFields := schema.CollTag{}.Fields()
+	_ = colltagFields
+	// colltagDescLabel is the schema descriptor for label field.
+	colltagDescLabel := colltagFields[1].Descriptor()
+	// colltag.DefaultLabel holds the default value on creation for the label field.
+	colltag.DefaultLabel = colltagDescLabel.Default.(string)
+	// colltagDescSlug is the schema descriptor for slug field.
+	colltagDescSlug := colltagFields[2].Descriptor()
+	// colltag.SlugValidator is a validator for the "slug" field. It is called by the builders before save.
+	colltag.SlugValidator = colltagDescSlug.Validators[0].(func(string) error)
+	// colltagDescID is the schema descriptor for id field.
+	colltagDescID := colltagFields[0].Descriptor()
+	// colltag.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	colltag.IDValidator = colltagDescID.Validators[0].(func(string) error)
+	collwordFields := schema.CollWord{}.Fields()
+	_ = collwordFields
+	// collwordDescLabel is the schema descriptor for label field.
+	collwordDescLabel := collwordFields[1].Descriptor()
+	// collword.DefaultLabel holds the default value on creation for the label field.
+	collword.DefaultLabel = collwordDescLabel.Default.(string)
+	// collwordDescCode is the schema descriptor for code field.
+	collwordDescCode := collwordFields[2].Descriptor()
+	// collword.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	collword.CodeValidator = collwordDescCode.Validators[0].(func(string) error)
+	// collwordDescRank is the schema descriptor for rank field.
+	collwordDescRank := collwordFields[3].Descriptor()
+	// collword.DefaultRank holds the default value on creation for the rank field.
+	collword.DefaultRank = collwordDescRank.Default.(int)
+	// collwordDescID is the schema descriptor for id field.
+	collwordDescID := collwordFields[0].Descriptor()
+	// collword.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	collword.IDValidator = collwordDescID.Validators[0].(func(string) error)
 	kindallFields := schema.KindAll{}.Fields()
 	_ = kindallFields
 	// kindallDescFUint32 is the schema descriptor for f_uint32 field.

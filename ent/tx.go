@@ -14,6 +14,14 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// CollDoc is the client for interacting with the CollDoc builders.
+	CollDoc *CollDocClient
+	// CollName is the client for interacting with the CollName builders.
+	CollName *CollNameClient
+	// CollTag is the client for interacting with the CollTag builders.
+	CollTag *CollTagClient
+	// CollWord is the client for interacting with the CollWord builders.
+	CollWord *CollWordClient
 	// KindAll is the client for interacting with the KindAll builders.
 	KindAll *KindAllClient
 	// KindBare is the client for interacting with the KindBare builders.
@@ -159,6 +167,10 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.CollDoc = NewCollDocClient(tx.config)
+	tx.CollName = NewCollNameClient(tx.config)
+	tx.CollTag = NewCollTagClient(tx.config)
+	tx.CollWord = NewCollWordClient(tx.config)
 	tx.KindAll = NewKindAllClient(tx.config)
 	tx.KindBare = NewKindBareClient(tx.config)
 	tx.KindOpt = NewKindOptClient(tx.config)
@@ -175,7 +187,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: KindAll.QueryXXX(), the query will be executed
+// applies a query, for example: CollDoc.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

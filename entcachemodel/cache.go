@@ -49,6 +49,7 @@ type Cache struct {
 	group    singleflight.Group
 	txs      sync.Map // transaction identity -> *txBuffer
 	versions sync.Map // type and hash -> *versionState
+	servers  sync.Map // dialect.Driver -> server (text.go)
 	repair   repairQueue
 	outbox   outbox
 	outage   outage

@@ -23,10 +23,7 @@ func KeyPart(v string) string {
 		sum := sha256.Sum256([]byte(v))
 		return "h" + hex.EncodeToString(sum[:])
 	}
-	if v != "" && isPlain(v) {
-		return "r" + v
-	}
-	return "x" + hex.EncodeToString([]byte(v))
+	return rawPart(v)
 }
 
 func isPlain(s string) bool {
@@ -43,17 +40,27 @@ func isPlain(s string) bool {
 }
 
 // IndexKey encodes the values of a (possibly composite) index lookup. The
-// parts are encoded with KeyPart and joined with ':', so the result is
-// injective in its parts.
+// parts are encoded as KeyPart does, but never hashed, and joined with ':',
+// so the result is injective in its parts and can be decoded: the cache
+// normalizes the parts as the database compares them (see Schema.Collations)
+// and hashes long ones when it builds a Redis key.
 func IndexKey(parts ...string) string {
 	if len(parts) == 1 {
-		return KeyPart(parts[0])
+		return rawPart(parts[0])
 	}
 	enc := make([]string, len(parts))
 	for i, p := range parts {
-		enc[i] = KeyPart(p)
+		enc[i] = rawPart(p)
 	}
 	return strings.Join(enc, ":")
+}
+
+// rawPart is KeyPart without the hashing of long values.
+func rawPart(v string) string {
+	if v != "" && isPlain(v) {
+		return "r" + v
+	}
+	return "x" + hex.EncodeToString([]byte(v))
 }
 
 // keyspace builds the Redis keys of one entity type. Every logical key is a

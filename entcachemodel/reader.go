@@ -2,6 +2,7 @@ package entcachemodel
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -25,6 +26,14 @@ type Reader[T any, ID comparable] struct {
 // decoded entity to the client.
 func (s *Schema[T, ID]) Reader(c *Cache, db dialect.Driver, load func(context.Context, []ID) ([]T, error), attach func(T)) Reader[T, ID] {
 	return Reader[T, ID]{schema: s, cache: c, db: db, load: load, attach: attach}
+}
+
+// dialect returns the dialect of the database, "" without one.
+func (r Reader[T, ID]) dialect() string {
+	if r.db == nil {
+		return ""
+	}
+	return r.db.Dialect()
 }
 
 // cacheUp reports whether to read through the cache, and drains the outbox
@@ -62,7 +71,9 @@ func (r Reader[T, ID]) Get(ctx context.Context, id ID) (T, error) {
 }
 
 // GetMany returns the entities with the given ids, in the order asked, with
-// ids that do not exist left out. Cached entities cost one round trip.
+// ids that do not exist left out. Cached entities cost one round trip. An
+// id is answered as the database answers it, under its collation: on
+// MySQL, Get("go ") returns the row "go".
 func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	c := r.cache
 	if len(ids) == 0 {
@@ -76,35 +87,39 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 		return r.loadOrdered(ctx, ids)
 	}
 	ks := g.own
+	d := r.dialect()
+	// Ids the database finds equal share one key text, and one key.
+	texts := make([]string, len(ids))
 	uniq := make([]ID, 0, len(ids))
-	seen := make(map[ID]struct{}, len(ids))
-	for _, id := range ids {
-		if _, ok := seen[id]; !ok {
-			seen[id] = struct{}{}
+	var uniqTexts, keys []string
+	seen := make(map[string]struct{}, len(ids))
+	for i, id := range ids {
+		texts[i] = r.schema.idText(d, id)
+		if _, ok := seen[texts[i]]; !ok {
+			seen[texts[i]] = struct{}{}
 			uniq = append(uniq, id)
+			uniqTexts = append(uniqTexts, texts[i])
+			keys = append(keys, ks.row(texts[i]))
 		}
-	}
-	keys := make([]string, len(uniq))
-	for i, id := range uniq {
-		keys[i] = ks.row(r.schema.FormatID(id))
 	}
 	vals, err := c.get(ctx, keys)
 	if err != nil {
 		c.fail(ctx, "get", err)
 		return r.loadOrdered(ctx, ids)
 	}
-	found := make(map[ID]T, len(uniq))
+	found := make(map[string]T, len(uniq))
 	var missIDs []ID
-	var missKeys []string
+	var missTexts, missKeys []string
 	for i, id := range uniq {
 		if vals[i] != nil {
-			if v, ok := r.decodeRow(vals[i], id); ok {
+			if v, ok := r.schema.decode(vals[i]); ok && r.schema.idText(d, r.schema.ID(v)) == uniqTexts[i] {
 				r.attach(v)
-				found[id] = v
+				found[uniqTexts[i]] = v
 				continue
 			}
 		}
 		missIDs = append(missIDs, id)
+		missTexts = append(missTexts, uniqTexts[i])
 		missKeys = append(missKeys, keys[i])
 	}
 	c.stats.hits.Add(uint64(len(uniq) - len(missIDs)))
@@ -113,7 +128,7 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	case 1:
 		// Concurrent misses of one key in this process share one fill.
 		ch := c.group.DoChan(missKeys[0], func() (any, error) {
-			return r.fill(context.WithoutCancel(ctx), missIDs, missKeys)
+			return r.fill(context.WithoutCancel(ctx), missIDs, missTexts, missKeys)
 		})
 		select {
 		case <-ctx.Done():
@@ -122,22 +137,22 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 			if res.Err != nil {
 				return nil, res.Err
 			}
-			for id, v := range res.Val.(map[ID]T) {
-				found[id] = v
+			for t, v := range res.Val.(map[string]T) {
+				found[t] = v
 			}
 		}
 	default:
-		filled, err := r.fill(ctx, missIDs, missKeys)
+		filled, err := r.fill(ctx, missIDs, missTexts, missKeys)
 		if err != nil {
 			return nil, err
 		}
-		for id, v := range filled {
-			found[id] = v
+		for t, v := range filled {
+			found[t] = v
 		}
 	}
 	out := make([]T, 0, len(ids))
-	for _, id := range ids {
-		if v, ok := found[id]; ok {
+	for i := range ids {
+		if v, ok := found[texts[i]]; ok {
 			out = append(out, v)
 		}
 	}
@@ -147,9 +162,11 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 // fill reads missed rows from the database under fill leases and stores
 // those whose lease still holds. A single key held by another reader or a
 // writer is awaited for a moment first, so a cold hot key costs one query.
-func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[ID]T, error) {
+// It returns the rows by the key texts of the ids asked.
+func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, texts, keys []string) (map[string]T, error) {
 	c := r.cache
-	found := make(map[ID]T, len(ids))
+	d := r.dialect()
+	found := make(map[string]T, len(ids))
 	tokens, values, err := c.leases(ctx, keys, true)
 	if err != nil {
 		c.fail(ctx, "lease", err)
@@ -162,40 +179,40 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 		if v == nil {
 			continue
 		}
-		if e, ok := r.decodeRow(v, ids[i]); ok {
+		if e, ok := r.schema.decode(v); ok && r.schema.idText(d, r.schema.ID(e)) == texts[i] {
 			c.stats.hits.Add(1)
 			r.attach(e)
-			found[ids[i]] = e
+			found[texts[i]] = e
 		} else {
 			retry = append(retry, i)
 		}
 	}
 	if len(found) > 0 || len(retry) > 0 {
-		ids, keys, tokens = r.unresolved(ctx, ids, keys, tokens, found, retry)
+		ids, texts, keys, tokens = r.unresolved(ctx, ids, texts, keys, tokens, found, retry)
 		if len(ids) == 0 {
 			return found, nil
 		}
 	}
 	if err == nil && len(ids) == 1 && tokens[0] == "" {
 		if data := c.waitFor(ctx, keys[0]); data != nil {
-			if v, ok := r.decodeRow(data, ids[0]); ok {
+			if v, ok := r.schema.decode(data); ok && r.schema.idText(d, r.schema.ID(v)) == texts[0] {
 				c.stats.hits.Add(1)
 				r.attach(v)
-				found[ids[0]] = v
+				found[texts[0]] = v
 				return found, nil
 			}
 		}
 	}
 	c.stats.misses.Add(uint64(len(ids)))
-	rows, err := r.load(ctx, ids)
+	rows, aliases, err := r.resolve(ctx, ids, texts)
 	if err != nil {
 		if rerr := c.release(ctx, keys, tokens); rerr != nil {
 			c.fail(ctx, "release", rerr)
 		}
 		return nil, err
 	}
-	for _, v := range rows {
-		found[r.schema.ID(v)] = v
+	for t, v := range rows {
+		found[t] = v
 	}
 	var held []int
 	for i, t := range tokens {
@@ -207,7 +224,10 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 	cmds, err := c.runScripts(wctx, len(held), func(pipe redis.Pipeliner, j int) *redis.Cmd {
 		i := held[j]
 		k := keys[i]
-		if v, ok := found[ids[i]]; ok {
+		// A row that the database matched only under its collation
+		// (asked "GO", stored "Go") is not stored under the key asked:
+		// writes to it mark the key of its stored id.
+		if v, ok := rows[texts[i]]; ok && !aliases[texts[i]] {
 			return setScript.EvalSha(wctx, pipe, []string{k, lease(k)}, tokens[i], r.schema.encode(v), "fill")
 		}
 		return releaseScript.EvalSha(wctx, pipe, []string{k, lease(k)}, tokens[i])
@@ -224,33 +244,67 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, keys []string) (map[I
 	return found, nil
 }
 
-// decodeRow decodes the cached value of row id. A value that does not
-// decode, or that holds another row (bytes copied under the wrong key), is
-// not that row's.
-func (r Reader[T, ID]) decodeRow(data []byte, id ID) (T, bool) {
-	v, ok := r.schema.decode(data)
-	if !ok || r.schema.FormatID(r.schema.ID(v)) != r.schema.FormatID(id) {
-		var zero T
-		return zero, false
+// resolve reads the rows of ids (with their key texts) from the database
+// and returns them by the key text of the id that asked for each. Under a
+// collation Go does not reproduce, a row may be stored with an id other
+// than the one asked ("Go" for "GO"): those ids are read one by one, and
+// their rows are returned in aliases too.
+func (r Reader[T, ID]) resolve(ctx context.Context, ids []ID, texts []string) (found map[string]T, aliases map[string]bool, err error) {
+	d := r.dialect()
+	rows, err := r.load(ctx, ids)
+	if err != nil {
+		return nil, nil, err
 	}
-	return v, true
+	found = make(map[string]T, len(rows))
+	for _, v := range rows {
+		found[r.schema.idText(d, r.schema.ID(v))] = v
+	}
+	asked := make(map[string]bool, len(texts))
+	for _, t := range texts {
+		asked[t] = true
+	}
+	for t := range found {
+		if !asked[t] {
+			delete(found, t)
+		}
+	}
+	if len(rows) == 0 || r.schema.idRule(d) != textFolded {
+		return found, nil, nil
+	}
+	for i, id := range ids {
+		if _, ok := found[texts[i]]; ok {
+			continue
+		}
+		one, err := r.load(ctx, []ID{id})
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(one) > 0 {
+			if aliases == nil {
+				aliases = map[string]bool{}
+			}
+			found[texts[i]], aliases[texts[i]] = one[0], true
+		}
+	}
+	return found, aliases, nil
 }
 
 // unresolved drops the ids found after a lease request and asks again, with
 // no value check, for the leases of those whose value was corrupt.
-func (r Reader[T, ID]) unresolved(ctx context.Context, ids []ID, keys, tokens []string, found map[ID]T, retry []int) ([]ID, []string, []string) {
+func (r Reader[T, ID]) unresolved(ctx context.Context, ids []ID, texts, keys, tokens []string, found map[string]T, retry []int) ([]ID, []string, []string, []string) {
 	var outIDs []ID
-	var outKeys, outTokens, again []string
+	var outTexts, outKeys, outTokens, again []string
 	var againAt []int
 	for i, id := range ids {
-		if _, ok := found[id]; ok {
+		if _, ok := found[texts[i]]; ok {
 			continue
 		}
 		if slices.Contains(retry, i) {
 			again = append(again, keys[i])
 			againAt = append(againAt, len(outIDs))
 		}
-		outIDs, outKeys, outTokens = append(outIDs, id), append(outKeys, keys[i]), append(outTokens, tokens[i])
+		outIDs, outTexts = append(outIDs, id), append(outTexts, texts[i])
+		outKeys, outTokens = append(outKeys, keys[i]), append(outTokens, tokens[i])
 	}
 	if len(again) > 0 {
 		if t, _, err := r.cache.leases(ctx, again, false); err == nil {
@@ -259,7 +313,7 @@ func (r Reader[T, ID]) unresolved(ctx context.Context, ids []ID, keys, tokens []
 			}
 		}
 	}
-	return outIDs, outKeys, outTokens
+	return outIDs, outTexts, outKeys, outTokens
 }
 
 // loadOrdered reads ids from the database, in the order asked.
@@ -267,17 +321,18 @@ func (r Reader[T, ID]) loadOrdered(ctx context.Context, ids []ID) ([]T, error) {
 	if r.cache != nil {
 		r.cache.stats.misses.Add(uint64(len(ids)))
 	}
-	rows, err := r.load(ctx, ids)
+	d := r.dialect()
+	texts := make([]string, len(ids))
+	for i, id := range ids {
+		texts[i] = r.schema.idText(d, id)
+	}
+	found, _, err := r.resolve(ctx, ids, texts)
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[ID]T, len(rows))
-	for _, v := range rows {
-		byID[r.schema.ID(v)] = v
-	}
 	out := make([]T, 0, len(ids))
-	for _, id := range ids {
-		if v, ok := byID[id]; ok {
+	for _, t := range texts {
+		if v, ok := found[t]; ok {
 			out = append(out, v)
 		}
 	}
@@ -297,16 +352,32 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	if !g.trusted {
 		return r.first(ctx, l)
 	}
-	key := g.own.unique(l.Index.Name, l.Key)
+	d := r.dialect()
+	want := r.schema.indexKey(d, l.Index, l.Key)
+	key := g.own.unique(l.Index.Name, want)
 	if vals, err := c.get(ctx, []string{key}); err != nil {
 		c.fail(ctx, "get", err)
 		return r.first(ctx, l)
 	} else if vals[0] != nil {
 		if id, err := r.schema.ParseID(string(vals[0])); err == nil {
-			if v, err := r.Get(ctx, id); err == nil && r.matches(l, v) {
+			if v, err := r.Get(ctx, id); err == nil && r.matches(d, l.Index, want, v) {
 				return v, nil
 			}
 		}
+	}
+	if r.schema.folded(d, l.Index) {
+		// The database may match values other than those asked: its
+		// answer is the one to give, and to point the entry to when the
+		// row holds the values byte for byte.
+		v, err := r.first(ctx, l)
+		if err == nil && r.matches(d, l.Index, want, v) {
+			wctx, cancel := c.writeCtx(ctx)
+			if err := c.rdb.Set(wctx, key, r.schema.FormatID(r.schema.ID(v)), 0).Err(); err != nil {
+				c.fail(ctx, "set index", err)
+			}
+			cancel()
+		}
+		return v, err
 	}
 	res, err, _ := c.group.Do(key, func() (any, error) { return l.IDs(context.WithoutCancel(ctx)) })
 	if err != nil {
@@ -323,17 +394,21 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 		c.fail(ctx, "set index", err)
 	}
 	cancel()
-	if v, err := r.Get(ctx, ids[0]); err == nil && r.matches(l, v) {
+	if v, err := r.Get(ctx, ids[0]); err == nil && r.matches(d, l.Index, want, v) {
 		return v, nil
 	}
 	// The row changed between the two reads, or its cached value is being
-	// replaced by a writer: answer from the database.
+	// replaced by a writer, or it holds the values only under the column's
+	// collation (stored "Alice", asked "ALICE"): answer from the database.
 	return r.first(ctx, l)
 }
 
-func (r Reader[T, ID]) matches(l Lookup[T, ID], v T) bool {
-	k, ok := l.Index.Key(v)
-	return ok && k == l.Key
+// matches reports whether v holds the values whose key text (indexKey) is
+// want. Under a collation Go does not reproduce, values the database finds
+// equal may not match: such a lookup is answered by the database.
+func (r Reader[T, ID]) matches(d string, idx *Index[T], want string, v T) bool {
+	k, ok := idx.Key(v)
+	return ok && r.schema.indexKey(d, idx, k) == want
 }
 
 func (r Reader[T, ID]) first(ctx context.Context, l Lookup[T, ID]) (T, error) {
@@ -353,7 +428,9 @@ func (r Reader[T, ID]) first(ctx context.Context, l Lookup[T, ID]) (T, error) {
 
 // ListBy returns the entities a non-unique index maps Key to, ordered by id.
 // The cached list holds ids; every entity read by them must still hold the
-// looked-up values.
+// looked-up values. A list whose fields compare under a collation Go does
+// not reproduce, or whose ids the database orders in a way Go does not, is
+// read from the database.
 func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error) {
 	c := r.cache
 	if !r.cacheUp(ctx) {
@@ -363,11 +440,17 @@ func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error)
 		return l.Query(ctx)
 	}
 	g := r.schema.generation(ctx, c)
-	if !g.trusted {
+	d := r.dialect()
+	order, err := r.schema.order(ctx, c, r.db)
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: reading a list from the database", slog.String("type", r.schema.Type), slog.Any("error", err))
+	}
+	if !g.trusted || order == nil || r.schema.folded(d, l.Index) {
 		c.stats.misses.Add(1)
 		return l.Query(ctx)
 	}
-	key := g.own.list(l.Index.Name, l.Key)
+	want := r.schema.indexKey(d, l.Index, l.Key)
+	key := g.own.list(l.Index.Name, want)
 	rctx, cancel := c.readCtx(ctx)
 	members, err := c.rdb.SMembers(rctx, key).Result()
 	cancel()
@@ -396,17 +479,26 @@ func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error)
 		}
 		ids = res.([]ID)
 	}
-	rows, err := r.GetMany(ctx, ids...)
+	// One row may be a member under two ids the database finds equal.
+	seen := make(map[string]bool, len(ids))
+	uniq := ids[:0:0]
+	for _, id := range ids {
+		if t := r.schema.idText(d, id); !seen[t] {
+			seen[t] = true
+			uniq = append(uniq, id)
+		}
+	}
+	rows, err := r.GetMany(ctx, uniq...)
 	if err != nil {
 		return nil, err
 	}
 	out := rows[:0]
 	for _, v := range rows {
-		if r.matches(l, v) {
+		if r.matches(d, l.Index, want, v) {
 			out = append(out, v)
 		}
 	}
-	slices.SortFunc(out, func(a, b T) int { return r.schema.CompareID(r.schema.ID(a), r.schema.ID(b)) })
+	slices.SortFunc(out, func(a, b T) int { return order(r.schema.ID(a), r.schema.ID(b)) })
 	return out, nil
 }
 

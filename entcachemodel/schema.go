@@ -15,8 +15,26 @@ type Schema[T any, ID comparable] struct {
 	// FormatID and ParseID convert ids to and from their key text.
 	FormatID func(ID) string
 	ParseID  func(string) (ID, error)
-	// CompareID orders ids, as the database orders them.
+	// CompareID orders integer ids (IDKind tells how the database orders
+	// the others).
 	CompareID func(a, b ID) int
+	// IDKind is the kind of the id: how the database compares and orders it.
+	IDKind IDKind
+	// Collations has an entry for the id, named "id", when it is a string,
+	// and for every string or enum field of the indexes: the collation the
+	// schema declares for its column (entsql.Annotation on the field), ""
+	// for none. Key texts follow the collations: on MySQL and MariaDB, a
+	// PAD SPACE binary collation (utf8mb4_bin, ent's default) shares the
+	// key of values equal but for trailing spaces ('go' = 'go '); under a
+	// collation Go cannot reproduce (utf8mb4_general_ci), or one declared
+	// for another database, only values stored byte for byte as asked are
+	// served from the cache. Undeclared strings compare byte for byte on
+	// sqlite and PostgreSQL.
+	Collations map[string]string
+	// TableCollation is the collation the schema declares for the type's
+	// table (entsql.Annotation on the type): on MySQL and MariaDB, that of
+	// the columns without their own (other databases ignore it).
+	TableCollation string
 	// Encode and Decode convert an entity to and from its cached value.
 	Encode func(*Encoder, T)
 	Decode func(*Decoder) T

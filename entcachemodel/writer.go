@@ -137,19 +137,36 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	}
 	g := s.generation(ctx, c)
 	ks := g.own
+	d := p.dialect
 	ids, err := w.existing(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if w.Op.Is(ent.OpUpdateOne|ent.OpDeleteOne) && s.idRule(d) == textFolded && w.Reload != nil && len(ids) > 0 {
+		// Under a collation Go does not reproduce, the id asked ("GO") may
+		// name a row stored under another ("Go"), whose key the write
+		// changes: find it.
+		rows, err := w.Reload(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if id := s.ID(r); !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
 	}
 	if w.Op.Is(ent.OpUpdate|ent.OpDelete) && w.Restrict != nil && len(ids) <= MaxRestrict {
 		w.Restrict(ids)
 	}
 	keys := make([]string, 0, len(ids)+len(w.Lists))
 	for _, id := range ids {
-		keys = append(keys, ks.row(s.FormatID(id)))
+		keys = append(keys, ks.row(s.idText(d, id)))
 	}
 	for _, l := range w.Lists {
-		keys = append(keys, ks.list(l.Index, l.Key))
+		if idx := s.index(l.Index); idx != nil {
+			keys = append(keys, ks.list(l.Index, s.indexKey(d, idx, l.Key)))
+		}
 	}
 	if w.Predict != nil && w.Op.Is(ent.OpUpdate|ent.OpUpdateOne) && len(ids) > 0 && len(ids) <= MaxRestrict && s.movesLists(w.Mutation) {
 		rows, err := w.Predict(ctx, ids)
@@ -159,7 +176,7 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 		for _, r := range rows {
 			for _, idx := range s.Indexes {
 				if k, ok := idx.Key(r); ok && !idx.Unique {
-					keys = append(keys, ks.list(idx.Name, k))
+					keys = append(keys, ks.list(idx.Name, s.indexKey(d, idx, k)))
 				}
 			}
 		}
@@ -229,7 +246,7 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 		// what an upsert left in the database, not the values it was given.
 		marks := make([]string, len(created))
 		for i, id := range created {
-			marks[i] = ks.row(s.FormatID(id))
+			marks[i] = ks.row(s.idText(d, id))
 		}
 		_ = p.mark(ctx, c, marks)
 		p.reload(append(created, ids...)...)
@@ -260,6 +277,27 @@ func (w Write[T, ID]) updated() (T, bool) {
 		return zero, false
 	}
 	return w.Updated()
+}
+
+// index returns the index named name, nil when there is none.
+func (s *Schema[T, ID]) index(name string) *Index[T] {
+	for _, idx := range s.Indexes {
+		if idx.Name == name {
+			return idx
+		}
+	}
+	return nil
+}
+
+// dialect returns the dialect of the write's database.
+func (w Write[T, ID]) dialect() string {
+	switch {
+	case w.DB != nil:
+		return w.DB.Dialect()
+	case w.Driver != nil:
+		return w.Driver.Dialect()
+	}
+	return ""
 }
 
 // existing returns the ids of the rows that exist before the write and that
@@ -334,18 +372,20 @@ var errBreakerOpen = errors.New("entcachemodel: redis failed recently; not tried
 // part buffers one type's writes until they are published.
 type part[T any, ID comparable] struct {
 	schema  *Schema[T, ID]
+	dialect string
 	mu      sync.Mutex
 	load    func(context.Context, []ID) ([]T, error)
 	tokens  map[string]string // data key -> token this part holds
-	order   []ID
-	rows    map[ID]*pending[T]
+	order   []string          // key texts of the ids (Schema.idText)
+	rows    map[string]*pending[T, ID]
 	unsure  bool          // a write failed: end unused tokens by removing their data
 	moves   []string      // watch keys of the owners the writes moved rows to
 	watches []string      // watch keys of the owners whose rows they changed unnamed
 	renew   chan struct{} // closed to stop renewing the watches
 }
 
-type pending[T any] struct {
+type pending[T any, ID comparable] struct {
+	id      ID // as written; the stored one once known
 	entity  T
 	known   bool // entity is the row as committed
 	deleted bool
@@ -355,7 +395,7 @@ type pending[T any] struct {
 // transaction's one inside.
 func (s *Schema[T, ID]) part(c *Cache, w Write[T, ID]) *part[T, ID] {
 	newPart := func() *part[T, ID] {
-		return &part[T, ID]{schema: s, load: w.Reload, tokens: map[string]string{}, rows: map[ID]*pending[T]{}}
+		return &part[T, ID]{schema: s, dialect: w.dialect(), load: w.Reload, tokens: map[string]string{}, rows: map[string]*pending[T, ID]{}}
 	}
 	if w.Tx == nil {
 		return newPart()
@@ -472,12 +512,13 @@ func (p *part[T, ID]) stopWatches() {
 	}
 }
 
-func (p *part[T, ID]) row(id ID) *pending[T] {
-	r, ok := p.rows[id]
+// row returns the pending write of the row with key text t.
+func (p *part[T, ID]) row(t string) *pending[T, ID] {
+	r, ok := p.rows[t]
 	if !ok {
-		r = &pending[T]{}
-		p.rows[id] = r
-		p.order = append(p.order, id)
+		r = &pending[T, ID]{}
+		p.rows[t] = r
+		p.order = append(p.order, t)
 	}
 	return r
 }
@@ -485,14 +526,14 @@ func (p *part[T, ID]) row(id ID) *pending[T] {
 func (p *part[T, ID]) set(id ID, e T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	*p.row(id) = pending[T]{entity: e, known: true}
+	*p.row(p.schema.idText(p.dialect, id)) = pending[T, ID]{id: id, entity: e, known: true}
 }
 
 func (p *part[T, ID]) reload(ids ...ID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, id := range ids {
-		*p.row(id) = pending[T]{}
+		*p.row(p.schema.idText(p.dialect, id)) = pending[T, ID]{id: id}
 	}
 }
 
@@ -500,7 +541,7 @@ func (p *part[T, ID]) remove(ids ...ID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, id := range ids {
-		*p.row(id) = pending[T]{deleted: true}
+		*p.row(p.schema.idText(p.dialect, id)) = pending[T, ID]{id: id, deleted: true}
 	}
 }
 
@@ -550,16 +591,20 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	s := p.schema
 	g := s.generation(ctx, c)
 	ks := g.own
+	d := p.dialect
 	var reload []ID
+	var reloadTexts []string
 	reloadFailed := false
-	for _, id := range p.order {
-		if r := p.rows[id]; !r.known && !r.deleted {
-			reload = append(reload, id)
+	for _, t := range p.order {
+		if r := p.rows[t]; !r.known && !r.deleted {
+			reload = append(reload, r.id)
+			reloadTexts = append(reloadTexts, t)
 		}
 	}
 	for len(reload) > 0 {
 		chunk := reload[:min(len(reload), reloadChunk)]
-		reload = reload[len(chunk):]
+		chunkTexts := reloadTexts[:len(chunk)]
+		reload, reloadTexts = reload[len(chunk):], reloadTexts[len(chunk):]
 		var rows []T
 		var err error
 		for try := 0; try < 3; try++ {
@@ -573,13 +618,15 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			c.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: reading rows back after commit failed; removing them from the cache",
 				slog.String("type", s.Type), slog.Any("error", err))
 		}
+		// A row read back by an id that it matches only under the
+		// column's collation is not its key's: that key is removed.
 		for _, e := range rows {
-			if r, ok := p.rows[s.ID(e)]; ok {
-				r.entity, r.known = e, true
+			if r, ok := p.rows[s.idText(d, s.ID(e))]; ok {
+				r.id, r.entity, r.known = s.ID(e), e, true
 			}
 		}
-		for _, id := range chunk {
-			if r := p.rows[id]; !r.known {
+		for _, t := range chunkTexts {
+			if r := p.rows[t]; !r.known {
 				r.deleted = true
 			}
 		}
@@ -590,10 +637,10 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	held := false
 	if len(p.moves) > 0 && c.redisUp() {
 		var rowKeys []string
-		for _, id := range p.order {
-			rowKeys = append(rowKeys, ks.row(s.FormatID(id)))
+		for _, t := range p.order {
+			rowKeys = append(rowKeys, ks.row(t))
 			for _, other := range g.others {
-				rowKeys = append(rowKeys, other.row(s.FormatID(id)))
+				rowKeys = append(rowKeys, other.row(t))
 			}
 		}
 		if held = c.join(ctx, p.moves, rowKeys); held {
@@ -620,8 +667,8 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	var ops []op
 	var hints []string // key, id pairs
 	used := map[string]bool{}
-	for _, id := range p.order {
-		r, key := p.rows[id], ks.row(s.FormatID(id))
+	for _, t := range p.order {
+		r, key := p.rows[t], ks.row(t)
 		used[key] = true
 		if r.deleted || held {
 			ops = append(ops, op{key: key, token: p.tokens[key]})
@@ -636,13 +683,14 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			if !ok {
 				continue
 			}
+			ik = s.indexKey(d, idx, ik)
 			if idx.Unique {
-				hints = append(hints, ks.unique(idx.Name, ik), s.FormatID(id))
+				hints = append(hints, ks.unique(idx.Name, ik), s.FormatID(r.id))
 				continue
 			}
 			lk := ks.list(idx.Name, ik)
 			used[lk] = true
-			ops = append(ops, op{key: lk, token: p.tokens[lk], member: listMember(s.FormatID(id))})
+			ops = append(ops, op{key: lk, token: p.tokens[lk], member: listMember(s.FormatID(r.id))})
 		}
 	}
 	if !g.trusted {
@@ -656,8 +704,8 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	// remove it, ending the marks taken on it before the write.
 	var stale []string
 	for _, other := range g.others {
-		for _, id := range p.order {
-			stale = append(stale, other.row(s.FormatID(id)))
+		for _, t := range p.order {
+			stale = append(stale, other.row(t))
 		}
 		for k := range used {
 			if ks.isList(k) {

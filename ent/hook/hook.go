@@ -9,6 +9,54 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent"
 )
 
+// The CollDocFunc type is an adapter to allow the use of ordinary
+// function as CollDoc mutator.
+type CollDocFunc func(context.Context, *ent.CollDocMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CollDocFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CollDocMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CollDocMutation", m)
+}
+
+// The CollNameFunc type is an adapter to allow the use of ordinary
+// function as CollName mutator.
+type CollNameFunc func(context.Context, *ent.CollNameMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CollNameFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CollNameMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CollNameMutation", m)
+}
+
+// The CollTagFunc type is an adapter to allow the use of ordinary
+// function as CollTag mutator.
+type CollTagFunc func(context.Context, *ent.CollTagMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CollTagFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CollTagMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CollTagMutation", m)
+}
+
+// The CollWordFunc type is an adapter to allow the use of ordinary
+// function as CollWord mutator.
+type CollWordFunc func(context.Context, *ent.CollWordMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CollWordFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CollWordMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CollWordMutation", m)
+}
+
 // The KindAllFunc type is an adapter to allow the use of ordinary
 // function as KindAll mutator.
 type KindAllFunc func(context.Context, *ent.KindAllMutation) (ent.Value, error)

@@ -3,11 +3,60 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
 
 var (
+	// CollDocsColumns holds the columns for the "coll_docs" table.
+	CollDocsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "kind", Type: field.TypeString, Default: ""},
+	}
+	// CollDocsTable holds the schema information for the "coll_docs" table.
+	CollDocsTable = &schema.Table{
+		Name:       "coll_docs",
+		Columns:    CollDocsColumns,
+		PrimaryKey: []*schema.Column{CollDocsColumns[0]},
+	}
+	// CollNamesColumns holds the columns for the "coll_names" table.
+	CollNamesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "nick", Type: field.TypeString, Unique: true, Size: 64},
+	}
+	// CollNamesTable holds the schema information for the "coll_names" table.
+	CollNamesTable = &schema.Table{
+		Name:       "coll_names",
+		Columns:    CollNamesColumns,
+		PrimaryKey: []*schema.Column{CollNamesColumns[0]},
+	}
+	// CollTagsColumns holds the columns for the "coll_tags" table.
+	CollTagsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "label", Type: field.TypeString, Default: ""},
+		{Name: "slug", Type: field.TypeString, Unique: true, Size: 64},
+	}
+	// CollTagsTable holds the schema information for the "coll_tags" table.
+	CollTagsTable = &schema.Table{
+		Name:       "coll_tags",
+		Columns:    CollTagsColumns,
+		PrimaryKey: []*schema.Column{CollTagsColumns[0]},
+	}
+	// CollWordsColumns holds the columns for the "coll_words" table.
+	CollWordsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "label", Type: field.TypeString, Default: ""},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "rank", Type: field.TypeInt, Default: 0},
+	}
+	// CollWordsTable holds the schema information for the "coll_words" table.
+	CollWordsTable = &schema.Table{
+		Name:       "coll_words",
+		Columns:    CollWordsColumns,
+		PrimaryKey: []*schema.Column{CollWordsColumns[0]},
+	}
 	// KindAllsColumns holds the columns for the "kind_alls" table.
 	KindAllsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -166,6 +215,10 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		CollDocsTable,
+		CollNamesTable,
+		CollTagsTable,
+		CollWordsTable,
 		KindAllsTable,
 		KindBaresTable,
 		KindOptsTable,
@@ -177,5 +230,11 @@ var (
 )
 
 func init() {
+	CollNamesTable.Annotation = &entsql.Annotation{
+		Collation: "utf8mb4_general_ci",
+	}
+	CollWordsTable.Annotation = &entsql.Annotation{
+		Collation: "utf8mb4_general_ci",
+	}
 	PetsTable.ForeignKeys[0].RefTable = UsersTable
 }

@@ -6,6 +6,18 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// CollDoc is the predicate function for colldoc builders.
+type CollDoc func(*sql.Selector)
+
+// CollName is the predicate function for collname builders.
+type CollName func(*sql.Selector)
+
+// CollTag is the predicate function for colltag builders.
+type CollTag func(*sql.Selector)
+
+// CollWord is the predicate function for collword builders.
+type CollWord func(*sql.Selector)
+
 // KindAll is the predicate function for kindall builders.
 type KindAll func(*sql.Selector)
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"text/template"
 
@@ -80,9 +81,15 @@ type Type struct {
 	FormatID  string // expression of id
 	ParseID   string // statements from s to (id, err)
 	CompareID string // expression of a and b
-	Encode    []string
-	Decode    []string
-	Indexes   []*Index
+	IDKind    string // entcachemodel.IntID, StringID or UUIDID
+	// Collations is the Schema.Collations literal, empty when the type has
+	// no string id and no string field in an index.
+	Collations string
+	// TableCollation is the Schema.TableCollation (with Collations only).
+	TableCollation string
+	Encode         []string
+	Decode         []string
+	Indexes        []*Index
 	// Conflicts are statements that collect, in ps, a predicate per unique
 	// field or index whose values a create sets (upserts enabled only).
 	Conflicts []string
@@ -153,7 +160,8 @@ func build(n *gen.Type) (*Type, error) {
 	}
 	var errs []error // every invalid field and lookup, reported together
 	hash := sha256.New()
-	// v2: times keep their location; fields with a ValueScanner are cached.
+	// v2: times keep their location; fields with a ValueScanner are cached;
+	// index keys are normalized per dialect (collations), in the runtime.
 	fmt.Fprintf(hash, "entcachemodel/v2 %s id:%s\n", n.Name, n.ID.Type)
 	for _, f := range n.Fields {
 		enc, dec, err := fieldCode(n, f, "v."+f.StructField(), f.NillableValue())
@@ -173,7 +181,6 @@ func build(n *gen.Type) (*Type, error) {
 		t.Encode, t.Decode = append(t.Encode, enc), append(t.Decode, dec)
 		fmt.Fprintf(hash, "fk %s %s %v\n%s\n%s\n", fk.StructField(), fk.Field.Type, fk.Field.Nillable, enc, dec)
 	}
-	t.Hash = hex.EncodeToString(hash.Sum(nil))[:12]
 	for _, fk := range n.UnexportedForeignKeys() {
 		t.Links = append(t.Links, link(n, fk))
 	}
@@ -198,7 +205,61 @@ func build(n *gen.Type) (*Type, error) {
 		return nil, err
 	}
 	t.Apply = apply(t.Indexes)
+	var colls []string
+	t.Collations, colls = collations(n, t.Indexes)
+	if t.Collations != "" {
+		t.TableCollation = tableCollation(n)
+		fmt.Fprintf(hash, "table collation %q\n", t.TableCollation)
+	}
+	for _, c := range colls {
+		fmt.Fprintf(hash, "collation %s\n", c)
+	}
+	t.Hash = hex.EncodeToString(hash.Sum(nil))[:12]
 	return t, nil
+}
+
+// collations returns the Schema.Collations literal of n: an entry for the
+// string id and for each string or enum field of an index, with the
+// collation its entsql annotation declares ("" for none). It also returns
+// the entries and the type's own collation, for the schema hash (a new
+// collation changes the keys).
+func collations(n *gen.Type, indexes []*Index) (string, []string) {
+	text := func(f *gen.Field) bool { return f.Type.Type == field.TypeString || f.Type.Type == field.TypeEnum }
+	var entries []string
+	seen := map[string]bool{}
+	add := func(name string, f *gen.Field) {
+		if seen[name] || !text(f) {
+			return
+		}
+		seen[name] = true
+		coll := ""
+		if a := f.EntSQL(); a != nil {
+			coll = a.Collation
+		}
+		entries = append(entries, fmt.Sprintf("%q: %q", name, coll))
+	}
+	if n.ID != nil {
+		add("id", n.ID)
+	}
+	for _, idx := range indexes {
+		for _, f := range idx.fields {
+			add(f.Name, f)
+		}
+	}
+	if len(entries) == 0 {
+		return "", nil
+	}
+	sort.Strings(entries)
+	return "map[string]string{" + strings.Join(entries, ", ") + "}", entries
+}
+
+// tableCollation returns the collation the type's entsql annotation
+// declares for its table ("" for none).
+func tableCollation(n *gen.Type) string {
+	if a := n.EntSQL(); a != nil {
+		return a.Collation
+	}
+	return ""
 }
 
 // apply returns the Apply statements of a type's lists.
@@ -263,9 +324,11 @@ func idCode(n *gen.Type, t *Type) error {
 	}
 	id := n.ID
 	t.IDType = id.Type.String()
+	t.IDKind = "entcachemodel.IntID"
 	switch {
 	case id.Type.Type == field.TypeString:
 		t.FormatID, t.ParseID, t.CompareID = "string(id)", "id, err := "+t.IDType+"(s), error(nil)", "strings.Compare(string(a), string(b))"
+		t.IDKind = "entcachemodel.StringID"
 	case id.IsInt() || id.IsInt64() || isSigned(id.Type.Type):
 		t.FormatID = "strconv.FormatInt(int64(id), 10)"
 		t.ParseID = "n, err := strconv.ParseInt(s, 10, 64)\n\tid := " + t.IDType + "(n)"
@@ -278,6 +341,7 @@ func idCode(n *gen.Type, t *Type) error {
 		t.FormatID = "id.String()"
 		t.ParseID = "var id " + t.IDType + "\n\terr := id.UnmarshalText([]byte(s))"
 		t.CompareID = "strings.Compare(a.String(), b.String())"
+		t.IDKind = "entcachemodel.UUIDID"
 	default:
 		return fmt.Errorf("cachemodel: schema %s: id field %q has type %s; supported id types are integers, strings and UUIDs", n.Name, id.Name, id.Type)
 	}

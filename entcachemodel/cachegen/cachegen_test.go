@@ -549,3 +549,41 @@ func TestLinks(t *testing.T) {
 	assert.Equal(t, "StraysIDs", stray.Links[0].Added)
 	assert.Empty(t, stray.Links[0].Setter, "a Stray cannot set its keeper")
 }
+
+// TestCollations checks the collations a type declares reach its Schema: a
+// field's own, the table's apart, for the string id and string fields of
+// the indexes only; and that a new collation changes the schema hash.
+func TestCollations(t *testing.T) {
+	build := func(t *testing.T, a Account) *Type {
+		t.Helper()
+		typ, err := buildNode(t, []ent.Interface{a}, "Account")
+		require.NoError(t, err)
+		return typ
+	}
+	fields := func(emailColl string) []ent.Field {
+		email := field.String("email")
+		if emailColl != "" {
+			email = email.Annotations(entsql.Annotation{Collation: emailColl})
+		}
+		return []ent.Field{field.String("id"), email, field.Int("age"), field.String("other")}
+	}
+	plain := build(t, Account{fields: fields(""), annotations: []schema.Annotation{cachemodel.PublishBy("email"), cachemodel.PublishBy("age")}})
+	assert.Equal(t, `map[string]string{"email": "", "id": ""}`, plain.Collations)
+	assert.Equal(t, "entcachemodel.StringID", plain.IDKind)
+	assert.Empty(t, plain.TableCollation)
+
+	ci := build(t, Account{fields: fields("utf8mb4_general_ci"), annotations: []schema.Annotation{
+		cachemodel.PublishBy("email"), entsql.Annotation{Collation: "utf8mb4_unicode_ci"},
+	}})
+	assert.Equal(t, `map[string]string{"email": "utf8mb4_general_ci", "id": ""}`, ci.Collations)
+	assert.Equal(t, "utf8mb4_unicode_ci", ci.TableCollation)
+	assert.NotEqual(t, plain.Hash, ci.Hash)
+	table := build(t, Account{fields: fields(""), annotations: []schema.Annotation{
+		cachemodel.PublishBy("email"), cachemodel.PublishBy("age"), entsql.Annotation{Collation: "utf8mb4_unicode_ci"},
+	}})
+	assert.NotEqual(t, plain.Hash, table.Hash, "a table collation changes the keys")
+
+	ints := build(t, Account{fields: []ent.Field{field.Int("age")}, annotations: []schema.Annotation{cachemodel.PublishBy("age")}})
+	assert.Empty(t, ints.Collations, "no string id, no string in an index")
+	assert.Equal(t, "entcachemodel.IntID", ints.IDKind)
+}

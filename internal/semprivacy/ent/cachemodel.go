@@ -139,12 +139,14 @@ func semsecretCacheParseID(s string) (int, error) {
 
 // semsecretCacheSchema describes SemSecret to the cache.
 var semsecretCacheSchema = &entcachemodel.Schema[*SemSecret, int]{
-	Type:      "SemSecret",
-	Hash:      "bc4859cfe24e",
-	ID:        func(v *SemSecret) int { return v.ID },
-	FormatID:  semsecretCacheFormatID,
-	ParseID:   semsecretCacheParseID,
-	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	Type:       "SemSecret",
+	Hash:       "dce3cfd60822",
+	ID:         func(v *SemSecret) int { return v.ID },
+	FormatID:   semsecretCacheFormatID,
+	ParseID:    semsecretCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": ""},
 	Encode: func(e *entcachemodel.Encoder, v *SemSecret) {
 		e.String(semsecretCacheFormatID(v.ID))
 		e.String(v.Name)
