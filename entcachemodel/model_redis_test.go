@@ -2,8 +2,11 @@ package entcachemodel
 
 import (
 	"context"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +71,153 @@ func TestMarkKeepsAnEarlierExpiry(t *testing.T) {
 	if d := pttl(lease(key)); d <= 59*time.Second {
 		t.Fatalf("the lease key expires in %v, before the second token (60s)", d)
 	}
+}
+
+// Every distinct script call the model checker made on miniredis gives the
+// same reply, and leaves its two keys the same, on REDIS_URL's server: the
+// model's Redis is the real one's, in every situation it explored. Times
+// are compared relative to the server's clock, within 100ms (it moves on
+// between the calls).
+func TestModelScriptsOnRedis(t *testing.T) {
+	if os.Getenv("REDIS_URL") == "" {
+		t.Skip("REDIS_URL is not set")
+	}
+	ctx := context.Background()
+	rdb := modelRedis(t)
+	ticks, modes, short := modelBounds(t)
+	e := newMEnv(t)
+	e.quiet = true
+	for _, ms := range modes {
+		for _, sc := range mScenarios(ms[0], ms[1]) {
+			if short && !sc.noList {
+				continue
+			}
+			e.visited = map[string]uint64{}
+			start := sc.state()
+			e.explore(start, start, ticks, nil)
+			if e.fail != nil {
+				t.Fatalf("%s: counterexample:\n  %s", sc.name, strings.Join(e.fail, "\n  "))
+			}
+		}
+	}
+	ks := newKeyspace("model"+strconv.FormatInt(time.Now().UnixNano(), 36), "User", "h")
+	row, list := ks.row(mRowID), ks.list("age", "A")
+	names := [4]string{row, lease(row), list, lease(list)}
+	t.Cleanup(func() { rdb.Del(ctx, names[:]...) })
+	serverNow := func() int64 {
+		tm, err := rdb.Time(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm.UnixMilli()
+	}
+	for _, res := range e.memo {
+		keys := names[res.op.key : res.op.key+2]
+		if err := rdb.Del(ctx, keys...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		now := serverNow()
+		for i, d := range res.in {
+			loadRedis(t, rdb, keys[i], d.shift(now))
+		}
+		reply := e.call(rdb, keys, res.op)
+		var got [2]mData
+		for i, k := range keys {
+			got[i] = readRedis(t, rdb, k).shift(-now)
+		}
+		if reply != res.reply || !sameKeys(got, res.keys) {
+			t.Errorf("%s on %v:\n  miniredis: %v %v\n  redis:     %v %v", res.op, res.in, res.reply, res.keys, reply, got)
+		}
+	}
+	t.Logf("%d distinct script calls agree", len(e.memo))
+}
+
+func loadRedis(t *testing.T, rdb redis.UniversalClient, k string, d mData) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	switch d.typ {
+	case "":
+		return
+	case "string":
+		err = rdb.Set(ctx, k, d.str, 0).Err()
+	case "set":
+		err = rdb.SAdd(ctx, k, d.set).Err()
+	case "hash":
+		for _, f := range d.hash {
+			if err = rdb.HSet(ctx, k, f[0], f[1]).Err(); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil && d.exp != 0 {
+		err = rdb.PExpireAt(ctx, k, time.UnixMilli(d.exp)).Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readRedis(t *testing.T, rdb redis.UniversalClient, k string) mData {
+	t.Helper()
+	ctx := context.Background()
+	typ, err := rdb.Type(ctx, k).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := mData{}
+	if typ == "none" {
+		return d
+	}
+	d.typ = typ
+	switch typ {
+	case "string":
+		d.str, err = rdb.Get(ctx, k).Result()
+	case "set":
+		d.set, err = rdb.SMembers(ctx, k).Result()
+		slices.Sort(d.set)
+	case "hash":
+		var h map[string]string
+		h, err = rdb.HGetAll(ctx, k).Result()
+		for _, f := range slices.Sorted(maps.Keys(h)) {
+			d.hash = append(d.hash, [2]string{f, h[f]})
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := rdb.PExpireTime(ctx, k).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp > 0 {
+		d.exp = exp.Milliseconds()
+	}
+	return d
+}
+
+// sameKeys compares keys, times within 100ms.
+func sameKeys(a, b [2]mData) bool {
+	near := func(x, y int64) bool { return x-y <= 100 && y-x <= 100 }
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.typ != y.typ || x.str != y.str || !slices.Equal(x.set, y.set) || len(x.hash) != len(y.hash) {
+			return false
+		}
+		if (x.exp == 0) != (y.exp == 0) || !near(x.exp, y.exp) {
+			return false
+		}
+		for j := range x.hash {
+			f, g := x.hash[j], y.hash[j]
+			if f[0] != g[0] {
+				return false
+			}
+			m, err1 := strconv.ParseInt(f[1], 10, 64)
+			n, err2 := strconv.ParseInt(g[1], 10, 64)
+			if (err1 == nil) != (err2 == nil) || err1 == nil && !near(m, n) || err1 != nil && f[1] != g[1] {
+				return false
+			}
+		}
+	}
+	return true
 }

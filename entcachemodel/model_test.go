@@ -265,8 +265,10 @@ func (d mData) String() string {
 // mResult is what one script call did to its two keys, times relative to
 // the clock.
 type mResult struct {
+	op    mOp
+	in    [2]mData // the keys before
 	reply any
-	keys  [2]mData
+	keys  [2]mData // and after
 }
 
 // run executes one script call on s's keys: on miniredis, holding exactly
@@ -284,7 +286,9 @@ func (e *mEnv) run(s *mState, o mOp) any {
 		for i := o.key; i <= o.key+1; i++ {
 			e.load(mKeyNames[i], s.redis[i], s.now)
 		}
-		res.reply = e.call(o)
+		res.op = o
+		res.in = [2]mData{s.redis[o.key].shift(-s.now), s.redis[o.key+1].shift(-s.now)}
+		res.reply = e.call(e.rdb, mKeyNames[o.key:o.key+2], o)
 		for i := o.key; i <= o.key+1; i++ {
 			res.keys[i-o.key] = e.read(mKeyNames[i], s.now).shift(-s.now)
 		}
@@ -361,8 +365,7 @@ func (s *mState) advance(d int64) {
 }
 
 // call runs o's script on miniredis and returns its reply.
-func (e *mEnv) call(o mOp) any {
-	keys := []string{mKeyNames[o.key], mKeyNames[o.key+1]}
+func (e *mEnv) call(rdb redis.Scripter, keys []string, o mOp) any {
 	var sc *redis.Script
 	args := []any{o.token}
 	ms := strconv.Itoa(mLease)
@@ -389,7 +392,7 @@ func (e *mEnv) call(o mOp) any {
 	default:
 		e.t.Fatalf("unknown script %q", o.script)
 	}
-	v, err := sc.Run(e.ctx, e.rdb, keys, args...).Result()
+	v, err := sc.Run(e.ctx, rdb, keys, args...).Result()
 	if err != nil && err != redis.Nil {
 		e.t.Fatalf("%s: %v", o, err)
 	}
@@ -935,13 +938,9 @@ func mReaders() []string {
 	return []string{"row", "list"}
 }
 
-// TestModel explores every interleaving of the scenarios, with at most one
-// clock step per run, for two pairs of writer modes (one with -short, and
-// only the row's reader). MODEL_TICKS=n allows n clock steps and runs all
-// six pairs; MODEL_READERS=both runs the two readers together;
-// MODEL_SLOW_WRITES=1 drops the assumption that a write commits within a
-// lease of its mark (and finds the documented limit, with two clock steps).
-func TestModel(t *testing.T) {
+// modelBounds returns the clock steps, the pairs of writer modes, and
+// whether to run the row's reader only.
+func modelBounds(t *testing.T) (int, [][2]mWriterMode, bool) {
 	ticks := 1
 	modes := [][2]mWriterMode{{mPlain, mTx}, {mCreate, mDelete}}
 	short := testing.Short()
@@ -956,6 +955,17 @@ func TestModel(t *testing.T) {
 		ticks, short = n, false
 		modes = [][2]mWriterMode{{mPlain, mPlain}, {mPlain, mTx}, {mTx, mTx}, {mCreate, mPlain}, {mTx, mDelete}, {mCreate, mDelete}}
 	}
+	return ticks, modes, short
+}
+
+// TestModel explores every interleaving of the scenarios, with at most one
+// clock step per run, for two pairs of writer modes (one with -short, and
+// only the row's reader). MODEL_TICKS=n allows n clock steps and runs all
+// six pairs; MODEL_READERS=both runs the two readers together;
+// MODEL_SLOW_WRITES=1 drops the assumption that a write commits within a
+// lease of its mark (and finds the documented limit, with two clock steps).
+func TestModel(t *testing.T) {
+	ticks, modes, short := modelBounds(t)
 	var total, steps, scripts int
 	var runs uint64
 	start := time.Now()
