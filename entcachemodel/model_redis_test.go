@@ -76,8 +76,7 @@ func TestMarkKeepsAnEarlierExpiry(t *testing.T) {
 // Every distinct script call the model checker made on miniredis gives the
 // same reply, and leaves its two keys the same, on REDIS_URL's server: the
 // model's Redis is the real one's, in every situation it explored. Times
-// are compared relative to the server's clock, within 100ms (it moves on
-// between the calls).
+// are compared relative to the server's clock.
 func TestModelScriptsOnRedis(t *testing.T) {
 	if os.Getenv("REDIS_URL") == "" {
 		t.Skip("REDIS_URL is not set")
@@ -111,25 +110,46 @@ func TestModelScriptsOnRedis(t *testing.T) {
 		}
 		return tm.UnixMilli()
 	}
+	// The server's clock runs on between loading the keys and reading them
+	// back: a call whose round trips took longer than settle is tried
+	// again (every live expiry in the model is at least 399ms away, so the
+	// scripts decide as on miniredis).
+	const settle = 50
+	unsettled := 0
 	for _, res := range e.memo {
 		keys := names[res.op.key : res.op.key+2]
-		if err := rdb.Del(ctx, keys...).Err(); err != nil {
-			t.Fatal(err)
-		}
-		now := serverNow()
-		for i, d := range res.in {
-			loadRedis(t, rdb, keys[i], d.shift(now))
-		}
-		reply := e.call(rdb, keys, res.op)
+		var reply any
 		var got [2]mData
-		for i, k := range keys {
-			got[i] = readRedis(t, rdb, k).shift(-now)
+		settled := false
+		for try := 0; try < 10 && !settled; try++ {
+			if err := rdb.Del(ctx, keys...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			now := serverNow()
+			for i, d := range res.in {
+				loadRedis(t, rdb, keys[i], d.shift(now))
+			}
+			reply = e.call(rdb, keys, res.op)
+			for i, k := range keys {
+				got[i] = readRedis(t, rdb, k).shift(-now)
+			}
+			settled = serverNow()-now <= settle
 		}
-		if reply != res.reply || !sameKeys(got, res.keys) {
+		if !settled {
+			unsettled++
+			continue
+		}
+		if reply != res.reply || !sameKeys(got, res.keys, settle) {
 			t.Errorf("%s on %v:\n  miniredis: %v %v\n  redis:     %v %v", res.op, res.in, res.reply, res.keys, reply, got)
 		}
 	}
-	t.Logf("%d distinct script calls agree", len(e.memo))
+	if unsettled > 0 {
+		t.Logf("%d calls not compared: the server took more than %dms each time", unsettled, settle)
+	}
+	if unsettled > len(e.memo)/2 {
+		t.Skipf("the server is too slow to compare %d of %d calls", unsettled, len(e.memo))
+	}
+	t.Logf("%d distinct script calls agree", len(e.memo)-unsettled)
 }
 
 func loadRedis(t *testing.T, rdb redis.UniversalClient, k string, d mData) {
@@ -196,9 +216,9 @@ func readRedis(t *testing.T, rdb redis.UniversalClient, k string) mData {
 	return d
 }
 
-// sameKeys compares keys, times within 100ms.
-func sameKeys(a, b [2]mData) bool {
-	near := func(x, y int64) bool { return x-y <= 100 && y-x <= 100 }
+// sameKeys compares keys, times within tolerance ms.
+func sameKeys(a, b [2]mData, tolerance int64) bool {
+	near := func(x, y int64) bool { return x-y <= tolerance && y-x <= tolerance }
 	for i := range a {
 		x, y := a[i], b[i]
 		if x.typ != y.typ || x.str != y.str || !slices.Equal(x.set, y.set) || len(x.hash) != len(y.hash) {

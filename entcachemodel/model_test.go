@@ -140,7 +140,7 @@ type mState struct {
 	row        string // the committed row, "" for none
 	lastCommit int64
 	crashed    bool
-	w          [2]mWriter
+	w          [3]mWriter
 	r          mReader // fills the row
 	l          mReader // fills the list
 	noRow      bool    // no row reader
@@ -426,6 +426,9 @@ func (e *mEnv) enabled(s *mState, maxTicks int) []mStep {
 	running := false
 	for i := range s.w {
 		w := &s.w[i]
+		if w.name == "" {
+			continue // no such writer
+		}
 		switch w.pc {
 		case pcDone, pcCrashed:
 			continue
@@ -508,12 +511,12 @@ func (e *mEnv) step(s *mState, st mStep) (*mState, string) {
 	}
 	var desc string
 	switch st.actor {
-	case "W1", "W2":
-		desc = e.stepWriter(n, &n.w[st.actor[1]-'1'], st.choice)
 	case "R":
 		desc = e.stepRowReader(n)
 	case "L":
 		desc = e.stepListReader(n)
+	default:
+		desc = e.stepWriter(n, &n.w[st.actor[1]-'1'], st.choice)
 	}
 	return n, st.actor + ": " + desc
 }
@@ -863,7 +866,7 @@ type mScenario struct {
 	row    string   // the committed row at the start, "" for none
 	cached bool     // the row is cached (persistent) at the start
 	list   []string // the list's members at the start, nil for not cached
-	w      [2]mWriter
+	w      [3]mWriter
 	noRow  bool
 	noList bool
 }
@@ -895,6 +898,11 @@ func mScenarios(a, b mWriterMode) []mScenario {
 	if b == mDelete {
 		w2 = ""
 	}
+	var third mWriter
+	if os.Getenv("MODEL_WRITERS") == "3" {
+		// A third writer moves the row into the list again.
+		third = mW("W3", mPlain, "A3")
+	}
 	var out []mScenario
 	for _, start := range starts {
 		for _, cached := range []bool{false, true} {
@@ -921,7 +929,7 @@ func mScenarios(a, b mWriterMode) []mScenario {
 					row:    start,
 					cached: cached,
 					list:   list,
-					w:      [2]mWriter{mW("W1", a, "A1"), mW("W2", b, w2)},
+					w:      [3]mWriter{mW("W1", a, "A1"), mW("W2", b, w2), third},
 					noRow:  rd == "list",
 					noList: rd == "row",
 				})
@@ -940,9 +948,9 @@ func mReaders() []string {
 
 // modelBounds returns the clock steps, the pairs of writer modes, and
 // whether to run the row's reader only.
-func modelBounds(t *testing.T) (int, [][2]mWriterMode, bool) {
+func modelBounds(t *testing.T) (int, [][3]mWriterMode, bool) {
 	ticks := 1
-	modes := [][2]mWriterMode{{mPlain, mTx}, {mCreate, mDelete}}
+	modes := [][3]mWriterMode{{mPlain, mTx}, {mCreate, mDelete}}
 	short := testing.Short()
 	if short {
 		modes = modes[:1]
@@ -953,7 +961,7 @@ func modelBounds(t *testing.T) (int, [][2]mWriterMode, bool) {
 			t.Fatalf("MODEL_TICKS: %v", err)
 		}
 		ticks, short = n, false
-		modes = [][2]mWriterMode{{mPlain, mPlain}, {mPlain, mTx}, {mTx, mTx}, {mCreate, mPlain}, {mTx, mDelete}, {mCreate, mDelete}}
+		modes = [][3]mWriterMode{{mPlain, mPlain}, {mPlain, mTx}, {mTx, mTx}, {mCreate, mPlain}, {mTx, mDelete}, {mCreate, mDelete}}
 	}
 	return ticks, modes, short
 }
@@ -962,6 +970,7 @@ func modelBounds(t *testing.T) (int, [][2]mWriterMode, bool) {
 // clock step per run, for two pairs of writer modes (one with -short, and
 // only the row's reader). MODEL_TICKS=n allows n clock steps and runs all
 // six pairs; MODEL_READERS=both runs the two readers together;
+// MODEL_WRITERS=3 adds a third writer (an update into the list);
 // MODEL_SLOW_WRITES=1 drops the assumption that a write commits within a
 // lease of its mark (and finds the documented limit, with two clock steps).
 func TestModel(t *testing.T) {
@@ -1063,7 +1072,7 @@ func (e *mEnv) replayFrom(s *mState, schedule []string) ([]string, string) {
 // would for every further mark within a lease of the last).
 func TestModelMarkDoesNotExtendAStaleValue(t *testing.T) {
 	sc := mScenario{row: "B0", cached: true, noList: true,
-		w: [2]mWriter{mW("W1", mPlain, "A1"), mW("W2", mTx, "B2")}}
+		w: [3]mWriter{mW("W1", mPlain, "A1"), mW("W2", mTx, "B2")}}
 	schedule := []string{"W1", "W1", "W1:crash", "tick", "W2", "tick", "R", "W2:rollback", "W2:0"}
 	e := newMEnv(t)
 	e.observeOnly = true
@@ -1082,7 +1091,7 @@ func TestModelMarkDoesNotExtendAStaleValue(t *testing.T) {
 // filled after the mark ran out and kept with no expiry, the write's own
 // publish being the only thing that removes it (a crash would keep it).
 func TestModelFindsAWriteThatOutlivesItsLease(t *testing.T) {
-	sc := mScenario{row: "B0", noList: true, w: [2]mWriter{mW("W1", mPlain, "A1"), mW("W2", mPlain, "B2")}}
+	sc := mScenario{row: "B0", noList: true, w: [3]mWriter{mW("W1", mPlain, "A1"), mW("W2", mPlain, "B2")}}
 	e := newMEnv(t)
 	e.quiet, e.slowWrites = true, true
 	start := sc.state()
