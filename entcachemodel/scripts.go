@@ -65,7 +65,8 @@ end
 `
 
 // markScript: ARGV token, lease ms. Adds a writer token, makes it the latest,
-// and bounds the life of the current data to the lease.
+// and bounds the life of the current data to the lease (an earlier expiry
+// stays).
 var markScript = redis.NewScript(scriptPrelude + `
 local n, maxexp = scan('')
 if crashed then redis.call('DEL', KEYS[1]) end
@@ -73,7 +74,10 @@ local exp = now + tonumber(ARGV[2])
 if exp > maxexp then maxexp = exp end
 redis.call('HSET', KEYS[2], ARGV[1], exp, '~', ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], maxexp)
-redis.call('PEXPIREAT', KEYS[1], maxexp)
+-- Never extend an expiry: another writer's mark bounded the data, and that
+-- writer may have committed and died.
+local pt = redis.call('PTTL', KEYS[1])
+if pt < 0 or now + pt > maxexp then redis.call('PEXPIREAT', KEYS[1], maxexp) end
 return 1
 `)
 
