@@ -12,6 +12,16 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/entcachemodel/entcachemodel/ent/linkbadge"
+	"github.com/entcachemodel/entcachemodel/ent/linkbox"
+	"github.com/entcachemodel/entcachemodel/ent/linkcat"
+	"github.com/entcachemodel/entcachemodel/ent/linkdog"
+	"github.com/entcachemodel/entcachemodel/ent/linkgroup"
+	"github.com/entcachemodel/entcachemodel/ent/linkinfo"
+	"github.com/entcachemodel/entcachemodel/ent/linknode"
+	"github.com/entcachemodel/entcachemodel/ent/linkowner"
+	"github.com/entcachemodel/entcachemodel/ent/linktag"
+	"github.com/entcachemodel/entcachemodel/ent/linktoy"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 )
@@ -74,8 +84,18 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			pet.Table:  pet.ValidColumn,
-			user.Table: user.ValidColumn,
+			linkbadge.Table: linkbadge.ValidColumn,
+			linkbox.Table:   linkbox.ValidColumn,
+			linkcat.Table:   linkcat.ValidColumn,
+			linkdog.Table:   linkdog.ValidColumn,
+			linkgroup.Table: linkgroup.ValidColumn,
+			linkinfo.Table:  linkinfo.ValidColumn,
+			linknode.Table:  linknode.ValidColumn,
+			linkowner.Table: linkowner.ValidColumn,
+			linktag.Table:   linktag.ValidColumn,
+			linktoy.Table:   linktoy.ValidColumn,
+			pet.Table:       pet.ValidColumn,
+			user.Table:      user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

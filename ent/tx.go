@@ -14,6 +14,26 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// LinkBadge is the client for interacting with the LinkBadge builders.
+	LinkBadge *LinkBadgeClient
+	// LinkBox is the client for interacting with the LinkBox builders.
+	LinkBox *LinkBoxClient
+	// LinkCat is the client for interacting with the LinkCat builders.
+	LinkCat *LinkCatClient
+	// LinkDog is the client for interacting with the LinkDog builders.
+	LinkDog *LinkDogClient
+	// LinkGroup is the client for interacting with the LinkGroup builders.
+	LinkGroup *LinkGroupClient
+	// LinkInfo is the client for interacting with the LinkInfo builders.
+	LinkInfo *LinkInfoClient
+	// LinkNode is the client for interacting with the LinkNode builders.
+	LinkNode *LinkNodeClient
+	// LinkOwner is the client for interacting with the LinkOwner builders.
+	LinkOwner *LinkOwnerClient
+	// LinkTag is the client for interacting with the LinkTag builders.
+	LinkTag *LinkTagClient
+	// LinkToy is the client for interacting with the LinkToy builders.
+	LinkToy *LinkToyClient
 	// Pet is the client for interacting with the Pet builders.
 	Pet *PetClient
 	// User is the client for interacting with the User builders.
@@ -149,6 +169,16 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.LinkBadge = NewLinkBadgeClient(tx.config)
+	tx.LinkBox = NewLinkBoxClient(tx.config)
+	tx.LinkCat = NewLinkCatClient(tx.config)
+	tx.LinkDog = NewLinkDogClient(tx.config)
+	tx.LinkGroup = NewLinkGroupClient(tx.config)
+	tx.LinkInfo = NewLinkInfoClient(tx.config)
+	tx.LinkNode = NewLinkNodeClient(tx.config)
+	tx.LinkOwner = NewLinkOwnerClient(tx.config)
+	tx.LinkTag = NewLinkTagClient(tx.config)
+	tx.LinkToy = NewLinkToyClient(tx.config)
 	tx.Pet = NewPetClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
@@ -160,7 +190,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Pet.QueryXXX(), the query will be executed
+// applies a query, for example: LinkBadge.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

@@ -82,8 +82,13 @@ type Tx interface {
 // errors never fail the mutation, unless the Cache has WithStrictWrites and
 // the keys could not be marked before the write.
 func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
+	return s.mutate(ctx, c, s.part(c, w), w, next)
+}
+
+// mutate is Mutate with the part that buffers the write (links start their
+// watches in it before the write is described).
+func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
 	c.outbox.poke(w.DB)
-	p := s.part(c, w)
 	if w.Tx == nil {
 		// Published or aborted below, unless an error comes first.
 		defer func() {

@@ -1,0 +1,39 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+
+	cachemodel "github.com/entcachemodel/entcachemodel/annotations"
+)
+
+// LinkNode references itself three ways: a tree with an edge field
+// (parent_id), a tree with a hidden key (mom/kids) and a one-to-one chain
+// (prev/next, hidden).
+type LinkNode struct {
+	ent.Schema
+}
+
+// Fields of the LinkNode.
+func (LinkNode) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").Default(""),
+		field.Int("parent_id").Optional().Nillable(),
+	}
+}
+
+// Edges of the LinkNode.
+func (LinkNode) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("children", LinkNode.Type).From("parent").Field("parent_id").Unique(),
+		edge.To("kids", LinkNode.Type).From("mom").Unique(),
+		edge.To("next", LinkNode.Type).Unique().From("prev").Unique(),
+	}
+}
+
+// Annotations of the LinkNode.
+func (LinkNode) Annotations() []schema.Annotation {
+	return []schema.Annotation{cachemodel.PublishBy("parent_id"), cachemodel.PublishBy("name")}
+}
