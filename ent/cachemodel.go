@@ -929,7 +929,7 @@ func linknodeCacheParseID(s string) (int, error) {
 // linknodeCacheSchema describes LinkNode to the cache.
 var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 	Type:      "LinkNode",
-	Hash:      "862786582812",
+	Hash:      "246eea1db043",
 	ID:        func(v *LinkNode) int { return v.ID },
 	FormatID:  linknodeCacheFormatID,
 	ParseID:   linknodeCacheParseID,
@@ -948,6 +948,10 @@ var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 		e.Bool(v.link_node_next != nil)
 		if v.link_node_next != nil {
 			e.Int(int64(*v.link_node_next))
+		}
+		e.Bool(v.link_node_boss != nil)
+		if v.link_node_boss != nil {
+			e.Int(int64(*v.link_node_boss))
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkNode {
@@ -970,6 +974,10 @@ var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 		if d.Bool() {
 			x := int(d.Int())
 			v.link_node_next = &x
+		}
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_node_boss = &x
 		}
 		return v
 	},
@@ -1002,6 +1010,7 @@ func linknodeCacheHook(next Mutator) Mutator {
 			owners = append(owners, entcachemodel.Owners("parent_id", m.ParentIDs())...)
 			owners = append(owners, entcachemodel.Owners("link_node_kids", m.MomIDs())...)
 			owners = append(owners, entcachemodel.Owners("link_node_next", m.PrevIDs())...)
+			owners = append(owners, entcachemodel.Owners("link_node_boss", m.BossIDs())...)
 			return owners
 		}
 		w.Predict = func(ctx context.Context, ids []int) ([]*LinkNode, error) {
@@ -1708,6 +1717,7 @@ var cacheLinks = entcachemodel.NewLinks(
 		{Owner: linknode.Table, Edge: linknode.EdgeChildren, Table: linknode.ChildrenTable, Column: linknode.ChildrenColumn},
 		{Owner: linknode.Table, Edge: linknode.EdgeKids, Table: linknode.KidsTable, Column: linknode.KidsColumn},
 		{Owner: linknode.Table, Edge: linknode.EdgeNext, Table: linknode.NextTable, Column: linknode.NextColumn},
+		{Owner: linknode.Table, Edge: linknode.EdgeStaff, Table: linknode.StaffTable, Column: linknode.StaffColumn},
 		{Owner: linkbox.Table, Edge: linkbox.EdgeToys, Table: linkbox.ToysTable, Column: linkbox.ToysColumn},
 		{Owner: linkcat.Table, Edge: linkcat.EdgeToys, Table: linkcat.ToysTable, Column: linkcat.ToysColumn},
 		{Owner: user.Table, Edge: user.EdgePets, Table: user.PetsTable, Column: user.PetsColumn},
@@ -1717,6 +1727,7 @@ var cacheLinks = entcachemodel.NewLinks(
 		{Table: "link_toys", ID: "id", Column: "cat_id", RefTable: "link_cats", OnDelete: entcachemodel.SetNull},
 		{Table: "link_badges", ID: "id", Column: "link_group_badge", RefTable: "link_groups", OnDelete: entcachemodel.SetNull},
 		{Table: "link_groups", ID: "id", Column: "link_group_info", RefTable: "link_infos", OnDelete: entcachemodel.SetNull},
+		{Table: "link_nodes", ID: "id", Column: "link_node_boss", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
 		{Table: "link_nodes", ID: "id", Column: "link_node_kids", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
 		{Table: "link_nodes", ID: "id", Column: "link_node_next", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
 		{Table: "link_nodes", ID: "id", Column: "parent_id", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},

@@ -1485,6 +1485,38 @@ func (c *LinkNodeClient) QueryNext(_m *LinkNode) *LinkNodeQuery {
 	return query
 }
 
+// QueryStaff queries the staff edge of a LinkNode.
+func (c *LinkNodeClient) QueryStaff(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, linknode.StaffTable, linknode.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBoss queries the boss edge of a LinkNode.
+func (c *LinkNodeClient) QueryBoss(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, linknode.BossTable, linknode.BossColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *LinkNodeClient) Hooks() []Hook {
 	return c.hooks.LinkNode

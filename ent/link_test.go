@@ -2,15 +2,21 @@ package ent_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/entcachemodel/entcachemodel/ent"
 	"github.com/entcachemodel/entcachemodel/ent/linkcat"
+	"github.com/entcachemodel/entcachemodel/ent/linkgroup"
 	"github.com/entcachemodel/entcachemodel/ent/linknode"
 	"github.com/entcachemodel/entcachemodel/ent/linkowner"
 	"github.com/entcachemodel/entcachemodel/ent/linktoy"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
+	"github.com/entcachemodel/entcachemodel/internal/testenv"
 )
 
 // same checks one cached row against the database: equal, or both missing.
@@ -185,35 +191,81 @@ func TestEdgeFieldsFollowOwnerWritesInATransaction(t *testing.T) {
 }
 
 // Self-references: the parent's writes change its children's keys, for an
-// edge field (parent_id, published), a hidden key (mom/kids) and a
-// one-to-one chain (prev/next).
+// edge field (parent_id, published), a hidden key (mom/kids), a hidden key
+// declared from the child's side (boss/staff) and a one-to-one chain
+// (prev/next, hidden), each from the parent's side: add
+// (also on create), remove, clear, bulk, and deleting the parent.
 func TestSelfReferencesFollowParentWrites(t *testing.T) {
-	e := newEnv(t)
-	c := e.client
-	p := must(c.LinkNode.Create().SetName("p").Save(e.ctx))
-	q := must(c.LinkNode.Create().SetName("q").Save(e.ctx))
-	kid := must(c.LinkNode.Create().SetName("kid").Save(e.ctx))
-	check := func(parents ...int) {
-		t.Helper()
-		e.node(p.ID, q.ID, kid.ID)
-		e.childrenOf(parents...)
+	type edge struct {
+		add    func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne
+		remove func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne
+		clear  func(u *ent.LinkNodeUpdateOne) *ent.LinkNodeUpdateOne
+		bulk   func(u *ent.LinkNodeUpdate, kid *ent.LinkNode) *ent.LinkNodeUpdate
+		create func(c *ent.LinkNodeCreate, kid *ent.LinkNode) *ent.LinkNodeCreate
 	}
-	check(p.ID, q.ID)
-
-	require.NoError(t, p.Update().AddChildren(kid).Exec(e.ctx))
-	check(p.ID, q.ID)
-	require.NoError(t, p.Update().RemoveChildIDs(kid.ID).AddKids(kid).SetNext(kid).Exec(e.ctx))
-	check(p.ID, q.ID)
-	require.NoError(t, c.LinkNode.Update().Where(linknode.Name("q")).AddChildIDs(kid.ID).Exec(e.ctx))
-	check(p.ID, q.ID)
-	require.NoError(t, c.LinkNode.UpdateOne(q).ClearChildren().Exec(e.ctx))
-	require.NoError(t, c.LinkNode.UpdateOne(p).ClearKids().ClearNext().Exec(e.ctx))
-	check(p.ID, q.ID)
-	r := must(c.LinkNode.Create().SetName("r").AddChildren(kid).AddKids(kid).SetNext(kid).Save(e.ctx))
-	check(p.ID, q.ID, r.ID)
-	// Deleting the parent sets every key NULL.
-	require.NoError(t, c.LinkNode.DeleteOne(r).Exec(e.ctx))
-	check(p.ID, q.ID, r.ID)
+	edges := map[string]edge{
+		"edge field": {
+			add: func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne { return u.AddChildren(kid) },
+			remove: func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne {
+				return u.RemoveChildIDs(kid.ID)
+			},
+			clear:  (*ent.LinkNodeUpdateOne).ClearChildren,
+			bulk:   func(u *ent.LinkNodeUpdate, kid *ent.LinkNode) *ent.LinkNodeUpdate { return u.AddChildIDs(kid.ID) },
+			create: func(c *ent.LinkNodeCreate, kid *ent.LinkNode) *ent.LinkNodeCreate { return c.AddChildren(kid) },
+		},
+		"hidden key": {
+			add: func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne { return u.AddKids(kid) },
+			remove: func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne {
+				return u.RemoveKidIDs(kid.ID)
+			},
+			clear:  (*ent.LinkNodeUpdateOne).ClearKids,
+			bulk:   func(u *ent.LinkNodeUpdate, kid *ent.LinkNode) *ent.LinkNodeUpdate { return u.AddKidIDs(kid.ID) },
+			create: func(c *ent.LinkNodeCreate, kid *ent.LinkNode) *ent.LinkNodeCreate { return c.AddKids(kid) },
+		},
+		"declared on the child": {
+			add: func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne { return u.AddStaff(kid) },
+			remove: func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne {
+				return u.RemoveStaffIDs(kid.ID)
+			},
+			clear:  (*ent.LinkNodeUpdateOne).ClearStaff,
+			bulk:   func(u *ent.LinkNodeUpdate, kid *ent.LinkNode) *ent.LinkNodeUpdate { return u.AddStaffIDs(kid.ID) },
+			create: func(c *ent.LinkNodeCreate, kid *ent.LinkNode) *ent.LinkNodeCreate { return c.AddStaff(kid) },
+		},
+		"one-to-one": {
+			add:    func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne { return u.SetNext(kid) },
+			remove: func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne { return u.ClearNext() },
+			clear:  (*ent.LinkNodeUpdateOne).ClearNext,
+			bulk:   func(u *ent.LinkNodeUpdate, kid *ent.LinkNode) *ent.LinkNodeUpdate { return u.SetNextID(kid.ID) },
+			create: func(c *ent.LinkNodeCreate, kid *ent.LinkNode) *ent.LinkNodeCreate { return c.SetNext(kid) },
+		},
+	}
+	for name, ed := range edges {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.client
+			p := must(c.LinkNode.Create().SetName("p").Save(e.ctx))
+			q := must(c.LinkNode.Create().SetName("q").Save(e.ctx))
+			kid := must(c.LinkNode.Create().SetName("kid").Save(e.ctx))
+			check := func(parents ...int) {
+				t.Helper()
+				e.node(kid.ID, p.ID, q.ID)
+				e.childrenOf(parents...)
+			}
+			check(p.ID, q.ID)
+			require.NoError(t, ed.add(p.Update(), kid).Exec(e.ctx))
+			check(p.ID, q.ID)
+			require.NoError(t, ed.remove(p.Update(), kid).Exec(e.ctx))
+			check(p.ID, q.ID)
+			require.NoError(t, ed.bulk(c.LinkNode.Update().Where(linknode.Name("q")), kid).Exec(e.ctx))
+			check(p.ID, q.ID)
+			require.NoError(t, ed.clear(q.Update()).Exec(e.ctx))
+			check(p.ID, q.ID)
+			r := must(ed.create(c.LinkNode.Create().SetName("r"), kid).Save(e.ctx))
+			check(p.ID, q.ID, r.ID)
+			require.NoError(t, c.LinkNode.DeleteOne(r).Exec(e.ctx))
+			check(p.ID, q.ID, r.ID)
+		})
+	}
 }
 
 // Deleting an owner cascades: its cats are deleted (CASCADE), which sets
@@ -234,10 +286,10 @@ func TestCascadesFollowEveryChain(t *testing.T) {
 			}
 			check := func() {
 				t.Helper()
-				e.cat(cats...)
 				e.toy(toys...)
-				e.catsOf(owners...)
 				e.toysOf(cats...)
+				e.cat(cats...)
+				e.catsOf(owners...)
 			}
 			check()
 			switch name {
@@ -258,4 +310,192 @@ func TestCascadesFollowEveryChain(t *testing.T) {
 			check()
 		})
 	}
+}
+
+// Edges declared on either side: a many-to-one declared on the cached
+// LinkGroup (its key in LinkGroup's table) that LinkInfo writes through its
+// inverse edge, one with no edge back (only deleting the LinkTag changes the
+// group), and a one-to-one whose key is in LinkBadge's table.
+func TestEdgesDeclaredOnEitherSide(t *testing.T) {
+	e := newEnv(t)
+	c := e.client
+	g := must(c.LinkGroup.Create().SetName("g").Save(e.ctx))
+	h := must(c.LinkGroup.Create().SetName("h").Save(e.ctx))
+	info := must(c.LinkInfo.Create().SetName("i").Save(e.ctx))
+	tag := must(c.LinkTag.Create().SetName("t").Save(e.ctx))
+	badge := must(c.LinkBadge.Create().SetName("b").Save(e.ctx))
+	check := func() {
+		t.Helper()
+		e.group(g.ID, h.ID)
+		e.badge(badge.ID)
+	}
+	check()
+
+	require.NoError(t, info.Update().AddGroups(g, h).Exec(e.ctx))
+	check()
+	require.NoError(t, info.Update().RemoveGroups(h).Exec(e.ctx))
+	check()
+	require.NoError(t, info.Update().ClearGroups().Exec(e.ctx))
+	check()
+	info2 := must(c.LinkInfo.Create().SetName("i2").AddGroups(h).Save(e.ctx))
+	check()
+	require.NoError(t, c.LinkInfo.DeleteOne(info2).Exec(e.ctx)) // SET NULL
+	check()
+	require.NoError(t, g.Update().SetTag(tag).SetInfo(info).Exec(e.ctx))
+	check()
+	require.NoError(t, c.LinkTag.DeleteOne(tag).Exec(e.ctx)) // SET NULL
+	check()
+
+	require.NoError(t, g.Update().SetBadge(badge).Exec(e.ctx))
+	check()
+	require.NoError(t, g.Update().ClearBadge().Exec(e.ctx))
+	check()
+	require.NoError(t, c.LinkGroup.Update().Where(linkgroup.Name("h")).SetBadge(badge).Exec(e.ctx))
+	check()
+	require.NoError(t, c.LinkGroup.DeleteOne(h).Exec(e.ctx)) // SET NULL
+	check()
+	_, err := c.LinkGroup.Cached().Get(e.ctx, h.ID)
+	require.True(t, ent.IsNotFound(err))
+}
+
+// The watch protocol covers edge fields and cascades: a row moved to an
+// owner by another process after the unnamed write listed the owner's rows,
+// and before its statement ran, is changed unseen (its key cleared, or the
+// row deleted with its owner), and must not stay cached as the mover
+// published it.
+func TestLinkRaceWithAnUnnamedWrite(t *testing.T) {
+	type world struct {
+		owner *ent.LinkOwner
+		cat   *ent.LinkCat // the owner's: the toy's owner in the cascade
+		other *ent.LinkCat // no one's
+		dog   *ent.LinkDog
+		toy   *ent.LinkToy
+	}
+	cases := map[string]struct {
+		write func(e *env, w world) error
+		move  func(c *ent.Client, ctx context.Context, w world) error
+		check func(e *env, w world)
+	}{
+		"clear cats/cat side": {
+			write: func(e *env, w world) error { return e.client.LinkOwner.UpdateOne(w.owner).ClearCats().Exec(e.ctx) },
+			move: func(c *ent.Client, ctx context.Context, w world) error {
+				return c.LinkCat.Create().SetName("late").SetOwnerID(w.owner.ID).Exec(ctx)
+			},
+			check: func(e *env, w world) {
+				ids := must(e.client.LinkCat.Query().IDs(e.ctx))
+				e.cat(ids...)
+				e.catsOf(w.owner.ID)
+			},
+		},
+		"clear dogs/owner side": {
+			write: func(e *env, w world) error { return e.client.LinkOwner.UpdateOne(w.owner).ClearDogs().Exec(e.ctx) },
+			move: func(c *ent.Client, ctx context.Context, w world) error {
+				return c.LinkOwner.UpdateOneID(w.owner.ID).AddDogIDs(w.dog.ID).Exec(ctx)
+			},
+			check: func(e *env, w world) { e.dog(w.dog.ID) },
+		},
+		"delete owner, dogs set null/dog side": {
+			write: func(e *env, w world) error { return e.client.LinkOwner.DeleteOne(w.owner).Exec(e.ctx) },
+			move: func(c *ent.Client, ctx context.Context, w world) error {
+				return c.LinkDog.UpdateOneID(w.dog.ID).SetOwnerID(w.owner.ID).Exec(ctx)
+			},
+			check: func(e *env, w world) { e.dog(w.dog.ID) },
+		},
+		"delete owner, cats cascade/cat side": {
+			write: func(e *env, w world) error { return e.client.LinkOwner.DeleteOne(w.owner).Exec(e.ctx) },
+			move: func(c *ent.Client, ctx context.Context, w world) error {
+				return c.LinkCat.UpdateOneID(w.other.ID).SetOwnerID(w.owner.ID).Exec(ctx)
+			},
+			check: func(e *env, w world) {
+				e.cat(w.cat.ID, w.other.ID)
+				e.catsOf(w.owner.ID)
+			},
+		},
+		"delete owner, toys of its cats set null/toy side": {
+			write: func(e *env, w world) error { return e.client.LinkOwner.DeleteOne(w.owner).Exec(e.ctx) },
+			move: func(c *ent.Client, ctx context.Context, w world) error {
+				return c.LinkToy.UpdateOneID(w.toy.ID).SetCatID(w.cat.ID).Exec(ctx)
+			},
+			check: func(e *env, w world) {
+				e.toy(w.toy.ID)
+				e.toysOf(w.cat.ID)
+			},
+		},
+		"delete owner, toys of its cats set null/cat side": {
+			write: func(e *env, w world) error { return e.client.LinkOwner.DeleteOne(w.owner).Exec(e.ctx) },
+			move: func(c *ent.Client, ctx context.Context, w world) error {
+				return c.LinkCat.UpdateOneID(w.cat.ID).AddToyIDs(w.toy.ID).Exec(ctx)
+			},
+			check: func(e *env, w world) {
+				e.toy(w.toy.ID)
+				e.toysOf(w.cat.ID)
+			},
+		},
+	}
+	for name, tc := range cases {
+		for _, slow := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/slow=%v", name, slow), func(t *testing.T) {
+				const leaseTime = 300 * time.Millisecond
+				e := newEnv(t, entcachemodel.WithLease(leaseTime))
+				c := e.client
+				var w world
+				w.owner = must(c.LinkOwner.Create().SetName("o").Save(e.ctx))
+				w.cat = must(c.LinkCat.Create().SetOwner(w.owner).Save(e.ctx))
+				w.other = must(c.LinkCat.Create().Save(e.ctx))
+				w.dog = must(c.LinkDog.Create().Save(e.ctx))
+				w.toy = must(c.LinkToy.Create().Save(e.ctx))
+				tc.check(e, w) // fills the cache
+				_, _, other := e.process(e.redis.NewClient(), entcachemodel.WithLease(leaseTime))
+
+				var once sync.Once
+				c.LinkOwner.Use(func(next ent.Mutator) ent.Mutator {
+					return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+						once.Do(func() {
+							require.NoError(t, tc.move(other, ctx, w))
+							if slow {
+								// The unnamed write waits longer than a lease, and
+								// readers fill the rows as they are meanwhile.
+								e.redis.Advance(leaseTime + 100*time.Millisecond)
+								tc.check(e, w)
+							}
+						})
+						return next.Mutate(ctx, m)
+					})
+				})
+				require.NoError(t, tc.write(e, w))
+				e.redis.Advance(leaseTime + 100*time.Millisecond)
+				tc.check(e, w)
+			})
+		}
+	}
+}
+
+// An owner-side add marks, before the write, the rows it moves and the
+// lists they move into: a crash between the commit and the publish leaves
+// them stale for one lease at most.
+func TestCrashAfterAnOwnerSideAddIsBoundedByTheLease(t *testing.T) {
+	const leaseTime = 300 * time.Millisecond
+	e := newEnv(t, entcachemodel.WithLease(leaseTime))
+	o := must(e.client.LinkOwner.Create().SetName("o").Save(e.ctx))
+	there := must(e.client.LinkCat.Create().SetOwner(o).Save(e.ctx))
+	cat := must(e.client.LinkCat.Create().Save(e.ctx))
+	e.cat(cat.ID, there.ID)
+	e.catsOf(o.ID) // cached, without cat
+
+	faults := &testenv.Faults{}
+	dying := e.redis.NewClient()
+	dying.AddHook(faults)
+	_, _, crashing := e.process(dying, entcachemodel.WithLease(leaseTime))
+	crashing.LinkOwner.Use(func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			v, err := next.Mutate(ctx, m)
+			faults.Down.Store(true) // the process is gone: nothing it sends arrives
+			return v, err
+		})
+	})
+	require.NoError(t, crashing.LinkOwner.UpdateOneID(o.ID).AddCatIDs(cat.ID).Exec(e.ctx))
+
+	e.redis.Advance(leaseTime + 100*time.Millisecond)
+	e.cat(cat.ID)
+	e.catsOf(o.ID)
 }

@@ -25,6 +25,7 @@ type LinkNode struct {
 	Edges          LinkNodeEdges `json:"edges"`
 	link_node_kids *int
 	link_node_next *int
+	link_node_boss *int
 	selectValues   sql.SelectValues
 }
 
@@ -42,9 +43,13 @@ type LinkNodeEdges struct {
 	Prev *LinkNode `json:"prev,omitempty"`
 	// Next holds the value of the next edge.
 	Next *LinkNode `json:"next,omitempty"`
+	// Staff holds the value of the staff edge.
+	Staff []*LinkNode `json:"staff,omitempty"`
+	// Boss holds the value of the boss edge.
+	Boss *LinkNode `json:"boss,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [8]bool
 }
 
 // ParentOrErr returns the Parent value or an error if the edge
@@ -109,6 +114,26 @@ func (e LinkNodeEdges) NextOrErr() (*LinkNode, error) {
 	return nil, &NotLoadedError{edge: "next"}
 }
 
+// StaffOrErr returns the Staff value or an error if the edge
+// was not loaded in eager-loading.
+func (e LinkNodeEdges) StaffOrErr() ([]*LinkNode, error) {
+	if e.loadedTypes[6] {
+		return e.Staff, nil
+	}
+	return nil, &NotLoadedError{edge: "staff"}
+}
+
+// BossOrErr returns the Boss value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e LinkNodeEdges) BossOrErr() (*LinkNode, error) {
+	if e.Boss != nil {
+		return e.Boss, nil
+	} else if e.loadedTypes[7] {
+		return nil, &NotFoundError{label: linknode.Label}
+	}
+	return nil, &NotLoadedError{edge: "boss"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*LinkNode) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -121,6 +146,8 @@ func (*LinkNode) scanValues(columns []string) ([]any, error) {
 		case linknode.ForeignKeys[0]: // link_node_kids
 			values[i] = new(sql.NullInt64)
 		case linknode.ForeignKeys[1]: // link_node_next
+			values[i] = new(sql.NullInt64)
+		case linknode.ForeignKeys[2]: // link_node_boss
 			values[i] = new(sql.NullInt64)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -170,6 +197,13 @@ func (_m *LinkNode) assignValues(columns []string, values []any) error {
 				_m.link_node_next = new(int)
 				*_m.link_node_next = int(value.Int64)
 			}
+		case linknode.ForeignKeys[2]:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for edge-field link_node_boss", value)
+			} else if value.Valid {
+				_m.link_node_boss = new(int)
+				*_m.link_node_boss = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -211,6 +245,16 @@ func (_m *LinkNode) QueryPrev() *LinkNodeQuery {
 // QueryNext queries the "next" edge of the LinkNode entity.
 func (_m *LinkNode) QueryNext() *LinkNodeQuery {
 	return NewLinkNodeClient(_m.config).QueryNext(_m)
+}
+
+// QueryStaff queries the "staff" edge of the LinkNode entity.
+func (_m *LinkNode) QueryStaff() *LinkNodeQuery {
+	return NewLinkNodeClient(_m.config).QueryStaff(_m)
+}
+
+// QueryBoss queries the "boss" edge of the LinkNode entity.
+func (_m *LinkNode) QueryBoss() *LinkNodeQuery {
+	return NewLinkNodeClient(_m.config).QueryBoss(_m)
 }
 
 // Update returns a builder for updating this LinkNode.

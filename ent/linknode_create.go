@@ -141,6 +141,40 @@ func (_c *LinkNodeCreate) SetNext(v *LinkNode) *LinkNodeCreate {
 	return _c.SetNextID(v.ID)
 }
 
+// AddStaffIDs adds the "staff" edge to the LinkNode entity by IDs.
+func (_c *LinkNodeCreate) AddStaffIDs(ids ...int) *LinkNodeCreate {
+	_c.mutation.AddStaffIDs(ids...)
+	return _c
+}
+
+// AddStaff adds the "staff" edges to the LinkNode entity.
+func (_c *LinkNodeCreate) AddStaff(v ...*LinkNode) *LinkNodeCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddStaffIDs(ids...)
+}
+
+// SetBossID sets the "boss" edge to the LinkNode entity by ID.
+func (_c *LinkNodeCreate) SetBossID(id int) *LinkNodeCreate {
+	_c.mutation.SetBossID(id)
+	return _c
+}
+
+// SetNillableBossID sets the "boss" edge to the LinkNode entity by ID if the given value is not nil.
+func (_c *LinkNodeCreate) SetNillableBossID(id *int) *LinkNodeCreate {
+	if id != nil {
+		_c = _c.SetBossID(*id)
+	}
+	return _c
+}
+
+// SetBoss sets the "boss" edge to the LinkNode entity.
+func (_c *LinkNodeCreate) SetBoss(v *LinkNode) *LinkNodeCreate {
+	return _c.SetBossID(v.ID)
+}
+
 // Mutation returns the LinkNodeMutation object of the builder.
 func (_c *LinkNodeCreate) Mutation() *LinkNodeMutation {
 	return _c.mutation
@@ -315,6 +349,39 @@ func (_c *LinkNodeCreate) createSpec() (*LinkNode, *sqlgraph.CreateSpec) {
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.StaffIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   linknode.StaffTable,
+			Columns: []string{linknode.StaffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.BossIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   linknode.BossTable,
+			Columns: []string{linknode.BossColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.link_node_boss = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

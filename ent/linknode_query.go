@@ -29,6 +29,8 @@ type LinkNodeQuery struct {
 	withKids     *LinkNodeQuery
 	withPrev     *LinkNodeQuery
 	withNext     *LinkNodeQuery
+	withStaff    *LinkNodeQuery
+	withBoss     *LinkNodeQuery
 	withFKs      bool
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -191,6 +193,50 @@ func (_q *LinkNodeQuery) QueryNext() *LinkNodeQuery {
 			sqlgraph.From(linknode.Table, linknode.FieldID, selector),
 			sqlgraph.To(linknode.Table, linknode.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, false, linknode.NextTable, linknode.NextColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryStaff chains the current query on the "staff" edge.
+func (_q *LinkNodeQuery) QueryStaff() *LinkNodeQuery {
+	query := (&LinkNodeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, selector),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, linknode.StaffTable, linknode.StaffColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryBoss chains the current query on the "boss" edge.
+func (_q *LinkNodeQuery) QueryBoss() *LinkNodeQuery {
+	query := (&LinkNodeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, selector),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, linknode.BossTable, linknode.BossColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -396,6 +442,8 @@ func (_q *LinkNodeQuery) Clone() *LinkNodeQuery {
 		withKids:     _q.withKids.Clone(),
 		withPrev:     _q.withPrev.Clone(),
 		withNext:     _q.withNext.Clone(),
+		withStaff:    _q.withStaff.Clone(),
+		withBoss:     _q.withBoss.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -465,6 +513,28 @@ func (_q *LinkNodeQuery) WithNext(opts ...func(*LinkNodeQuery)) *LinkNodeQuery {
 		opt(query)
 	}
 	_q.withNext = query
+	return _q
+}
+
+// WithStaff tells the query-builder to eager-load the nodes that are connected to
+// the "staff" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *LinkNodeQuery) WithStaff(opts ...func(*LinkNodeQuery)) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withStaff = query
+	return _q
+}
+
+// WithBoss tells the query-builder to eager-load the nodes that are connected to
+// the "boss" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *LinkNodeQuery) WithBoss(opts ...func(*LinkNodeQuery)) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withBoss = query
 	return _q
 }
 
@@ -547,16 +617,18 @@ func (_q *LinkNodeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Lin
 		nodes       = []*LinkNode{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [8]bool{
 			_q.withParent != nil,
 			_q.withChildren != nil,
 			_q.withMom != nil,
 			_q.withKids != nil,
 			_q.withPrev != nil,
 			_q.withNext != nil,
+			_q.withStaff != nil,
+			_q.withBoss != nil,
 		}
 	)
-	if _q.withMom != nil || _q.withPrev != nil {
+	if _q.withMom != nil || _q.withPrev != nil || _q.withBoss != nil {
 		withFKs = true
 	}
 	if withFKs {
@@ -615,6 +687,19 @@ func (_q *LinkNodeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Lin
 	if query := _q.withNext; query != nil {
 		if err := _q.loadNext(ctx, query, nodes, nil,
 			func(n *LinkNode, e *LinkNode) { n.Edges.Next = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withStaff; query != nil {
+		if err := _q.loadStaff(ctx, query, nodes,
+			func(n *LinkNode) { n.Edges.Staff = []*LinkNode{} },
+			func(n *LinkNode, e *LinkNode) { n.Edges.Staff = append(n.Edges.Staff, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withBoss; query != nil {
+		if err := _q.loadBoss(ctx, query, nodes, nil,
+			func(n *LinkNode, e *LinkNode) { n.Edges.Boss = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -807,6 +892,69 @@ func (_q *LinkNodeQuery) loadNext(ctx context.Context, query *LinkNodeQuery, nod
 			return fmt.Errorf(`unexpected referenced foreign-key "link_node_next" returned %v for node %v`, *fk, n.ID)
 		}
 		assign(node, n)
+	}
+	return nil
+}
+func (_q *LinkNodeQuery) loadStaff(ctx context.Context, query *LinkNodeQuery, nodes []*LinkNode, init func(*LinkNode), assign func(*LinkNode, *LinkNode)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*LinkNode)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	query.withFKs = true
+	query.Where(predicate.LinkNode(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(linknode.StaffColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.link_node_boss
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "link_node_boss" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "link_node_boss" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *LinkNodeQuery) loadBoss(ctx context.Context, query *LinkNodeQuery, nodes []*LinkNode, init func(*LinkNode), assign func(*LinkNode, *LinkNode)) error {
+	ids := make([]int, 0, len(nodes))
+	nodeids := make(map[int][]*LinkNode)
+	for i := range nodes {
+		if nodes[i].link_node_boss == nil {
+			continue
+		}
+		fk := *nodes[i].link_node_boss
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(linknode.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "link_node_boss" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
 	}
 	return nil
 }

@@ -153,6 +153,40 @@ func (_u *LinkNodeUpdate) SetNext(v *LinkNode) *LinkNodeUpdate {
 	return _u.SetNextID(v.ID)
 }
 
+// AddStaffIDs adds the "staff" edge to the LinkNode entity by IDs.
+func (_u *LinkNodeUpdate) AddStaffIDs(ids ...int) *LinkNodeUpdate {
+	_u.mutation.AddStaffIDs(ids...)
+	return _u
+}
+
+// AddStaff adds the "staff" edges to the LinkNode entity.
+func (_u *LinkNodeUpdate) AddStaff(v ...*LinkNode) *LinkNodeUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStaffIDs(ids...)
+}
+
+// SetBossID sets the "boss" edge to the LinkNode entity by ID.
+func (_u *LinkNodeUpdate) SetBossID(id int) *LinkNodeUpdate {
+	_u.mutation.SetBossID(id)
+	return _u
+}
+
+// SetNillableBossID sets the "boss" edge to the LinkNode entity by ID if the given value is not nil.
+func (_u *LinkNodeUpdate) SetNillableBossID(id *int) *LinkNodeUpdate {
+	if id != nil {
+		_u = _u.SetBossID(*id)
+	}
+	return _u
+}
+
+// SetBoss sets the "boss" edge to the LinkNode entity.
+func (_u *LinkNodeUpdate) SetBoss(v *LinkNode) *LinkNodeUpdate {
+	return _u.SetBossID(v.ID)
+}
+
 // Mutation returns the LinkNodeMutation object of the builder.
 func (_u *LinkNodeUpdate) Mutation() *LinkNodeMutation {
 	return _u.mutation
@@ -221,6 +255,33 @@ func (_u *LinkNodeUpdate) ClearPrev() *LinkNodeUpdate {
 // ClearNext clears the "next" edge to the LinkNode entity.
 func (_u *LinkNodeUpdate) ClearNext() *LinkNodeUpdate {
 	_u.mutation.ClearNext()
+	return _u
+}
+
+// ClearStaff clears all "staff" edges to the LinkNode entity.
+func (_u *LinkNodeUpdate) ClearStaff() *LinkNodeUpdate {
+	_u.mutation.ClearStaff()
+	return _u
+}
+
+// RemoveStaffIDs removes the "staff" edge to LinkNode entities by IDs.
+func (_u *LinkNodeUpdate) RemoveStaffIDs(ids ...int) *LinkNodeUpdate {
+	_u.mutation.RemoveStaffIDs(ids...)
+	return _u
+}
+
+// RemoveStaff removes "staff" edges to LinkNode entities.
+func (_u *LinkNodeUpdate) RemoveStaff(v ...*LinkNode) *LinkNodeUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStaffIDs(ids...)
+}
+
+// ClearBoss clears the "boss" edge to the LinkNode entity.
+func (_u *LinkNodeUpdate) ClearBoss() *LinkNodeUpdate {
+	_u.mutation.ClearBoss()
 	return _u
 }
 
@@ -469,6 +530,80 @@ func (_u *LinkNodeUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.StaffCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   linknode.StaffTable,
+			Columns: []string{linknode.StaffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStaffIDs(); len(nodes) > 0 && !_u.mutation.StaffCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   linknode.StaffTable,
+			Columns: []string{linknode.StaffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StaffIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   linknode.StaffTable,
+			Columns: []string{linknode.StaffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BossCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   linknode.BossTable,
+			Columns: []string{linknode.BossColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BossIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   linknode.BossTable,
+			Columns: []string{linknode.BossColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{linknode.Label}
@@ -615,6 +750,40 @@ func (_u *LinkNodeUpdateOne) SetNext(v *LinkNode) *LinkNodeUpdateOne {
 	return _u.SetNextID(v.ID)
 }
 
+// AddStaffIDs adds the "staff" edge to the LinkNode entity by IDs.
+func (_u *LinkNodeUpdateOne) AddStaffIDs(ids ...int) *LinkNodeUpdateOne {
+	_u.mutation.AddStaffIDs(ids...)
+	return _u
+}
+
+// AddStaff adds the "staff" edges to the LinkNode entity.
+func (_u *LinkNodeUpdateOne) AddStaff(v ...*LinkNode) *LinkNodeUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStaffIDs(ids...)
+}
+
+// SetBossID sets the "boss" edge to the LinkNode entity by ID.
+func (_u *LinkNodeUpdateOne) SetBossID(id int) *LinkNodeUpdateOne {
+	_u.mutation.SetBossID(id)
+	return _u
+}
+
+// SetNillableBossID sets the "boss" edge to the LinkNode entity by ID if the given value is not nil.
+func (_u *LinkNodeUpdateOne) SetNillableBossID(id *int) *LinkNodeUpdateOne {
+	if id != nil {
+		_u = _u.SetBossID(*id)
+	}
+	return _u
+}
+
+// SetBoss sets the "boss" edge to the LinkNode entity.
+func (_u *LinkNodeUpdateOne) SetBoss(v *LinkNode) *LinkNodeUpdateOne {
+	return _u.SetBossID(v.ID)
+}
+
 // Mutation returns the LinkNodeMutation object of the builder.
 func (_u *LinkNodeUpdateOne) Mutation() *LinkNodeMutation {
 	return _u.mutation
@@ -683,6 +852,33 @@ func (_u *LinkNodeUpdateOne) ClearPrev() *LinkNodeUpdateOne {
 // ClearNext clears the "next" edge to the LinkNode entity.
 func (_u *LinkNodeUpdateOne) ClearNext() *LinkNodeUpdateOne {
 	_u.mutation.ClearNext()
+	return _u
+}
+
+// ClearStaff clears all "staff" edges to the LinkNode entity.
+func (_u *LinkNodeUpdateOne) ClearStaff() *LinkNodeUpdateOne {
+	_u.mutation.ClearStaff()
+	return _u
+}
+
+// RemoveStaffIDs removes the "staff" edge to LinkNode entities by IDs.
+func (_u *LinkNodeUpdateOne) RemoveStaffIDs(ids ...int) *LinkNodeUpdateOne {
+	_u.mutation.RemoveStaffIDs(ids...)
+	return _u
+}
+
+// RemoveStaff removes "staff" edges to LinkNode entities.
+func (_u *LinkNodeUpdateOne) RemoveStaff(v ...*LinkNode) *LinkNodeUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStaffIDs(ids...)
+}
+
+// ClearBoss clears the "boss" edge to the LinkNode entity.
+func (_u *LinkNodeUpdateOne) ClearBoss() *LinkNodeUpdateOne {
+	_u.mutation.ClearBoss()
 	return _u
 }
 
@@ -951,6 +1147,80 @@ func (_u *LinkNodeUpdateOne) sqlSave(ctx context.Context) (_node *LinkNode, err 
 			Inverse: false,
 			Table:   linknode.NextTable,
 			Columns: []string{linknode.NextColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.StaffCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   linknode.StaffTable,
+			Columns: []string{linknode.StaffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStaffIDs(); len(nodes) > 0 && !_u.mutation.StaffCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   linknode.StaffTable,
+			Columns: []string{linknode.StaffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StaffIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   linknode.StaffTable,
+			Columns: []string{linknode.StaffColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BossCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   linknode.BossTable,
+			Columns: []string{linknode.BossColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BossIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   linknode.BossTable,
+			Columns: []string{linknode.BossColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),

@@ -2875,6 +2875,11 @@ type LinkNodeMutation struct {
 	clearedprev     bool
 	next            *int
 	clearednext     bool
+	staff           map[int]struct{}
+	removedstaff    map[int]struct{}
+	clearedstaff    bool
+	boss            *int
+	clearedboss     bool
 	done            bool
 	oldValue        func(context.Context) (*LinkNode, error)
 	predicates      []predicate.LinkNode
@@ -3315,6 +3320,99 @@ func (m *LinkNodeMutation) ResetNext() {
 	m.clearednext = false
 }
 
+// AddStaffIDs adds the "staff" edge to the LinkNode entity by ids.
+func (m *LinkNodeMutation) AddStaffIDs(ids ...int) {
+	if m.staff == nil {
+		m.staff = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.staff[ids[i]] = struct{}{}
+	}
+}
+
+// ClearStaff clears the "staff" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearStaff() {
+	m.clearedstaff = true
+}
+
+// StaffCleared reports if the "staff" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// RemoveStaffIDs removes the "staff" edge to the LinkNode entity by IDs.
+func (m *LinkNodeMutation) RemoveStaffIDs(ids ...int) {
+	if m.removedstaff == nil {
+		m.removedstaff = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.staff, ids[i])
+		m.removedstaff[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedStaff returns the removed IDs of the "staff" edge to the LinkNode entity.
+func (m *LinkNodeMutation) RemovedStaffIDs() (ids []int) {
+	for id := range m.removedstaff {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+func (m *LinkNodeMutation) StaffIDs() (ids []int) {
+	for id := range m.staff {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *LinkNodeMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+	m.removedstaff = nil
+}
+
+// SetBossID sets the "boss" edge to the LinkNode entity by id.
+func (m *LinkNodeMutation) SetBossID(id int) {
+	m.boss = &id
+}
+
+// ClearBoss clears the "boss" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearBoss() {
+	m.clearedboss = true
+}
+
+// BossCleared reports if the "boss" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) BossCleared() bool {
+	return m.clearedboss
+}
+
+// BossID returns the "boss" edge ID in the mutation.
+func (m *LinkNodeMutation) BossID() (id int, exists bool) {
+	if m.boss != nil {
+		return *m.boss, true
+	}
+	return
+}
+
+// BossIDs returns the "boss" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BossID instead. It exists only for internal usage by the builders.
+func (m *LinkNodeMutation) BossIDs() (ids []int) {
+	if id := m.boss; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBoss resets all changes to the "boss" edge.
+func (m *LinkNodeMutation) ResetBoss() {
+	m.boss = nil
+	m.clearedboss = false
+}
+
 // Where appends a list predicates to the LinkNodeMutation builder.
 func (m *LinkNodeMutation) Where(ps ...predicate.LinkNode) {
 	m.predicates = append(m.predicates, ps...)
@@ -3477,7 +3575,7 @@ func (m *LinkNodeMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *LinkNodeMutation) AddedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 8)
 	if m.parent != nil {
 		edges = append(edges, linknode.EdgeParent)
 	}
@@ -3495,6 +3593,12 @@ func (m *LinkNodeMutation) AddedEdges() []string {
 	}
 	if m.next != nil {
 		edges = append(edges, linknode.EdgeNext)
+	}
+	if m.staff != nil {
+		edges = append(edges, linknode.EdgeStaff)
+	}
+	if m.boss != nil {
+		edges = append(edges, linknode.EdgeBoss)
 	}
 	return edges
 }
@@ -3531,18 +3635,31 @@ func (m *LinkNodeMutation) AddedIDs(name string) []ent.Value {
 		if id := m.next; id != nil {
 			return []ent.Value{*id}
 		}
+	case linknode.EdgeStaff:
+		ids := make([]ent.Value, 0, len(m.staff))
+		for id := range m.staff {
+			ids = append(ids, id)
+		}
+		return ids
+	case linknode.EdgeBoss:
+		if id := m.boss; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *LinkNodeMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 8)
 	if m.removedchildren != nil {
 		edges = append(edges, linknode.EdgeChildren)
 	}
 	if m.removedkids != nil {
 		edges = append(edges, linknode.EdgeKids)
+	}
+	if m.removedstaff != nil {
+		edges = append(edges, linknode.EdgeStaff)
 	}
 	return edges
 }
@@ -3563,13 +3680,19 @@ func (m *LinkNodeMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case linknode.EdgeStaff:
+		ids := make([]ent.Value, 0, len(m.removedstaff))
+		for id := range m.removedstaff {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *LinkNodeMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 8)
 	if m.clearedparent {
 		edges = append(edges, linknode.EdgeParent)
 	}
@@ -3587,6 +3710,12 @@ func (m *LinkNodeMutation) ClearedEdges() []string {
 	}
 	if m.clearednext {
 		edges = append(edges, linknode.EdgeNext)
+	}
+	if m.clearedstaff {
+		edges = append(edges, linknode.EdgeStaff)
+	}
+	if m.clearedboss {
+		edges = append(edges, linknode.EdgeBoss)
 	}
 	return edges
 }
@@ -3607,6 +3736,10 @@ func (m *LinkNodeMutation) EdgeCleared(name string) bool {
 		return m.clearedprev
 	case linknode.EdgeNext:
 		return m.clearednext
+	case linknode.EdgeStaff:
+		return m.clearedstaff
+	case linknode.EdgeBoss:
+		return m.clearedboss
 	}
 	return false
 }
@@ -3626,6 +3759,9 @@ func (m *LinkNodeMutation) ClearEdge(name string) error {
 		return nil
 	case linknode.EdgeNext:
 		m.ClearNext()
+		return nil
+	case linknode.EdgeBoss:
+		m.ClearBoss()
 		return nil
 	}
 	return fmt.Errorf("unknown LinkNode unique edge %s", name)
@@ -3652,6 +3788,12 @@ func (m *LinkNodeMutation) ResetEdge(name string) error {
 		return nil
 	case linknode.EdgeNext:
 		m.ResetNext()
+		return nil
+	case linknode.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	case linknode.EdgeBoss:
+		m.ResetBoss()
 		return nil
 	}
 	return fmt.Errorf("unknown LinkNode edge %s", name)

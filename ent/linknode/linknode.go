@@ -28,6 +28,10 @@ const (
 	EdgePrev = "prev"
 	// EdgeNext holds the string denoting the next edge name in mutations.
 	EdgeNext = "next"
+	// EdgeStaff holds the string denoting the staff edge name in mutations.
+	EdgeStaff = "staff"
+	// EdgeBoss holds the string denoting the boss edge name in mutations.
+	EdgeBoss = "boss"
 	// Table holds the table name of the linknode in the database.
 	Table = "link_nodes"
 	// ParentTable is the table that holds the parent relation/edge.
@@ -54,6 +58,14 @@ const (
 	NextTable = "link_nodes"
 	// NextColumn is the table column denoting the next relation/edge.
 	NextColumn = "link_node_next"
+	// StaffTable is the table that holds the staff relation/edge.
+	StaffTable = "link_nodes"
+	// StaffColumn is the table column denoting the staff relation/edge.
+	StaffColumn = "link_node_boss"
+	// BossTable is the table that holds the boss relation/edge.
+	BossTable = "link_nodes"
+	// BossColumn is the table column denoting the boss relation/edge.
+	BossColumn = "link_node_boss"
 )
 
 // Columns holds all SQL columns for linknode fields.
@@ -68,6 +80,7 @@ var Columns = []string{
 var ForeignKeys = []string{
 	"link_node_kids",
 	"link_node_next",
+	"link_node_boss",
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -163,6 +176,27 @@ func ByNextField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newNextStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByStaffCount orders the results by staff count.
+func ByStaffCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newStaffStep(), opts...)
+	}
+}
+
+// ByStaff orders the results by staff terms.
+func ByStaff(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newStaffStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByBossField orders the results by boss field.
+func ByBossField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newBossStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newParentStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -203,5 +237,19 @@ func newNextStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(Table, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, false, NextTable, NextColumn),
+	)
+}
+func newStaffStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, true, StaffTable, StaffColumn),
+	)
+}
+func newBossStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, BossTable, BossColumn),
 	)
 }

@@ -296,6 +296,52 @@ func HasNextWith(preds ...predicate.LinkNode) predicate.LinkNode {
 	})
 }
 
+// HasStaff applies the HasEdge predicate on the "staff" edge.
+func HasStaff() predicate.LinkNode {
+	return predicate.LinkNode(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, StaffTable, StaffColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasStaffWith applies the HasEdge predicate on the "staff" edge with a given conditions (other predicates).
+func HasStaffWith(preds ...predicate.LinkNode) predicate.LinkNode {
+	return predicate.LinkNode(func(s *sql.Selector) {
+		step := newStaffStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasBoss applies the HasEdge predicate on the "boss" edge.
+func HasBoss() predicate.LinkNode {
+	return predicate.LinkNode(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, BossTable, BossColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasBossWith applies the HasEdge predicate on the "boss" edge with a given conditions (other predicates).
+func HasBossWith(preds ...predicate.LinkNode) predicate.LinkNode {
+	return predicate.LinkNode(func(s *sql.Selector) {
+		step := newBossStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.LinkNode) predicate.LinkNode {
 	return predicate.LinkNode(sql.AndPredicates(predicates...))

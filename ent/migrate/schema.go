@@ -133,6 +133,7 @@ var (
 		{Name: "parent_id", Type: field.TypeInt, Nullable: true},
 		{Name: "link_node_kids", Type: field.TypeInt, Nullable: true},
 		{Name: "link_node_next", Type: field.TypeInt, Unique: true, Nullable: true},
+		{Name: "link_node_boss", Type: field.TypeInt, Nullable: true},
 	}
 	// LinkNodesTable holds the schema information for the "link_nodes" table.
 	LinkNodesTable = &schema.Table{
@@ -155,6 +156,12 @@ var (
 			{
 				Symbol:     "link_nodes_link_nodes_next",
 				Columns:    []*schema.Column{LinkNodesColumns[4]},
+				RefColumns: []*schema.Column{LinkNodesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "link_nodes_link_nodes_boss",
+				Columns:    []*schema.Column{LinkNodesColumns[5]},
 				RefColumns: []*schema.Column{LinkNodesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -286,6 +293,7 @@ func init() {
 	LinkNodesTable.ForeignKeys[0].RefTable = LinkNodesTable
 	LinkNodesTable.ForeignKeys[1].RefTable = LinkNodesTable
 	LinkNodesTable.ForeignKeys[2].RefTable = LinkNodesTable
+	LinkNodesTable.ForeignKeys[3].RefTable = LinkNodesTable
 	LinkToysTable.ForeignKeys[0].RefTable = LinkBoxesTable
 	LinkToysTable.ForeignKeys[1].RefTable = LinkCatsTable
 	PetsTable.ForeignKeys[0].RefTable = UsersTable

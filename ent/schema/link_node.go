@@ -11,7 +11,8 @@ import (
 
 // LinkNode references itself three ways: a tree with an edge field
 // (parent_id), a tree with a hidden key (mom/kids) and a one-to-one chain
-// (prev/next, hidden).
+// (prev/next, hidden), and a tree declared from the child's side
+// (boss/staff, hidden).
 type LinkNode struct {
 	ent.Schema
 }
@@ -30,6 +31,9 @@ func (LinkNode) Edges() []ent.Edge {
 		edge.To("children", LinkNode.Type).From("parent").Field("parent_id").Unique(),
 		edge.To("kids", LinkNode.Type).From("mom").Unique(),
 		edge.To("next", LinkNode.Type).Unique().From("prev").Unique(),
+		// Declared from the child's side: the key (link_node_boss) is the
+		// child's, and the parent writes it through the inverse edge.
+		edge.To("boss", LinkNode.Type).Unique().From("staff"),
 	}
 }
 
