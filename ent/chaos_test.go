@@ -169,6 +169,7 @@ type chaos struct {
 
 	mu         sync.Mutex
 	pets       []int // the pets' ids; pets are never deleted
+	links      chaosLinks
 	hot        []int // ids in the database, refreshed now and then
 	refreshed  time.Time
 	maxID      int // highest id ever seen
@@ -274,6 +275,7 @@ func (c *chaos) seedRows() {
 		require.NoError(c.t, err)
 		c.pets = append(c.pets, pet.ID)
 	}
+	c.seedLinks()
 }
 
 // pickPet returns a pet's id.
@@ -851,6 +853,7 @@ func (c *chaos) check(procs []*chaosProc) []string {
 			samePets(fmt.Sprintf("%s Pet ListByName(%s)", proc, name), want, got, err)
 		}
 	}
+	diffs = append(diffs, c.checkLinks(readers)...)
 	for pass := range 2 {
 		ids, emails, names := r.Perm(c.maxID+1), slices.Collect(maps.Keys(c.emails)), slices.Collect(maps.Keys(c.names))
 		if pass > 0 {
