@@ -107,6 +107,7 @@ func TestChaos(t *testing.T) {
 		p.faults.SetMaxDelay(0)
 		p.faults.Down.Store(false) // an outage that waited for a crash that did not come
 	}
+	c.lastLinkWrites(rand.New(rand.NewPCG(c.seed, 1<<36)), c.alive())
 	c.e.redis.Advance(chaosLease + 200*time.Millisecond)
 	alive := c.alive()
 	drained := func() bool {
