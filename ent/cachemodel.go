@@ -929,7 +929,7 @@ func linknodeCacheParseID(s string) (int, error) {
 // linknodeCacheSchema describes LinkNode to the cache.
 var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 	Type:      "LinkNode",
-	Hash:      "246eea1db043",
+	Hash:      "e819108f5ca2",
 	ID:        func(v *LinkNode) int { return v.ID },
 	FormatID:  linknodeCacheFormatID,
 	ParseID:   linknodeCacheParseID,
@@ -952,6 +952,10 @@ var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 		e.Bool(v.link_node_boss != nil)
 		if v.link_node_boss != nil {
 			e.Int(int64(*v.link_node_boss))
+		}
+		e.Bool(v.link_node_twin != nil)
+		if v.link_node_twin != nil {
+			e.Int(int64(*v.link_node_twin))
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkNode {
@@ -978,6 +982,10 @@ var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 		if d.Bool() {
 			x := int(d.Int())
 			v.link_node_boss = &x
+		}
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_node_twin = &x
 		}
 		return v
 	},
@@ -1011,6 +1019,7 @@ func linknodeCacheHook(next Mutator) Mutator {
 			owners = append(owners, entcachemodel.Owners("link_node_kids", m.MomIDs())...)
 			owners = append(owners, entcachemodel.Owners("link_node_next", m.PrevIDs())...)
 			owners = append(owners, entcachemodel.Owners("link_node_boss", m.BossIDs())...)
+			owners = append(owners, entcachemodel.Owners("link_node_twin", m.TwinIDs())...)
 			return owners
 		}
 		w.Predict = func(ctx context.Context, ids []int) ([]*LinkNode, error) {
@@ -1718,6 +1727,7 @@ var cacheLinks = entcachemodel.NewLinks(
 		{Owner: linknode.Table, Edge: linknode.EdgeKids, Table: linknode.KidsTable, Column: linknode.KidsColumn},
 		{Owner: linknode.Table, Edge: linknode.EdgeNext, Table: linknode.NextTable, Column: linknode.NextColumn},
 		{Owner: linknode.Table, Edge: linknode.EdgeStaff, Table: linknode.StaffTable, Column: linknode.StaffColumn},
+		{Owner: linknode.Table, Edge: linknode.EdgeTwin, Table: linknode.TwinTable, Column: linknode.TwinColumn},
 		{Owner: linkbox.Table, Edge: linkbox.EdgeToys, Table: linkbox.ToysTable, Column: linkbox.ToysColumn},
 		{Owner: linkcat.Table, Edge: linkcat.EdgeToys, Table: linkcat.ToysTable, Column: linkcat.ToysColumn},
 		{Owner: user.Table, Edge: user.EdgePets, Table: user.PetsTable, Column: user.PetsColumn},
@@ -1730,6 +1740,7 @@ var cacheLinks = entcachemodel.NewLinks(
 		{Table: "link_nodes", ID: "id", Column: "link_node_boss", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
 		{Table: "link_nodes", ID: "id", Column: "link_node_kids", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
 		{Table: "link_nodes", ID: "id", Column: "link_node_next", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
+		{Table: "link_nodes", ID: "id", Column: "link_node_twin", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
 		{Table: "link_nodes", ID: "id", Column: "parent_id", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
 		{Table: "link_boxes", ID: "id", Column: "link_owner_boxes", RefTable: "link_owners", OnDelete: entcachemodel.Cascade},
 		{Table: "link_cats", ID: "id", Column: "owner_id", RefTable: "link_owners", OnDelete: entcachemodel.Cascade},

@@ -1517,6 +1517,22 @@ func (c *LinkNodeClient) QueryBoss(_m *LinkNode) *LinkNodeQuery {
 	return query
 }
 
+// QueryTwin queries the twin edge of a LinkNode.
+func (c *LinkNodeClient) QueryTwin(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, linknode.TwinTable, linknode.TwinColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *LinkNodeClient) Hooks() []Hook {
 	return c.hooks.LinkNode

@@ -192,8 +192,9 @@ func TestEdgeFieldsFollowOwnerWritesInATransaction(t *testing.T) {
 
 // Self-references: the parent's writes change its children's keys, for an
 // edge field (parent_id, published), a hidden key (mom/kids), a hidden key
-// declared from the child's side (boss/staff) and a one-to-one chain
-// (prev/next, hidden), each from the parent's side: add
+// declared from the child's side (boss/staff), a one-to-one chain
+// (prev/next, hidden) and a symmetric one-to-one (twin, hidden), each from
+// the parent's side: add
 // (also on create), remove, clear, bulk, and deleting the parent.
 func TestSelfReferencesFollowParentWrites(t *testing.T) {
 	type edge struct {
@@ -230,6 +231,13 @@ func TestSelfReferencesFollowParentWrites(t *testing.T) {
 			clear:  (*ent.LinkNodeUpdateOne).ClearStaff,
 			bulk:   func(u *ent.LinkNodeUpdate, kid *ent.LinkNode) *ent.LinkNodeUpdate { return u.AddStaffIDs(kid.ID) },
 			create: func(c *ent.LinkNodeCreate, kid *ent.LinkNode) *ent.LinkNodeCreate { return c.AddStaff(kid) },
+		},
+		"symmetric one-to-one": {
+			add:    func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne { return u.SetTwin(kid) },
+			remove: func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne { return u.ClearTwin() },
+			clear:  (*ent.LinkNodeUpdateOne).ClearTwin,
+			bulk:   func(u *ent.LinkNodeUpdate, kid *ent.LinkNode) *ent.LinkNodeUpdate { return u.SetTwinID(kid.ID) },
+			create: func(c *ent.LinkNodeCreate, kid *ent.LinkNode) *ent.LinkNodeCreate { return c.SetTwin(kid) },
 		},
 		"one-to-one": {
 			add:    func(u *ent.LinkNodeUpdateOne, kid *ent.LinkNode) *ent.LinkNodeUpdateOne { return u.SetNext(kid) },

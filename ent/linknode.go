@@ -26,6 +26,7 @@ type LinkNode struct {
 	link_node_kids *int
 	link_node_next *int
 	link_node_boss *int
+	link_node_twin *int
 	selectValues   sql.SelectValues
 }
 
@@ -47,9 +48,11 @@ type LinkNodeEdges struct {
 	Staff []*LinkNode `json:"staff,omitempty"`
 	// Boss holds the value of the boss edge.
 	Boss *LinkNode `json:"boss,omitempty"`
+	// Twin holds the value of the twin edge.
+	Twin *LinkNode `json:"twin,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 }
 
 // ParentOrErr returns the Parent value or an error if the edge
@@ -134,6 +137,17 @@ func (e LinkNodeEdges) BossOrErr() (*LinkNode, error) {
 	return nil, &NotLoadedError{edge: "boss"}
 }
 
+// TwinOrErr returns the Twin value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e LinkNodeEdges) TwinOrErr() (*LinkNode, error) {
+	if e.Twin != nil {
+		return e.Twin, nil
+	} else if e.loadedTypes[8] {
+		return nil, &NotFoundError{label: linknode.Label}
+	}
+	return nil, &NotLoadedError{edge: "twin"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*LinkNode) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -148,6 +162,8 @@ func (*LinkNode) scanValues(columns []string) ([]any, error) {
 		case linknode.ForeignKeys[1]: // link_node_next
 			values[i] = new(sql.NullInt64)
 		case linknode.ForeignKeys[2]: // link_node_boss
+			values[i] = new(sql.NullInt64)
+		case linknode.ForeignKeys[3]: // link_node_twin
 			values[i] = new(sql.NullInt64)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -204,6 +220,13 @@ func (_m *LinkNode) assignValues(columns []string, values []any) error {
 				_m.link_node_boss = new(int)
 				*_m.link_node_boss = int(value.Int64)
 			}
+		case linknode.ForeignKeys[3]:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for edge-field link_node_twin", value)
+			} else if value.Valid {
+				_m.link_node_twin = new(int)
+				*_m.link_node_twin = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -255,6 +278,11 @@ func (_m *LinkNode) QueryStaff() *LinkNodeQuery {
 // QueryBoss queries the "boss" edge of the LinkNode entity.
 func (_m *LinkNode) QueryBoss() *LinkNodeQuery {
 	return NewLinkNodeClient(_m.config).QueryBoss(_m)
+}
+
+// QueryTwin queries the "twin" edge of the LinkNode entity.
+func (_m *LinkNode) QueryTwin() *LinkNodeQuery {
+	return NewLinkNodeClient(_m.config).QueryTwin(_m)
 }
 
 // Update returns a builder for updating this LinkNode.

@@ -175,6 +175,25 @@ func (_c *LinkNodeCreate) SetBoss(v *LinkNode) *LinkNodeCreate {
 	return _c.SetBossID(v.ID)
 }
 
+// SetTwinID sets the "twin" edge to the LinkNode entity by ID.
+func (_c *LinkNodeCreate) SetTwinID(id int) *LinkNodeCreate {
+	_c.mutation.SetTwinID(id)
+	return _c
+}
+
+// SetNillableTwinID sets the "twin" edge to the LinkNode entity by ID if the given value is not nil.
+func (_c *LinkNodeCreate) SetNillableTwinID(id *int) *LinkNodeCreate {
+	if id != nil {
+		_c = _c.SetTwinID(*id)
+	}
+	return _c
+}
+
+// SetTwin sets the "twin" edge to the LinkNode entity.
+func (_c *LinkNodeCreate) SetTwin(v *LinkNode) *LinkNodeCreate {
+	return _c.SetTwinID(v.ID)
+}
+
 // Mutation returns the LinkNodeMutation object of the builder.
 func (_c *LinkNodeCreate) Mutation() *LinkNodeMutation {
 	return _c.mutation
@@ -382,6 +401,23 @@ func (_c *LinkNodeCreate) createSpec() (*LinkNode, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.link_node_boss = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.TwinIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   linknode.TwinTable,
+			Columns: []string{linknode.TwinColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.link_node_twin = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

@@ -31,6 +31,7 @@ type LinkNodeQuery struct {
 	withNext     *LinkNodeQuery
 	withStaff    *LinkNodeQuery
 	withBoss     *LinkNodeQuery
+	withTwin     *LinkNodeQuery
 	withFKs      bool
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -244,6 +245,28 @@ func (_q *LinkNodeQuery) QueryBoss() *LinkNodeQuery {
 	return query
 }
 
+// QueryTwin chains the current query on the "twin" edge.
+func (_q *LinkNodeQuery) QueryTwin() *LinkNodeQuery {
+	query := (&LinkNodeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, selector),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, linknode.TwinTable, linknode.TwinColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first LinkNode entity from the query.
 // Returns a *NotFoundError when no LinkNode was found.
 func (_q *LinkNodeQuery) First(ctx context.Context) (*LinkNode, error) {
@@ -444,6 +467,7 @@ func (_q *LinkNodeQuery) Clone() *LinkNodeQuery {
 		withNext:     _q.withNext.Clone(),
 		withStaff:    _q.withStaff.Clone(),
 		withBoss:     _q.withBoss.Clone(),
+		withTwin:     _q.withTwin.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -538,6 +562,17 @@ func (_q *LinkNodeQuery) WithBoss(opts ...func(*LinkNodeQuery)) *LinkNodeQuery {
 	return _q
 }
 
+// WithTwin tells the query-builder to eager-load the nodes that are connected to
+// the "twin" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *LinkNodeQuery) WithTwin(opts ...func(*LinkNodeQuery)) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTwin = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -617,7 +652,7 @@ func (_q *LinkNodeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Lin
 		nodes       = []*LinkNode{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withParent != nil,
 			_q.withChildren != nil,
 			_q.withMom != nil,
@@ -626,9 +661,10 @@ func (_q *LinkNodeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Lin
 			_q.withNext != nil,
 			_q.withStaff != nil,
 			_q.withBoss != nil,
+			_q.withTwin != nil,
 		}
 	)
-	if _q.withMom != nil || _q.withPrev != nil || _q.withBoss != nil {
+	if _q.withMom != nil || _q.withPrev != nil || _q.withBoss != nil || _q.withTwin != nil {
 		withFKs = true
 	}
 	if withFKs {
@@ -700,6 +736,12 @@ func (_q *LinkNodeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Lin
 	if query := _q.withBoss; query != nil {
 		if err := _q.loadBoss(ctx, query, nodes, nil,
 			func(n *LinkNode, e *LinkNode) { n.Edges.Boss = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withTwin; query != nil {
+		if err := _q.loadTwin(ctx, query, nodes, nil,
+			func(n *LinkNode, e *LinkNode) { n.Edges.Twin = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -951,6 +993,38 @@ func (_q *LinkNodeQuery) loadBoss(ctx context.Context, query *LinkNodeQuery, nod
 		nodes, ok := nodeids[n.ID]
 		if !ok {
 			return fmt.Errorf(`unexpected foreign-key "link_node_boss" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *LinkNodeQuery) loadTwin(ctx context.Context, query *LinkNodeQuery, nodes []*LinkNode, init func(*LinkNode), assign func(*LinkNode, *LinkNode)) error {
+	ids := make([]int, 0, len(nodes))
+	nodeids := make(map[int][]*LinkNode)
+	for i := range nodes {
+		if nodes[i].link_node_twin == nil {
+			continue
+		}
+		fk := *nodes[i].link_node_twin
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(linknode.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "link_node_twin" returned %v`, n.ID)
 		}
 		for i := range nodes {
 			assign(nodes[i], n)

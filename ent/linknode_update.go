@@ -187,6 +187,25 @@ func (_u *LinkNodeUpdate) SetBoss(v *LinkNode) *LinkNodeUpdate {
 	return _u.SetBossID(v.ID)
 }
 
+// SetTwinID sets the "twin" edge to the LinkNode entity by ID.
+func (_u *LinkNodeUpdate) SetTwinID(id int) *LinkNodeUpdate {
+	_u.mutation.SetTwinID(id)
+	return _u
+}
+
+// SetNillableTwinID sets the "twin" edge to the LinkNode entity by ID if the given value is not nil.
+func (_u *LinkNodeUpdate) SetNillableTwinID(id *int) *LinkNodeUpdate {
+	if id != nil {
+		_u = _u.SetTwinID(*id)
+	}
+	return _u
+}
+
+// SetTwin sets the "twin" edge to the LinkNode entity.
+func (_u *LinkNodeUpdate) SetTwin(v *LinkNode) *LinkNodeUpdate {
+	return _u.SetTwinID(v.ID)
+}
+
 // Mutation returns the LinkNodeMutation object of the builder.
 func (_u *LinkNodeUpdate) Mutation() *LinkNodeMutation {
 	return _u.mutation
@@ -282,6 +301,12 @@ func (_u *LinkNodeUpdate) RemoveStaff(v ...*LinkNode) *LinkNodeUpdate {
 // ClearBoss clears the "boss" edge to the LinkNode entity.
 func (_u *LinkNodeUpdate) ClearBoss() *LinkNodeUpdate {
 	_u.mutation.ClearBoss()
+	return _u
+}
+
+// ClearTwin clears the "twin" edge to the LinkNode entity.
+func (_u *LinkNodeUpdate) ClearTwin() *LinkNodeUpdate {
+	_u.mutation.ClearTwin()
 	return _u
 }
 
@@ -604,6 +629,35 @@ func (_u *LinkNodeUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.TwinCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   linknode.TwinTable,
+			Columns: []string{linknode.TwinColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TwinIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   linknode.TwinTable,
+			Columns: []string{linknode.TwinColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{linknode.Label}
@@ -784,6 +838,25 @@ func (_u *LinkNodeUpdateOne) SetBoss(v *LinkNode) *LinkNodeUpdateOne {
 	return _u.SetBossID(v.ID)
 }
 
+// SetTwinID sets the "twin" edge to the LinkNode entity by ID.
+func (_u *LinkNodeUpdateOne) SetTwinID(id int) *LinkNodeUpdateOne {
+	_u.mutation.SetTwinID(id)
+	return _u
+}
+
+// SetNillableTwinID sets the "twin" edge to the LinkNode entity by ID if the given value is not nil.
+func (_u *LinkNodeUpdateOne) SetNillableTwinID(id *int) *LinkNodeUpdateOne {
+	if id != nil {
+		_u = _u.SetTwinID(*id)
+	}
+	return _u
+}
+
+// SetTwin sets the "twin" edge to the LinkNode entity.
+func (_u *LinkNodeUpdateOne) SetTwin(v *LinkNode) *LinkNodeUpdateOne {
+	return _u.SetTwinID(v.ID)
+}
+
 // Mutation returns the LinkNodeMutation object of the builder.
 func (_u *LinkNodeUpdateOne) Mutation() *LinkNodeMutation {
 	return _u.mutation
@@ -879,6 +952,12 @@ func (_u *LinkNodeUpdateOne) RemoveStaff(v ...*LinkNode) *LinkNodeUpdateOne {
 // ClearBoss clears the "boss" edge to the LinkNode entity.
 func (_u *LinkNodeUpdateOne) ClearBoss() *LinkNodeUpdateOne {
 	_u.mutation.ClearBoss()
+	return _u
+}
+
+// ClearTwin clears the "twin" edge to the LinkNode entity.
+func (_u *LinkNodeUpdateOne) ClearTwin() *LinkNodeUpdateOne {
+	_u.mutation.ClearTwin()
 	return _u
 }
 
@@ -1222,6 +1301,35 @@ func (_u *LinkNodeUpdateOne) sqlSave(ctx context.Context) (_node *LinkNode, err 
 			Table:   linknode.BossTable,
 			Columns: []string{linknode.BossColumn},
 			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.TwinCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   linknode.TwinTable,
+			Columns: []string{linknode.TwinColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TwinIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   linknode.TwinTable,
+			Columns: []string{linknode.TwinColumn},
+			Bidi:    true,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(linknode.FieldID, field.TypeInt),
 			},

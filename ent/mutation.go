@@ -2880,6 +2880,8 @@ type LinkNodeMutation struct {
 	clearedstaff    bool
 	boss            *int
 	clearedboss     bool
+	twin            *int
+	clearedtwin     bool
 	done            bool
 	oldValue        func(context.Context) (*LinkNode, error)
 	predicates      []predicate.LinkNode
@@ -3413,6 +3415,45 @@ func (m *LinkNodeMutation) ResetBoss() {
 	m.clearedboss = false
 }
 
+// SetTwinID sets the "twin" edge to the LinkNode entity by id.
+func (m *LinkNodeMutation) SetTwinID(id int) {
+	m.twin = &id
+}
+
+// ClearTwin clears the "twin" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearTwin() {
+	m.clearedtwin = true
+}
+
+// TwinCleared reports if the "twin" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) TwinCleared() bool {
+	return m.clearedtwin
+}
+
+// TwinID returns the "twin" edge ID in the mutation.
+func (m *LinkNodeMutation) TwinID() (id int, exists bool) {
+	if m.twin != nil {
+		return *m.twin, true
+	}
+	return
+}
+
+// TwinIDs returns the "twin" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TwinID instead. It exists only for internal usage by the builders.
+func (m *LinkNodeMutation) TwinIDs() (ids []int) {
+	if id := m.twin; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTwin resets all changes to the "twin" edge.
+func (m *LinkNodeMutation) ResetTwin() {
+	m.twin = nil
+	m.clearedtwin = false
+}
+
 // Where appends a list predicates to the LinkNodeMutation builder.
 func (m *LinkNodeMutation) Where(ps ...predicate.LinkNode) {
 	m.predicates = append(m.predicates, ps...)
@@ -3575,7 +3616,7 @@ func (m *LinkNodeMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *LinkNodeMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.parent != nil {
 		edges = append(edges, linknode.EdgeParent)
 	}
@@ -3599,6 +3640,9 @@ func (m *LinkNodeMutation) AddedEdges() []string {
 	}
 	if m.boss != nil {
 		edges = append(edges, linknode.EdgeBoss)
+	}
+	if m.twin != nil {
+		edges = append(edges, linknode.EdgeTwin)
 	}
 	return edges
 }
@@ -3645,13 +3689,17 @@ func (m *LinkNodeMutation) AddedIDs(name string) []ent.Value {
 		if id := m.boss; id != nil {
 			return []ent.Value{*id}
 		}
+	case linknode.EdgeTwin:
+		if id := m.twin; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *LinkNodeMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.removedchildren != nil {
 		edges = append(edges, linknode.EdgeChildren)
 	}
@@ -3692,7 +3740,7 @@ func (m *LinkNodeMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *LinkNodeMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.clearedparent {
 		edges = append(edges, linknode.EdgeParent)
 	}
@@ -3717,6 +3765,9 @@ func (m *LinkNodeMutation) ClearedEdges() []string {
 	if m.clearedboss {
 		edges = append(edges, linknode.EdgeBoss)
 	}
+	if m.clearedtwin {
+		edges = append(edges, linknode.EdgeTwin)
+	}
 	return edges
 }
 
@@ -3740,6 +3791,8 @@ func (m *LinkNodeMutation) EdgeCleared(name string) bool {
 		return m.clearedstaff
 	case linknode.EdgeBoss:
 		return m.clearedboss
+	case linknode.EdgeTwin:
+		return m.clearedtwin
 	}
 	return false
 }
@@ -3762,6 +3815,9 @@ func (m *LinkNodeMutation) ClearEdge(name string) error {
 		return nil
 	case linknode.EdgeBoss:
 		m.ClearBoss()
+		return nil
+	case linknode.EdgeTwin:
+		m.ClearTwin()
 		return nil
 	}
 	return fmt.Errorf("unknown LinkNode unique edge %s", name)
@@ -3794,6 +3850,9 @@ func (m *LinkNodeMutation) ResetEdge(name string) error {
 		return nil
 	case linknode.EdgeBoss:
 		m.ResetBoss()
+		return nil
+	case linknode.EdgeTwin:
+		m.ResetTwin()
 		return nil
 	}
 	return fmt.Errorf("unknown LinkNode edge %s", name)

@@ -32,6 +32,8 @@ const (
 	EdgeStaff = "staff"
 	// EdgeBoss holds the string denoting the boss edge name in mutations.
 	EdgeBoss = "boss"
+	// EdgeTwin holds the string denoting the twin edge name in mutations.
+	EdgeTwin = "twin"
 	// Table holds the table name of the linknode in the database.
 	Table = "link_nodes"
 	// ParentTable is the table that holds the parent relation/edge.
@@ -66,6 +68,10 @@ const (
 	BossTable = "link_nodes"
 	// BossColumn is the table column denoting the boss relation/edge.
 	BossColumn = "link_node_boss"
+	// TwinTable is the table that holds the twin relation/edge.
+	TwinTable = "link_nodes"
+	// TwinColumn is the table column denoting the twin relation/edge.
+	TwinColumn = "link_node_twin"
 )
 
 // Columns holds all SQL columns for linknode fields.
@@ -81,6 +87,7 @@ var ForeignKeys = []string{
 	"link_node_kids",
 	"link_node_next",
 	"link_node_boss",
+	"link_node_twin",
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -197,6 +204,13 @@ func ByBossField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newBossStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByTwinField orders the results by twin field.
+func ByTwinField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newTwinStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newParentStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -251,5 +265,12 @@ func newBossStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(Table, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, BossTable, BossColumn),
+	)
+}
+func newTwinStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2O, false, TwinTable, TwinColumn),
 	)
 }

@@ -342,6 +342,29 @@ func HasBossWith(preds ...predicate.LinkNode) predicate.LinkNode {
 	})
 }
 
+// HasTwin applies the HasEdge predicate on the "twin" edge.
+func HasTwin() predicate.LinkNode {
+	return predicate.LinkNode(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, TwinTable, TwinColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasTwinWith applies the HasEdge predicate on the "twin" edge with a given conditions (other predicates).
+func HasTwinWith(preds ...predicate.LinkNode) predicate.LinkNode {
+	return predicate.LinkNode(func(s *sql.Selector) {
+		step := newTwinStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.LinkNode) predicate.LinkNode {
 	return predicate.LinkNode(sql.AndPredicates(predicates...))

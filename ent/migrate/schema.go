@@ -134,6 +134,7 @@ var (
 		{Name: "link_node_kids", Type: field.TypeInt, Nullable: true},
 		{Name: "link_node_next", Type: field.TypeInt, Unique: true, Nullable: true},
 		{Name: "link_node_boss", Type: field.TypeInt, Nullable: true},
+		{Name: "link_node_twin", Type: field.TypeInt, Unique: true, Nullable: true},
 	}
 	// LinkNodesTable holds the schema information for the "link_nodes" table.
 	LinkNodesTable = &schema.Table{
@@ -162,6 +163,12 @@ var (
 			{
 				Symbol:     "link_nodes_link_nodes_boss",
 				Columns:    []*schema.Column{LinkNodesColumns[5]},
+				RefColumns: []*schema.Column{LinkNodesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "link_nodes_link_nodes_twin",
+				Columns:    []*schema.Column{LinkNodesColumns[6]},
 				RefColumns: []*schema.Column{LinkNodesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -294,6 +301,7 @@ func init() {
 	LinkNodesTable.ForeignKeys[1].RefTable = LinkNodesTable
 	LinkNodesTable.ForeignKeys[2].RefTable = LinkNodesTable
 	LinkNodesTable.ForeignKeys[3].RefTable = LinkNodesTable
+	LinkNodesTable.ForeignKeys[4].RefTable = LinkNodesTable
 	LinkToysTable.ForeignKeys[0].RefTable = LinkBoxesTable
 	LinkToysTable.ForeignKeys[1].RefTable = LinkCatsTable
 	PetsTable.ForeignKeys[0].RefTable = UsersTable

@@ -12,7 +12,7 @@ import (
 // LinkNode references itself three ways: a tree with an edge field
 // (parent_id), a tree with a hidden key (mom/kids) and a one-to-one chain
 // (prev/next, hidden), and a tree declared from the child's side
-// (boss/staff, hidden).
+// (boss/staff, hidden), and a symmetric one-to-one (twin, hidden).
 type LinkNode struct {
 	ent.Schema
 }
@@ -34,6 +34,8 @@ func (LinkNode) Edges() []ent.Edge {
 		// Declared from the child's side: the key (link_node_boss) is the
 		// child's, and the parent writes it through the inverse edge.
 		edge.To("boss", LinkNode.Type).Unique().From("staff"),
+		// Symmetric: setting it on one node sets it on the other too.
+		edge.To("twin", LinkNode.Type).Unique(),
 	}
 }
 
