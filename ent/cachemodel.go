@@ -1738,7 +1738,7 @@ var cacheLinks = entcachemodel.NewLinks(
 		{Table: "link_badges", ID: "id", Column: "link_group_badge", RefTable: "link_groups", OnDelete: entcachemodel.SetNull},
 		{Table: "link_groups", ID: "id", Column: "link_group_info", RefTable: "link_infos", OnDelete: entcachemodel.SetNull},
 		{Table: "link_nodes", ID: "id", Column: "link_node_boss", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
-		{Table: "link_nodes", ID: "id", Column: "link_node_kids", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
+		{Table: "link_nodes", ID: "id", Column: "link_node_kids", RefTable: "link_nodes", OnDelete: entcachemodel.Cascade},
 		{Table: "link_nodes", ID: "id", Column: "link_node_next", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
 		{Table: "link_nodes", ID: "id", Column: "link_node_twin", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
 		{Table: "link_nodes", ID: "id", Column: "parent_id", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},

@@ -276,6 +276,33 @@ func TestSelfReferencesFollowParentWrites(t *testing.T) {
 	}
 }
 
+// Deleting a node deletes its kids, theirs, and so on (ON DELETE CASCADE on
+// a self-reference): every cached node of the subtree is removed, and the
+// nodes whose parent_id pointed into it are republished.
+func TestSelfReferencingCascade(t *testing.T) {
+	e := newEnv(t)
+	c := e.client
+	top := must(c.LinkNode.Create().SetName("top").Save(e.ctx))
+	ids := []int{top.ID}
+	mom := top
+	for range 4 {
+		mom = must(c.LinkNode.Create().SetName("kid").SetMom(mom).Save(e.ctx))
+		ids = append(ids, mom.ID)
+	}
+	orphan := must(c.LinkNode.Create().SetName("orphan").SetParentID(mom.ID).Save(e.ctx))
+	ids = append(ids, orphan.ID)
+	e.node(ids...)
+	e.childrenOf(mom.ID)
+	require.NoError(t, c.LinkNode.DeleteOne(top).Exec(e.ctx))
+	require.Equal(t, 1, must(c.LinkNode.Query().Count(e.ctx)), "the database deleted the subtree")
+	e.node(ids...)
+	e.childrenOf(mom.ID)
+	for _, id := range ids[:5] {
+		_, err := c.LinkNode.Cached().Get(e.ctx, id)
+		require.True(t, ent.IsNotFound(err))
+	}
+}
+
 // Deleting an owner cascades: its cats are deleted (CASCADE), which sets
 // their toys' cat_id NULL; its boxes, an uncached type, are deleted too,
 // which sets the toys' hidden box key NULL.

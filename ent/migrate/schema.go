@@ -152,7 +152,7 @@ var (
 				Symbol:     "link_nodes_link_nodes_kids",
 				Columns:    []*schema.Column{LinkNodesColumns[3]},
 				RefColumns: []*schema.Column{LinkNodesColumns[0]},
-				OnDelete:   schema.SetNull,
+				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "link_nodes_link_nodes_next",

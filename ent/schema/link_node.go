@@ -2,6 +2,7 @@ package schema
 
 import (
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -29,7 +30,9 @@ func (LinkNode) Fields() []ent.Field {
 func (LinkNode) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("children", LinkNode.Type).From("parent").Field("parent_id").Unique(),
-		edge.To("kids", LinkNode.Type).From("mom").Unique(),
+		// Deleting a mom deletes her kids, and theirs (a cascade with no
+		// fixed depth).
+		edge.To("kids", LinkNode.Type).Annotations(entsql.OnDelete(entsql.Cascade)).From("mom").Unique(),
 		edge.To("next", LinkNode.Type).Unique().From("prev").Unique(),
 		// Declared from the child's side: the key (link_node_boss) is the
 		// child's, and the parent writes it through the inverse edge.
