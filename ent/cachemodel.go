@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/privacy"
@@ -21,6 +20,16 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent/kindall"
 	"github.com/entcachemodel/entcachemodel/ent/kindbare"
 	"github.com/entcachemodel/entcachemodel/ent/kindopt"
+	"github.com/entcachemodel/entcachemodel/ent/linkbadge"
+	"github.com/entcachemodel/entcachemodel/ent/linkbox"
+	"github.com/entcachemodel/entcachemodel/ent/linkcat"
+	"github.com/entcachemodel/entcachemodel/ent/linkdog"
+	"github.com/entcachemodel/entcachemodel/ent/linkgroup"
+	"github.com/entcachemodel/entcachemodel/ent/linkinfo"
+	"github.com/entcachemodel/entcachemodel/ent/linknode"
+	"github.com/entcachemodel/entcachemodel/ent/linkowner"
+	"github.com/entcachemodel/entcachemodel/ent/linktag"
+	"github.com/entcachemodel/entcachemodel/ent/linktoy"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
@@ -2388,6 +2397,1503 @@ func (c *KindOptCache) ListByCounter(ctx context.Context, counter int) ([]*KindO
 	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByCounter, entcachemodel.IndexKey(strconv.FormatInt(int64(counter), 10)), kindopt.CounterEQ(counter)))
 }
 
+// linkBadgeCacheByName is the published lookup of LinkBadge by name.
+var linkBadgeCacheByName = &entcachemodel.Index[*LinkBadge]{
+	Name:   "name",
+	Unique: false,
+	Key: func(v *LinkBadge) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// linkbadgeCacheFormatID returns the key text of a LinkBadge id.
+func linkbadgeCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// linkbadgeCacheParseID reads an id written by linkbadgeCacheFormatID.
+func linkbadgeCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// linkbadgeCacheSchema describes LinkBadge to the cache.
+var linkbadgeCacheSchema = &entcachemodel.Schema[*LinkBadge, int]{
+	Type:       "LinkBadge",
+	Hash:       "06e9befa392b",
+	ID:         func(v *LinkBadge) int { return v.ID },
+	FormatID:   linkbadgeCacheFormatID,
+	ParseID:    linkbadgeCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": ""},
+	Encode: func(e *entcachemodel.Encoder, v *LinkBadge) {
+		e.String(linkbadgeCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.Bool(v.link_group_badge != nil)
+		if v.link_group_badge != nil {
+			e.Int(int64(*v.link_group_badge))
+		}
+	},
+	Decode: func(d *entcachemodel.Decoder) *LinkBadge {
+		v := &LinkBadge{}
+		id, err := linkbadgeCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_group_badge = &x
+		}
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*LinkBadge]{linkBadgeCacheByName},
+}
+
+// linkbadgeCacheHook publishes every committed LinkBadge write.
+func linkbadgeCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkBadgeMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "LinkBadge")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewLinkBadgeClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*LinkBadge, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*LinkBadge, bool) {
+				v, ok := read.row.(*LinkBadge)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(linkbadge.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*LinkBadge, error) {
+				return committed.cacheQuery().Where(linkbadge.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Moves = func() (owners []entcachemodel.Owner) {
+			owners = append(owners, entcachemodel.Owners("link_group_badge", m.GroupIDs())...)
+			return owners
+		}
+		w.Predict = func(ctx context.Context, ids []int) ([]*LinkBadge, error) {
+			rows, err := NewLinkBadgeClient(m.config).cacheQuery().Where(linkbadge.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				linkbadgeCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.Name(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
+		}
+		return linkbadgeCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// linkbadgeCacheApply applies m to the fields of v that lists are keyed by.
+func linkbadgeCacheApply(m *LinkBadgeMutation, v *LinkBadge) {
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row,
+// hidden foreign keys included, for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *LinkBadgeUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*LinkBadge, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = append(slices.Clone(linkbadge.Columns), linkbadge.ForeignKeys...)
+	_node, row := &LinkBadge{config: _u.config}, &LinkBadge{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{linkbadge.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of LinkBadge. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *LinkBadgeClient) Cached() *LinkBadgeCache {
+	return &LinkBadgeCache{client: c}
+}
+
+// LinkBadgeCache serves LinkBadge reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type LinkBadgeCache struct {
+	client *LinkBadgeClient
+}
+
+func (c *LinkBadgeCache) reader() entcachemodel.Reader[*LinkBadge, int] {
+	cfg := c.client.config
+	return linkbadgeCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*LinkBadge, error) {
+			return c.client.cacheQuery().Where(linkbadge.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *LinkBadge) { v.config = cfg },
+	)
+}
+
+func (c *LinkBadgeCache) lookup(index *entcachemodel.Index[*LinkBadge], key string, ps ...predicate.LinkBadge) entcachemodel.Lookup[*LinkBadge, int] {
+	query := func() *LinkBadgeQuery {
+		return c.client.cacheQuery().Where(ps...).Order(linkbadge.ByID())
+	}
+	return entcachemodel.Lookup[*LinkBadge, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*LinkBadge, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the LinkBadge with the given id, like LinkBadgeClient.Get.
+func (c *LinkBadgeCache) Get(ctx context.Context, id int) (*LinkBadge, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, linkbadge.Label)
+}
+
+// GetMany returns the LinkBadge entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *LinkBadgeCache) GetMany(ctx context.Context, ids ...int) ([]*LinkBadge, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByName returns the LinkBadge entities with the given name, ordered by id.
+func (c *LinkBadgeCache) ListByName(ctx context.Context, name string) ([]*LinkBadge, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkBadgeCacheByName, entcachemodel.IndexKey(name), linkbadge.NameEQ(name)))
+}
+
+// linkCatCacheByOwnerID is the published lookup of LinkCat by owner_id.
+var linkCatCacheByOwnerID = &entcachemodel.Index[*LinkCat]{
+	Name:   "owner_id",
+	Unique: false,
+	Key: func(v *LinkCat) (string, bool) {
+		if v.OwnerID == nil {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(*v.OwnerID), 10)), true
+	},
+}
+
+// linkCatCacheByName is the published lookup of LinkCat by name.
+var linkCatCacheByName = &entcachemodel.Index[*LinkCat]{
+	Name:   "name",
+	Unique: false,
+	Key: func(v *LinkCat) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// linkcatCacheFormatID returns the key text of a LinkCat id.
+func linkcatCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// linkcatCacheParseID reads an id written by linkcatCacheFormatID.
+func linkcatCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// linkcatCacheSchema describes LinkCat to the cache.
+var linkcatCacheSchema = &entcachemodel.Schema[*LinkCat, int]{
+	Type:       "LinkCat",
+	Hash:       "243d62a89fa7",
+	ID:         func(v *LinkCat) int { return v.ID },
+	FormatID:   linkcatCacheFormatID,
+	ParseID:    linkcatCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": ""},
+	Encode: func(e *entcachemodel.Encoder, v *LinkCat) {
+		e.String(linkcatCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.Bool(v.OwnerID != nil)
+		if v.OwnerID != nil {
+			e.Int(int64(*v.OwnerID))
+		}
+	},
+	Decode: func(d *entcachemodel.Decoder) *LinkCat {
+		v := &LinkCat{}
+		id, err := linkcatCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		if d.Bool() {
+			x := int(d.Int())
+			v.OwnerID = &x
+		}
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*LinkCat]{linkCatCacheByOwnerID, linkCatCacheByName},
+}
+
+// linkcatCacheHook publishes every committed LinkCat write.
+func linkcatCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkCatMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "LinkCat")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewLinkCatClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*LinkCat, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*LinkCat, bool) {
+				v, ok := read.row.(*LinkCat)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(linkcat.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*LinkCat, error) {
+				return committed.cacheQuery().Where(linkcat.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Moves = func() (owners []entcachemodel.Owner) {
+			owners = append(owners, entcachemodel.Owners("owner_id", m.OwnerIDs())...)
+			return owners
+		}
+		w.Predict = func(ctx context.Context, ids []int) ([]*LinkCat, error) {
+			rows, err := NewLinkCatClient(m.config).cacheQuery().Where(linkcat.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				linkcatCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.OwnerID(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "owner_id", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.Name(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
+		}
+		return linkcatCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// linkcatCacheApply applies m to the fields of v that lists are keyed by.
+func linkcatCacheApply(m *LinkCatMutation, v *LinkCat) {
+	if x, ok := m.OwnerID(); ok {
+		v.OwnerID = &x
+	}
+	if m.OwnerIDCleared() {
+		v.OwnerID = nil
+	}
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *LinkCatUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*LinkCat, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = linkcat.Columns
+	_node, row := &LinkCat{config: _u.config}, &LinkCat{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{linkcat.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of LinkCat. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *LinkCatClient) Cached() *LinkCatCache {
+	return &LinkCatCache{client: c}
+}
+
+// LinkCatCache serves LinkCat reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type LinkCatCache struct {
+	client *LinkCatClient
+}
+
+func (c *LinkCatCache) reader() entcachemodel.Reader[*LinkCat, int] {
+	cfg := c.client.config
+	return linkcatCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*LinkCat, error) {
+			return c.client.cacheQuery().Where(linkcat.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *LinkCat) { v.config = cfg },
+	)
+}
+
+func (c *LinkCatCache) lookup(index *entcachemodel.Index[*LinkCat], key string, ps ...predicate.LinkCat) entcachemodel.Lookup[*LinkCat, int] {
+	query := func() *LinkCatQuery {
+		return c.client.cacheQuery().Where(ps...).Order(linkcat.ByID())
+	}
+	return entcachemodel.Lookup[*LinkCat, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*LinkCat, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the LinkCat with the given id, like LinkCatClient.Get.
+func (c *LinkCatCache) Get(ctx context.Context, id int) (*LinkCat, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, linkcat.Label)
+}
+
+// GetMany returns the LinkCat entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *LinkCatCache) GetMany(ctx context.Context, ids ...int) ([]*LinkCat, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByOwnerID returns the LinkCat entities with the given owner_id, ordered by id.
+func (c *LinkCatCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*LinkCat, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkCatCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), linkcat.OwnerIDEQ(ownerID)))
+}
+
+// ListByName returns the LinkCat entities with the given name, ordered by id.
+func (c *LinkCatCache) ListByName(ctx context.Context, name string) ([]*LinkCat, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkCatCacheByName, entcachemodel.IndexKey(name), linkcat.NameEQ(name)))
+}
+
+// linkDogCacheByName is the published lookup of LinkDog by name.
+var linkDogCacheByName = &entcachemodel.Index[*LinkDog]{
+	Name:   "name",
+	Unique: false,
+	Key: func(v *LinkDog) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// linkdogCacheFormatID returns the key text of a LinkDog id.
+func linkdogCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// linkdogCacheParseID reads an id written by linkdogCacheFormatID.
+func linkdogCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// linkdogCacheSchema describes LinkDog to the cache.
+var linkdogCacheSchema = &entcachemodel.Schema[*LinkDog, int]{
+	Type:       "LinkDog",
+	Hash:       "eaffd3e09f98",
+	ID:         func(v *LinkDog) int { return v.ID },
+	FormatID:   linkdogCacheFormatID,
+	ParseID:    linkdogCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": ""},
+	Encode: func(e *entcachemodel.Encoder, v *LinkDog) {
+		e.String(linkdogCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.Int(int64(v.OwnerID))
+	},
+	Decode: func(d *entcachemodel.Decoder) *LinkDog {
+		v := &LinkDog{}
+		id, err := linkdogCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		v.OwnerID = int(d.Int())
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*LinkDog]{linkDogCacheByName},
+}
+
+// linkdogCacheHook publishes every committed LinkDog write.
+func linkdogCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkDogMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "LinkDog")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewLinkDogClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*LinkDog, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*LinkDog, bool) {
+				v, ok := read.row.(*LinkDog)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(linkdog.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*LinkDog, error) {
+				return committed.cacheQuery().Where(linkdog.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Moves = func() (owners []entcachemodel.Owner) {
+			owners = append(owners, entcachemodel.Owners("owner_id", m.OwnerIDs())...)
+			return owners
+		}
+		w.Predict = func(ctx context.Context, ids []int) ([]*LinkDog, error) {
+			rows, err := NewLinkDogClient(m.config).cacheQuery().Where(linkdog.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				linkdogCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.Name(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
+		}
+		return linkdogCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// linkdogCacheApply applies m to the fields of v that lists are keyed by.
+func linkdogCacheApply(m *LinkDogMutation, v *LinkDog) {
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *LinkDogUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*LinkDog, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = linkdog.Columns
+	_node, row := &LinkDog{config: _u.config}, &LinkDog{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{linkdog.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of LinkDog. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *LinkDogClient) Cached() *LinkDogCache {
+	return &LinkDogCache{client: c}
+}
+
+// LinkDogCache serves LinkDog reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type LinkDogCache struct {
+	client *LinkDogClient
+}
+
+func (c *LinkDogCache) reader() entcachemodel.Reader[*LinkDog, int] {
+	cfg := c.client.config
+	return linkdogCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*LinkDog, error) {
+			return c.client.cacheQuery().Where(linkdog.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *LinkDog) { v.config = cfg },
+	)
+}
+
+func (c *LinkDogCache) lookup(index *entcachemodel.Index[*LinkDog], key string, ps ...predicate.LinkDog) entcachemodel.Lookup[*LinkDog, int] {
+	query := func() *LinkDogQuery {
+		return c.client.cacheQuery().Where(ps...).Order(linkdog.ByID())
+	}
+	return entcachemodel.Lookup[*LinkDog, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*LinkDog, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the LinkDog with the given id, like LinkDogClient.Get.
+func (c *LinkDogCache) Get(ctx context.Context, id int) (*LinkDog, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, linkdog.Label)
+}
+
+// GetMany returns the LinkDog entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *LinkDogCache) GetMany(ctx context.Context, ids ...int) ([]*LinkDog, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByName returns the LinkDog entities with the given name, ordered by id.
+func (c *LinkDogCache) ListByName(ctx context.Context, name string) ([]*LinkDog, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkDogCacheByName, entcachemodel.IndexKey(name), linkdog.NameEQ(name)))
+}
+
+// linkGroupCacheByName is the published lookup of LinkGroup by name.
+var linkGroupCacheByName = &entcachemodel.Index[*LinkGroup]{
+	Name:   "name",
+	Unique: false,
+	Key: func(v *LinkGroup) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// linkgroupCacheFormatID returns the key text of a LinkGroup id.
+func linkgroupCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// linkgroupCacheParseID reads an id written by linkgroupCacheFormatID.
+func linkgroupCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// linkgroupCacheSchema describes LinkGroup to the cache.
+var linkgroupCacheSchema = &entcachemodel.Schema[*LinkGroup, int]{
+	Type:       "LinkGroup",
+	Hash:       "5140444fea94",
+	ID:         func(v *LinkGroup) int { return v.ID },
+	FormatID:   linkgroupCacheFormatID,
+	ParseID:    linkgroupCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": ""},
+	Encode: func(e *entcachemodel.Encoder, v *LinkGroup) {
+		e.String(linkgroupCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.Bool(v.link_group_info != nil)
+		if v.link_group_info != nil {
+			e.Int(int64(*v.link_group_info))
+		}
+		e.Bool(v.link_group_tag != nil)
+		if v.link_group_tag != nil {
+			e.Int(int64(*v.link_group_tag))
+		}
+	},
+	Decode: func(d *entcachemodel.Decoder) *LinkGroup {
+		v := &LinkGroup{}
+		id, err := linkgroupCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_group_info = &x
+		}
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_group_tag = &x
+		}
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*LinkGroup]{linkGroupCacheByName},
+}
+
+// linkgroupCacheHook publishes every committed LinkGroup write.
+func linkgroupCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkGroupMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "LinkGroup")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewLinkGroupClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*LinkGroup, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*LinkGroup, bool) {
+				v, ok := read.row.(*LinkGroup)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(linkgroup.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*LinkGroup, error) {
+				return committed.cacheQuery().Where(linkgroup.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Moves = func() (owners []entcachemodel.Owner) {
+			owners = append(owners, entcachemodel.Owners("link_group_info", m.InfoIDs())...)
+			owners = append(owners, entcachemodel.Owners("link_group_tag", m.TagIDs())...)
+			return owners
+		}
+		w.Predict = func(ctx context.Context, ids []int) ([]*LinkGroup, error) {
+			rows, err := NewLinkGroupClient(m.config).cacheQuery().Where(linkgroup.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				linkgroupCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.Name(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
+		}
+		return linkgroupCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// linkgroupCacheApply applies m to the fields of v that lists are keyed by.
+func linkgroupCacheApply(m *LinkGroupMutation, v *LinkGroup) {
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row,
+// hidden foreign keys included, for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *LinkGroupUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*LinkGroup, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = append(slices.Clone(linkgroup.Columns), linkgroup.ForeignKeys...)
+	_node, row := &LinkGroup{config: _u.config}, &LinkGroup{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{linkgroup.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of LinkGroup. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *LinkGroupClient) Cached() *LinkGroupCache {
+	return &LinkGroupCache{client: c}
+}
+
+// LinkGroupCache serves LinkGroup reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type LinkGroupCache struct {
+	client *LinkGroupClient
+}
+
+func (c *LinkGroupCache) reader() entcachemodel.Reader[*LinkGroup, int] {
+	cfg := c.client.config
+	return linkgroupCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*LinkGroup, error) {
+			return c.client.cacheQuery().Where(linkgroup.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *LinkGroup) { v.config = cfg },
+	)
+}
+
+func (c *LinkGroupCache) lookup(index *entcachemodel.Index[*LinkGroup], key string, ps ...predicate.LinkGroup) entcachemodel.Lookup[*LinkGroup, int] {
+	query := func() *LinkGroupQuery {
+		return c.client.cacheQuery().Where(ps...).Order(linkgroup.ByID())
+	}
+	return entcachemodel.Lookup[*LinkGroup, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*LinkGroup, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the LinkGroup with the given id, like LinkGroupClient.Get.
+func (c *LinkGroupCache) Get(ctx context.Context, id int) (*LinkGroup, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, linkgroup.Label)
+}
+
+// GetMany returns the LinkGroup entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *LinkGroupCache) GetMany(ctx context.Context, ids ...int) ([]*LinkGroup, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByName returns the LinkGroup entities with the given name, ordered by id.
+func (c *LinkGroupCache) ListByName(ctx context.Context, name string) ([]*LinkGroup, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkGroupCacheByName, entcachemodel.IndexKey(name), linkgroup.NameEQ(name)))
+}
+
+// linkInfoCacheByName is the published lookup of LinkInfo by name.
+var linkInfoCacheByName = &entcachemodel.Index[*LinkInfo]{
+	Name:   "name",
+	Unique: false,
+	Key: func(v *LinkInfo) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// linkinfoCacheFormatID returns the key text of a LinkInfo id.
+func linkinfoCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// linkinfoCacheParseID reads an id written by linkinfoCacheFormatID.
+func linkinfoCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// linkinfoCacheSchema describes LinkInfo to the cache.
+var linkinfoCacheSchema = &entcachemodel.Schema[*LinkInfo, int]{
+	Type:       "LinkInfo",
+	Hash:       "18d20d87d882",
+	ID:         func(v *LinkInfo) int { return v.ID },
+	FormatID:   linkinfoCacheFormatID,
+	ParseID:    linkinfoCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": ""},
+	Encode: func(e *entcachemodel.Encoder, v *LinkInfo) {
+		e.String(linkinfoCacheFormatID(v.ID))
+		e.String(v.Name)
+	},
+	Decode: func(d *entcachemodel.Decoder) *LinkInfo {
+		v := &LinkInfo{}
+		id, err := linkinfoCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*LinkInfo]{linkInfoCacheByName},
+}
+
+// linkinfoCacheHook publishes every committed LinkInfo write.
+func linkinfoCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkInfoMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "LinkInfo")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewLinkInfoClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*LinkInfo, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*LinkInfo, bool) {
+				v, ok := read.row.(*LinkInfo)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(linkinfo.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*LinkInfo, error) {
+				return committed.cacheQuery().Where(linkinfo.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []int) ([]*LinkInfo, error) {
+			rows, err := NewLinkInfoClient(m.config).cacheQuery().Where(linkinfo.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				linkinfoCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.Name(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
+		}
+		return linkinfoCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// linkinfoCacheApply applies m to the fields of v that lists are keyed by.
+func linkinfoCacheApply(m *LinkInfoMutation, v *LinkInfo) {
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *LinkInfoUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*LinkInfo, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = linkinfo.Columns
+	_node, row := &LinkInfo{config: _u.config}, &LinkInfo{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{linkinfo.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of LinkInfo. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *LinkInfoClient) Cached() *LinkInfoCache {
+	return &LinkInfoCache{client: c}
+}
+
+// LinkInfoCache serves LinkInfo reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type LinkInfoCache struct {
+	client *LinkInfoClient
+}
+
+func (c *LinkInfoCache) reader() entcachemodel.Reader[*LinkInfo, int] {
+	cfg := c.client.config
+	return linkinfoCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*LinkInfo, error) {
+			return c.client.cacheQuery().Where(linkinfo.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *LinkInfo) { v.config = cfg },
+	)
+}
+
+func (c *LinkInfoCache) lookup(index *entcachemodel.Index[*LinkInfo], key string, ps ...predicate.LinkInfo) entcachemodel.Lookup[*LinkInfo, int] {
+	query := func() *LinkInfoQuery {
+		return c.client.cacheQuery().Where(ps...).Order(linkinfo.ByID())
+	}
+	return entcachemodel.Lookup[*LinkInfo, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*LinkInfo, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the LinkInfo with the given id, like LinkInfoClient.Get.
+func (c *LinkInfoCache) Get(ctx context.Context, id int) (*LinkInfo, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, linkinfo.Label)
+}
+
+// GetMany returns the LinkInfo entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *LinkInfoCache) GetMany(ctx context.Context, ids ...int) ([]*LinkInfo, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByName returns the LinkInfo entities with the given name, ordered by id.
+func (c *LinkInfoCache) ListByName(ctx context.Context, name string) ([]*LinkInfo, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkInfoCacheByName, entcachemodel.IndexKey(name), linkinfo.NameEQ(name)))
+}
+
+// linkNodeCacheByParentID is the published lookup of LinkNode by parent_id.
+var linkNodeCacheByParentID = &entcachemodel.Index[*LinkNode]{
+	Name:   "parent_id",
+	Unique: false,
+	Key: func(v *LinkNode) (string, bool) {
+		if v.ParentID == nil {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(*v.ParentID), 10)), true
+	},
+}
+
+// linkNodeCacheByName is the published lookup of LinkNode by name.
+var linkNodeCacheByName = &entcachemodel.Index[*LinkNode]{
+	Name:   "name",
+	Unique: false,
+	Key: func(v *LinkNode) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// linknodeCacheFormatID returns the key text of a LinkNode id.
+func linknodeCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// linknodeCacheParseID reads an id written by linknodeCacheFormatID.
+func linknodeCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// linknodeCacheSchema describes LinkNode to the cache.
+var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
+	Type:       "LinkNode",
+	Hash:       "5739249d7cbe",
+	ID:         func(v *LinkNode) int { return v.ID },
+	FormatID:   linknodeCacheFormatID,
+	ParseID:    linknodeCacheParseID,
+	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:     entcachemodel.IntID,
+	Collations: map[string]string{"name": ""},
+	Encode: func(e *entcachemodel.Encoder, v *LinkNode) {
+		e.String(linknodeCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.Bool(v.ParentID != nil)
+		if v.ParentID != nil {
+			e.Int(int64(*v.ParentID))
+		}
+		e.Bool(v.link_node_kids != nil)
+		if v.link_node_kids != nil {
+			e.Int(int64(*v.link_node_kids))
+		}
+		e.Bool(v.link_node_next != nil)
+		if v.link_node_next != nil {
+			e.Int(int64(*v.link_node_next))
+		}
+		e.Bool(v.link_node_boss != nil)
+		if v.link_node_boss != nil {
+			e.Int(int64(*v.link_node_boss))
+		}
+		e.Bool(v.link_node_twin != nil)
+		if v.link_node_twin != nil {
+			e.Int(int64(*v.link_node_twin))
+		}
+	},
+	Decode: func(d *entcachemodel.Decoder) *LinkNode {
+		v := &LinkNode{}
+		id, err := linknodeCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		if d.Bool() {
+			x := int(d.Int())
+			v.ParentID = &x
+		}
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_node_kids = &x
+		}
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_node_next = &x
+		}
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_node_boss = &x
+		}
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_node_twin = &x
+		}
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*LinkNode]{linkNodeCacheByParentID, linkNodeCacheByName},
+}
+
+// linknodeCacheHook publishes every committed LinkNode write.
+func linknodeCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkNodeMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "LinkNode")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewLinkNodeClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*LinkNode, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*LinkNode, bool) {
+				v, ok := read.row.(*LinkNode)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(linknode.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*LinkNode, error) {
+				return committed.cacheQuery().Where(linknode.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Moves = func() (owners []entcachemodel.Owner) {
+			owners = append(owners, entcachemodel.Owners("parent_id", m.ParentIDs())...)
+			owners = append(owners, entcachemodel.Owners("link_node_kids", m.MomIDs())...)
+			owners = append(owners, entcachemodel.Owners("link_node_next", m.PrevIDs())...)
+			owners = append(owners, entcachemodel.Owners("link_node_boss", m.BossIDs())...)
+			owners = append(owners, entcachemodel.Owners("link_node_twin", m.TwinIDs())...)
+			return owners
+		}
+		w.Predict = func(ctx context.Context, ids []int) ([]*LinkNode, error) {
+			rows, err := NewLinkNodeClient(m.config).cacheQuery().Where(linknode.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				linknodeCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.ParentID(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "parent_id", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.Name(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
+		}
+		return linknodeCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// linknodeCacheApply applies m to the fields of v that lists are keyed by.
+func linknodeCacheApply(m *LinkNodeMutation, v *LinkNode) {
+	if x, ok := m.ParentID(); ok {
+		v.ParentID = &x
+	}
+	if m.ParentIDCleared() {
+		v.ParentID = nil
+	}
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row,
+// hidden foreign keys included, for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *LinkNodeUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*LinkNode, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = append(slices.Clone(linknode.Columns), linknode.ForeignKeys...)
+	_node, row := &LinkNode{config: _u.config}, &LinkNode{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{linknode.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of LinkNode. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *LinkNodeClient) Cached() *LinkNodeCache {
+	return &LinkNodeCache{client: c}
+}
+
+// LinkNodeCache serves LinkNode reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type LinkNodeCache struct {
+	client *LinkNodeClient
+}
+
+func (c *LinkNodeCache) reader() entcachemodel.Reader[*LinkNode, int] {
+	cfg := c.client.config
+	return linknodeCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*LinkNode, error) {
+			return c.client.cacheQuery().Where(linknode.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *LinkNode) { v.config = cfg },
+	)
+}
+
+func (c *LinkNodeCache) lookup(index *entcachemodel.Index[*LinkNode], key string, ps ...predicate.LinkNode) entcachemodel.Lookup[*LinkNode, int] {
+	query := func() *LinkNodeQuery {
+		return c.client.cacheQuery().Where(ps...).Order(linknode.ByID())
+	}
+	return entcachemodel.Lookup[*LinkNode, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*LinkNode, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the LinkNode with the given id, like LinkNodeClient.Get.
+func (c *LinkNodeCache) Get(ctx context.Context, id int) (*LinkNode, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, linknode.Label)
+}
+
+// GetMany returns the LinkNode entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *LinkNodeCache) GetMany(ctx context.Context, ids ...int) ([]*LinkNode, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByParentID returns the LinkNode entities with the given parent_id, ordered by id.
+func (c *LinkNodeCache) ListByParentID(ctx context.Context, parentID int) ([]*LinkNode, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkNodeCacheByParentID, entcachemodel.IndexKey(strconv.FormatInt(int64(parentID), 10)), linknode.ParentIDEQ(parentID)))
+}
+
+// ListByName returns the LinkNode entities with the given name, ordered by id.
+func (c *LinkNodeCache) ListByName(ctx context.Context, name string) ([]*LinkNode, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkNodeCacheByName, entcachemodel.IndexKey(name), linknode.NameEQ(name)))
+}
+
+// linkToyCacheByCatID is the published lookup of LinkToy by cat_id.
+var linkToyCacheByCatID = &entcachemodel.Index[*LinkToy]{
+	Name:   "cat_id",
+	Unique: false,
+	Key: func(v *LinkToy) (string, bool) {
+		if v.CatID == nil {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(*v.CatID), 10)), true
+	},
+}
+
+// linktoyCacheFormatID returns the key text of a LinkToy id.
+func linktoyCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
+
+// linktoyCacheParseID reads an id written by linktoyCacheFormatID.
+func linktoyCacheParseID(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	id := int(n)
+	return id, err
+}
+
+// linktoyCacheSchema describes LinkToy to the cache.
+var linktoyCacheSchema = &entcachemodel.Schema[*LinkToy, int]{
+	Type:      "LinkToy",
+	Hash:      "4d0c7ed6f66e",
+	ID:        func(v *LinkToy) int { return v.ID },
+	FormatID:  linktoyCacheFormatID,
+	ParseID:   linktoyCacheParseID,
+	CompareID: func(a, b int) int { return cmp.Compare(a, b) },
+	IDKind:    entcachemodel.IntID,
+	Encode: func(e *entcachemodel.Encoder, v *LinkToy) {
+		e.String(linktoyCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.Bool(v.CatID != nil)
+		if v.CatID != nil {
+			e.Int(int64(*v.CatID))
+		}
+		e.Bool(v.link_box_toys != nil)
+		if v.link_box_toys != nil {
+			e.Int(int64(*v.link_box_toys))
+		}
+	},
+	Decode: func(d *entcachemodel.Decoder) *LinkToy {
+		v := &LinkToy{}
+		id, err := linktoyCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		if d.Bool() {
+			x := int(d.Int())
+			v.CatID = &x
+		}
+		if d.Bool() {
+			x := int(d.Int())
+			v.link_box_toys = &x
+		}
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*LinkToy]{linkToyCacheByCatID},
+}
+
+// linktoyCacheHook publishes every committed LinkToy write.
+func linktoyCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkToyMutation)
+		if !ok {
+			return next.Mutate(ctx, mut)
+		}
+		if !m.CacheModel.Enabled() {
+			entcachemodel.Unpublished(ctx, m.CacheModel, "LinkToy")
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewLinkToyClient(m.config.cacheCommitted())
+		read := &cacheRead{m: m}
+		w := entcachemodel.Write[*LinkToy, int]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.cacheIDs,
+			Created:  m.ID,
+			Done:     func() bool { return m.done },
+			Updated: func() (*LinkToy, bool) {
+				v, ok := read.row.(*LinkToy)
+				return v, ok
+			},
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []int) { m.Where(linktoy.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []int) ([]*LinkToy, error) {
+				return committed.cacheQuery().Where(linktoy.IDIn(ids...)).All(cacheAllow(ctx))
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Moves = func() (owners []entcachemodel.Owner) {
+			owners = append(owners, entcachemodel.Owners("cat_id", m.CatIDs())...)
+			owners = append(owners, entcachemodel.Owners("link_box_toys", m.BoxIDs())...)
+			return owners
+		}
+		w.Predict = func(ctx context.Context, ids []int) ([]*LinkToy, error) {
+			rows, err := NewLinkToyClient(m.config).cacheQuery().Where(linktoy.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				linktoyCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if v0, ok := m.CatID(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "cat_id", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		return linktoyCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
+		})
+	})
+}
+
+// linktoyCacheApply applies m to the fields of v that lists are keyed by.
+func linktoyCacheApply(m *LinkToyMutation, v *LinkToy) {
+	if x, ok := m.CatID(); ok {
+		v.CatID = &x
+	}
+	if m.CatIDCleared() {
+		v.CatID = nil
+	}
+}
+
+// cacheSave runs the statement of sqlSave reading back the whole row,
+// hidden foreign keys included, for the cache (read.row). The
+// entity returned gets only the columns sqlSave reads: those Select named.
+func (_u *LinkToyUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpec, read *cacheRead) (*LinkToy, error) {
+	selected := make(map[string]bool, len(_spec.Node.Columns))
+	for _, c := range _spec.Node.Columns {
+		selected[c] = true
+	}
+	_spec.Node.Columns = append(slices.Clone(linktoy.Columns), linktoy.ForeignKeys...)
+	_node, row := &LinkToy{config: _u.config}, &LinkToy{config: _u.config}
+	_spec.ScanValues = row.scanValues
+	_spec.Assign = func(columns []string, values []any) error {
+		if err := row.assignValues(columns, values); err != nil {
+			return err
+		}
+		var cs []string
+		var vs []any
+		for i, c := range columns {
+			if selected[c] {
+				cs, vs = append(cs, c), append(vs, values[i])
+			}
+		}
+		return _node.assignValues(cs, vs)
+	}
+	if err := sqlgraph.UpdateNode(ctx, _u.driver, _spec); err != nil {
+		if _, ok := err.(*sqlgraph.NotFoundError); ok {
+			err = &NotFoundError{linktoy.Label}
+		} else if sqlgraph.IsConstraintError(err) {
+			err = &ConstraintError{msg: err.Error(), wrap: err}
+		}
+		return nil, err
+	}
+	_u.mutation.done = true
+	read.row = row
+	return _node, nil
+}
+
+// Cached returns the cached reads of LinkToy. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *LinkToyClient) Cached() *LinkToyCache {
+	return &LinkToyCache{client: c}
+}
+
+// LinkToyCache serves LinkToy reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type LinkToyCache struct {
+	client *LinkToyClient
+}
+
+func (c *LinkToyCache) reader() entcachemodel.Reader[*LinkToy, int] {
+	cfg := c.client.config
+	return linktoyCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []int) ([]*LinkToy, error) {
+			return c.client.cacheQuery().Where(linktoy.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		func(v *LinkToy) { v.config = cfg },
+	)
+}
+
+func (c *LinkToyCache) lookup(index *entcachemodel.Index[*LinkToy], key string, ps ...predicate.LinkToy) entcachemodel.Lookup[*LinkToy, int] {
+	query := func() *LinkToyQuery {
+		return c.client.cacheQuery().Where(ps...).Order(linktoy.ByID())
+	}
+	return entcachemodel.Lookup[*LinkToy, int]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
+		Query: func(ctx context.Context) ([]*LinkToy, error) { return query().All(cacheAllow(ctx)) },
+	}
+}
+
+// Get returns the LinkToy with the given id, like LinkToyClient.Get.
+func (c *LinkToyCache) Get(ctx context.Context, id int) (*LinkToy, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, linktoy.Label)
+}
+
+// GetMany returns the LinkToy entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *LinkToyCache) GetMany(ctx context.Context, ids ...int) ([]*LinkToy, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByCatID returns the LinkToy entities with the given cat_id, ordered by id.
+func (c *LinkToyCache) ListByCatID(ctx context.Context, catID int) ([]*LinkToy, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkToyCacheByCatID, entcachemodel.IndexKey(strconv.FormatInt(int64(catID), 10)), linktoy.CatIDEQ(catID)))
+}
+
 // petCacheByName is the published lookup of Pet by name.
 var petCacheByName = &entcachemodel.Index[*Pet]{
 	Name:   "name",
@@ -2544,85 +4050,6 @@ func (_u *PetUpdateOne) cacheSave(ctx context.Context, _spec *sqlgraph.UpdateSpe
 	_u.mutation.done = true
 	read.row = row
 	return _node, nil
-}
-
-// petCacheHookOnUserPets republishes the Pet rows whose hidden user_pets
-// key a User write changes: through the edge, or by deleting the
-// rows it points to.
-func petCacheHookOnUserPets(next Mutator) Mutator {
-	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
-		m, ok := mut.(*UserMutation)
-		if !ok || m.CacheModel == nil {
-			return next.Mutate(ctx, mut)
-		}
-		deleting := m.Op().Is(OpDelete | OpDeleteOne)
-		if !deleting && len(m.PetsIDs()) == 0 && len(m.RemovedPetsIDs()) == 0 && !m.PetsCleared() {
-			return next.Mutate(ctx, mut)
-		}
-		committed := NewPetClient(m.config.cacheCommitted())
-		var owners []int
-		w := entcachemodel.Write[*Pet, int]{
-			Op:     OpUpdate,
-			Driver: m.driver,
-			DB:     committed.driver,
-			Owners: func(ctx context.Context) ([]entcachemodel.Owner, error) {
-				if m.Op().Is(OpCreate) {
-					return nil, nil
-				}
-				var err error
-				if owners, err = m.cacheIDs(ctx); err != nil {
-					return nil, err
-				}
-				if len(owners) <= entcachemodel.MaxRestrict {
-					// The write changes the owners whose rows are listed, no others.
-					m.Where(user.IDIn(owners...))
-				}
-				if !deleting && !m.PetsCleared() {
-					return nil, nil
-				}
-				return entcachemodel.Owners("user_pets", owners), nil
-			},
-			IDs: func(ctx context.Context) ([]int, error) {
-				var ids []int
-				ids = append(ids, m.PetsIDs()...)
-				ids = append(ids, m.RemovedPetsIDs()...)
-				if m.Op().Is(OpCreate) {
-					return ids, nil
-				}
-				list := func(client *PetClient) ([]int, error) {
-					return entcachemodel.InChunks(ctx, owners, func(ctx context.Context, owners []int) ([]int, error) {
-						return client.cacheQuery().Where(sql.FieldIn("user_pets", owners...)).IDs(cacheAllow(ctx))
-					})
-				}
-				held, err := list(NewPetClient(m.config))
-				if _, inTx := m.driver.(*txDriver); err == nil && inTx && m.driver.Dialect() != dialect.SQLite {
-					// A transaction may read a snapshot older than the rows its
-					// statement changes (REPEATABLE READ): list them as committed too.
-					var more []int
-					more, err = list(committed)
-					held = append(held, more...)
-				}
-				return append(ids, held...), err
-			},
-			Reload: func(ctx context.Context, ids []int) ([]*Pet, error) {
-				return committed.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
-			},
-		}
-		w.Tx, w.TxKey = cacheWrite(m.config)
-		w.Moves = func() []entcachemodel.Owner {
-			if len(m.PetsIDs()) == 0 {
-				return nil
-			}
-			if id, ok := m.ID(); ok && m.Op().Is(OpCreate) {
-				// The new owner, or the one an upsert updated.
-				return entcachemodel.Owners("user_pets", []int{id})
-			}
-			return entcachemodel.Owners("user_pets", owners)
-		}
-		return petCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
-			return next.Mutate(ctx, m)
-		})
-	})
 }
 
 // Cached returns the cached reads of Pet. Without the CacheModel
@@ -3566,6 +4993,261 @@ func (m *KindOptMutation) cacheIDs(ctx context.Context) ([]int, error) {
 
 // cacheQuery returns a query of whole cached values, hidden foreign keys included,
 // as stored: the client's interceptors do not see it.
+func (c *LinkBadgeClient) cacheQuery() *LinkBadgeQuery {
+	return &LinkBadgeQuery{
+		config:  c.config,
+		ctx:     &QueryContext{Type: TypeLinkBadge},
+		withFKs: true,
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkBadgeMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkBadgeClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values, hidden foreign keys included,
+// as stored: the client's interceptors do not see it.
+func (c *LinkBoxClient) cacheQuery() *LinkBoxQuery {
+	return &LinkBoxQuery{
+		config:  c.config,
+		ctx:     &QueryContext{Type: TypeLinkBox},
+		withFKs: true,
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkBoxMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkBoxClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *LinkCatClient) cacheQuery() *LinkCatQuery {
+	return &LinkCatQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkCat},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkCatMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkCatClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *LinkDogClient) cacheQuery() *LinkDogQuery {
+	return &LinkDogQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkDog},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkDogMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkDogClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values, hidden foreign keys included,
+// as stored: the client's interceptors do not see it.
+func (c *LinkGroupClient) cacheQuery() *LinkGroupQuery {
+	return &LinkGroupQuery{
+		config:  c.config,
+		ctx:     &QueryContext{Type: TypeLinkGroup},
+		withFKs: true,
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkGroupMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkGroupClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *LinkInfoClient) cacheQuery() *LinkInfoQuery {
+	return &LinkInfoQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkInfo},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkInfoMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkInfoClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values, hidden foreign keys included,
+// as stored: the client's interceptors do not see it.
+func (c *LinkNodeClient) cacheQuery() *LinkNodeQuery {
+	return &LinkNodeQuery{
+		config:  c.config,
+		ctx:     &QueryContext{Type: TypeLinkNode},
+		withFKs: true,
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkNodeMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkNodeClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *LinkOwnerClient) cacheQuery() *LinkOwnerQuery {
+	return &LinkOwnerQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkOwner},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkOwnerMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkOwnerClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values,
+// as stored: the client's interceptors do not see it.
+func (c *LinkTagClient) cacheQuery() *LinkTagQuery {
+	return &LinkTagQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkTag},
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkTagMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkTagClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values, hidden foreign keys included,
+// as stored: the client's interceptors do not see it.
+func (c *LinkToyClient) cacheQuery() *LinkToyQuery {
+	return &LinkToyQuery{
+		config:  c.config,
+		ctx:     &QueryContext{Type: TypeLinkToy},
+		withFKs: true,
+	}
+}
+
+// cacheIDs returns the ids of the rows m changes, like m.IDs, but past the
+// client's interceptors: the statement changes rows as stored.
+func (m *LinkToyMutation) cacheIDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.Op().Is(OpUpdateOne | OpDeleteOne):
+		if id, ok := m.ID(); ok {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.Op().Is(OpUpdate | OpDelete):
+		return NewLinkToyClient(m.config).cacheQuery().Where(m.predicates...).IDs(cacheAllow(ctx))
+	default:
+		return m.IDs(ctx)
+	}
+}
+
+// cacheQuery returns a query of whole cached values, hidden foreign keys included,
+// as stored: the client's interceptors do not see it.
 func (c *PetClient) cacheQuery() *PetQuery {
 	return &PetQuery{
 		config:  c.config,
@@ -3663,4 +5345,276 @@ func (m *UserMutation) cacheIDs(ctx context.Context) ([]int, error) {
 	default:
 		return m.IDs(ctx)
 	}
+}
+
+// cacheLinks are the foreign keys that writes change without naming the rows
+// that hold them: edges written from the owner's side, and ON DELETE actions.
+var cacheLinks = entcachemodel.NewLinks(
+	[]entcachemodel.LinkEdge{
+		{Owner: linkgroup.Table, Edge: linkgroup.EdgeBadge, Table: linkgroup.BadgeTable, Column: linkgroup.BadgeColumn},
+		{Owner: linkowner.Table, Edge: linkowner.EdgeCats, Table: linkowner.CatsTable, Column: linkowner.CatsColumn},
+		{Owner: linkowner.Table, Edge: linkowner.EdgeDogs, Table: linkowner.DogsTable, Column: linkowner.DogsColumn},
+		{Owner: linkinfo.Table, Edge: linkinfo.EdgeGroups, Table: linkinfo.GroupsTable, Column: linkinfo.GroupsColumn},
+		{Owner: linknode.Table, Edge: linknode.EdgeChildren, Table: linknode.ChildrenTable, Column: linknode.ChildrenColumn},
+		{Owner: linknode.Table, Edge: linknode.EdgeKids, Table: linknode.KidsTable, Column: linknode.KidsColumn},
+		{Owner: linknode.Table, Edge: linknode.EdgeNext, Table: linknode.NextTable, Column: linknode.NextColumn},
+		{Owner: linknode.Table, Edge: linknode.EdgeStaff, Table: linknode.StaffTable, Column: linknode.StaffColumn},
+		{Owner: linknode.Table, Edge: linknode.EdgeTwin, Table: linknode.TwinTable, Column: linknode.TwinColumn},
+		{Owner: linkbox.Table, Edge: linkbox.EdgeToys, Table: linkbox.ToysTable, Column: linkbox.ToysColumn},
+		{Owner: linkcat.Table, Edge: linkcat.EdgeToys, Table: linkcat.ToysTable, Column: linkcat.ToysColumn},
+		{Owner: user.Table, Edge: user.EdgePets, Table: user.PetsTable, Column: user.PetsColumn},
+	},
+	[]entcachemodel.LinkRef{
+		{Table: "link_toys", ID: "id", Column: "link_box_toys", RefTable: "link_boxes", OnDelete: entcachemodel.SetNull},
+		{Table: "link_toys", ID: "id", Column: "cat_id", RefTable: "link_cats", OnDelete: entcachemodel.SetNull},
+		{Table: "link_badges", ID: "id", Column: "link_group_badge", RefTable: "link_groups", OnDelete: entcachemodel.SetNull},
+		{Table: "link_groups", ID: "id", Column: "link_group_info", RefTable: "link_infos", OnDelete: entcachemodel.SetNull},
+		{Table: "link_nodes", ID: "id", Column: "link_node_boss", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
+		{Table: "link_nodes", ID: "id", Column: "link_node_kids", RefTable: "link_nodes", OnDelete: entcachemodel.Cascade},
+		{Table: "link_nodes", ID: "id", Column: "link_node_next", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
+		{Table: "link_nodes", ID: "id", Column: "link_node_twin", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
+		{Table: "link_nodes", ID: "id", Column: "parent_id", RefTable: "link_nodes", OnDelete: entcachemodel.SetNull},
+		{Table: "link_boxes", ID: "id", Column: "link_owner_boxes", RefTable: "link_owners", OnDelete: entcachemodel.Cascade},
+		{Table: "link_cats", ID: "id", Column: "owner_id", RefTable: "link_owners", OnDelete: entcachemodel.Cascade},
+		{Table: "link_dogs", ID: "id", Column: "owner_id", RefTable: "link_owners", OnDelete: entcachemodel.SetNull},
+		{Table: "link_groups", ID: "id", Column: "link_group_tag", RefTable: "link_tags", OnDelete: entcachemodel.SetNull},
+		{Table: "pets", ID: "id", Column: "user_pets", RefTable: "users", OnDelete: entcachemodel.SetNull},
+	},
+	entcachemodel.NewTarget(linkbadgeCacheSchema, linkbadge.Table, linkbadge.FieldID, func(ctx context.Context, c config, ids []int) ([]*LinkBadge, error) {
+		return NewLinkBadgeClient(c).cacheQuery().Where(linkbadge.IDIn(ids...)).All(cacheAllow(ctx))
+	}),
+	entcachemodel.NewTarget(linkcatCacheSchema, linkcat.Table, linkcat.FieldID, func(ctx context.Context, c config, ids []int) ([]*LinkCat, error) {
+		return NewLinkCatClient(c).cacheQuery().Where(linkcat.IDIn(ids...)).All(cacheAllow(ctx))
+	}),
+	entcachemodel.NewTarget(linkdogCacheSchema, linkdog.Table, linkdog.FieldID, func(ctx context.Context, c config, ids []int) ([]*LinkDog, error) {
+		return NewLinkDogClient(c).cacheQuery().Where(linkdog.IDIn(ids...)).All(cacheAllow(ctx))
+	}),
+	entcachemodel.NewTarget(linkgroupCacheSchema, linkgroup.Table, linkgroup.FieldID, func(ctx context.Context, c config, ids []int) ([]*LinkGroup, error) {
+		return NewLinkGroupClient(c).cacheQuery().Where(linkgroup.IDIn(ids...)).All(cacheAllow(ctx))
+	}),
+	entcachemodel.NewTarget(linknodeCacheSchema, linknode.Table, linknode.FieldID, func(ctx context.Context, c config, ids []int) ([]*LinkNode, error) {
+		return NewLinkNodeClient(c).cacheQuery().Where(linknode.IDIn(ids...)).All(cacheAllow(ctx))
+	}),
+	entcachemodel.NewTarget(linktoyCacheSchema, linktoy.Table, linktoy.FieldID, func(ctx context.Context, c config, ids []int) ([]*LinkToy, error) {
+		return NewLinkToyClient(c).cacheQuery().Where(linktoy.IDIn(ids...)).All(cacheAllow(ctx))
+	}),
+	entcachemodel.NewTarget(petCacheSchema, pet.Table, pet.FieldID, func(ctx context.Context, c config, ids []int) ([]*Pet, error) {
+		return NewPetClient(c).cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
+	}),
+)
+
+// linkboxCacheLinkHook republishes the cached rows that a LinkBox write
+// changes without naming them: through its edges, or by deleting rows they
+// reference.
+func linkboxCacheLinkHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkBoxMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := m.config.cacheCommitted()
+		w := entcachemodel.OwnerWrite[config, int]{
+			Table:     linkbox.Table,
+			Mutation:  m,
+			IDs:       m.cacheIDs,
+			ID:        m.ID,
+			Restrict:  func(ids []int) { m.Where(linkbox.IDIn(ids...)) },
+			Committed: committed,
+			Driver:    m.driver,
+			DB:        committed.driver,
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return entcachemodel.MutateLinks(ctx, cacheLinks, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// linkcatCacheLinkHook republishes the cached rows that a LinkCat write
+// changes without naming them: through its edges, or by deleting rows they
+// reference.
+func linkcatCacheLinkHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkCatMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := m.config.cacheCommitted()
+		w := entcachemodel.OwnerWrite[config, int]{
+			Table:     linkcat.Table,
+			Mutation:  m,
+			IDs:       m.cacheIDs,
+			ID:        m.ID,
+			Restrict:  func(ids []int) { m.Where(linkcat.IDIn(ids...)) },
+			Committed: committed,
+			Driver:    m.driver,
+			DB:        committed.driver,
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return entcachemodel.MutateLinks(ctx, cacheLinks, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// linkgroupCacheLinkHook republishes the cached rows that a LinkGroup write
+// changes without naming them: through its edges, or by deleting rows they
+// reference.
+func linkgroupCacheLinkHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkGroupMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := m.config.cacheCommitted()
+		w := entcachemodel.OwnerWrite[config, int]{
+			Table:     linkgroup.Table,
+			Mutation:  m,
+			IDs:       m.cacheIDs,
+			ID:        m.ID,
+			Restrict:  func(ids []int) { m.Where(linkgroup.IDIn(ids...)) },
+			Committed: committed,
+			Driver:    m.driver,
+			DB:        committed.driver,
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return entcachemodel.MutateLinks(ctx, cacheLinks, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// linkinfoCacheLinkHook republishes the cached rows that a LinkInfo write
+// changes without naming them: through its edges, or by deleting rows they
+// reference.
+func linkinfoCacheLinkHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkInfoMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := m.config.cacheCommitted()
+		w := entcachemodel.OwnerWrite[config, int]{
+			Table:     linkinfo.Table,
+			Mutation:  m,
+			IDs:       m.cacheIDs,
+			ID:        m.ID,
+			Restrict:  func(ids []int) { m.Where(linkinfo.IDIn(ids...)) },
+			Committed: committed,
+			Driver:    m.driver,
+			DB:        committed.driver,
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return entcachemodel.MutateLinks(ctx, cacheLinks, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// linknodeCacheLinkHook republishes the cached rows that a LinkNode write
+// changes without naming them: through its edges, or by deleting rows they
+// reference.
+func linknodeCacheLinkHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkNodeMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := m.config.cacheCommitted()
+		w := entcachemodel.OwnerWrite[config, int]{
+			Table:     linknode.Table,
+			Mutation:  m,
+			IDs:       m.cacheIDs,
+			ID:        m.ID,
+			Restrict:  func(ids []int) { m.Where(linknode.IDIn(ids...)) },
+			Committed: committed,
+			Driver:    m.driver,
+			DB:        committed.driver,
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return entcachemodel.MutateLinks(ctx, cacheLinks, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// linkownerCacheLinkHook republishes the cached rows that a LinkOwner write
+// changes without naming them: through its edges, or by deleting rows they
+// reference.
+func linkownerCacheLinkHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkOwnerMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := m.config.cacheCommitted()
+		w := entcachemodel.OwnerWrite[config, int]{
+			Table:     linkowner.Table,
+			Mutation:  m,
+			IDs:       m.cacheIDs,
+			ID:        m.ID,
+			Restrict:  func(ids []int) { m.Where(linkowner.IDIn(ids...)) },
+			Committed: committed,
+			Driver:    m.driver,
+			DB:        committed.driver,
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return entcachemodel.MutateLinks(ctx, cacheLinks, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// linktagCacheLinkHook republishes the cached rows that a LinkTag write
+// changes without naming them: through its edges, or by deleting rows they
+// reference.
+func linktagCacheLinkHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*LinkTagMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := m.config.cacheCommitted()
+		w := entcachemodel.OwnerWrite[config, int]{
+			Table:     linktag.Table,
+			Mutation:  m,
+			IDs:       m.cacheIDs,
+			ID:        m.ID,
+			Restrict:  func(ids []int) { m.Where(linktag.IDIn(ids...)) },
+			Committed: committed,
+			Driver:    m.driver,
+			DB:        committed.driver,
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return entcachemodel.MutateLinks(ctx, cacheLinks, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// userCacheLinkHook republishes the cached rows that a User write
+// changes without naming them: through its edges, or by deleting rows they
+// reference.
+func userCacheLinkHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*UserMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := m.config.cacheCommitted()
+		w := entcachemodel.OwnerWrite[config, int]{
+			Table:     user.Table,
+			Mutation:  m,
+			IDs:       m.cacheIDs,
+			ID:        m.ID,
+			Restrict:  func(ids []int) { m.Where(user.IDIn(ids...)) },
+			Committed: committed,
+			Driver:    m.driver,
+			DB:        committed.driver,
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		return entcachemodel.MutateLinks(ctx, cacheLinks, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
 }

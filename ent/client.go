@@ -23,6 +23,16 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent/kindall"
 	"github.com/entcachemodel/entcachemodel/ent/kindbare"
 	"github.com/entcachemodel/entcachemodel/ent/kindopt"
+	"github.com/entcachemodel/entcachemodel/ent/linkbadge"
+	"github.com/entcachemodel/entcachemodel/ent/linkbox"
+	"github.com/entcachemodel/entcachemodel/ent/linkcat"
+	"github.com/entcachemodel/entcachemodel/ent/linkdog"
+	"github.com/entcachemodel/entcachemodel/ent/linkgroup"
+	"github.com/entcachemodel/entcachemodel/ent/linkinfo"
+	"github.com/entcachemodel/entcachemodel/ent/linknode"
+	"github.com/entcachemodel/entcachemodel/ent/linkowner"
+	"github.com/entcachemodel/entcachemodel/ent/linktag"
+	"github.com/entcachemodel/entcachemodel/ent/linktoy"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
@@ -51,6 +61,26 @@ type Client struct {
 	KindBare *KindBareClient
 	// KindOpt is the client for interacting with the KindOpt builders.
 	KindOpt *KindOptClient
+	// LinkBadge is the client for interacting with the LinkBadge builders.
+	LinkBadge *LinkBadgeClient
+	// LinkBox is the client for interacting with the LinkBox builders.
+	LinkBox *LinkBoxClient
+	// LinkCat is the client for interacting with the LinkCat builders.
+	LinkCat *LinkCatClient
+	// LinkDog is the client for interacting with the LinkDog builders.
+	LinkDog *LinkDogClient
+	// LinkGroup is the client for interacting with the LinkGroup builders.
+	LinkGroup *LinkGroupClient
+	// LinkInfo is the client for interacting with the LinkInfo builders.
+	LinkInfo *LinkInfoClient
+	// LinkNode is the client for interacting with the LinkNode builders.
+	LinkNode *LinkNodeClient
+	// LinkOwner is the client for interacting with the LinkOwner builders.
+	LinkOwner *LinkOwnerClient
+	// LinkTag is the client for interacting with the LinkTag builders.
+	LinkTag *LinkTagClient
+	// LinkToy is the client for interacting with the LinkToy builders.
+	LinkToy *LinkToyClient
 	// Pet is the client for interacting with the Pet builders.
 	Pet *PetClient
 	// SemAccount is the client for interacting with the SemAccount builders.
@@ -77,6 +107,16 @@ func (c *Client) init() {
 	c.KindAll = NewKindAllClient(c.config)
 	c.KindBare = NewKindBareClient(c.config)
 	c.KindOpt = NewKindOptClient(c.config)
+	c.LinkBadge = NewLinkBadgeClient(c.config)
+	c.LinkBox = NewLinkBoxClient(c.config)
+	c.LinkCat = NewLinkCatClient(c.config)
+	c.LinkDog = NewLinkDogClient(c.config)
+	c.LinkGroup = NewLinkGroupClient(c.config)
+	c.LinkInfo = NewLinkInfoClient(c.config)
+	c.LinkNode = NewLinkNodeClient(c.config)
+	c.LinkOwner = NewLinkOwnerClient(c.config)
+	c.LinkTag = NewLinkTagClient(c.config)
+	c.LinkToy = NewLinkToyClient(c.config)
 	c.Pet = NewPetClient(c.config)
 	c.SemAccount = NewSemAccountClient(c.config)
 	c.SemNote = NewSemNoteClient(c.config)
@@ -112,11 +152,25 @@ func newConfig(opts ...Option) config {
 	cfg.hooks.KindAll = append(cfg.hooks.KindAll, kindallCacheHook)
 	cfg.hooks.KindBare = append(cfg.hooks.KindBare, kindbareCacheHook)
 	cfg.hooks.KindOpt = append(cfg.hooks.KindOpt, kindoptCacheHook)
+	cfg.hooks.LinkBadge = append(cfg.hooks.LinkBadge, linkbadgeCacheHook)
+	cfg.hooks.LinkCat = append(cfg.hooks.LinkCat, linkcatCacheHook)
+	cfg.hooks.LinkDog = append(cfg.hooks.LinkDog, linkdogCacheHook)
+	cfg.hooks.LinkGroup = append(cfg.hooks.LinkGroup, linkgroupCacheHook)
+	cfg.hooks.LinkInfo = append(cfg.hooks.LinkInfo, linkinfoCacheHook)
+	cfg.hooks.LinkNode = append(cfg.hooks.LinkNode, linknodeCacheHook)
+	cfg.hooks.LinkToy = append(cfg.hooks.LinkToy, linktoyCacheHook)
 	cfg.hooks.Pet = append(cfg.hooks.Pet, petCacheHook)
-	cfg.hooks.User = append(cfg.hooks.User, petCacheHookOnUserPets)
 	cfg.hooks.SemAccount = append(cfg.hooks.SemAccount, semaccountCacheHook)
 	cfg.hooks.SemNote = append(cfg.hooks.SemNote, semnoteCacheHook)
 	cfg.hooks.User = append(cfg.hooks.User, userCacheHook)
+	cfg.hooks.LinkBox = append(cfg.hooks.LinkBox, linkboxCacheLinkHook)
+	cfg.hooks.LinkCat = append(cfg.hooks.LinkCat, linkcatCacheLinkHook)
+	cfg.hooks.LinkGroup = append(cfg.hooks.LinkGroup, linkgroupCacheLinkHook)
+	cfg.hooks.LinkInfo = append(cfg.hooks.LinkInfo, linkinfoCacheLinkHook)
+	cfg.hooks.LinkNode = append(cfg.hooks.LinkNode, linknodeCacheLinkHook)
+	cfg.hooks.LinkOwner = append(cfg.hooks.LinkOwner, linkownerCacheLinkHook)
+	cfg.hooks.LinkTag = append(cfg.hooks.LinkTag, linktagCacheLinkHook)
+	cfg.hooks.User = append(cfg.hooks.User, userCacheLinkHook)
 	cfg.options(opts...)
 	return cfg
 }
@@ -200,6 +254,16 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		KindAll:    NewKindAllClient(cfg),
 		KindBare:   NewKindBareClient(cfg),
 		KindOpt:    NewKindOptClient(cfg),
+		LinkBadge:  NewLinkBadgeClient(cfg),
+		LinkBox:    NewLinkBoxClient(cfg),
+		LinkCat:    NewLinkCatClient(cfg),
+		LinkDog:    NewLinkDogClient(cfg),
+		LinkGroup:  NewLinkGroupClient(cfg),
+		LinkInfo:   NewLinkInfoClient(cfg),
+		LinkNode:   NewLinkNodeClient(cfg),
+		LinkOwner:  NewLinkOwnerClient(cfg),
+		LinkTag:    NewLinkTagClient(cfg),
+		LinkToy:    NewLinkToyClient(cfg),
 		Pet:        NewPetClient(cfg),
 		SemAccount: NewSemAccountClient(cfg),
 		SemNote:    NewSemNoteClient(cfg),
@@ -230,6 +294,16 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		KindAll:    NewKindAllClient(cfg),
 		KindBare:   NewKindBareClient(cfg),
 		KindOpt:    NewKindOptClient(cfg),
+		LinkBadge:  NewLinkBadgeClient(cfg),
+		LinkBox:    NewLinkBoxClient(cfg),
+		LinkCat:    NewLinkCatClient(cfg),
+		LinkDog:    NewLinkDogClient(cfg),
+		LinkGroup:  NewLinkGroupClient(cfg),
+		LinkInfo:   NewLinkInfoClient(cfg),
+		LinkNode:   NewLinkNodeClient(cfg),
+		LinkOwner:  NewLinkOwnerClient(cfg),
+		LinkTag:    NewLinkTagClient(cfg),
+		LinkToy:    NewLinkToyClient(cfg),
 		Pet:        NewPetClient(cfg),
 		SemAccount: NewSemAccountClient(cfg),
 		SemNote:    NewSemNoteClient(cfg),
@@ -264,7 +338,9 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.CollDoc, c.CollName, c.CollTag, c.CollWord, c.KindAll, c.KindBare, c.KindOpt,
-		c.Pet, c.SemAccount, c.SemNote, c.User,
+		c.LinkBadge, c.LinkBox, c.LinkCat, c.LinkDog, c.LinkGroup, c.LinkInfo,
+		c.LinkNode, c.LinkOwner, c.LinkTag, c.LinkToy, c.Pet, c.SemAccount, c.SemNote,
+		c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -275,7 +351,9 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.CollDoc, c.CollName, c.CollTag, c.CollWord, c.KindAll, c.KindBare, c.KindOpt,
-		c.Pet, c.SemAccount, c.SemNote, c.User,
+		c.LinkBadge, c.LinkBox, c.LinkCat, c.LinkDog, c.LinkGroup, c.LinkInfo,
+		c.LinkNode, c.LinkOwner, c.LinkTag, c.LinkToy, c.Pet, c.SemAccount, c.SemNote,
+		c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -298,6 +376,26 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.KindBare.mutate(ctx, m)
 	case *KindOptMutation:
 		return c.KindOpt.mutate(ctx, m)
+	case *LinkBadgeMutation:
+		return c.LinkBadge.mutate(ctx, m)
+	case *LinkBoxMutation:
+		return c.LinkBox.mutate(ctx, m)
+	case *LinkCatMutation:
+		return c.LinkCat.mutate(ctx, m)
+	case *LinkDogMutation:
+		return c.LinkDog.mutate(ctx, m)
+	case *LinkGroupMutation:
+		return c.LinkGroup.mutate(ctx, m)
+	case *LinkInfoMutation:
+		return c.LinkInfo.mutate(ctx, m)
+	case *LinkNodeMutation:
+		return c.LinkNode.mutate(ctx, m)
+	case *LinkOwnerMutation:
+		return c.LinkOwner.mutate(ctx, m)
+	case *LinkTagMutation:
+		return c.LinkTag.mutate(ctx, m)
+	case *LinkToyMutation:
+		return c.LinkToy.mutate(ctx, m)
 	case *PetMutation:
 		return c.Pet.mutate(ctx, m)
 	case *SemAccountMutation:
@@ -1242,6 +1340,1720 @@ func (c *KindOptClient) mutate(ctx context.Context, m *KindOptMutation) (Value, 
 	}
 }
 
+// LinkBadgeClient is a client for the LinkBadge schema.
+type LinkBadgeClient struct {
+	config
+}
+
+// NewLinkBadgeClient returns a client for the LinkBadge from the given config.
+func NewLinkBadgeClient(c config) *LinkBadgeClient {
+	return &LinkBadgeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linkbadge.Hooks(f(g(h())))`.
+func (c *LinkBadgeClient) Use(hooks ...Hook) {
+	c.hooks.LinkBadge = append(c.hooks.LinkBadge, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linkbadge.Intercept(f(g(h())))`.
+func (c *LinkBadgeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkBadge = append(c.inters.LinkBadge, interceptors...)
+}
+
+// Create returns a builder for creating a LinkBadge entity.
+func (c *LinkBadgeClient) Create() *LinkBadgeCreate {
+	mutation := newLinkBadgeMutation(c.config, OpCreate)
+	return &LinkBadgeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkBadge entities.
+func (c *LinkBadgeClient) CreateBulk(builders ...*LinkBadgeCreate) *LinkBadgeCreateBulk {
+	return &LinkBadgeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkBadgeClient) MapCreateBulk(slice any, setFunc func(*LinkBadgeCreate, int)) *LinkBadgeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkBadgeCreateBulk{err: fmt.Errorf("calling to LinkBadgeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkBadgeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkBadgeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkBadge.
+func (c *LinkBadgeClient) Update() *LinkBadgeUpdate {
+	mutation := newLinkBadgeMutation(c.config, OpUpdate)
+	return &LinkBadgeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkBadgeClient) UpdateOne(_m *LinkBadge) *LinkBadgeUpdateOne {
+	mutation := newLinkBadgeMutation(c.config, OpUpdateOne, withLinkBadge(_m))
+	return &LinkBadgeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkBadgeClient) UpdateOneID(id int) *LinkBadgeUpdateOne {
+	mutation := newLinkBadgeMutation(c.config, OpUpdateOne, withLinkBadgeID(id))
+	return &LinkBadgeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkBadge.
+func (c *LinkBadgeClient) Delete() *LinkBadgeDelete {
+	mutation := newLinkBadgeMutation(c.config, OpDelete)
+	return &LinkBadgeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkBadgeClient) DeleteOne(_m *LinkBadge) *LinkBadgeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkBadgeClient) DeleteOneID(id int) *LinkBadgeDeleteOne {
+	builder := c.Delete().Where(linkbadge.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkBadgeDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkBadge.
+func (c *LinkBadgeClient) Query() *LinkBadgeQuery {
+	return &LinkBadgeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkBadge},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkBadge entity by its id.
+func (c *LinkBadgeClient) Get(ctx context.Context, id int) (*LinkBadge, error) {
+	return c.Query().Where(linkbadge.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkBadgeClient) GetX(ctx context.Context, id int) *LinkBadge {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryGroup queries the group edge of a LinkBadge.
+func (c *LinkBadgeClient) QueryGroup(_m *LinkBadge) *LinkGroupQuery {
+	query := (&LinkGroupClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkbadge.Table, linkbadge.FieldID, id),
+			sqlgraph.To(linkgroup.Table, linkgroup.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, linkbadge.GroupTable, linkbadge.GroupColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LinkBadgeClient) Hooks() []Hook {
+	return c.hooks.LinkBadge
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkBadgeClient) Interceptors() []Interceptor {
+	return c.inters.LinkBadge
+}
+
+func (c *LinkBadgeClient) mutate(ctx context.Context, m *LinkBadgeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkBadgeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkBadgeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkBadgeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkBadgeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkBadge mutation op: %q", m.Op())
+	}
+}
+
+// LinkBoxClient is a client for the LinkBox schema.
+type LinkBoxClient struct {
+	config
+}
+
+// NewLinkBoxClient returns a client for the LinkBox from the given config.
+func NewLinkBoxClient(c config) *LinkBoxClient {
+	return &LinkBoxClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linkbox.Hooks(f(g(h())))`.
+func (c *LinkBoxClient) Use(hooks ...Hook) {
+	c.hooks.LinkBox = append(c.hooks.LinkBox, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linkbox.Intercept(f(g(h())))`.
+func (c *LinkBoxClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkBox = append(c.inters.LinkBox, interceptors...)
+}
+
+// Create returns a builder for creating a LinkBox entity.
+func (c *LinkBoxClient) Create() *LinkBoxCreate {
+	mutation := newLinkBoxMutation(c.config, OpCreate)
+	return &LinkBoxCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkBox entities.
+func (c *LinkBoxClient) CreateBulk(builders ...*LinkBoxCreate) *LinkBoxCreateBulk {
+	return &LinkBoxCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkBoxClient) MapCreateBulk(slice any, setFunc func(*LinkBoxCreate, int)) *LinkBoxCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkBoxCreateBulk{err: fmt.Errorf("calling to LinkBoxClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkBoxCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkBoxCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkBox.
+func (c *LinkBoxClient) Update() *LinkBoxUpdate {
+	mutation := newLinkBoxMutation(c.config, OpUpdate)
+	return &LinkBoxUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkBoxClient) UpdateOne(_m *LinkBox) *LinkBoxUpdateOne {
+	mutation := newLinkBoxMutation(c.config, OpUpdateOne, withLinkBox(_m))
+	return &LinkBoxUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkBoxClient) UpdateOneID(id int) *LinkBoxUpdateOne {
+	mutation := newLinkBoxMutation(c.config, OpUpdateOne, withLinkBoxID(id))
+	return &LinkBoxUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkBox.
+func (c *LinkBoxClient) Delete() *LinkBoxDelete {
+	mutation := newLinkBoxMutation(c.config, OpDelete)
+	return &LinkBoxDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkBoxClient) DeleteOne(_m *LinkBox) *LinkBoxDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkBoxClient) DeleteOneID(id int) *LinkBoxDeleteOne {
+	builder := c.Delete().Where(linkbox.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkBoxDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkBox.
+func (c *LinkBoxClient) Query() *LinkBoxQuery {
+	return &LinkBoxQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkBox},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkBox entity by its id.
+func (c *LinkBoxClient) Get(ctx context.Context, id int) (*LinkBox, error) {
+	return c.Query().Where(linkbox.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkBoxClient) GetX(ctx context.Context, id int) *LinkBox {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOwner queries the owner edge of a LinkBox.
+func (c *LinkBoxClient) QueryOwner(_m *LinkBox) *LinkOwnerQuery {
+	query := (&LinkOwnerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkbox.Table, linkbox.FieldID, id),
+			sqlgraph.To(linkowner.Table, linkowner.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, linkbox.OwnerTable, linkbox.OwnerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryToys queries the toys edge of a LinkBox.
+func (c *LinkBoxClient) QueryToys(_m *LinkBox) *LinkToyQuery {
+	query := (&LinkToyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkbox.Table, linkbox.FieldID, id),
+			sqlgraph.To(linktoy.Table, linktoy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, linkbox.ToysTable, linkbox.ToysColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LinkBoxClient) Hooks() []Hook {
+	return c.hooks.LinkBox
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkBoxClient) Interceptors() []Interceptor {
+	return c.inters.LinkBox
+}
+
+func (c *LinkBoxClient) mutate(ctx context.Context, m *LinkBoxMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkBoxCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkBoxUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkBoxUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkBoxDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkBox mutation op: %q", m.Op())
+	}
+}
+
+// LinkCatClient is a client for the LinkCat schema.
+type LinkCatClient struct {
+	config
+}
+
+// NewLinkCatClient returns a client for the LinkCat from the given config.
+func NewLinkCatClient(c config) *LinkCatClient {
+	return &LinkCatClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linkcat.Hooks(f(g(h())))`.
+func (c *LinkCatClient) Use(hooks ...Hook) {
+	c.hooks.LinkCat = append(c.hooks.LinkCat, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linkcat.Intercept(f(g(h())))`.
+func (c *LinkCatClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkCat = append(c.inters.LinkCat, interceptors...)
+}
+
+// Create returns a builder for creating a LinkCat entity.
+func (c *LinkCatClient) Create() *LinkCatCreate {
+	mutation := newLinkCatMutation(c.config, OpCreate)
+	return &LinkCatCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkCat entities.
+func (c *LinkCatClient) CreateBulk(builders ...*LinkCatCreate) *LinkCatCreateBulk {
+	return &LinkCatCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkCatClient) MapCreateBulk(slice any, setFunc func(*LinkCatCreate, int)) *LinkCatCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkCatCreateBulk{err: fmt.Errorf("calling to LinkCatClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkCatCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkCatCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkCat.
+func (c *LinkCatClient) Update() *LinkCatUpdate {
+	mutation := newLinkCatMutation(c.config, OpUpdate)
+	return &LinkCatUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkCatClient) UpdateOne(_m *LinkCat) *LinkCatUpdateOne {
+	mutation := newLinkCatMutation(c.config, OpUpdateOne, withLinkCat(_m))
+	return &LinkCatUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkCatClient) UpdateOneID(id int) *LinkCatUpdateOne {
+	mutation := newLinkCatMutation(c.config, OpUpdateOne, withLinkCatID(id))
+	return &LinkCatUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkCat.
+func (c *LinkCatClient) Delete() *LinkCatDelete {
+	mutation := newLinkCatMutation(c.config, OpDelete)
+	return &LinkCatDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkCatClient) DeleteOne(_m *LinkCat) *LinkCatDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkCatClient) DeleteOneID(id int) *LinkCatDeleteOne {
+	builder := c.Delete().Where(linkcat.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkCatDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkCat.
+func (c *LinkCatClient) Query() *LinkCatQuery {
+	return &LinkCatQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkCat},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkCat entity by its id.
+func (c *LinkCatClient) Get(ctx context.Context, id int) (*LinkCat, error) {
+	return c.Query().Where(linkcat.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkCatClient) GetX(ctx context.Context, id int) *LinkCat {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOwner queries the owner edge of a LinkCat.
+func (c *LinkCatClient) QueryOwner(_m *LinkCat) *LinkOwnerQuery {
+	query := (&LinkOwnerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkcat.Table, linkcat.FieldID, id),
+			sqlgraph.To(linkowner.Table, linkowner.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, linkcat.OwnerTable, linkcat.OwnerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryToys queries the toys edge of a LinkCat.
+func (c *LinkCatClient) QueryToys(_m *LinkCat) *LinkToyQuery {
+	query := (&LinkToyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkcat.Table, linkcat.FieldID, id),
+			sqlgraph.To(linktoy.Table, linktoy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, linkcat.ToysTable, linkcat.ToysColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LinkCatClient) Hooks() []Hook {
+	return c.hooks.LinkCat
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkCatClient) Interceptors() []Interceptor {
+	return c.inters.LinkCat
+}
+
+func (c *LinkCatClient) mutate(ctx context.Context, m *LinkCatMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkCatCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkCatUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkCatUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkCatDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkCat mutation op: %q", m.Op())
+	}
+}
+
+// LinkDogClient is a client for the LinkDog schema.
+type LinkDogClient struct {
+	config
+}
+
+// NewLinkDogClient returns a client for the LinkDog from the given config.
+func NewLinkDogClient(c config) *LinkDogClient {
+	return &LinkDogClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linkdog.Hooks(f(g(h())))`.
+func (c *LinkDogClient) Use(hooks ...Hook) {
+	c.hooks.LinkDog = append(c.hooks.LinkDog, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linkdog.Intercept(f(g(h())))`.
+func (c *LinkDogClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkDog = append(c.inters.LinkDog, interceptors...)
+}
+
+// Create returns a builder for creating a LinkDog entity.
+func (c *LinkDogClient) Create() *LinkDogCreate {
+	mutation := newLinkDogMutation(c.config, OpCreate)
+	return &LinkDogCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkDog entities.
+func (c *LinkDogClient) CreateBulk(builders ...*LinkDogCreate) *LinkDogCreateBulk {
+	return &LinkDogCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkDogClient) MapCreateBulk(slice any, setFunc func(*LinkDogCreate, int)) *LinkDogCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkDogCreateBulk{err: fmt.Errorf("calling to LinkDogClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkDogCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkDogCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkDog.
+func (c *LinkDogClient) Update() *LinkDogUpdate {
+	mutation := newLinkDogMutation(c.config, OpUpdate)
+	return &LinkDogUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkDogClient) UpdateOne(_m *LinkDog) *LinkDogUpdateOne {
+	mutation := newLinkDogMutation(c.config, OpUpdateOne, withLinkDog(_m))
+	return &LinkDogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkDogClient) UpdateOneID(id int) *LinkDogUpdateOne {
+	mutation := newLinkDogMutation(c.config, OpUpdateOne, withLinkDogID(id))
+	return &LinkDogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkDog.
+func (c *LinkDogClient) Delete() *LinkDogDelete {
+	mutation := newLinkDogMutation(c.config, OpDelete)
+	return &LinkDogDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkDogClient) DeleteOne(_m *LinkDog) *LinkDogDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkDogClient) DeleteOneID(id int) *LinkDogDeleteOne {
+	builder := c.Delete().Where(linkdog.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkDogDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkDog.
+func (c *LinkDogClient) Query() *LinkDogQuery {
+	return &LinkDogQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkDog},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkDog entity by its id.
+func (c *LinkDogClient) Get(ctx context.Context, id int) (*LinkDog, error) {
+	return c.Query().Where(linkdog.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkDogClient) GetX(ctx context.Context, id int) *LinkDog {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOwner queries the owner edge of a LinkDog.
+func (c *LinkDogClient) QueryOwner(_m *LinkDog) *LinkOwnerQuery {
+	query := (&LinkOwnerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkdog.Table, linkdog.FieldID, id),
+			sqlgraph.To(linkowner.Table, linkowner.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, linkdog.OwnerTable, linkdog.OwnerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LinkDogClient) Hooks() []Hook {
+	return c.hooks.LinkDog
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkDogClient) Interceptors() []Interceptor {
+	return c.inters.LinkDog
+}
+
+func (c *LinkDogClient) mutate(ctx context.Context, m *LinkDogMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkDogCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkDogUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkDogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkDogDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkDog mutation op: %q", m.Op())
+	}
+}
+
+// LinkGroupClient is a client for the LinkGroup schema.
+type LinkGroupClient struct {
+	config
+}
+
+// NewLinkGroupClient returns a client for the LinkGroup from the given config.
+func NewLinkGroupClient(c config) *LinkGroupClient {
+	return &LinkGroupClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linkgroup.Hooks(f(g(h())))`.
+func (c *LinkGroupClient) Use(hooks ...Hook) {
+	c.hooks.LinkGroup = append(c.hooks.LinkGroup, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linkgroup.Intercept(f(g(h())))`.
+func (c *LinkGroupClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkGroup = append(c.inters.LinkGroup, interceptors...)
+}
+
+// Create returns a builder for creating a LinkGroup entity.
+func (c *LinkGroupClient) Create() *LinkGroupCreate {
+	mutation := newLinkGroupMutation(c.config, OpCreate)
+	return &LinkGroupCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkGroup entities.
+func (c *LinkGroupClient) CreateBulk(builders ...*LinkGroupCreate) *LinkGroupCreateBulk {
+	return &LinkGroupCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkGroupClient) MapCreateBulk(slice any, setFunc func(*LinkGroupCreate, int)) *LinkGroupCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkGroupCreateBulk{err: fmt.Errorf("calling to LinkGroupClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkGroupCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkGroupCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkGroup.
+func (c *LinkGroupClient) Update() *LinkGroupUpdate {
+	mutation := newLinkGroupMutation(c.config, OpUpdate)
+	return &LinkGroupUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkGroupClient) UpdateOne(_m *LinkGroup) *LinkGroupUpdateOne {
+	mutation := newLinkGroupMutation(c.config, OpUpdateOne, withLinkGroup(_m))
+	return &LinkGroupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkGroupClient) UpdateOneID(id int) *LinkGroupUpdateOne {
+	mutation := newLinkGroupMutation(c.config, OpUpdateOne, withLinkGroupID(id))
+	return &LinkGroupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkGroup.
+func (c *LinkGroupClient) Delete() *LinkGroupDelete {
+	mutation := newLinkGroupMutation(c.config, OpDelete)
+	return &LinkGroupDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkGroupClient) DeleteOne(_m *LinkGroup) *LinkGroupDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkGroupClient) DeleteOneID(id int) *LinkGroupDeleteOne {
+	builder := c.Delete().Where(linkgroup.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkGroupDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkGroup.
+func (c *LinkGroupClient) Query() *LinkGroupQuery {
+	return &LinkGroupQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkGroup},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkGroup entity by its id.
+func (c *LinkGroupClient) Get(ctx context.Context, id int) (*LinkGroup, error) {
+	return c.Query().Where(linkgroup.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkGroupClient) GetX(ctx context.Context, id int) *LinkGroup {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryInfo queries the info edge of a LinkGroup.
+func (c *LinkGroupClient) QueryInfo(_m *LinkGroup) *LinkInfoQuery {
+	query := (&LinkInfoClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkgroup.Table, linkgroup.FieldID, id),
+			sqlgraph.To(linkinfo.Table, linkinfo.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, linkgroup.InfoTable, linkgroup.InfoColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTag queries the tag edge of a LinkGroup.
+func (c *LinkGroupClient) QueryTag(_m *LinkGroup) *LinkTagQuery {
+	query := (&LinkTagClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkgroup.Table, linkgroup.FieldID, id),
+			sqlgraph.To(linktag.Table, linktag.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, linkgroup.TagTable, linkgroup.TagColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBadge queries the badge edge of a LinkGroup.
+func (c *LinkGroupClient) QueryBadge(_m *LinkGroup) *LinkBadgeQuery {
+	query := (&LinkBadgeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkgroup.Table, linkgroup.FieldID, id),
+			sqlgraph.To(linkbadge.Table, linkbadge.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, linkgroup.BadgeTable, linkgroup.BadgeColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LinkGroupClient) Hooks() []Hook {
+	return c.hooks.LinkGroup
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkGroupClient) Interceptors() []Interceptor {
+	return c.inters.LinkGroup
+}
+
+func (c *LinkGroupClient) mutate(ctx context.Context, m *LinkGroupMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkGroupCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkGroupUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkGroupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkGroupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkGroup mutation op: %q", m.Op())
+	}
+}
+
+// LinkInfoClient is a client for the LinkInfo schema.
+type LinkInfoClient struct {
+	config
+}
+
+// NewLinkInfoClient returns a client for the LinkInfo from the given config.
+func NewLinkInfoClient(c config) *LinkInfoClient {
+	return &LinkInfoClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linkinfo.Hooks(f(g(h())))`.
+func (c *LinkInfoClient) Use(hooks ...Hook) {
+	c.hooks.LinkInfo = append(c.hooks.LinkInfo, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linkinfo.Intercept(f(g(h())))`.
+func (c *LinkInfoClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkInfo = append(c.inters.LinkInfo, interceptors...)
+}
+
+// Create returns a builder for creating a LinkInfo entity.
+func (c *LinkInfoClient) Create() *LinkInfoCreate {
+	mutation := newLinkInfoMutation(c.config, OpCreate)
+	return &LinkInfoCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkInfo entities.
+func (c *LinkInfoClient) CreateBulk(builders ...*LinkInfoCreate) *LinkInfoCreateBulk {
+	return &LinkInfoCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkInfoClient) MapCreateBulk(slice any, setFunc func(*LinkInfoCreate, int)) *LinkInfoCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkInfoCreateBulk{err: fmt.Errorf("calling to LinkInfoClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkInfoCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkInfoCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkInfo.
+func (c *LinkInfoClient) Update() *LinkInfoUpdate {
+	mutation := newLinkInfoMutation(c.config, OpUpdate)
+	return &LinkInfoUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkInfoClient) UpdateOne(_m *LinkInfo) *LinkInfoUpdateOne {
+	mutation := newLinkInfoMutation(c.config, OpUpdateOne, withLinkInfo(_m))
+	return &LinkInfoUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkInfoClient) UpdateOneID(id int) *LinkInfoUpdateOne {
+	mutation := newLinkInfoMutation(c.config, OpUpdateOne, withLinkInfoID(id))
+	return &LinkInfoUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkInfo.
+func (c *LinkInfoClient) Delete() *LinkInfoDelete {
+	mutation := newLinkInfoMutation(c.config, OpDelete)
+	return &LinkInfoDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkInfoClient) DeleteOne(_m *LinkInfo) *LinkInfoDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkInfoClient) DeleteOneID(id int) *LinkInfoDeleteOne {
+	builder := c.Delete().Where(linkinfo.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkInfoDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkInfo.
+func (c *LinkInfoClient) Query() *LinkInfoQuery {
+	return &LinkInfoQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkInfo},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkInfo entity by its id.
+func (c *LinkInfoClient) Get(ctx context.Context, id int) (*LinkInfo, error) {
+	return c.Query().Where(linkinfo.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkInfoClient) GetX(ctx context.Context, id int) *LinkInfo {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryGroups queries the groups edge of a LinkInfo.
+func (c *LinkInfoClient) QueryGroups(_m *LinkInfo) *LinkGroupQuery {
+	query := (&LinkGroupClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkinfo.Table, linkinfo.FieldID, id),
+			sqlgraph.To(linkgroup.Table, linkgroup.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, linkinfo.GroupsTable, linkinfo.GroupsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LinkInfoClient) Hooks() []Hook {
+	return c.hooks.LinkInfo
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkInfoClient) Interceptors() []Interceptor {
+	return c.inters.LinkInfo
+}
+
+func (c *LinkInfoClient) mutate(ctx context.Context, m *LinkInfoMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkInfoCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkInfoUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkInfoUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkInfoDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkInfo mutation op: %q", m.Op())
+	}
+}
+
+// LinkNodeClient is a client for the LinkNode schema.
+type LinkNodeClient struct {
+	config
+}
+
+// NewLinkNodeClient returns a client for the LinkNode from the given config.
+func NewLinkNodeClient(c config) *LinkNodeClient {
+	return &LinkNodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linknode.Hooks(f(g(h())))`.
+func (c *LinkNodeClient) Use(hooks ...Hook) {
+	c.hooks.LinkNode = append(c.hooks.LinkNode, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linknode.Intercept(f(g(h())))`.
+func (c *LinkNodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkNode = append(c.inters.LinkNode, interceptors...)
+}
+
+// Create returns a builder for creating a LinkNode entity.
+func (c *LinkNodeClient) Create() *LinkNodeCreate {
+	mutation := newLinkNodeMutation(c.config, OpCreate)
+	return &LinkNodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkNode entities.
+func (c *LinkNodeClient) CreateBulk(builders ...*LinkNodeCreate) *LinkNodeCreateBulk {
+	return &LinkNodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkNodeClient) MapCreateBulk(slice any, setFunc func(*LinkNodeCreate, int)) *LinkNodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkNodeCreateBulk{err: fmt.Errorf("calling to LinkNodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkNodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkNodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkNode.
+func (c *LinkNodeClient) Update() *LinkNodeUpdate {
+	mutation := newLinkNodeMutation(c.config, OpUpdate)
+	return &LinkNodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkNodeClient) UpdateOne(_m *LinkNode) *LinkNodeUpdateOne {
+	mutation := newLinkNodeMutation(c.config, OpUpdateOne, withLinkNode(_m))
+	return &LinkNodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkNodeClient) UpdateOneID(id int) *LinkNodeUpdateOne {
+	mutation := newLinkNodeMutation(c.config, OpUpdateOne, withLinkNodeID(id))
+	return &LinkNodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkNode.
+func (c *LinkNodeClient) Delete() *LinkNodeDelete {
+	mutation := newLinkNodeMutation(c.config, OpDelete)
+	return &LinkNodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkNodeClient) DeleteOne(_m *LinkNode) *LinkNodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkNodeClient) DeleteOneID(id int) *LinkNodeDeleteOne {
+	builder := c.Delete().Where(linknode.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkNodeDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkNode.
+func (c *LinkNodeClient) Query() *LinkNodeQuery {
+	return &LinkNodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkNode},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkNode entity by its id.
+func (c *LinkNodeClient) Get(ctx context.Context, id int) (*LinkNode, error) {
+	return c.Query().Where(linknode.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkNodeClient) GetX(ctx context.Context, id int) *LinkNode {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryParent queries the parent edge of a LinkNode.
+func (c *LinkNodeClient) QueryParent(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, linknode.ParentTable, linknode.ParentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryChildren queries the children edge of a LinkNode.
+func (c *LinkNodeClient) QueryChildren(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, linknode.ChildrenTable, linknode.ChildrenColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryMom queries the mom edge of a LinkNode.
+func (c *LinkNodeClient) QueryMom(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, linknode.MomTable, linknode.MomColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryKids queries the kids edge of a LinkNode.
+func (c *LinkNodeClient) QueryKids(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, linknode.KidsTable, linknode.KidsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPrev queries the prev edge of a LinkNode.
+func (c *LinkNodeClient) QueryPrev(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, linknode.PrevTable, linknode.PrevColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryNext queries the next edge of a LinkNode.
+func (c *LinkNodeClient) QueryNext(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, linknode.NextTable, linknode.NextColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryStaff queries the staff edge of a LinkNode.
+func (c *LinkNodeClient) QueryStaff(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, linknode.StaffTable, linknode.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBoss queries the boss edge of a LinkNode.
+func (c *LinkNodeClient) QueryBoss(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, linknode.BossTable, linknode.BossColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTwin queries the twin edge of a LinkNode.
+func (c *LinkNodeClient) QueryTwin(_m *LinkNode) *LinkNodeQuery {
+	query := (&LinkNodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linknode.Table, linknode.FieldID, id),
+			sqlgraph.To(linknode.Table, linknode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, linknode.TwinTable, linknode.TwinColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LinkNodeClient) Hooks() []Hook {
+	return c.hooks.LinkNode
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkNodeClient) Interceptors() []Interceptor {
+	return c.inters.LinkNode
+}
+
+func (c *LinkNodeClient) mutate(ctx context.Context, m *LinkNodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkNodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkNodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkNodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkNodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkNode mutation op: %q", m.Op())
+	}
+}
+
+// LinkOwnerClient is a client for the LinkOwner schema.
+type LinkOwnerClient struct {
+	config
+}
+
+// NewLinkOwnerClient returns a client for the LinkOwner from the given config.
+func NewLinkOwnerClient(c config) *LinkOwnerClient {
+	return &LinkOwnerClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linkowner.Hooks(f(g(h())))`.
+func (c *LinkOwnerClient) Use(hooks ...Hook) {
+	c.hooks.LinkOwner = append(c.hooks.LinkOwner, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linkowner.Intercept(f(g(h())))`.
+func (c *LinkOwnerClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkOwner = append(c.inters.LinkOwner, interceptors...)
+}
+
+// Create returns a builder for creating a LinkOwner entity.
+func (c *LinkOwnerClient) Create() *LinkOwnerCreate {
+	mutation := newLinkOwnerMutation(c.config, OpCreate)
+	return &LinkOwnerCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkOwner entities.
+func (c *LinkOwnerClient) CreateBulk(builders ...*LinkOwnerCreate) *LinkOwnerCreateBulk {
+	return &LinkOwnerCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkOwnerClient) MapCreateBulk(slice any, setFunc func(*LinkOwnerCreate, int)) *LinkOwnerCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkOwnerCreateBulk{err: fmt.Errorf("calling to LinkOwnerClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkOwnerCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkOwnerCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkOwner.
+func (c *LinkOwnerClient) Update() *LinkOwnerUpdate {
+	mutation := newLinkOwnerMutation(c.config, OpUpdate)
+	return &LinkOwnerUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkOwnerClient) UpdateOne(_m *LinkOwner) *LinkOwnerUpdateOne {
+	mutation := newLinkOwnerMutation(c.config, OpUpdateOne, withLinkOwner(_m))
+	return &LinkOwnerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkOwnerClient) UpdateOneID(id int) *LinkOwnerUpdateOne {
+	mutation := newLinkOwnerMutation(c.config, OpUpdateOne, withLinkOwnerID(id))
+	return &LinkOwnerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkOwner.
+func (c *LinkOwnerClient) Delete() *LinkOwnerDelete {
+	mutation := newLinkOwnerMutation(c.config, OpDelete)
+	return &LinkOwnerDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkOwnerClient) DeleteOne(_m *LinkOwner) *LinkOwnerDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkOwnerClient) DeleteOneID(id int) *LinkOwnerDeleteOne {
+	builder := c.Delete().Where(linkowner.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkOwnerDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkOwner.
+func (c *LinkOwnerClient) Query() *LinkOwnerQuery {
+	return &LinkOwnerQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkOwner},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkOwner entity by its id.
+func (c *LinkOwnerClient) Get(ctx context.Context, id int) (*LinkOwner, error) {
+	return c.Query().Where(linkowner.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkOwnerClient) GetX(ctx context.Context, id int) *LinkOwner {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCats queries the cats edge of a LinkOwner.
+func (c *LinkOwnerClient) QueryCats(_m *LinkOwner) *LinkCatQuery {
+	query := (&LinkCatClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkowner.Table, linkowner.FieldID, id),
+			sqlgraph.To(linkcat.Table, linkcat.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, linkowner.CatsTable, linkowner.CatsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDogs queries the dogs edge of a LinkOwner.
+func (c *LinkOwnerClient) QueryDogs(_m *LinkOwner) *LinkDogQuery {
+	query := (&LinkDogClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkowner.Table, linkowner.FieldID, id),
+			sqlgraph.To(linkdog.Table, linkdog.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, linkowner.DogsTable, linkowner.DogsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBoxes queries the boxes edge of a LinkOwner.
+func (c *LinkOwnerClient) QueryBoxes(_m *LinkOwner) *LinkBoxQuery {
+	query := (&LinkBoxClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linkowner.Table, linkowner.FieldID, id),
+			sqlgraph.To(linkbox.Table, linkbox.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, linkowner.BoxesTable, linkowner.BoxesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LinkOwnerClient) Hooks() []Hook {
+	return c.hooks.LinkOwner
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkOwnerClient) Interceptors() []Interceptor {
+	return c.inters.LinkOwner
+}
+
+func (c *LinkOwnerClient) mutate(ctx context.Context, m *LinkOwnerMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkOwnerCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkOwnerUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkOwnerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkOwnerDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkOwner mutation op: %q", m.Op())
+	}
+}
+
+// LinkTagClient is a client for the LinkTag schema.
+type LinkTagClient struct {
+	config
+}
+
+// NewLinkTagClient returns a client for the LinkTag from the given config.
+func NewLinkTagClient(c config) *LinkTagClient {
+	return &LinkTagClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linktag.Hooks(f(g(h())))`.
+func (c *LinkTagClient) Use(hooks ...Hook) {
+	c.hooks.LinkTag = append(c.hooks.LinkTag, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linktag.Intercept(f(g(h())))`.
+func (c *LinkTagClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkTag = append(c.inters.LinkTag, interceptors...)
+}
+
+// Create returns a builder for creating a LinkTag entity.
+func (c *LinkTagClient) Create() *LinkTagCreate {
+	mutation := newLinkTagMutation(c.config, OpCreate)
+	return &LinkTagCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkTag entities.
+func (c *LinkTagClient) CreateBulk(builders ...*LinkTagCreate) *LinkTagCreateBulk {
+	return &LinkTagCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkTagClient) MapCreateBulk(slice any, setFunc func(*LinkTagCreate, int)) *LinkTagCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkTagCreateBulk{err: fmt.Errorf("calling to LinkTagClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkTagCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkTagCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkTag.
+func (c *LinkTagClient) Update() *LinkTagUpdate {
+	mutation := newLinkTagMutation(c.config, OpUpdate)
+	return &LinkTagUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkTagClient) UpdateOne(_m *LinkTag) *LinkTagUpdateOne {
+	mutation := newLinkTagMutation(c.config, OpUpdateOne, withLinkTag(_m))
+	return &LinkTagUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkTagClient) UpdateOneID(id int) *LinkTagUpdateOne {
+	mutation := newLinkTagMutation(c.config, OpUpdateOne, withLinkTagID(id))
+	return &LinkTagUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkTag.
+func (c *LinkTagClient) Delete() *LinkTagDelete {
+	mutation := newLinkTagMutation(c.config, OpDelete)
+	return &LinkTagDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkTagClient) DeleteOne(_m *LinkTag) *LinkTagDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkTagClient) DeleteOneID(id int) *LinkTagDeleteOne {
+	builder := c.Delete().Where(linktag.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkTagDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkTag.
+func (c *LinkTagClient) Query() *LinkTagQuery {
+	return &LinkTagQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkTag},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkTag entity by its id.
+func (c *LinkTagClient) Get(ctx context.Context, id int) (*LinkTag, error) {
+	return c.Query().Where(linktag.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkTagClient) GetX(ctx context.Context, id int) *LinkTag {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LinkTagClient) Hooks() []Hook {
+	return c.hooks.LinkTag
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkTagClient) Interceptors() []Interceptor {
+	return c.inters.LinkTag
+}
+
+func (c *LinkTagClient) mutate(ctx context.Context, m *LinkTagMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkTagCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkTagUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkTagUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkTagDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkTag mutation op: %q", m.Op())
+	}
+}
+
+// LinkToyClient is a client for the LinkToy schema.
+type LinkToyClient struct {
+	config
+}
+
+// NewLinkToyClient returns a client for the LinkToy from the given config.
+func NewLinkToyClient(c config) *LinkToyClient {
+	return &LinkToyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `linktoy.Hooks(f(g(h())))`.
+func (c *LinkToyClient) Use(hooks ...Hook) {
+	c.hooks.LinkToy = append(c.hooks.LinkToy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `linktoy.Intercept(f(g(h())))`.
+func (c *LinkToyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LinkToy = append(c.inters.LinkToy, interceptors...)
+}
+
+// Create returns a builder for creating a LinkToy entity.
+func (c *LinkToyClient) Create() *LinkToyCreate {
+	mutation := newLinkToyMutation(c.config, OpCreate)
+	return &LinkToyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LinkToy entities.
+func (c *LinkToyClient) CreateBulk(builders ...*LinkToyCreate) *LinkToyCreateBulk {
+	return &LinkToyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LinkToyClient) MapCreateBulk(slice any, setFunc func(*LinkToyCreate, int)) *LinkToyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LinkToyCreateBulk{err: fmt.Errorf("calling to LinkToyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LinkToyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LinkToyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LinkToy.
+func (c *LinkToyClient) Update() *LinkToyUpdate {
+	mutation := newLinkToyMutation(c.config, OpUpdate)
+	return &LinkToyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LinkToyClient) UpdateOne(_m *LinkToy) *LinkToyUpdateOne {
+	mutation := newLinkToyMutation(c.config, OpUpdateOne, withLinkToy(_m))
+	return &LinkToyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LinkToyClient) UpdateOneID(id int) *LinkToyUpdateOne {
+	mutation := newLinkToyMutation(c.config, OpUpdateOne, withLinkToyID(id))
+	return &LinkToyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LinkToy.
+func (c *LinkToyClient) Delete() *LinkToyDelete {
+	mutation := newLinkToyMutation(c.config, OpDelete)
+	return &LinkToyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LinkToyClient) DeleteOne(_m *LinkToy) *LinkToyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LinkToyClient) DeleteOneID(id int) *LinkToyDeleteOne {
+	builder := c.Delete().Where(linktoy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LinkToyDeleteOne{builder}
+}
+
+// Query returns a query builder for LinkToy.
+func (c *LinkToyClient) Query() *LinkToyQuery {
+	return &LinkToyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLinkToy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LinkToy entity by its id.
+func (c *LinkToyClient) Get(ctx context.Context, id int) (*LinkToy, error) {
+	return c.Query().Where(linktoy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LinkToyClient) GetX(ctx context.Context, id int) *LinkToy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCat queries the cat edge of a LinkToy.
+func (c *LinkToyClient) QueryCat(_m *LinkToy) *LinkCatQuery {
+	query := (&LinkCatClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linktoy.Table, linktoy.FieldID, id),
+			sqlgraph.To(linkcat.Table, linkcat.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, linktoy.CatTable, linktoy.CatColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBox queries the box edge of a LinkToy.
+func (c *LinkToyClient) QueryBox(_m *LinkToy) *LinkBoxQuery {
+	query := (&LinkBoxClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(linktoy.Table, linktoy.FieldID, id),
+			sqlgraph.To(linkbox.Table, linkbox.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, linktoy.BoxTable, linktoy.BoxColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LinkToyClient) Hooks() []Hook {
+	return c.hooks.LinkToy
+}
+
+// Interceptors returns the client interceptors.
+func (c *LinkToyClient) Interceptors() []Interceptor {
+	return c.inters.LinkToy
+}
+
+func (c *LinkToyClient) mutate(ctx context.Context, m *LinkToyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LinkToyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LinkToyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LinkToyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LinkToyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LinkToy mutation op: %q", m.Op())
+	}
+}
+
 // PetClient is a client for the Pet schema.
 type PetClient struct {
 	config
@@ -1809,12 +3621,14 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		CollDoc, CollName, CollTag, CollWord, KindAll, KindBare, KindOpt, Pet,
-		SemAccount, SemNote, User []ent.Hook
+		CollDoc, CollName, CollTag, CollWord, KindAll, KindBare, KindOpt, LinkBadge,
+		LinkBox, LinkCat, LinkDog, LinkGroup, LinkInfo, LinkNode, LinkOwner, LinkTag,
+		LinkToy, Pet, SemAccount, SemNote, User []ent.Hook
 	}
 	inters struct {
-		CollDoc, CollName, CollTag, CollWord, KindAll, KindBare, KindOpt, Pet,
-		SemAccount, SemNote, User []ent.Interceptor
+		CollDoc, CollName, CollTag, CollWord, KindAll, KindBare, KindOpt, LinkBadge,
+		LinkBox, LinkCat, LinkDog, LinkGroup, LinkInfo, LinkNode, LinkOwner, LinkTag,
+		LinkToy, Pet, SemAccount, SemNote, User []ent.Interceptor
 	}
 )
 

@@ -19,6 +19,16 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent/kindall"
 	"github.com/entcachemodel/entcachemodel/ent/kindbare"
 	"github.com/entcachemodel/entcachemodel/ent/kindopt"
+	"github.com/entcachemodel/entcachemodel/ent/linkbadge"
+	"github.com/entcachemodel/entcachemodel/ent/linkbox"
+	"github.com/entcachemodel/entcachemodel/ent/linkcat"
+	"github.com/entcachemodel/entcachemodel/ent/linkdog"
+	"github.com/entcachemodel/entcachemodel/ent/linkgroup"
+	"github.com/entcachemodel/entcachemodel/ent/linkinfo"
+	"github.com/entcachemodel/entcachemodel/ent/linknode"
+	"github.com/entcachemodel/entcachemodel/ent/linkowner"
+	"github.com/entcachemodel/entcachemodel/ent/linktag"
+	"github.com/entcachemodel/entcachemodel/ent/linktoy"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
@@ -90,6 +100,16 @@ func checkColumn(t, c string) error {
 			kindall.Table:    kindall.ValidColumn,
 			kindbare.Table:   kindbare.ValidColumn,
 			kindopt.Table:    kindopt.ValidColumn,
+			linkbadge.Table:  linkbadge.ValidColumn,
+			linkbox.Table:    linkbox.ValidColumn,
+			linkcat.Table:    linkcat.ValidColumn,
+			linkdog.Table:    linkdog.ValidColumn,
+			linkgroup.Table:  linkgroup.ValidColumn,
+			linkinfo.Table:   linkinfo.ValidColumn,
+			linknode.Table:   linknode.ValidColumn,
+			linkowner.Table:  linkowner.ValidColumn,
+			linktag.Table:    linktag.ValidColumn,
+			linktoy.Table:    linktoy.ValidColumn,
 			pet.Table:        pet.ValidColumn,
 			semaccount.Table: semaccount.ValidColumn,
 			semnote.Table:    semnote.ValidColumn,

@@ -19,6 +19,16 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent/kindall"
 	"github.com/entcachemodel/entcachemodel/ent/kindbare"
 	"github.com/entcachemodel/entcachemodel/ent/kindopt"
+	"github.com/entcachemodel/entcachemodel/ent/linkbadge"
+	"github.com/entcachemodel/entcachemodel/ent/linkbox"
+	"github.com/entcachemodel/entcachemodel/ent/linkcat"
+	"github.com/entcachemodel/entcachemodel/ent/linkdog"
+	"github.com/entcachemodel/entcachemodel/ent/linkgroup"
+	"github.com/entcachemodel/entcachemodel/ent/linkinfo"
+	"github.com/entcachemodel/entcachemodel/ent/linknode"
+	"github.com/entcachemodel/entcachemodel/ent/linkowner"
+	"github.com/entcachemodel/entcachemodel/ent/linktag"
+	"github.com/entcachemodel/entcachemodel/ent/linktoy"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/predicate"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
@@ -44,6 +54,16 @@ const (
 	TypeKindAll    = "KindAll"
 	TypeKindBare   = "KindBare"
 	TypeKindOpt    = "KindOpt"
+	TypeLinkBadge  = "LinkBadge"
+	TypeLinkBox    = "LinkBox"
+	TypeLinkCat    = "LinkCat"
+	TypeLinkDog    = "LinkDog"
+	TypeLinkGroup  = "LinkGroup"
+	TypeLinkInfo   = "LinkInfo"
+	TypeLinkNode   = "LinkNode"
+	TypeLinkOwner  = "LinkOwner"
+	TypeLinkTag    = "LinkTag"
+	TypeLinkToy    = "LinkToy"
 	TypePet        = "Pet"
 	TypeSemAccount = "SemAccount"
 	TypeSemNote    = "SemNote"
@@ -5853,6 +5873,5244 @@ func (m *KindOptMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *KindOptMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown KindOpt edge %s", name)
+}
+
+// LinkBadgeMutation represents an operation that mutates the LinkBadge nodes in the graph.
+type LinkBadgeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	group         *int
+	clearedgroup  bool
+	done          bool
+	oldValue      func(context.Context) (*LinkBadge, error)
+	predicates    []predicate.LinkBadge
+}
+
+var _ ent.Mutation = (*LinkBadgeMutation)(nil)
+
+// linkbadgeOption allows management of the mutation configuration using functional options.
+type linkbadgeOption func(*LinkBadgeMutation)
+
+// newLinkBadgeMutation creates new mutation for the LinkBadge entity.
+func newLinkBadgeMutation(c config, op Op, opts ...linkbadgeOption) *LinkBadgeMutation {
+	m := &LinkBadgeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkBadge,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkBadgeID sets the ID field of the mutation.
+func withLinkBadgeID(id int) linkbadgeOption {
+	return func(m *LinkBadgeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkBadge
+		)
+		m.oldValue = func(ctx context.Context) (*LinkBadge, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkBadge.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkBadge sets the old LinkBadge of the mutation.
+func withLinkBadge(node *LinkBadge) linkbadgeOption {
+	return func(m *LinkBadgeMutation) {
+		m.oldValue = func(context.Context) (*LinkBadge, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkBadgeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkBadgeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkBadgeMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkBadgeMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkBadge.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkBadgeMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkBadgeMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkBadge entity.
+// If the LinkBadge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkBadgeMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkBadgeMutation) ResetName() {
+	m.name = nil
+}
+
+// SetGroupID sets the "group" edge to the LinkGroup entity by id.
+func (m *LinkBadgeMutation) SetGroupID(id int) {
+	m.group = &id
+}
+
+// ClearGroup clears the "group" edge to the LinkGroup entity.
+func (m *LinkBadgeMutation) ClearGroup() {
+	m.clearedgroup = true
+}
+
+// GroupCleared reports if the "group" edge to the LinkGroup entity was cleared.
+func (m *LinkBadgeMutation) GroupCleared() bool {
+	return m.clearedgroup
+}
+
+// GroupID returns the "group" edge ID in the mutation.
+func (m *LinkBadgeMutation) GroupID() (id int, exists bool) {
+	if m.group != nil {
+		return *m.group, true
+	}
+	return
+}
+
+// GroupIDs returns the "group" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// GroupID instead. It exists only for internal usage by the builders.
+func (m *LinkBadgeMutation) GroupIDs() (ids []int) {
+	if id := m.group; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetGroup resets all changes to the "group" edge.
+func (m *LinkBadgeMutation) ResetGroup() {
+	m.group = nil
+	m.clearedgroup = false
+}
+
+// Where appends a list predicates to the LinkBadgeMutation builder.
+func (m *LinkBadgeMutation) Where(ps ...predicate.LinkBadge) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkBadgeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkBadgeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkBadge, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkBadgeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkBadgeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkBadge).
+func (m *LinkBadgeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkBadgeMutation) Fields() []string {
+	fields := make([]string, 0, 1)
+	if m.name != nil {
+		fields = append(fields, linkbadge.FieldName)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkBadgeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linkbadge.FieldName:
+		return m.Name()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkBadgeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linkbadge.FieldName:
+		return m.OldName(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkBadge field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkBadgeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linkbadge.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkBadge field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkBadgeMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkBadgeMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkBadgeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkBadge numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkBadgeMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkBadgeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkBadgeMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LinkBadge nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkBadgeMutation) ResetField(name string) error {
+	switch name {
+	case linkbadge.FieldName:
+		m.ResetName()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkBadge field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkBadgeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.group != nil {
+		edges = append(edges, linkbadge.EdgeGroup)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkBadgeMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case linkbadge.EdgeGroup:
+		if id := m.group; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkBadgeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkBadgeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkBadgeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedgroup {
+		edges = append(edges, linkbadge.EdgeGroup)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkBadgeMutation) EdgeCleared(name string) bool {
+	switch name {
+	case linkbadge.EdgeGroup:
+		return m.clearedgroup
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkBadgeMutation) ClearEdge(name string) error {
+	switch name {
+	case linkbadge.EdgeGroup:
+		m.ClearGroup()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkBadge unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkBadgeMutation) ResetEdge(name string) error {
+	switch name {
+	case linkbadge.EdgeGroup:
+		m.ResetGroup()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkBadge edge %s", name)
+}
+
+// LinkBoxMutation represents an operation that mutates the LinkBox nodes in the graph.
+type LinkBoxMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	owner         *int
+	clearedowner  bool
+	toys          map[int]struct{}
+	removedtoys   map[int]struct{}
+	clearedtoys   bool
+	done          bool
+	oldValue      func(context.Context) (*LinkBox, error)
+	predicates    []predicate.LinkBox
+}
+
+var _ ent.Mutation = (*LinkBoxMutation)(nil)
+
+// linkboxOption allows management of the mutation configuration using functional options.
+type linkboxOption func(*LinkBoxMutation)
+
+// newLinkBoxMutation creates new mutation for the LinkBox entity.
+func newLinkBoxMutation(c config, op Op, opts ...linkboxOption) *LinkBoxMutation {
+	m := &LinkBoxMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkBox,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkBoxID sets the ID field of the mutation.
+func withLinkBoxID(id int) linkboxOption {
+	return func(m *LinkBoxMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkBox
+		)
+		m.oldValue = func(ctx context.Context) (*LinkBox, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkBox.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkBox sets the old LinkBox of the mutation.
+func withLinkBox(node *LinkBox) linkboxOption {
+	return func(m *LinkBoxMutation) {
+		m.oldValue = func(context.Context) (*LinkBox, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkBoxMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkBoxMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkBoxMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkBoxMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkBox.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkBoxMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkBoxMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkBox entity.
+// If the LinkBox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkBoxMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkBoxMutation) ResetName() {
+	m.name = nil
+}
+
+// SetOwnerID sets the "owner" edge to the LinkOwner entity by id.
+func (m *LinkBoxMutation) SetOwnerID(id int) {
+	m.owner = &id
+}
+
+// ClearOwner clears the "owner" edge to the LinkOwner entity.
+func (m *LinkBoxMutation) ClearOwner() {
+	m.clearedowner = true
+}
+
+// OwnerCleared reports if the "owner" edge to the LinkOwner entity was cleared.
+func (m *LinkBoxMutation) OwnerCleared() bool {
+	return m.clearedowner
+}
+
+// OwnerID returns the "owner" edge ID in the mutation.
+func (m *LinkBoxMutation) OwnerID() (id int, exists bool) {
+	if m.owner != nil {
+		return *m.owner, true
+	}
+	return
+}
+
+// OwnerIDs returns the "owner" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OwnerID instead. It exists only for internal usage by the builders.
+func (m *LinkBoxMutation) OwnerIDs() (ids []int) {
+	if id := m.owner; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOwner resets all changes to the "owner" edge.
+func (m *LinkBoxMutation) ResetOwner() {
+	m.owner = nil
+	m.clearedowner = false
+}
+
+// AddToyIDs adds the "toys" edge to the LinkToy entity by ids.
+func (m *LinkBoxMutation) AddToyIDs(ids ...int) {
+	if m.toys == nil {
+		m.toys = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.toys[ids[i]] = struct{}{}
+	}
+}
+
+// ClearToys clears the "toys" edge to the LinkToy entity.
+func (m *LinkBoxMutation) ClearToys() {
+	m.clearedtoys = true
+}
+
+// ToysCleared reports if the "toys" edge to the LinkToy entity was cleared.
+func (m *LinkBoxMutation) ToysCleared() bool {
+	return m.clearedtoys
+}
+
+// RemoveToyIDs removes the "toys" edge to the LinkToy entity by IDs.
+func (m *LinkBoxMutation) RemoveToyIDs(ids ...int) {
+	if m.removedtoys == nil {
+		m.removedtoys = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.toys, ids[i])
+		m.removedtoys[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedToys returns the removed IDs of the "toys" edge to the LinkToy entity.
+func (m *LinkBoxMutation) RemovedToysIDs() (ids []int) {
+	for id := range m.removedtoys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ToysIDs returns the "toys" edge IDs in the mutation.
+func (m *LinkBoxMutation) ToysIDs() (ids []int) {
+	for id := range m.toys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetToys resets all changes to the "toys" edge.
+func (m *LinkBoxMutation) ResetToys() {
+	m.toys = nil
+	m.clearedtoys = false
+	m.removedtoys = nil
+}
+
+// Where appends a list predicates to the LinkBoxMutation builder.
+func (m *LinkBoxMutation) Where(ps ...predicate.LinkBox) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkBoxMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkBoxMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkBox, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkBoxMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkBoxMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkBox).
+func (m *LinkBoxMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkBoxMutation) Fields() []string {
+	fields := make([]string, 0, 1)
+	if m.name != nil {
+		fields = append(fields, linkbox.FieldName)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkBoxMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linkbox.FieldName:
+		return m.Name()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkBoxMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linkbox.FieldName:
+		return m.OldName(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkBox field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkBoxMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linkbox.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkBox field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkBoxMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkBoxMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkBoxMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkBox numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkBoxMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkBoxMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkBoxMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LinkBox nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkBoxMutation) ResetField(name string) error {
+	switch name {
+	case linkbox.FieldName:
+		m.ResetName()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkBox field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkBoxMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.owner != nil {
+		edges = append(edges, linkbox.EdgeOwner)
+	}
+	if m.toys != nil {
+		edges = append(edges, linkbox.EdgeToys)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkBoxMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case linkbox.EdgeOwner:
+		if id := m.owner; id != nil {
+			return []ent.Value{*id}
+		}
+	case linkbox.EdgeToys:
+		ids := make([]ent.Value, 0, len(m.toys))
+		for id := range m.toys {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkBoxMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedtoys != nil {
+		edges = append(edges, linkbox.EdgeToys)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkBoxMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case linkbox.EdgeToys:
+		ids := make([]ent.Value, 0, len(m.removedtoys))
+		for id := range m.removedtoys {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkBoxMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedowner {
+		edges = append(edges, linkbox.EdgeOwner)
+	}
+	if m.clearedtoys {
+		edges = append(edges, linkbox.EdgeToys)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkBoxMutation) EdgeCleared(name string) bool {
+	switch name {
+	case linkbox.EdgeOwner:
+		return m.clearedowner
+	case linkbox.EdgeToys:
+		return m.clearedtoys
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkBoxMutation) ClearEdge(name string) error {
+	switch name {
+	case linkbox.EdgeOwner:
+		m.ClearOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkBox unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkBoxMutation) ResetEdge(name string) error {
+	switch name {
+	case linkbox.EdgeOwner:
+		m.ResetOwner()
+		return nil
+	case linkbox.EdgeToys:
+		m.ResetToys()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkBox edge %s", name)
+}
+
+// LinkCatMutation represents an operation that mutates the LinkCat nodes in the graph.
+type LinkCatMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	owner         *int
+	clearedowner  bool
+	toys          map[int]struct{}
+	removedtoys   map[int]struct{}
+	clearedtoys   bool
+	done          bool
+	oldValue      func(context.Context) (*LinkCat, error)
+	predicates    []predicate.LinkCat
+}
+
+var _ ent.Mutation = (*LinkCatMutation)(nil)
+
+// linkcatOption allows management of the mutation configuration using functional options.
+type linkcatOption func(*LinkCatMutation)
+
+// newLinkCatMutation creates new mutation for the LinkCat entity.
+func newLinkCatMutation(c config, op Op, opts ...linkcatOption) *LinkCatMutation {
+	m := &LinkCatMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkCat,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkCatID sets the ID field of the mutation.
+func withLinkCatID(id int) linkcatOption {
+	return func(m *LinkCatMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkCat
+		)
+		m.oldValue = func(ctx context.Context) (*LinkCat, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkCat.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkCat sets the old LinkCat of the mutation.
+func withLinkCat(node *LinkCat) linkcatOption {
+	return func(m *LinkCatMutation) {
+		m.oldValue = func(context.Context) (*LinkCat, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkCatMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkCatMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkCatMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkCatMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkCat.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkCatMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkCatMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkCat entity.
+// If the LinkCat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkCatMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkCatMutation) ResetName() {
+	m.name = nil
+}
+
+// SetOwnerID sets the "owner_id" field.
+func (m *LinkCatMutation) SetOwnerID(i int) {
+	m.owner = &i
+}
+
+// OwnerID returns the value of the "owner_id" field in the mutation.
+func (m *LinkCatMutation) OwnerID() (r int, exists bool) {
+	v := m.owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwnerID returns the old "owner_id" field's value of the LinkCat entity.
+// If the LinkCat object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkCatMutation) OldOwnerID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwnerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwnerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwnerID: %w", err)
+	}
+	return oldValue.OwnerID, nil
+}
+
+// ClearOwnerID clears the value of the "owner_id" field.
+func (m *LinkCatMutation) ClearOwnerID() {
+	m.owner = nil
+	m.clearedFields[linkcat.FieldOwnerID] = struct{}{}
+}
+
+// OwnerIDCleared returns if the "owner_id" field was cleared in this mutation.
+func (m *LinkCatMutation) OwnerIDCleared() bool {
+	_, ok := m.clearedFields[linkcat.FieldOwnerID]
+	return ok
+}
+
+// ResetOwnerID resets all changes to the "owner_id" field.
+func (m *LinkCatMutation) ResetOwnerID() {
+	m.owner = nil
+	delete(m.clearedFields, linkcat.FieldOwnerID)
+}
+
+// ClearOwner clears the "owner" edge to the LinkOwner entity.
+func (m *LinkCatMutation) ClearOwner() {
+	m.clearedowner = true
+	m.clearedFields[linkcat.FieldOwnerID] = struct{}{}
+}
+
+// OwnerCleared reports if the "owner" edge to the LinkOwner entity was cleared.
+func (m *LinkCatMutation) OwnerCleared() bool {
+	return m.OwnerIDCleared() || m.clearedowner
+}
+
+// OwnerIDs returns the "owner" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OwnerID instead. It exists only for internal usage by the builders.
+func (m *LinkCatMutation) OwnerIDs() (ids []int) {
+	if id := m.owner; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOwner resets all changes to the "owner" edge.
+func (m *LinkCatMutation) ResetOwner() {
+	m.owner = nil
+	m.clearedowner = false
+}
+
+// AddToyIDs adds the "toys" edge to the LinkToy entity by ids.
+func (m *LinkCatMutation) AddToyIDs(ids ...int) {
+	if m.toys == nil {
+		m.toys = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.toys[ids[i]] = struct{}{}
+	}
+}
+
+// ClearToys clears the "toys" edge to the LinkToy entity.
+func (m *LinkCatMutation) ClearToys() {
+	m.clearedtoys = true
+}
+
+// ToysCleared reports if the "toys" edge to the LinkToy entity was cleared.
+func (m *LinkCatMutation) ToysCleared() bool {
+	return m.clearedtoys
+}
+
+// RemoveToyIDs removes the "toys" edge to the LinkToy entity by IDs.
+func (m *LinkCatMutation) RemoveToyIDs(ids ...int) {
+	if m.removedtoys == nil {
+		m.removedtoys = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.toys, ids[i])
+		m.removedtoys[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedToys returns the removed IDs of the "toys" edge to the LinkToy entity.
+func (m *LinkCatMutation) RemovedToysIDs() (ids []int) {
+	for id := range m.removedtoys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ToysIDs returns the "toys" edge IDs in the mutation.
+func (m *LinkCatMutation) ToysIDs() (ids []int) {
+	for id := range m.toys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetToys resets all changes to the "toys" edge.
+func (m *LinkCatMutation) ResetToys() {
+	m.toys = nil
+	m.clearedtoys = false
+	m.removedtoys = nil
+}
+
+// Where appends a list predicates to the LinkCatMutation builder.
+func (m *LinkCatMutation) Where(ps ...predicate.LinkCat) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkCatMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkCatMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkCat, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkCatMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkCatMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkCat).
+func (m *LinkCatMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkCatMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.name != nil {
+		fields = append(fields, linkcat.FieldName)
+	}
+	if m.owner != nil {
+		fields = append(fields, linkcat.FieldOwnerID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkCatMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linkcat.FieldName:
+		return m.Name()
+	case linkcat.FieldOwnerID:
+		return m.OwnerID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkCatMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linkcat.FieldName:
+		return m.OldName(ctx)
+	case linkcat.FieldOwnerID:
+		return m.OldOwnerID(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkCat field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkCatMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linkcat.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case linkcat.FieldOwnerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwnerID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkCat field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkCatMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkCatMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkCatMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkCat numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkCatMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(linkcat.FieldOwnerID) {
+		fields = append(fields, linkcat.FieldOwnerID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkCatMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkCatMutation) ClearField(name string) error {
+	switch name {
+	case linkcat.FieldOwnerID:
+		m.ClearOwnerID()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkCat nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkCatMutation) ResetField(name string) error {
+	switch name {
+	case linkcat.FieldName:
+		m.ResetName()
+		return nil
+	case linkcat.FieldOwnerID:
+		m.ResetOwnerID()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkCat field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkCatMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.owner != nil {
+		edges = append(edges, linkcat.EdgeOwner)
+	}
+	if m.toys != nil {
+		edges = append(edges, linkcat.EdgeToys)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkCatMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case linkcat.EdgeOwner:
+		if id := m.owner; id != nil {
+			return []ent.Value{*id}
+		}
+	case linkcat.EdgeToys:
+		ids := make([]ent.Value, 0, len(m.toys))
+		for id := range m.toys {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkCatMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedtoys != nil {
+		edges = append(edges, linkcat.EdgeToys)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkCatMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case linkcat.EdgeToys:
+		ids := make([]ent.Value, 0, len(m.removedtoys))
+		for id := range m.removedtoys {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkCatMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedowner {
+		edges = append(edges, linkcat.EdgeOwner)
+	}
+	if m.clearedtoys {
+		edges = append(edges, linkcat.EdgeToys)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkCatMutation) EdgeCleared(name string) bool {
+	switch name {
+	case linkcat.EdgeOwner:
+		return m.clearedowner
+	case linkcat.EdgeToys:
+		return m.clearedtoys
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkCatMutation) ClearEdge(name string) error {
+	switch name {
+	case linkcat.EdgeOwner:
+		m.ClearOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkCat unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkCatMutation) ResetEdge(name string) error {
+	switch name {
+	case linkcat.EdgeOwner:
+		m.ResetOwner()
+		return nil
+	case linkcat.EdgeToys:
+		m.ResetToys()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkCat edge %s", name)
+}
+
+// LinkDogMutation represents an operation that mutates the LinkDog nodes in the graph.
+type LinkDogMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	owner         *int
+	clearedowner  bool
+	done          bool
+	oldValue      func(context.Context) (*LinkDog, error)
+	predicates    []predicate.LinkDog
+}
+
+var _ ent.Mutation = (*LinkDogMutation)(nil)
+
+// linkdogOption allows management of the mutation configuration using functional options.
+type linkdogOption func(*LinkDogMutation)
+
+// newLinkDogMutation creates new mutation for the LinkDog entity.
+func newLinkDogMutation(c config, op Op, opts ...linkdogOption) *LinkDogMutation {
+	m := &LinkDogMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkDog,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkDogID sets the ID field of the mutation.
+func withLinkDogID(id int) linkdogOption {
+	return func(m *LinkDogMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkDog
+		)
+		m.oldValue = func(ctx context.Context) (*LinkDog, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkDog.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkDog sets the old LinkDog of the mutation.
+func withLinkDog(node *LinkDog) linkdogOption {
+	return func(m *LinkDogMutation) {
+		m.oldValue = func(context.Context) (*LinkDog, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkDogMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkDogMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkDogMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkDogMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkDog.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkDogMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkDogMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkDog entity.
+// If the LinkDog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkDogMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkDogMutation) ResetName() {
+	m.name = nil
+}
+
+// SetOwnerID sets the "owner_id" field.
+func (m *LinkDogMutation) SetOwnerID(i int) {
+	m.owner = &i
+}
+
+// OwnerID returns the value of the "owner_id" field in the mutation.
+func (m *LinkDogMutation) OwnerID() (r int, exists bool) {
+	v := m.owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwnerID returns the old "owner_id" field's value of the LinkDog entity.
+// If the LinkDog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkDogMutation) OldOwnerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwnerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwnerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwnerID: %w", err)
+	}
+	return oldValue.OwnerID, nil
+}
+
+// ClearOwnerID clears the value of the "owner_id" field.
+func (m *LinkDogMutation) ClearOwnerID() {
+	m.owner = nil
+	m.clearedFields[linkdog.FieldOwnerID] = struct{}{}
+}
+
+// OwnerIDCleared returns if the "owner_id" field was cleared in this mutation.
+func (m *LinkDogMutation) OwnerIDCleared() bool {
+	_, ok := m.clearedFields[linkdog.FieldOwnerID]
+	return ok
+}
+
+// ResetOwnerID resets all changes to the "owner_id" field.
+func (m *LinkDogMutation) ResetOwnerID() {
+	m.owner = nil
+	delete(m.clearedFields, linkdog.FieldOwnerID)
+}
+
+// ClearOwner clears the "owner" edge to the LinkOwner entity.
+func (m *LinkDogMutation) ClearOwner() {
+	m.clearedowner = true
+	m.clearedFields[linkdog.FieldOwnerID] = struct{}{}
+}
+
+// OwnerCleared reports if the "owner" edge to the LinkOwner entity was cleared.
+func (m *LinkDogMutation) OwnerCleared() bool {
+	return m.OwnerIDCleared() || m.clearedowner
+}
+
+// OwnerIDs returns the "owner" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OwnerID instead. It exists only for internal usage by the builders.
+func (m *LinkDogMutation) OwnerIDs() (ids []int) {
+	if id := m.owner; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOwner resets all changes to the "owner" edge.
+func (m *LinkDogMutation) ResetOwner() {
+	m.owner = nil
+	m.clearedowner = false
+}
+
+// Where appends a list predicates to the LinkDogMutation builder.
+func (m *LinkDogMutation) Where(ps ...predicate.LinkDog) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkDogMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkDogMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkDog, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkDogMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkDogMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkDog).
+func (m *LinkDogMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkDogMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.name != nil {
+		fields = append(fields, linkdog.FieldName)
+	}
+	if m.owner != nil {
+		fields = append(fields, linkdog.FieldOwnerID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkDogMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linkdog.FieldName:
+		return m.Name()
+	case linkdog.FieldOwnerID:
+		return m.OwnerID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkDogMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linkdog.FieldName:
+		return m.OldName(ctx)
+	case linkdog.FieldOwnerID:
+		return m.OldOwnerID(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkDog field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkDogMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linkdog.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case linkdog.FieldOwnerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwnerID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkDog field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkDogMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkDogMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkDogMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkDog numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkDogMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(linkdog.FieldOwnerID) {
+		fields = append(fields, linkdog.FieldOwnerID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkDogMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkDogMutation) ClearField(name string) error {
+	switch name {
+	case linkdog.FieldOwnerID:
+		m.ClearOwnerID()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkDog nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkDogMutation) ResetField(name string) error {
+	switch name {
+	case linkdog.FieldName:
+		m.ResetName()
+		return nil
+	case linkdog.FieldOwnerID:
+		m.ResetOwnerID()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkDog field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkDogMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.owner != nil {
+		edges = append(edges, linkdog.EdgeOwner)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkDogMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case linkdog.EdgeOwner:
+		if id := m.owner; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkDogMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkDogMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkDogMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedowner {
+		edges = append(edges, linkdog.EdgeOwner)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkDogMutation) EdgeCleared(name string) bool {
+	switch name {
+	case linkdog.EdgeOwner:
+		return m.clearedowner
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkDogMutation) ClearEdge(name string) error {
+	switch name {
+	case linkdog.EdgeOwner:
+		m.ClearOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkDog unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkDogMutation) ResetEdge(name string) error {
+	switch name {
+	case linkdog.EdgeOwner:
+		m.ResetOwner()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkDog edge %s", name)
+}
+
+// LinkGroupMutation represents an operation that mutates the LinkGroup nodes in the graph.
+type LinkGroupMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	info          *int
+	clearedinfo   bool
+	tag           *int
+	clearedtag    bool
+	badge         *int
+	clearedbadge  bool
+	done          bool
+	oldValue      func(context.Context) (*LinkGroup, error)
+	predicates    []predicate.LinkGroup
+}
+
+var _ ent.Mutation = (*LinkGroupMutation)(nil)
+
+// linkgroupOption allows management of the mutation configuration using functional options.
+type linkgroupOption func(*LinkGroupMutation)
+
+// newLinkGroupMutation creates new mutation for the LinkGroup entity.
+func newLinkGroupMutation(c config, op Op, opts ...linkgroupOption) *LinkGroupMutation {
+	m := &LinkGroupMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkGroup,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkGroupID sets the ID field of the mutation.
+func withLinkGroupID(id int) linkgroupOption {
+	return func(m *LinkGroupMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkGroup
+		)
+		m.oldValue = func(ctx context.Context) (*LinkGroup, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkGroup.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkGroup sets the old LinkGroup of the mutation.
+func withLinkGroup(node *LinkGroup) linkgroupOption {
+	return func(m *LinkGroupMutation) {
+		m.oldValue = func(context.Context) (*LinkGroup, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkGroupMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkGroupMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkGroupMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkGroupMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkGroup.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkGroupMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkGroupMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkGroup entity.
+// If the LinkGroup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkGroupMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkGroupMutation) ResetName() {
+	m.name = nil
+}
+
+// SetInfoID sets the "info" edge to the LinkInfo entity by id.
+func (m *LinkGroupMutation) SetInfoID(id int) {
+	m.info = &id
+}
+
+// ClearInfo clears the "info" edge to the LinkInfo entity.
+func (m *LinkGroupMutation) ClearInfo() {
+	m.clearedinfo = true
+}
+
+// InfoCleared reports if the "info" edge to the LinkInfo entity was cleared.
+func (m *LinkGroupMutation) InfoCleared() bool {
+	return m.clearedinfo
+}
+
+// InfoID returns the "info" edge ID in the mutation.
+func (m *LinkGroupMutation) InfoID() (id int, exists bool) {
+	if m.info != nil {
+		return *m.info, true
+	}
+	return
+}
+
+// InfoIDs returns the "info" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InfoID instead. It exists only for internal usage by the builders.
+func (m *LinkGroupMutation) InfoIDs() (ids []int) {
+	if id := m.info; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInfo resets all changes to the "info" edge.
+func (m *LinkGroupMutation) ResetInfo() {
+	m.info = nil
+	m.clearedinfo = false
+}
+
+// SetTagID sets the "tag" edge to the LinkTag entity by id.
+func (m *LinkGroupMutation) SetTagID(id int) {
+	m.tag = &id
+}
+
+// ClearTag clears the "tag" edge to the LinkTag entity.
+func (m *LinkGroupMutation) ClearTag() {
+	m.clearedtag = true
+}
+
+// TagCleared reports if the "tag" edge to the LinkTag entity was cleared.
+func (m *LinkGroupMutation) TagCleared() bool {
+	return m.clearedtag
+}
+
+// TagID returns the "tag" edge ID in the mutation.
+func (m *LinkGroupMutation) TagID() (id int, exists bool) {
+	if m.tag != nil {
+		return *m.tag, true
+	}
+	return
+}
+
+// TagIDs returns the "tag" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TagID instead. It exists only for internal usage by the builders.
+func (m *LinkGroupMutation) TagIDs() (ids []int) {
+	if id := m.tag; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTag resets all changes to the "tag" edge.
+func (m *LinkGroupMutation) ResetTag() {
+	m.tag = nil
+	m.clearedtag = false
+}
+
+// SetBadgeID sets the "badge" edge to the LinkBadge entity by id.
+func (m *LinkGroupMutation) SetBadgeID(id int) {
+	m.badge = &id
+}
+
+// ClearBadge clears the "badge" edge to the LinkBadge entity.
+func (m *LinkGroupMutation) ClearBadge() {
+	m.clearedbadge = true
+}
+
+// BadgeCleared reports if the "badge" edge to the LinkBadge entity was cleared.
+func (m *LinkGroupMutation) BadgeCleared() bool {
+	return m.clearedbadge
+}
+
+// BadgeID returns the "badge" edge ID in the mutation.
+func (m *LinkGroupMutation) BadgeID() (id int, exists bool) {
+	if m.badge != nil {
+		return *m.badge, true
+	}
+	return
+}
+
+// BadgeIDs returns the "badge" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BadgeID instead. It exists only for internal usage by the builders.
+func (m *LinkGroupMutation) BadgeIDs() (ids []int) {
+	if id := m.badge; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBadge resets all changes to the "badge" edge.
+func (m *LinkGroupMutation) ResetBadge() {
+	m.badge = nil
+	m.clearedbadge = false
+}
+
+// Where appends a list predicates to the LinkGroupMutation builder.
+func (m *LinkGroupMutation) Where(ps ...predicate.LinkGroup) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkGroupMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkGroupMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkGroup, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkGroupMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkGroupMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkGroup).
+func (m *LinkGroupMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkGroupMutation) Fields() []string {
+	fields := make([]string, 0, 1)
+	if m.name != nil {
+		fields = append(fields, linkgroup.FieldName)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkGroupMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linkgroup.FieldName:
+		return m.Name()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkGroupMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linkgroup.FieldName:
+		return m.OldName(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkGroup field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkGroupMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linkgroup.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkGroup field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkGroupMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkGroupMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkGroupMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkGroup numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkGroupMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkGroupMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkGroupMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LinkGroup nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkGroupMutation) ResetField(name string) error {
+	switch name {
+	case linkgroup.FieldName:
+		m.ResetName()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkGroup field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkGroupMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.info != nil {
+		edges = append(edges, linkgroup.EdgeInfo)
+	}
+	if m.tag != nil {
+		edges = append(edges, linkgroup.EdgeTag)
+	}
+	if m.badge != nil {
+		edges = append(edges, linkgroup.EdgeBadge)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkGroupMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case linkgroup.EdgeInfo:
+		if id := m.info; id != nil {
+			return []ent.Value{*id}
+		}
+	case linkgroup.EdgeTag:
+		if id := m.tag; id != nil {
+			return []ent.Value{*id}
+		}
+	case linkgroup.EdgeBadge:
+		if id := m.badge; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkGroupMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkGroupMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkGroupMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedinfo {
+		edges = append(edges, linkgroup.EdgeInfo)
+	}
+	if m.clearedtag {
+		edges = append(edges, linkgroup.EdgeTag)
+	}
+	if m.clearedbadge {
+		edges = append(edges, linkgroup.EdgeBadge)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkGroupMutation) EdgeCleared(name string) bool {
+	switch name {
+	case linkgroup.EdgeInfo:
+		return m.clearedinfo
+	case linkgroup.EdgeTag:
+		return m.clearedtag
+	case linkgroup.EdgeBadge:
+		return m.clearedbadge
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkGroupMutation) ClearEdge(name string) error {
+	switch name {
+	case linkgroup.EdgeInfo:
+		m.ClearInfo()
+		return nil
+	case linkgroup.EdgeTag:
+		m.ClearTag()
+		return nil
+	case linkgroup.EdgeBadge:
+		m.ClearBadge()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkGroup unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkGroupMutation) ResetEdge(name string) error {
+	switch name {
+	case linkgroup.EdgeInfo:
+		m.ResetInfo()
+		return nil
+	case linkgroup.EdgeTag:
+		m.ResetTag()
+		return nil
+	case linkgroup.EdgeBadge:
+		m.ResetBadge()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkGroup edge %s", name)
+}
+
+// LinkInfoMutation represents an operation that mutates the LinkInfo nodes in the graph.
+type LinkInfoMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	groups        map[int]struct{}
+	removedgroups map[int]struct{}
+	clearedgroups bool
+	done          bool
+	oldValue      func(context.Context) (*LinkInfo, error)
+	predicates    []predicate.LinkInfo
+}
+
+var _ ent.Mutation = (*LinkInfoMutation)(nil)
+
+// linkinfoOption allows management of the mutation configuration using functional options.
+type linkinfoOption func(*LinkInfoMutation)
+
+// newLinkInfoMutation creates new mutation for the LinkInfo entity.
+func newLinkInfoMutation(c config, op Op, opts ...linkinfoOption) *LinkInfoMutation {
+	m := &LinkInfoMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkInfo,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkInfoID sets the ID field of the mutation.
+func withLinkInfoID(id int) linkinfoOption {
+	return func(m *LinkInfoMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkInfo
+		)
+		m.oldValue = func(ctx context.Context) (*LinkInfo, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkInfo.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkInfo sets the old LinkInfo of the mutation.
+func withLinkInfo(node *LinkInfo) linkinfoOption {
+	return func(m *LinkInfoMutation) {
+		m.oldValue = func(context.Context) (*LinkInfo, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkInfoMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkInfoMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkInfoMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkInfoMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkInfo.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkInfoMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkInfoMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkInfo entity.
+// If the LinkInfo object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkInfoMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkInfoMutation) ResetName() {
+	m.name = nil
+}
+
+// AddGroupIDs adds the "groups" edge to the LinkGroup entity by ids.
+func (m *LinkInfoMutation) AddGroupIDs(ids ...int) {
+	if m.groups == nil {
+		m.groups = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.groups[ids[i]] = struct{}{}
+	}
+}
+
+// ClearGroups clears the "groups" edge to the LinkGroup entity.
+func (m *LinkInfoMutation) ClearGroups() {
+	m.clearedgroups = true
+}
+
+// GroupsCleared reports if the "groups" edge to the LinkGroup entity was cleared.
+func (m *LinkInfoMutation) GroupsCleared() bool {
+	return m.clearedgroups
+}
+
+// RemoveGroupIDs removes the "groups" edge to the LinkGroup entity by IDs.
+func (m *LinkInfoMutation) RemoveGroupIDs(ids ...int) {
+	if m.removedgroups == nil {
+		m.removedgroups = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.groups, ids[i])
+		m.removedgroups[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedGroups returns the removed IDs of the "groups" edge to the LinkGroup entity.
+func (m *LinkInfoMutation) RemovedGroupsIDs() (ids []int) {
+	for id := range m.removedgroups {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// GroupsIDs returns the "groups" edge IDs in the mutation.
+func (m *LinkInfoMutation) GroupsIDs() (ids []int) {
+	for id := range m.groups {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetGroups resets all changes to the "groups" edge.
+func (m *LinkInfoMutation) ResetGroups() {
+	m.groups = nil
+	m.clearedgroups = false
+	m.removedgroups = nil
+}
+
+// Where appends a list predicates to the LinkInfoMutation builder.
+func (m *LinkInfoMutation) Where(ps ...predicate.LinkInfo) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkInfoMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkInfoMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkInfo, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkInfoMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkInfoMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkInfo).
+func (m *LinkInfoMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkInfoMutation) Fields() []string {
+	fields := make([]string, 0, 1)
+	if m.name != nil {
+		fields = append(fields, linkinfo.FieldName)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkInfoMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linkinfo.FieldName:
+		return m.Name()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkInfoMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linkinfo.FieldName:
+		return m.OldName(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkInfo field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkInfoMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linkinfo.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkInfo field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkInfoMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkInfoMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkInfoMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkInfo numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkInfoMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkInfoMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkInfoMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LinkInfo nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkInfoMutation) ResetField(name string) error {
+	switch name {
+	case linkinfo.FieldName:
+		m.ResetName()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkInfo field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkInfoMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.groups != nil {
+		edges = append(edges, linkinfo.EdgeGroups)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkInfoMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case linkinfo.EdgeGroups:
+		ids := make([]ent.Value, 0, len(m.groups))
+		for id := range m.groups {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkInfoMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedgroups != nil {
+		edges = append(edges, linkinfo.EdgeGroups)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkInfoMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case linkinfo.EdgeGroups:
+		ids := make([]ent.Value, 0, len(m.removedgroups))
+		for id := range m.removedgroups {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkInfoMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedgroups {
+		edges = append(edges, linkinfo.EdgeGroups)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkInfoMutation) EdgeCleared(name string) bool {
+	switch name {
+	case linkinfo.EdgeGroups:
+		return m.clearedgroups
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkInfoMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkInfo unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkInfoMutation) ResetEdge(name string) error {
+	switch name {
+	case linkinfo.EdgeGroups:
+		m.ResetGroups()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkInfo edge %s", name)
+}
+
+// LinkNodeMutation represents an operation that mutates the LinkNode nodes in the graph.
+type LinkNodeMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	name            *string
+	clearedFields   map[string]struct{}
+	parent          *int
+	clearedparent   bool
+	children        map[int]struct{}
+	removedchildren map[int]struct{}
+	clearedchildren bool
+	mom             *int
+	clearedmom      bool
+	kids            map[int]struct{}
+	removedkids     map[int]struct{}
+	clearedkids     bool
+	prev            *int
+	clearedprev     bool
+	next            *int
+	clearednext     bool
+	staff           map[int]struct{}
+	removedstaff    map[int]struct{}
+	clearedstaff    bool
+	boss            *int
+	clearedboss     bool
+	twin            *int
+	clearedtwin     bool
+	done            bool
+	oldValue        func(context.Context) (*LinkNode, error)
+	predicates      []predicate.LinkNode
+}
+
+var _ ent.Mutation = (*LinkNodeMutation)(nil)
+
+// linknodeOption allows management of the mutation configuration using functional options.
+type linknodeOption func(*LinkNodeMutation)
+
+// newLinkNodeMutation creates new mutation for the LinkNode entity.
+func newLinkNodeMutation(c config, op Op, opts ...linknodeOption) *LinkNodeMutation {
+	m := &LinkNodeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkNode,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkNodeID sets the ID field of the mutation.
+func withLinkNodeID(id int) linknodeOption {
+	return func(m *LinkNodeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkNode
+		)
+		m.oldValue = func(ctx context.Context) (*LinkNode, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkNode.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkNode sets the old LinkNode of the mutation.
+func withLinkNode(node *LinkNode) linknodeOption {
+	return func(m *LinkNodeMutation) {
+		m.oldValue = func(context.Context) (*LinkNode, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkNodeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkNodeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkNodeMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkNodeMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkNode.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkNodeMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkNodeMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkNode entity.
+// If the LinkNode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkNodeMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkNodeMutation) ResetName() {
+	m.name = nil
+}
+
+// SetParentID sets the "parent_id" field.
+func (m *LinkNodeMutation) SetParentID(i int) {
+	m.parent = &i
+}
+
+// ParentID returns the value of the "parent_id" field in the mutation.
+func (m *LinkNodeMutation) ParentID() (r int, exists bool) {
+	v := m.parent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldParentID returns the old "parent_id" field's value of the LinkNode entity.
+// If the LinkNode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkNodeMutation) OldParentID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldParentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldParentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldParentID: %w", err)
+	}
+	return oldValue.ParentID, nil
+}
+
+// ClearParentID clears the value of the "parent_id" field.
+func (m *LinkNodeMutation) ClearParentID() {
+	m.parent = nil
+	m.clearedFields[linknode.FieldParentID] = struct{}{}
+}
+
+// ParentIDCleared returns if the "parent_id" field was cleared in this mutation.
+func (m *LinkNodeMutation) ParentIDCleared() bool {
+	_, ok := m.clearedFields[linknode.FieldParentID]
+	return ok
+}
+
+// ResetParentID resets all changes to the "parent_id" field.
+func (m *LinkNodeMutation) ResetParentID() {
+	m.parent = nil
+	delete(m.clearedFields, linknode.FieldParentID)
+}
+
+// ClearParent clears the "parent" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearParent() {
+	m.clearedparent = true
+	m.clearedFields[linknode.FieldParentID] = struct{}{}
+}
+
+// ParentCleared reports if the "parent" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) ParentCleared() bool {
+	return m.ParentIDCleared() || m.clearedparent
+}
+
+// ParentIDs returns the "parent" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ParentID instead. It exists only for internal usage by the builders.
+func (m *LinkNodeMutation) ParentIDs() (ids []int) {
+	if id := m.parent; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetParent resets all changes to the "parent" edge.
+func (m *LinkNodeMutation) ResetParent() {
+	m.parent = nil
+	m.clearedparent = false
+}
+
+// AddChildIDs adds the "children" edge to the LinkNode entity by ids.
+func (m *LinkNodeMutation) AddChildIDs(ids ...int) {
+	if m.children == nil {
+		m.children = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.children[ids[i]] = struct{}{}
+	}
+}
+
+// ClearChildren clears the "children" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearChildren() {
+	m.clearedchildren = true
+}
+
+// ChildrenCleared reports if the "children" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) ChildrenCleared() bool {
+	return m.clearedchildren
+}
+
+// RemoveChildIDs removes the "children" edge to the LinkNode entity by IDs.
+func (m *LinkNodeMutation) RemoveChildIDs(ids ...int) {
+	if m.removedchildren == nil {
+		m.removedchildren = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.children, ids[i])
+		m.removedchildren[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedChildren returns the removed IDs of the "children" edge to the LinkNode entity.
+func (m *LinkNodeMutation) RemovedChildrenIDs() (ids []int) {
+	for id := range m.removedchildren {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ChildrenIDs returns the "children" edge IDs in the mutation.
+func (m *LinkNodeMutation) ChildrenIDs() (ids []int) {
+	for id := range m.children {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetChildren resets all changes to the "children" edge.
+func (m *LinkNodeMutation) ResetChildren() {
+	m.children = nil
+	m.clearedchildren = false
+	m.removedchildren = nil
+}
+
+// SetMomID sets the "mom" edge to the LinkNode entity by id.
+func (m *LinkNodeMutation) SetMomID(id int) {
+	m.mom = &id
+}
+
+// ClearMom clears the "mom" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearMom() {
+	m.clearedmom = true
+}
+
+// MomCleared reports if the "mom" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) MomCleared() bool {
+	return m.clearedmom
+}
+
+// MomID returns the "mom" edge ID in the mutation.
+func (m *LinkNodeMutation) MomID() (id int, exists bool) {
+	if m.mom != nil {
+		return *m.mom, true
+	}
+	return
+}
+
+// MomIDs returns the "mom" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MomID instead. It exists only for internal usage by the builders.
+func (m *LinkNodeMutation) MomIDs() (ids []int) {
+	if id := m.mom; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMom resets all changes to the "mom" edge.
+func (m *LinkNodeMutation) ResetMom() {
+	m.mom = nil
+	m.clearedmom = false
+}
+
+// AddKidIDs adds the "kids" edge to the LinkNode entity by ids.
+func (m *LinkNodeMutation) AddKidIDs(ids ...int) {
+	if m.kids == nil {
+		m.kids = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.kids[ids[i]] = struct{}{}
+	}
+}
+
+// ClearKids clears the "kids" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearKids() {
+	m.clearedkids = true
+}
+
+// KidsCleared reports if the "kids" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) KidsCleared() bool {
+	return m.clearedkids
+}
+
+// RemoveKidIDs removes the "kids" edge to the LinkNode entity by IDs.
+func (m *LinkNodeMutation) RemoveKidIDs(ids ...int) {
+	if m.removedkids == nil {
+		m.removedkids = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.kids, ids[i])
+		m.removedkids[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedKids returns the removed IDs of the "kids" edge to the LinkNode entity.
+func (m *LinkNodeMutation) RemovedKidsIDs() (ids []int) {
+	for id := range m.removedkids {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// KidsIDs returns the "kids" edge IDs in the mutation.
+func (m *LinkNodeMutation) KidsIDs() (ids []int) {
+	for id := range m.kids {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetKids resets all changes to the "kids" edge.
+func (m *LinkNodeMutation) ResetKids() {
+	m.kids = nil
+	m.clearedkids = false
+	m.removedkids = nil
+}
+
+// SetPrevID sets the "prev" edge to the LinkNode entity by id.
+func (m *LinkNodeMutation) SetPrevID(id int) {
+	m.prev = &id
+}
+
+// ClearPrev clears the "prev" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearPrev() {
+	m.clearedprev = true
+}
+
+// PrevCleared reports if the "prev" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) PrevCleared() bool {
+	return m.clearedprev
+}
+
+// PrevID returns the "prev" edge ID in the mutation.
+func (m *LinkNodeMutation) PrevID() (id int, exists bool) {
+	if m.prev != nil {
+		return *m.prev, true
+	}
+	return
+}
+
+// PrevIDs returns the "prev" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PrevID instead. It exists only for internal usage by the builders.
+func (m *LinkNodeMutation) PrevIDs() (ids []int) {
+	if id := m.prev; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPrev resets all changes to the "prev" edge.
+func (m *LinkNodeMutation) ResetPrev() {
+	m.prev = nil
+	m.clearedprev = false
+}
+
+// SetNextID sets the "next" edge to the LinkNode entity by id.
+func (m *LinkNodeMutation) SetNextID(id int) {
+	m.next = &id
+}
+
+// ClearNext clears the "next" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearNext() {
+	m.clearednext = true
+}
+
+// NextCleared reports if the "next" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) NextCleared() bool {
+	return m.clearednext
+}
+
+// NextID returns the "next" edge ID in the mutation.
+func (m *LinkNodeMutation) NextID() (id int, exists bool) {
+	if m.next != nil {
+		return *m.next, true
+	}
+	return
+}
+
+// NextIDs returns the "next" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// NextID instead. It exists only for internal usage by the builders.
+func (m *LinkNodeMutation) NextIDs() (ids []int) {
+	if id := m.next; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetNext resets all changes to the "next" edge.
+func (m *LinkNodeMutation) ResetNext() {
+	m.next = nil
+	m.clearednext = false
+}
+
+// AddStaffIDs adds the "staff" edge to the LinkNode entity by ids.
+func (m *LinkNodeMutation) AddStaffIDs(ids ...int) {
+	if m.staff == nil {
+		m.staff = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.staff[ids[i]] = struct{}{}
+	}
+}
+
+// ClearStaff clears the "staff" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearStaff() {
+	m.clearedstaff = true
+}
+
+// StaffCleared reports if the "staff" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// RemoveStaffIDs removes the "staff" edge to the LinkNode entity by IDs.
+func (m *LinkNodeMutation) RemoveStaffIDs(ids ...int) {
+	if m.removedstaff == nil {
+		m.removedstaff = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.staff, ids[i])
+		m.removedstaff[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedStaff returns the removed IDs of the "staff" edge to the LinkNode entity.
+func (m *LinkNodeMutation) RemovedStaffIDs() (ids []int) {
+	for id := range m.removedstaff {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+func (m *LinkNodeMutation) StaffIDs() (ids []int) {
+	for id := range m.staff {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *LinkNodeMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+	m.removedstaff = nil
+}
+
+// SetBossID sets the "boss" edge to the LinkNode entity by id.
+func (m *LinkNodeMutation) SetBossID(id int) {
+	m.boss = &id
+}
+
+// ClearBoss clears the "boss" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearBoss() {
+	m.clearedboss = true
+}
+
+// BossCleared reports if the "boss" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) BossCleared() bool {
+	return m.clearedboss
+}
+
+// BossID returns the "boss" edge ID in the mutation.
+func (m *LinkNodeMutation) BossID() (id int, exists bool) {
+	if m.boss != nil {
+		return *m.boss, true
+	}
+	return
+}
+
+// BossIDs returns the "boss" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BossID instead. It exists only for internal usage by the builders.
+func (m *LinkNodeMutation) BossIDs() (ids []int) {
+	if id := m.boss; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBoss resets all changes to the "boss" edge.
+func (m *LinkNodeMutation) ResetBoss() {
+	m.boss = nil
+	m.clearedboss = false
+}
+
+// SetTwinID sets the "twin" edge to the LinkNode entity by id.
+func (m *LinkNodeMutation) SetTwinID(id int) {
+	m.twin = &id
+}
+
+// ClearTwin clears the "twin" edge to the LinkNode entity.
+func (m *LinkNodeMutation) ClearTwin() {
+	m.clearedtwin = true
+}
+
+// TwinCleared reports if the "twin" edge to the LinkNode entity was cleared.
+func (m *LinkNodeMutation) TwinCleared() bool {
+	return m.clearedtwin
+}
+
+// TwinID returns the "twin" edge ID in the mutation.
+func (m *LinkNodeMutation) TwinID() (id int, exists bool) {
+	if m.twin != nil {
+		return *m.twin, true
+	}
+	return
+}
+
+// TwinIDs returns the "twin" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TwinID instead. It exists only for internal usage by the builders.
+func (m *LinkNodeMutation) TwinIDs() (ids []int) {
+	if id := m.twin; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTwin resets all changes to the "twin" edge.
+func (m *LinkNodeMutation) ResetTwin() {
+	m.twin = nil
+	m.clearedtwin = false
+}
+
+// Where appends a list predicates to the LinkNodeMutation builder.
+func (m *LinkNodeMutation) Where(ps ...predicate.LinkNode) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkNodeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkNodeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkNode, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkNodeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkNodeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkNode).
+func (m *LinkNodeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkNodeMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.name != nil {
+		fields = append(fields, linknode.FieldName)
+	}
+	if m.parent != nil {
+		fields = append(fields, linknode.FieldParentID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkNodeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linknode.FieldName:
+		return m.Name()
+	case linknode.FieldParentID:
+		return m.ParentID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkNodeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linknode.FieldName:
+		return m.OldName(ctx)
+	case linknode.FieldParentID:
+		return m.OldParentID(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkNode field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkNodeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linknode.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case linknode.FieldParentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetParentID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkNode field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkNodeMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkNodeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkNodeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkNode numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkNodeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(linknode.FieldParentID) {
+		fields = append(fields, linknode.FieldParentID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkNodeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkNodeMutation) ClearField(name string) error {
+	switch name {
+	case linknode.FieldParentID:
+		m.ClearParentID()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkNode nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkNodeMutation) ResetField(name string) error {
+	switch name {
+	case linknode.FieldName:
+		m.ResetName()
+		return nil
+	case linknode.FieldParentID:
+		m.ResetParentID()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkNode field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkNodeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 9)
+	if m.parent != nil {
+		edges = append(edges, linknode.EdgeParent)
+	}
+	if m.children != nil {
+		edges = append(edges, linknode.EdgeChildren)
+	}
+	if m.mom != nil {
+		edges = append(edges, linknode.EdgeMom)
+	}
+	if m.kids != nil {
+		edges = append(edges, linknode.EdgeKids)
+	}
+	if m.prev != nil {
+		edges = append(edges, linknode.EdgePrev)
+	}
+	if m.next != nil {
+		edges = append(edges, linknode.EdgeNext)
+	}
+	if m.staff != nil {
+		edges = append(edges, linknode.EdgeStaff)
+	}
+	if m.boss != nil {
+		edges = append(edges, linknode.EdgeBoss)
+	}
+	if m.twin != nil {
+		edges = append(edges, linknode.EdgeTwin)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkNodeMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case linknode.EdgeParent:
+		if id := m.parent; id != nil {
+			return []ent.Value{*id}
+		}
+	case linknode.EdgeChildren:
+		ids := make([]ent.Value, 0, len(m.children))
+		for id := range m.children {
+			ids = append(ids, id)
+		}
+		return ids
+	case linknode.EdgeMom:
+		if id := m.mom; id != nil {
+			return []ent.Value{*id}
+		}
+	case linknode.EdgeKids:
+		ids := make([]ent.Value, 0, len(m.kids))
+		for id := range m.kids {
+			ids = append(ids, id)
+		}
+		return ids
+	case linknode.EdgePrev:
+		if id := m.prev; id != nil {
+			return []ent.Value{*id}
+		}
+	case linknode.EdgeNext:
+		if id := m.next; id != nil {
+			return []ent.Value{*id}
+		}
+	case linknode.EdgeStaff:
+		ids := make([]ent.Value, 0, len(m.staff))
+		for id := range m.staff {
+			ids = append(ids, id)
+		}
+		return ids
+	case linknode.EdgeBoss:
+		if id := m.boss; id != nil {
+			return []ent.Value{*id}
+		}
+	case linknode.EdgeTwin:
+		if id := m.twin; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkNodeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 9)
+	if m.removedchildren != nil {
+		edges = append(edges, linknode.EdgeChildren)
+	}
+	if m.removedkids != nil {
+		edges = append(edges, linknode.EdgeKids)
+	}
+	if m.removedstaff != nil {
+		edges = append(edges, linknode.EdgeStaff)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkNodeMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case linknode.EdgeChildren:
+		ids := make([]ent.Value, 0, len(m.removedchildren))
+		for id := range m.removedchildren {
+			ids = append(ids, id)
+		}
+		return ids
+	case linknode.EdgeKids:
+		ids := make([]ent.Value, 0, len(m.removedkids))
+		for id := range m.removedkids {
+			ids = append(ids, id)
+		}
+		return ids
+	case linknode.EdgeStaff:
+		ids := make([]ent.Value, 0, len(m.removedstaff))
+		for id := range m.removedstaff {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkNodeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 9)
+	if m.clearedparent {
+		edges = append(edges, linknode.EdgeParent)
+	}
+	if m.clearedchildren {
+		edges = append(edges, linknode.EdgeChildren)
+	}
+	if m.clearedmom {
+		edges = append(edges, linknode.EdgeMom)
+	}
+	if m.clearedkids {
+		edges = append(edges, linknode.EdgeKids)
+	}
+	if m.clearedprev {
+		edges = append(edges, linknode.EdgePrev)
+	}
+	if m.clearednext {
+		edges = append(edges, linknode.EdgeNext)
+	}
+	if m.clearedstaff {
+		edges = append(edges, linknode.EdgeStaff)
+	}
+	if m.clearedboss {
+		edges = append(edges, linknode.EdgeBoss)
+	}
+	if m.clearedtwin {
+		edges = append(edges, linknode.EdgeTwin)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkNodeMutation) EdgeCleared(name string) bool {
+	switch name {
+	case linknode.EdgeParent:
+		return m.clearedparent
+	case linknode.EdgeChildren:
+		return m.clearedchildren
+	case linknode.EdgeMom:
+		return m.clearedmom
+	case linknode.EdgeKids:
+		return m.clearedkids
+	case linknode.EdgePrev:
+		return m.clearedprev
+	case linknode.EdgeNext:
+		return m.clearednext
+	case linknode.EdgeStaff:
+		return m.clearedstaff
+	case linknode.EdgeBoss:
+		return m.clearedboss
+	case linknode.EdgeTwin:
+		return m.clearedtwin
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkNodeMutation) ClearEdge(name string) error {
+	switch name {
+	case linknode.EdgeParent:
+		m.ClearParent()
+		return nil
+	case linknode.EdgeMom:
+		m.ClearMom()
+		return nil
+	case linknode.EdgePrev:
+		m.ClearPrev()
+		return nil
+	case linknode.EdgeNext:
+		m.ClearNext()
+		return nil
+	case linknode.EdgeBoss:
+		m.ClearBoss()
+		return nil
+	case linknode.EdgeTwin:
+		m.ClearTwin()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkNode unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkNodeMutation) ResetEdge(name string) error {
+	switch name {
+	case linknode.EdgeParent:
+		m.ResetParent()
+		return nil
+	case linknode.EdgeChildren:
+		m.ResetChildren()
+		return nil
+	case linknode.EdgeMom:
+		m.ResetMom()
+		return nil
+	case linknode.EdgeKids:
+		m.ResetKids()
+		return nil
+	case linknode.EdgePrev:
+		m.ResetPrev()
+		return nil
+	case linknode.EdgeNext:
+		m.ResetNext()
+		return nil
+	case linknode.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	case linknode.EdgeBoss:
+		m.ResetBoss()
+		return nil
+	case linknode.EdgeTwin:
+		m.ResetTwin()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkNode edge %s", name)
+}
+
+// LinkOwnerMutation represents an operation that mutates the LinkOwner nodes in the graph.
+type LinkOwnerMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	cats          map[int]struct{}
+	removedcats   map[int]struct{}
+	clearedcats   bool
+	dogs          map[int]struct{}
+	removeddogs   map[int]struct{}
+	cleareddogs   bool
+	boxes         map[int]struct{}
+	removedboxes  map[int]struct{}
+	clearedboxes  bool
+	done          bool
+	oldValue      func(context.Context) (*LinkOwner, error)
+	predicates    []predicate.LinkOwner
+}
+
+var _ ent.Mutation = (*LinkOwnerMutation)(nil)
+
+// linkownerOption allows management of the mutation configuration using functional options.
+type linkownerOption func(*LinkOwnerMutation)
+
+// newLinkOwnerMutation creates new mutation for the LinkOwner entity.
+func newLinkOwnerMutation(c config, op Op, opts ...linkownerOption) *LinkOwnerMutation {
+	m := &LinkOwnerMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkOwner,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkOwnerID sets the ID field of the mutation.
+func withLinkOwnerID(id int) linkownerOption {
+	return func(m *LinkOwnerMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkOwner
+		)
+		m.oldValue = func(ctx context.Context) (*LinkOwner, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkOwner.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkOwner sets the old LinkOwner of the mutation.
+func withLinkOwner(node *LinkOwner) linkownerOption {
+	return func(m *LinkOwnerMutation) {
+		m.oldValue = func(context.Context) (*LinkOwner, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkOwnerMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkOwnerMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkOwnerMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkOwnerMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkOwner.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkOwnerMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkOwnerMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkOwner entity.
+// If the LinkOwner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkOwnerMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkOwnerMutation) ResetName() {
+	m.name = nil
+}
+
+// AddCatIDs adds the "cats" edge to the LinkCat entity by ids.
+func (m *LinkOwnerMutation) AddCatIDs(ids ...int) {
+	if m.cats == nil {
+		m.cats = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.cats[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCats clears the "cats" edge to the LinkCat entity.
+func (m *LinkOwnerMutation) ClearCats() {
+	m.clearedcats = true
+}
+
+// CatsCleared reports if the "cats" edge to the LinkCat entity was cleared.
+func (m *LinkOwnerMutation) CatsCleared() bool {
+	return m.clearedcats
+}
+
+// RemoveCatIDs removes the "cats" edge to the LinkCat entity by IDs.
+func (m *LinkOwnerMutation) RemoveCatIDs(ids ...int) {
+	if m.removedcats == nil {
+		m.removedcats = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.cats, ids[i])
+		m.removedcats[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCats returns the removed IDs of the "cats" edge to the LinkCat entity.
+func (m *LinkOwnerMutation) RemovedCatsIDs() (ids []int) {
+	for id := range m.removedcats {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CatsIDs returns the "cats" edge IDs in the mutation.
+func (m *LinkOwnerMutation) CatsIDs() (ids []int) {
+	for id := range m.cats {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCats resets all changes to the "cats" edge.
+func (m *LinkOwnerMutation) ResetCats() {
+	m.cats = nil
+	m.clearedcats = false
+	m.removedcats = nil
+}
+
+// AddDogIDs adds the "dogs" edge to the LinkDog entity by ids.
+func (m *LinkOwnerMutation) AddDogIDs(ids ...int) {
+	if m.dogs == nil {
+		m.dogs = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.dogs[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDogs clears the "dogs" edge to the LinkDog entity.
+func (m *LinkOwnerMutation) ClearDogs() {
+	m.cleareddogs = true
+}
+
+// DogsCleared reports if the "dogs" edge to the LinkDog entity was cleared.
+func (m *LinkOwnerMutation) DogsCleared() bool {
+	return m.cleareddogs
+}
+
+// RemoveDogIDs removes the "dogs" edge to the LinkDog entity by IDs.
+func (m *LinkOwnerMutation) RemoveDogIDs(ids ...int) {
+	if m.removeddogs == nil {
+		m.removeddogs = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.dogs, ids[i])
+		m.removeddogs[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDogs returns the removed IDs of the "dogs" edge to the LinkDog entity.
+func (m *LinkOwnerMutation) RemovedDogsIDs() (ids []int) {
+	for id := range m.removeddogs {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DogsIDs returns the "dogs" edge IDs in the mutation.
+func (m *LinkOwnerMutation) DogsIDs() (ids []int) {
+	for id := range m.dogs {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDogs resets all changes to the "dogs" edge.
+func (m *LinkOwnerMutation) ResetDogs() {
+	m.dogs = nil
+	m.cleareddogs = false
+	m.removeddogs = nil
+}
+
+// AddBoxIDs adds the "boxes" edge to the LinkBox entity by ids.
+func (m *LinkOwnerMutation) AddBoxIDs(ids ...int) {
+	if m.boxes == nil {
+		m.boxes = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.boxes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearBoxes clears the "boxes" edge to the LinkBox entity.
+func (m *LinkOwnerMutation) ClearBoxes() {
+	m.clearedboxes = true
+}
+
+// BoxesCleared reports if the "boxes" edge to the LinkBox entity was cleared.
+func (m *LinkOwnerMutation) BoxesCleared() bool {
+	return m.clearedboxes
+}
+
+// RemoveBoxIDs removes the "boxes" edge to the LinkBox entity by IDs.
+func (m *LinkOwnerMutation) RemoveBoxIDs(ids ...int) {
+	if m.removedboxes == nil {
+		m.removedboxes = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.boxes, ids[i])
+		m.removedboxes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedBoxes returns the removed IDs of the "boxes" edge to the LinkBox entity.
+func (m *LinkOwnerMutation) RemovedBoxesIDs() (ids []int) {
+	for id := range m.removedboxes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// BoxesIDs returns the "boxes" edge IDs in the mutation.
+func (m *LinkOwnerMutation) BoxesIDs() (ids []int) {
+	for id := range m.boxes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetBoxes resets all changes to the "boxes" edge.
+func (m *LinkOwnerMutation) ResetBoxes() {
+	m.boxes = nil
+	m.clearedboxes = false
+	m.removedboxes = nil
+}
+
+// Where appends a list predicates to the LinkOwnerMutation builder.
+func (m *LinkOwnerMutation) Where(ps ...predicate.LinkOwner) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkOwnerMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkOwnerMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkOwner, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkOwnerMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkOwnerMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkOwner).
+func (m *LinkOwnerMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkOwnerMutation) Fields() []string {
+	fields := make([]string, 0, 1)
+	if m.name != nil {
+		fields = append(fields, linkowner.FieldName)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkOwnerMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linkowner.FieldName:
+		return m.Name()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkOwnerMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linkowner.FieldName:
+		return m.OldName(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkOwner field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkOwnerMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linkowner.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkOwner field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkOwnerMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkOwnerMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkOwnerMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkOwner numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkOwnerMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkOwnerMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkOwnerMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LinkOwner nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkOwnerMutation) ResetField(name string) error {
+	switch name {
+	case linkowner.FieldName:
+		m.ResetName()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkOwner field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkOwnerMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.cats != nil {
+		edges = append(edges, linkowner.EdgeCats)
+	}
+	if m.dogs != nil {
+		edges = append(edges, linkowner.EdgeDogs)
+	}
+	if m.boxes != nil {
+		edges = append(edges, linkowner.EdgeBoxes)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkOwnerMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case linkowner.EdgeCats:
+		ids := make([]ent.Value, 0, len(m.cats))
+		for id := range m.cats {
+			ids = append(ids, id)
+		}
+		return ids
+	case linkowner.EdgeDogs:
+		ids := make([]ent.Value, 0, len(m.dogs))
+		for id := range m.dogs {
+			ids = append(ids, id)
+		}
+		return ids
+	case linkowner.EdgeBoxes:
+		ids := make([]ent.Value, 0, len(m.boxes))
+		for id := range m.boxes {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkOwnerMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedcats != nil {
+		edges = append(edges, linkowner.EdgeCats)
+	}
+	if m.removeddogs != nil {
+		edges = append(edges, linkowner.EdgeDogs)
+	}
+	if m.removedboxes != nil {
+		edges = append(edges, linkowner.EdgeBoxes)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkOwnerMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case linkowner.EdgeCats:
+		ids := make([]ent.Value, 0, len(m.removedcats))
+		for id := range m.removedcats {
+			ids = append(ids, id)
+		}
+		return ids
+	case linkowner.EdgeDogs:
+		ids := make([]ent.Value, 0, len(m.removeddogs))
+		for id := range m.removeddogs {
+			ids = append(ids, id)
+		}
+		return ids
+	case linkowner.EdgeBoxes:
+		ids := make([]ent.Value, 0, len(m.removedboxes))
+		for id := range m.removedboxes {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkOwnerMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedcats {
+		edges = append(edges, linkowner.EdgeCats)
+	}
+	if m.cleareddogs {
+		edges = append(edges, linkowner.EdgeDogs)
+	}
+	if m.clearedboxes {
+		edges = append(edges, linkowner.EdgeBoxes)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkOwnerMutation) EdgeCleared(name string) bool {
+	switch name {
+	case linkowner.EdgeCats:
+		return m.clearedcats
+	case linkowner.EdgeDogs:
+		return m.cleareddogs
+	case linkowner.EdgeBoxes:
+		return m.clearedboxes
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkOwnerMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkOwner unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkOwnerMutation) ResetEdge(name string) error {
+	switch name {
+	case linkowner.EdgeCats:
+		m.ResetCats()
+		return nil
+	case linkowner.EdgeDogs:
+		m.ResetDogs()
+		return nil
+	case linkowner.EdgeBoxes:
+		m.ResetBoxes()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkOwner edge %s", name)
+}
+
+// LinkTagMutation represents an operation that mutates the LinkTag nodes in the graph.
+type LinkTagMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*LinkTag, error)
+	predicates    []predicate.LinkTag
+}
+
+var _ ent.Mutation = (*LinkTagMutation)(nil)
+
+// linktagOption allows management of the mutation configuration using functional options.
+type linktagOption func(*LinkTagMutation)
+
+// newLinkTagMutation creates new mutation for the LinkTag entity.
+func newLinkTagMutation(c config, op Op, opts ...linktagOption) *LinkTagMutation {
+	m := &LinkTagMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkTag,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkTagID sets the ID field of the mutation.
+func withLinkTagID(id int) linktagOption {
+	return func(m *LinkTagMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkTag
+		)
+		m.oldValue = func(ctx context.Context) (*LinkTag, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkTag.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkTag sets the old LinkTag of the mutation.
+func withLinkTag(node *LinkTag) linktagOption {
+	return func(m *LinkTagMutation) {
+		m.oldValue = func(context.Context) (*LinkTag, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkTagMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkTagMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkTagMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkTagMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkTag.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkTagMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkTagMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkTag entity.
+// If the LinkTag object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkTagMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkTagMutation) ResetName() {
+	m.name = nil
+}
+
+// Where appends a list predicates to the LinkTagMutation builder.
+func (m *LinkTagMutation) Where(ps ...predicate.LinkTag) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkTagMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkTagMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkTag, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkTagMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkTagMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkTag).
+func (m *LinkTagMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkTagMutation) Fields() []string {
+	fields := make([]string, 0, 1)
+	if m.name != nil {
+		fields = append(fields, linktag.FieldName)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkTagMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linktag.FieldName:
+		return m.Name()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkTagMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linktag.FieldName:
+		return m.OldName(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkTag field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkTagMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linktag.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkTag field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkTagMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkTagMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkTagMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkTag numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkTagMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkTagMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkTagMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LinkTag nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkTagMutation) ResetField(name string) error {
+	switch name {
+	case linktag.FieldName:
+		m.ResetName()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkTag field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkTagMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkTagMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkTagMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkTagMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkTagMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkTagMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkTagMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LinkTag unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkTagMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LinkTag edge %s", name)
+}
+
+// LinkToyMutation represents an operation that mutates the LinkToy nodes in the graph.
+type LinkToyMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	name          *string
+	clearedFields map[string]struct{}
+	cat           *int
+	clearedcat    bool
+	box           *int
+	clearedbox    bool
+	done          bool
+	oldValue      func(context.Context) (*LinkToy, error)
+	predicates    []predicate.LinkToy
+}
+
+var _ ent.Mutation = (*LinkToyMutation)(nil)
+
+// linktoyOption allows management of the mutation configuration using functional options.
+type linktoyOption func(*LinkToyMutation)
+
+// newLinkToyMutation creates new mutation for the LinkToy entity.
+func newLinkToyMutation(c config, op Op, opts ...linktoyOption) *LinkToyMutation {
+	m := &LinkToyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLinkToy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLinkToyID sets the ID field of the mutation.
+func withLinkToyID(id int) linktoyOption {
+	return func(m *LinkToyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LinkToy
+		)
+		m.oldValue = func(ctx context.Context) (*LinkToy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LinkToy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLinkToy sets the old LinkToy of the mutation.
+func withLinkToy(node *LinkToy) linktoyOption {
+	return func(m *LinkToyMutation) {
+		m.oldValue = func(context.Context) (*LinkToy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LinkToyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LinkToyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LinkToyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LinkToyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LinkToy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *LinkToyMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LinkToyMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LinkToy entity.
+// If the LinkToy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkToyMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LinkToyMutation) ResetName() {
+	m.name = nil
+}
+
+// SetCatID sets the "cat_id" field.
+func (m *LinkToyMutation) SetCatID(i int) {
+	m.cat = &i
+}
+
+// CatID returns the value of the "cat_id" field in the mutation.
+func (m *LinkToyMutation) CatID() (r int, exists bool) {
+	v := m.cat
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCatID returns the old "cat_id" field's value of the LinkToy entity.
+// If the LinkToy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LinkToyMutation) OldCatID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCatID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCatID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCatID: %w", err)
+	}
+	return oldValue.CatID, nil
+}
+
+// ClearCatID clears the value of the "cat_id" field.
+func (m *LinkToyMutation) ClearCatID() {
+	m.cat = nil
+	m.clearedFields[linktoy.FieldCatID] = struct{}{}
+}
+
+// CatIDCleared returns if the "cat_id" field was cleared in this mutation.
+func (m *LinkToyMutation) CatIDCleared() bool {
+	_, ok := m.clearedFields[linktoy.FieldCatID]
+	return ok
+}
+
+// ResetCatID resets all changes to the "cat_id" field.
+func (m *LinkToyMutation) ResetCatID() {
+	m.cat = nil
+	delete(m.clearedFields, linktoy.FieldCatID)
+}
+
+// ClearCat clears the "cat" edge to the LinkCat entity.
+func (m *LinkToyMutation) ClearCat() {
+	m.clearedcat = true
+	m.clearedFields[linktoy.FieldCatID] = struct{}{}
+}
+
+// CatCleared reports if the "cat" edge to the LinkCat entity was cleared.
+func (m *LinkToyMutation) CatCleared() bool {
+	return m.CatIDCleared() || m.clearedcat
+}
+
+// CatIDs returns the "cat" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CatID instead. It exists only for internal usage by the builders.
+func (m *LinkToyMutation) CatIDs() (ids []int) {
+	if id := m.cat; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCat resets all changes to the "cat" edge.
+func (m *LinkToyMutation) ResetCat() {
+	m.cat = nil
+	m.clearedcat = false
+}
+
+// SetBoxID sets the "box" edge to the LinkBox entity by id.
+func (m *LinkToyMutation) SetBoxID(id int) {
+	m.box = &id
+}
+
+// ClearBox clears the "box" edge to the LinkBox entity.
+func (m *LinkToyMutation) ClearBox() {
+	m.clearedbox = true
+}
+
+// BoxCleared reports if the "box" edge to the LinkBox entity was cleared.
+func (m *LinkToyMutation) BoxCleared() bool {
+	return m.clearedbox
+}
+
+// BoxID returns the "box" edge ID in the mutation.
+func (m *LinkToyMutation) BoxID() (id int, exists bool) {
+	if m.box != nil {
+		return *m.box, true
+	}
+	return
+}
+
+// BoxIDs returns the "box" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BoxID instead. It exists only for internal usage by the builders.
+func (m *LinkToyMutation) BoxIDs() (ids []int) {
+	if id := m.box; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBox resets all changes to the "box" edge.
+func (m *LinkToyMutation) ResetBox() {
+	m.box = nil
+	m.clearedbox = false
+}
+
+// Where appends a list predicates to the LinkToyMutation builder.
+func (m *LinkToyMutation) Where(ps ...predicate.LinkToy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LinkToyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LinkToyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LinkToy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LinkToyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LinkToyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LinkToy).
+func (m *LinkToyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LinkToyMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.name != nil {
+		fields = append(fields, linktoy.FieldName)
+	}
+	if m.cat != nil {
+		fields = append(fields, linktoy.FieldCatID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LinkToyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case linktoy.FieldName:
+		return m.Name()
+	case linktoy.FieldCatID:
+		return m.CatID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LinkToyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case linktoy.FieldName:
+		return m.OldName(ctx)
+	case linktoy.FieldCatID:
+		return m.OldCatID(ctx)
+	}
+	return nil, fmt.Errorf("unknown LinkToy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkToyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case linktoy.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case linktoy.FieldCatID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCatID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LinkToy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LinkToyMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LinkToyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LinkToyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LinkToy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LinkToyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(linktoy.FieldCatID) {
+		fields = append(fields, linktoy.FieldCatID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LinkToyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LinkToyMutation) ClearField(name string) error {
+	switch name {
+	case linktoy.FieldCatID:
+		m.ClearCatID()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkToy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LinkToyMutation) ResetField(name string) error {
+	switch name {
+	case linktoy.FieldName:
+		m.ResetName()
+		return nil
+	case linktoy.FieldCatID:
+		m.ResetCatID()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkToy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LinkToyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cat != nil {
+		edges = append(edges, linktoy.EdgeCat)
+	}
+	if m.box != nil {
+		edges = append(edges, linktoy.EdgeBox)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LinkToyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case linktoy.EdgeCat:
+		if id := m.cat; id != nil {
+			return []ent.Value{*id}
+		}
+	case linktoy.EdgeBox:
+		if id := m.box; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LinkToyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LinkToyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LinkToyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedcat {
+		edges = append(edges, linktoy.EdgeCat)
+	}
+	if m.clearedbox {
+		edges = append(edges, linktoy.EdgeBox)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LinkToyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case linktoy.EdgeCat:
+		return m.clearedcat
+	case linktoy.EdgeBox:
+		return m.clearedbox
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LinkToyMutation) ClearEdge(name string) error {
+	switch name {
+	case linktoy.EdgeCat:
+		m.ClearCat()
+		return nil
+	case linktoy.EdgeBox:
+		m.ClearBox()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkToy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LinkToyMutation) ResetEdge(name string) error {
+	switch name {
+	case linktoy.EdgeCat:
+		m.ResetCat()
+		return nil
+	case linktoy.EdgeBox:
+		m.ResetBox()
+		return nil
+	}
+	return fmt.Errorf("unknown LinkToy edge %s", name)
 }
 
 // PetMutation represents an operation that mutates the Pet nodes in the graph.

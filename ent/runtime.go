@@ -12,6 +12,16 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent/collword"
 	"github.com/entcachemodel/entcachemodel/ent/kindall"
 	"github.com/entcachemodel/entcachemodel/ent/kindopt"
+	"github.com/entcachemodel/entcachemodel/ent/linkbadge"
+	"github.com/entcachemodel/entcachemodel/ent/linkbox"
+	"github.com/entcachemodel/entcachemodel/ent/linkcat"
+	"github.com/entcachemodel/entcachemodel/ent/linkdog"
+	"github.com/entcachemodel/entcachemodel/ent/linkgroup"
+	"github.com/entcachemodel/entcachemodel/ent/linkinfo"
+	"github.com/entcachemodel/entcachemodel/ent/linknode"
+	"github.com/entcachemodel/entcachemodel/ent/linkowner"
+	"github.com/entcachemodel/entcachemodel/ent/linktag"
+	"github.com/entcachemodel/entcachemodel/ent/linktoy"
 	"github.com/entcachemodel/entcachemodel/ent/schema"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
 	"github.com/entcachemodel/entcachemodel/ent/semnote"
@@ -115,6 +125,66 @@ func init() {
 	kindoptDescGroup := kindoptFields[4].Descriptor()
 	// kindopt.DefaultGroup holds the default value on creation for the group field.
 	kindopt.DefaultGroup = kindoptDescGroup.Default.(string)
+	linkbadgeFields := schema.LinkBadge{}.Fields()
+	_ = linkbadgeFields
+	// linkbadgeDescName is the schema descriptor for name field.
+	linkbadgeDescName := linkbadgeFields[0].Descriptor()
+	// linkbadge.DefaultName holds the default value on creation for the name field.
+	linkbadge.DefaultName = linkbadgeDescName.Default.(string)
+	linkboxFields := schema.LinkBox{}.Fields()
+	_ = linkboxFields
+	// linkboxDescName is the schema descriptor for name field.
+	linkboxDescName := linkboxFields[0].Descriptor()
+	// linkbox.DefaultName holds the default value on creation for the name field.
+	linkbox.DefaultName = linkboxDescName.Default.(string)
+	linkcatFields := schema.LinkCat{}.Fields()
+	_ = linkcatFields
+	// linkcatDescName is the schema descriptor for name field.
+	linkcatDescName := linkcatFields[0].Descriptor()
+	// linkcat.DefaultName holds the default value on creation for the name field.
+	linkcat.DefaultName = linkcatDescName.Default.(string)
+	linkdogFields := schema.LinkDog{}.Fields()
+	_ = linkdogFields
+	// linkdogDescName is the schema descriptor for name field.
+	linkdogDescName := linkdogFields[0].Descriptor()
+	// linkdog.DefaultName holds the default value on creation for the name field.
+	linkdog.DefaultName = linkdogDescName.Default.(string)
+	linkgroupFields := schema.LinkGroup{}.Fields()
+	_ = linkgroupFields
+	// linkgroupDescName is the schema descriptor for name field.
+	linkgroupDescName := linkgroupFields[0].Descriptor()
+	// linkgroup.DefaultName holds the default value on creation for the name field.
+	linkgroup.DefaultName = linkgroupDescName.Default.(string)
+	linkinfoFields := schema.LinkInfo{}.Fields()
+	_ = linkinfoFields
+	// linkinfoDescName is the schema descriptor for name field.
+	linkinfoDescName := linkinfoFields[0].Descriptor()
+	// linkinfo.DefaultName holds the default value on creation for the name field.
+	linkinfo.DefaultName = linkinfoDescName.Default.(string)
+	linknodeFields := schema.LinkNode{}.Fields()
+	_ = linknodeFields
+	// linknodeDescName is the schema descriptor for name field.
+	linknodeDescName := linknodeFields[0].Descriptor()
+	// linknode.DefaultName holds the default value on creation for the name field.
+	linknode.DefaultName = linknodeDescName.Default.(string)
+	linkownerFields := schema.LinkOwner{}.Fields()
+	_ = linkownerFields
+	// linkownerDescName is the schema descriptor for name field.
+	linkownerDescName := linkownerFields[0].Descriptor()
+	// linkowner.DefaultName holds the default value on creation for the name field.
+	linkowner.DefaultName = linkownerDescName.Default.(string)
+	linktagFields := schema.LinkTag{}.Fields()
+	_ = linktagFields
+	// linktagDescName is the schema descriptor for name field.
+	linktagDescName := linktagFields[0].Descriptor()
+	// linktag.DefaultName holds the default value on creation for the name field.
+	linktag.DefaultName = linktagDescName.Default.(string)
+	linktoyFields := schema.LinkToy{}.Fields()
+	_ = linktoyFields
+	// linktoyDescName is the schema descriptor for name field.
+	linktoyDescName := linktoyFields[0].Descriptor()
+	// linktoy.DefaultName holds the default value on creation for the name field.
+	linktoy.DefaultName = linktoyDescName.Default.(string)
 	semaccountFields := schema.SemAccount{}.Fields()
 	_ = semaccountFields
 	// semaccountDescPassword is the schema descriptor for password field.

@@ -28,6 +28,26 @@ type Tx struct {
 	KindBare *KindBareClient
 	// KindOpt is the client for interacting with the KindOpt builders.
 	KindOpt *KindOptClient
+	// LinkBadge is the client for interacting with the LinkBadge builders.
+	LinkBadge *LinkBadgeClient
+	// LinkBox is the client for interacting with the LinkBox builders.
+	LinkBox *LinkBoxClient
+	// LinkCat is the client for interacting with the LinkCat builders.
+	LinkCat *LinkCatClient
+	// LinkDog is the client for interacting with the LinkDog builders.
+	LinkDog *LinkDogClient
+	// LinkGroup is the client for interacting with the LinkGroup builders.
+	LinkGroup *LinkGroupClient
+	// LinkInfo is the client for interacting with the LinkInfo builders.
+	LinkInfo *LinkInfoClient
+	// LinkNode is the client for interacting with the LinkNode builders.
+	LinkNode *LinkNodeClient
+	// LinkOwner is the client for interacting with the LinkOwner builders.
+	LinkOwner *LinkOwnerClient
+	// LinkTag is the client for interacting with the LinkTag builders.
+	LinkTag *LinkTagClient
+	// LinkToy is the client for interacting with the LinkToy builders.
+	LinkToy *LinkToyClient
 	// Pet is the client for interacting with the Pet builders.
 	Pet *PetClient
 	// SemAccount is the client for interacting with the SemAccount builders.
@@ -174,6 +194,16 @@ func (tx *Tx) init() {
 	tx.KindAll = NewKindAllClient(tx.config)
 	tx.KindBare = NewKindBareClient(tx.config)
 	tx.KindOpt = NewKindOptClient(tx.config)
+	tx.LinkBadge = NewLinkBadgeClient(tx.config)
+	tx.LinkBox = NewLinkBoxClient(tx.config)
+	tx.LinkCat = NewLinkCatClient(tx.config)
+	tx.LinkDog = NewLinkDogClient(tx.config)
+	tx.LinkGroup = NewLinkGroupClient(tx.config)
+	tx.LinkInfo = NewLinkInfoClient(tx.config)
+	tx.LinkNode = NewLinkNodeClient(tx.config)
+	tx.LinkOwner = NewLinkOwnerClient(tx.config)
+	tx.LinkTag = NewLinkTagClient(tx.config)
+	tx.LinkToy = NewLinkToyClient(tx.config)
 	tx.Pet = NewPetClient(tx.config)
 	tx.SemAccount = NewSemAccountClient(tx.config)
 	tx.SemNote = NewSemNoteClient(tx.config)

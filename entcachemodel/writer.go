@@ -112,12 +112,17 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 	if !c.Enabled() {
 		return next(ctx)
 	}
+	return s.mutate(ctx, c, s.part(c, w), w, next)
+}
+
+// mutate is Mutate with the part that buffers the write (links start their
+// watches in it before the write is described).
+func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
 	if w.Tx == nil {
 		// Never inside a transaction: it holds a connection of the pool,
 		// and on sqlite the write lock a drain's DELETE would wait for.
 		c.outbox.poke(ctx, w.DB)
 	}
-	p := s.part(c, w)
 	if w.Tx == nil {
 		// Published or aborted below, unless an error comes first.
 		defer func() {

@@ -93,6 +93,126 @@ func (f KindOptFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.KindOptMutation", m)
 }
 
+// The LinkBadgeFunc type is an adapter to allow the use of ordinary
+// function as LinkBadge mutator.
+type LinkBadgeFunc func(context.Context, *ent.LinkBadgeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkBadgeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkBadgeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkBadgeMutation", m)
+}
+
+// The LinkBoxFunc type is an adapter to allow the use of ordinary
+// function as LinkBox mutator.
+type LinkBoxFunc func(context.Context, *ent.LinkBoxMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkBoxFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkBoxMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkBoxMutation", m)
+}
+
+// The LinkCatFunc type is an adapter to allow the use of ordinary
+// function as LinkCat mutator.
+type LinkCatFunc func(context.Context, *ent.LinkCatMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkCatFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkCatMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkCatMutation", m)
+}
+
+// The LinkDogFunc type is an adapter to allow the use of ordinary
+// function as LinkDog mutator.
+type LinkDogFunc func(context.Context, *ent.LinkDogMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkDogFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkDogMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkDogMutation", m)
+}
+
+// The LinkGroupFunc type is an adapter to allow the use of ordinary
+// function as LinkGroup mutator.
+type LinkGroupFunc func(context.Context, *ent.LinkGroupMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkGroupFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkGroupMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkGroupMutation", m)
+}
+
+// The LinkInfoFunc type is an adapter to allow the use of ordinary
+// function as LinkInfo mutator.
+type LinkInfoFunc func(context.Context, *ent.LinkInfoMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkInfoFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkInfoMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkInfoMutation", m)
+}
+
+// The LinkNodeFunc type is an adapter to allow the use of ordinary
+// function as LinkNode mutator.
+type LinkNodeFunc func(context.Context, *ent.LinkNodeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkNodeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkNodeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkNodeMutation", m)
+}
+
+// The LinkOwnerFunc type is an adapter to allow the use of ordinary
+// function as LinkOwner mutator.
+type LinkOwnerFunc func(context.Context, *ent.LinkOwnerMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkOwnerFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkOwnerMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkOwnerMutation", m)
+}
+
+// The LinkTagFunc type is an adapter to allow the use of ordinary
+// function as LinkTag mutator.
+type LinkTagFunc func(context.Context, *ent.LinkTagMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkTagFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkTagMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkTagMutation", m)
+}
+
+// The LinkToyFunc type is an adapter to allow the use of ordinary
+// function as LinkToy mutator.
+type LinkToyFunc func(context.Context, *ent.LinkToyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LinkToyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LinkToyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LinkToyMutation", m)
+}
+
 // The PetFunc type is an adapter to allow the use of ordinary
 // function as Pet mutator.
 type PetFunc func(context.Context, *ent.PetMutation) (ent.Value, error)

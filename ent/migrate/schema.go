@@ -137,6 +137,221 @@ var (
 			},
 		},
 	}
+	// LinkBadgesColumns holds the columns for the "link_badges" table.
+	LinkBadgesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "link_group_badge", Type: field.TypeInt, Unique: true, Nullable: true},
+	}
+	// LinkBadgesTable holds the schema information for the "link_badges" table.
+	LinkBadgesTable = &schema.Table{
+		Name:       "link_badges",
+		Columns:    LinkBadgesColumns,
+		PrimaryKey: []*schema.Column{LinkBadgesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "link_badges_link_groups_badge",
+				Columns:    []*schema.Column{LinkBadgesColumns[2]},
+				RefColumns: []*schema.Column{LinkGroupsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+	}
+	// LinkBoxesColumns holds the columns for the "link_boxes" table.
+	LinkBoxesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "link_owner_boxes", Type: field.TypeInt, Nullable: true},
+	}
+	// LinkBoxesTable holds the schema information for the "link_boxes" table.
+	LinkBoxesTable = &schema.Table{
+		Name:       "link_boxes",
+		Columns:    LinkBoxesColumns,
+		PrimaryKey: []*schema.Column{LinkBoxesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "link_boxes_link_owners_boxes",
+				Columns:    []*schema.Column{LinkBoxesColumns[2]},
+				RefColumns: []*schema.Column{LinkOwnersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// LinkCatsColumns holds the columns for the "link_cats" table.
+	LinkCatsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "owner_id", Type: field.TypeInt, Nullable: true},
+	}
+	// LinkCatsTable holds the schema information for the "link_cats" table.
+	LinkCatsTable = &schema.Table{
+		Name:       "link_cats",
+		Columns:    LinkCatsColumns,
+		PrimaryKey: []*schema.Column{LinkCatsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "link_cats_link_owners_cats",
+				Columns:    []*schema.Column{LinkCatsColumns[2]},
+				RefColumns: []*schema.Column{LinkOwnersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// LinkDogsColumns holds the columns for the "link_dogs" table.
+	LinkDogsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "owner_id", Type: field.TypeInt, Nullable: true},
+	}
+	// LinkDogsTable holds the schema information for the "link_dogs" table.
+	LinkDogsTable = &schema.Table{
+		Name:       "link_dogs",
+		Columns:    LinkDogsColumns,
+		PrimaryKey: []*schema.Column{LinkDogsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "link_dogs_link_owners_dogs",
+				Columns:    []*schema.Column{LinkDogsColumns[2]},
+				RefColumns: []*schema.Column{LinkOwnersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+	}
+	// LinkGroupsColumns holds the columns for the "link_groups" table.
+	LinkGroupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "link_group_info", Type: field.TypeInt, Nullable: true},
+		{Name: "link_group_tag", Type: field.TypeInt, Nullable: true},
+	}
+	// LinkGroupsTable holds the schema information for the "link_groups" table.
+	LinkGroupsTable = &schema.Table{
+		Name:       "link_groups",
+		Columns:    LinkGroupsColumns,
+		PrimaryKey: []*schema.Column{LinkGroupsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "link_groups_link_infos_info",
+				Columns:    []*schema.Column{LinkGroupsColumns[2]},
+				RefColumns: []*schema.Column{LinkInfosColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "link_groups_link_tags_tag",
+				Columns:    []*schema.Column{LinkGroupsColumns[3]},
+				RefColumns: []*schema.Column{LinkTagsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+	}
+	// LinkInfosColumns holds the columns for the "link_infos" table.
+	LinkInfosColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+	}
+	// LinkInfosTable holds the schema information for the "link_infos" table.
+	LinkInfosTable = &schema.Table{
+		Name:       "link_infos",
+		Columns:    LinkInfosColumns,
+		PrimaryKey: []*schema.Column{LinkInfosColumns[0]},
+	}
+	// LinkNodesColumns holds the columns for the "link_nodes" table.
+	LinkNodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "parent_id", Type: field.TypeInt, Nullable: true},
+		{Name: "link_node_kids", Type: field.TypeInt, Nullable: true},
+		{Name: "link_node_next", Type: field.TypeInt, Unique: true, Nullable: true},
+		{Name: "link_node_boss", Type: field.TypeInt, Nullable: true},
+		{Name: "link_node_twin", Type: field.TypeInt, Unique: true, Nullable: true},
+	}
+	// LinkNodesTable holds the schema information for the "link_nodes" table.
+	LinkNodesTable = &schema.Table{
+		Name:       "link_nodes",
+		Columns:    LinkNodesColumns,
+		PrimaryKey: []*schema.Column{LinkNodesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "link_nodes_link_nodes_children",
+				Columns:    []*schema.Column{LinkNodesColumns[2]},
+				RefColumns: []*schema.Column{LinkNodesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "link_nodes_link_nodes_kids",
+				Columns:    []*schema.Column{LinkNodesColumns[3]},
+				RefColumns: []*schema.Column{LinkNodesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "link_nodes_link_nodes_next",
+				Columns:    []*schema.Column{LinkNodesColumns[4]},
+				RefColumns: []*schema.Column{LinkNodesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "link_nodes_link_nodes_boss",
+				Columns:    []*schema.Column{LinkNodesColumns[5]},
+				RefColumns: []*schema.Column{LinkNodesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "link_nodes_link_nodes_twin",
+				Columns:    []*schema.Column{LinkNodesColumns[6]},
+				RefColumns: []*schema.Column{LinkNodesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+	}
+	// LinkOwnersColumns holds the columns for the "link_owners" table.
+	LinkOwnersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+	}
+	// LinkOwnersTable holds the schema information for the "link_owners" table.
+	LinkOwnersTable = &schema.Table{
+		Name:       "link_owners",
+		Columns:    LinkOwnersColumns,
+		PrimaryKey: []*schema.Column{LinkOwnersColumns[0]},
+	}
+	// LinkTagsColumns holds the columns for the "link_tags" table.
+	LinkTagsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+	}
+	// LinkTagsTable holds the schema information for the "link_tags" table.
+	LinkTagsTable = &schema.Table{
+		Name:       "link_tags",
+		Columns:    LinkTagsColumns,
+		PrimaryKey: []*schema.Column{LinkTagsColumns[0]},
+	}
+	// LinkToysColumns holds the columns for the "link_toys" table.
+	LinkToysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "link_box_toys", Type: field.TypeInt, Nullable: true},
+		{Name: "cat_id", Type: field.TypeInt, Nullable: true},
+	}
+	// LinkToysTable holds the schema information for the "link_toys" table.
+	LinkToysTable = &schema.Table{
+		Name:       "link_toys",
+		Columns:    LinkToysColumns,
+		PrimaryKey: []*schema.Column{LinkToysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "link_toys_link_boxes_toys",
+				Columns:    []*schema.Column{LinkToysColumns[2]},
+				RefColumns: []*schema.Column{LinkBoxesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "link_toys_link_cats_toys",
+				Columns:    []*schema.Column{LinkToysColumns[3]},
+				RefColumns: []*schema.Column{LinkCatsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+	}
 	// PetsColumns holds the columns for the "pets" table.
 	PetsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -222,6 +437,16 @@ var (
 		KindAllsTable,
 		KindBaresTable,
 		KindOptsTable,
+		LinkBadgesTable,
+		LinkBoxesTable,
+		LinkCatsTable,
+		LinkDogsTable,
+		LinkGroupsTable,
+		LinkInfosTable,
+		LinkNodesTable,
+		LinkOwnersTable,
+		LinkTagsTable,
+		LinkToysTable,
 		PetsTable,
 		SemAccountsTable,
 		SemNotesTable,
@@ -236,5 +461,18 @@ func init() {
 	CollWordsTable.Annotation = &entsql.Annotation{
 		Collation: "utf8mb4_general_ci",
 	}
+	LinkBadgesTable.ForeignKeys[0].RefTable = LinkGroupsTable
+	LinkBoxesTable.ForeignKeys[0].RefTable = LinkOwnersTable
+	LinkCatsTable.ForeignKeys[0].RefTable = LinkOwnersTable
+	LinkDogsTable.ForeignKeys[0].RefTable = LinkOwnersTable
+	LinkGroupsTable.ForeignKeys[0].RefTable = LinkInfosTable
+	LinkGroupsTable.ForeignKeys[1].RefTable = LinkTagsTable
+	LinkNodesTable.ForeignKeys[0].RefTable = LinkNodesTable
+	LinkNodesTable.ForeignKeys[1].RefTable = LinkNodesTable
+	LinkNodesTable.ForeignKeys[2].RefTable = LinkNodesTable
+	LinkNodesTable.ForeignKeys[3].RefTable = LinkNodesTable
+	LinkNodesTable.ForeignKeys[4].RefTable = LinkNodesTable
+	LinkToysTable.ForeignKeys[0].RefTable = LinkBoxesTable
+	LinkToysTable.ForeignKeys[1].RefTable = LinkCatsTable
 	PetsTable.ForeignKeys[0].RefTable = UsersTable
 }

@@ -38,6 +38,36 @@ type KindBare func(*sql.Selector)
 // KindOpt is the predicate function for kindopt builders.
 type KindOpt func(*sql.Selector)
 
+// LinkBadge is the predicate function for linkbadge builders.
+type LinkBadge func(*sql.Selector)
+
+// LinkBox is the predicate function for linkbox builders.
+type LinkBox func(*sql.Selector)
+
+// LinkCat is the predicate function for linkcat builders.
+type LinkCat func(*sql.Selector)
+
+// LinkDog is the predicate function for linkdog builders.
+type LinkDog func(*sql.Selector)
+
+// LinkGroup is the predicate function for linkgroup builders.
+type LinkGroup func(*sql.Selector)
+
+// LinkInfo is the predicate function for linkinfo builders.
+type LinkInfo func(*sql.Selector)
+
+// LinkNode is the predicate function for linknode builders.
+type LinkNode func(*sql.Selector)
+
+// LinkOwner is the predicate function for linkowner builders.
+type LinkOwner func(*sql.Selector)
+
+// LinkTag is the predicate function for linktag builders.
+type LinkTag func(*sql.Selector)
+
+// LinkToy is the predicate function for linktoy builders.
+type LinkToy func(*sql.Selector)
+
 // Pet is the predicate function for pet builders.
 type Pet func(*sql.Selector)
 

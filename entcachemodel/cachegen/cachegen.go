@@ -42,7 +42,7 @@ func NewExtension() *Extension { return &Extension{} }
 
 // Templates returns the templates of the extension.
 func (*Extension) Templates() []*gen.Template {
-	t := gen.NewTemplate("cachemodel").Funcs(template.FuncMap{"cacheType": cacheType, "cacheImports": imports})
+	t := gen.NewTemplate("cachemodel").Funcs(template.FuncMap{"cacheType": cacheType, "cacheImports": imports, "cacheLinks": links})
 	return []*gen.Template{gen.MustParse(t.ParseFS(templates.FS, "*.tmpl"))}
 }
 
@@ -96,24 +96,15 @@ type Type struct {
 	// Apply are statements that apply the mutation m to the fields of v
 	// that lists are keyed by.
 	Apply []string
-	// Links are the writes of other types that change this type's hidden
-	// foreign keys.
-	Links []*Link
+	// Moves are the foreign keys this type's own writes set, by the edges
+	// that hold them: a write moving rows to a watched owner holds them.
+	Moves []*Move
 }
 
-// Link is an edge whose foreign key lives in an annotated type's table but
-// which another type's mutations can change: adding, removing or clearing
-// the edge from that side, or deleting its rows (ON DELETE SET NULL).
-type Link struct {
-	Hook    string // hook function name
-	Owner   *gen.Type
-	Column  string // the foreign-key column in the cached type's table
-	Added   string // mutation getters, empty when the edge has no such side
-	Removed string
-	Cleared string
-	// Setter is the cached type's mutation getter of the owner ids its own
-	// writes set the key to ("OwnerIDs"), empty without such an edge.
-	Setter string
+// Move is a foreign key of an annotated type that its own mutations set.
+type Move struct {
+	Column string // the foreign-key column
+	Getter string // the mutation getter of the owner ids it is set to ("OwnerIDs")
 }
 
 // Index is one PublishBy lookup.
@@ -181,8 +172,10 @@ func build(n *gen.Type) (*Type, error) {
 		t.Encode, t.Decode = append(t.Encode, enc), append(t.Decode, dec)
 		fmt.Fprintf(hash, "fk %s %s %v\n%s\n%s\n", fk.StructField(), fk.Field.Type, fk.Field.Nillable, enc, dec)
 	}
-	for _, fk := range n.UnexportedForeignKeys() {
-		t.Links = append(t.Links, link(n, fk))
+	for _, e := range n.Edges {
+		if e.OwnFK() {
+			t.Moves = append(t.Moves, &Move{Column: e.Rel.Column(), Getter: e.StructField() + "IDs"})
+		}
 	}
 	if upserts, _ := n.Config.FeatureEnabled("sql/upsert"); upserts {
 		t.Conflicts = conflicts(n)
@@ -465,41 +458,6 @@ func conv(to, from, expr string) string {
 		to = "(" + to + ")"
 	}
 	return to + "(" + expr + ")"
-}
-
-// link describes the other side of a hidden foreign key of n.
-func link(n *gen.Type, fk *gen.ForeignKey) *Link {
-	e := fk.Edge // the edge that declares the foreign key
-	if e.Type != n {
-		e = e.Ref
-	}
-	l := &Link{Column: fk.Field.Name, Owner: fk.Edge.Type}
-	if e != nil {
-		l.Owner = e.Owner
-		l.Added, l.Cleared = e.StructField()+"IDs", e.StructField()+"Cleared"
-		if !e.Unique {
-			l.Removed = "Removed" + e.StructField() + "IDs"
-		}
-	} else if fk.Edge.Owner == n {
-		l.Owner = fk.Edge.Type
-	}
-	for _, ed := range n.Edges {
-		if ed.OwnFK() && ed.Rel.Column() == fk.Field.Name {
-			l.Setter = ed.StructField() + "IDs"
-		}
-	}
-	l.Hook = lowerCamel(n.Name) + "CacheHookOn" + pascalCase(fk.Field.Name)
-	return l
-}
-
-func pascalCase(s string) string {
-	parts := strings.Split(s, "_")
-	for i, p := range parts {
-		if p != "" {
-			parts[i] = strings.ToUpper(p[:1]) + p[1:]
-		}
-	}
-	return strings.Join(parts, "")
 }
 
 // index validates one PublishBy and returns its lookup.

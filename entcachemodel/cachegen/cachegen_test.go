@@ -529,25 +529,78 @@ type Keeper2 struct{ ent.Schema }
 
 func (Keeper2) Edges() []ent.Edge { return []ent.Edge{edge.To("strays", Stray.Type)} }
 
-// A hidden foreign key is a link: the owner's mutation getters that change
-// it unnamed or by name, and the cached type's own getter that sets it.
+// Crew is cached and declares a many-to-one to Post (the key in Crew's
+// table), which Post writes back through its inverse edge.
+type Crew struct{ ent.Schema }
+
+func (Crew) Fields() []ent.Field { return []ent.Field{field.String("name")} }
+func (Crew) Edges() []ent.Edge {
+	return []ent.Edge{edge.To("post", Post.Type).Unique(), edge.To("boss", Crew.Type).Unique().From("minion").Unique()}
+}
+func (Crew) Annotations() []schema.Annotation {
+	return []schema.Annotation{cachemodel.PublishBy("name")}
+}
+
+// Post is not cached; deleting it cascades to its notes (not cached either)
+// and to nothing cached but the crews' keys.
+type Post struct{ ent.Schema }
+
+func (Post) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("crews", Crew.Type).Ref("post"),
+		edge.To("notes", Note.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+	}
+}
+
+// Note is not cached and holds no cached row: its key is not a link.
+type Note struct{ ent.Schema }
+
+func (Note) Edges() []ent.Edge {
+	return []ent.Edge{edge.From("post", Post.Type).Ref("notes").Unique()}
+}
+
+// Links are found on the side that writes them: the owner's edge, whichever
+// side declared it, and the delete actions that reach a cached type.
 func TestLinks(t *testing.T) {
+	l, err := links(newGraph(t, Keeper{}, Thing{}))
+	require.NoError(t, err)
+	require.Len(t, l.Edges, 1)
+	assert.Equal(t, "Keeper", l.Edges[0].Owner.Name)
+	assert.Equal(t, "things", l.Edges[0].Edge.Name)
+	assert.Equal(t, []*LinkRef{{Table: "things", ID: "id", Column: "keeper_things", RefTable: "keepers", OnDelete: "SetNull"}}, l.Refs)
 	thing, err := build(nodeOf(t, newGraph(t, Keeper{}, Thing{}), "Thing"))
 	require.NoError(t, err)
-	require.Len(t, thing.Links, 1)
-	l := thing.Links[0]
-	assert.Equal(t, "Keeper", l.Owner.Name)
-	assert.Equal(t, "keeper_things", l.Column)
-	assert.Equal(t, "ThingsIDs", l.Added)
-	assert.Equal(t, "RemovedThingsIDs", l.Removed)
-	assert.Equal(t, "ThingsCleared", l.Cleared)
-	assert.Equal(t, "KeeperIDs", l.Setter, "a Thing write moves the thing to the keeper it sets")
+	assert.Equal(t, []*Move{{Column: "keeper_things", Getter: "KeeperIDs"}}, thing.Moves, "a Thing write moves the thing to the keeper it sets")
 
+	l, err = links(newGraph(t, Keeper2{}, Stray{}))
+	require.NoError(t, err)
+	require.Len(t, l.Edges, 1)
+	assert.Equal(t, "strays", l.Edges[0].Edge.Name)
 	stray, err := build(nodeOf(t, newGraph(t, Keeper2{}, Stray{}), "Stray"))
 	require.NoError(t, err)
-	require.Len(t, stray.Links, 1)
-	assert.Equal(t, "StraysIDs", stray.Links[0].Added)
-	assert.Empty(t, stray.Links[0].Setter, "a Stray cannot set its keeper")
+	assert.Empty(t, stray.Moves, "a Stray cannot set its keeper")
+
+	g := newGraph(t, Crew{}, Post{}, Note{})
+	l, err = links(g)
+	require.NoError(t, err)
+	var edges []string
+	for _, e := range l.Edges {
+		edges = append(edges, e.Owner.Name+"."+e.Edge.Name)
+	}
+	assert.ElementsMatch(t, []string{"Post.crews", "Crew.boss"}, edges, "the inverse edge writes the many-to-one; the one-to-one's owner writes the other row")
+	var refs []string
+	for _, r := range l.Refs {
+		refs = append(refs, r.Table+"."+r.Column+">"+r.RefTable)
+	}
+	assert.ElementsMatch(t, []string{"crews.crew_post>posts", "crews.crew_boss>crews"}, refs, "notes hold no cached row")
+	var owners []string
+	for _, o := range l.Owners {
+		owners = append(owners, o.Name)
+	}
+	assert.Equal(t, []string{"Crew", "Post"}, owners)
+	crew, err := build(nodeOf(t, g, "Crew"))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []*Move{{Column: "crew_post", Getter: "PostIDs"}, {Column: "crew_boss", Getter: "MinionIDs"}}, crew.Moves)
 }
 
 // TestCollations checks the collations a type declares reach its Schema: a
