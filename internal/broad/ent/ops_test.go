@@ -109,7 +109,7 @@ var equivalenceOps = []op{
 		i32, u16, f64, nilS, nilB, nilE := int32(-5), uint16(65535), 2.5, "ns", true, scalar.NilEX
 		return c.Scalar.CreateBulk(
 			c.Scalar.Create().SetI(-1).SetI8(-128).SetI16(-32768).SetI32(i32).SetI64(-1<<62).
-				SetU(1<<40).SetU8(255).SetU16(u16).SetU32(1<<31).SetU64(1<<63).
+				SetU(1<<40).SetU8(255).SetU16(u16).SetU32(1<<31).SetU64(1<<62+5).
 				SetF32(1.25).SetF64(f64).SetS("s1").SetText("long text").SetOptS("o").SetNilS(nilS).
 				SetB(true).SetNilB(nilB).SetBytes([]byte{0, 1, 2}).SetNilBytes([]byte{}).SetNilT(t1).
 				SetJMap(map[string]int{"a": 1}).SetJList([]string{"x", "y"}).SetJPoint(broadtype.Point{X: 1, Y: 2}).
@@ -127,6 +127,9 @@ var equivalenceOps = []op{
 	}},
 	{name: "only, not singular", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.Query().Where(account.Age(30)).Only(ctx)
+	}},
+	{name: "select some fields of entities", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Account.Query().Order(account.ByID()).Select(account.FieldEmail, account.FieldAge).All(ctx)
 	}},
 	{name: "select strings", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.Query().Order(account.ByID()).Select(account.FieldEmail).Strings(ctx)
@@ -346,6 +349,24 @@ var equivalenceOps = []op{
 				return nil, err
 			}
 			return tx.Scalar.Create().SetS("rolled").Save(ctx)
+		})
+	}},
+	{name: "cached reads inside a transaction see its writes", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return inTx(ctx, c, true, func(tx *ent.Tx) (any, error) {
+			id := accountID(ctx, tx.Client(), "e@x.io")
+			if _, err := tx.Account.UpdateOneID(id).SetNickname("in-tx").Save(ctx); err != nil {
+				return nil, err
+			}
+			one, err := tx.Account.Cached().Get(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			list, err := tx.Account.Cached().ListByNickname(ctx, "in-tx")
+			if err != nil {
+				return nil, err
+			}
+			many, err := tx.Account.Cached().GetMany(ctx, id, 9999)
+			return []any{one, list, many}, err
 		})
 	}},
 	{name: "transaction failing on a constraint, rolled back", do: func(ctx context.Context, c *ent.Client) (any, error) {
