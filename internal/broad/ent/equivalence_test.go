@@ -89,6 +89,7 @@ func (p *pair) run(t *testing.T, o op) {
 	want, werr := o.do(ctx, p.plain)
 	broadtype.SetClock(base.Add(time.Duration(p.step)*time.Second), uint64(p.step)*1000)
 	got, gerr := o.do(ctx, p.cached)
+	t.Logf("error: %s (%v)", kind(werr), werr)
 	if errText(werr) != errText(gerr) || kind(werr) != kind(gerr) {
 		t.Errorf("errors differ:\nwithout the cache: %v (%s)\nwith the cache:    %v (%s)", werr, kind(werr), gerr, kind(gerr))
 	}

@@ -221,6 +221,54 @@ var equivalenceOps = []op{
 			OnConflictColumns(scalar.FieldI8, scalar.FieldE).UpdateI().ID(ctx)
 	}},
 
+	{name: "upsert ignoring the conflict", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return nil, c.Account.Create().SetEmail("d@x.io").SetAge(99).OnConflictColumns(account.FieldEmail).Ignore().Exec(ctx)
+	}},
+	{name: "upsert taking every new value, unique ones included", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		// The row keeps its id; its uid (a unique default) and i8/e (a
+		// unique index) change: the old values must stop answering.
+		return c.Scalar.Create().SetS("s2").SetI8(5).SetE(scalar.EBlue).SetI(3).
+			OnConflictColumns(scalar.FieldS).UpdateNewValues().ID(ctx)
+	}},
+	{name: "swap two unique values in a transaction", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return inTx(ctx, c, true, func(tx *ent.Tx) (any, error) {
+			a, d := accountID(ctx, tx.Client(), "a@x.io"), accountID(ctx, tx.Client(), "d@x.io")
+			if err := tx.Account.UpdateOneID(a).SetEmail("tmp@x.io").Exec(ctx); err != nil {
+				return nil, err
+			}
+			if err := tx.Account.UpdateOneID(d).SetEmail("a@x.io").Exec(ctx); err != nil {
+				return nil, err
+			}
+			return tx.Account.UpdateOneID(a).SetEmail("d@x.io").Save(ctx)
+		})
+	}},
+	{name: "swap them back outside a transaction", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		a, d := accountID(ctx, c, "d@x.io"), accountID(ctx, c, "a@x.io")
+		if err := c.Account.UpdateOneID(a).SetEmail("tmp@x.io").Exec(ctx); err != nil {
+			return nil, err
+		}
+		if err := c.Account.UpdateOneID(d).SetEmail("d@x.io").Exec(ctx); err != nil {
+			return nil, err
+		}
+		return c.Account.UpdateOneID(a).SetEmail("a@x.io").Save(ctx)
+	}},
+	{name: "update one with a predicate that does not match", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Account.UpdateOneID(accountID(ctx, c, "a@x.io")).Where(account.AgeGT(1000)).SetAge(1).Save(ctx)
+	}},
+	{name: "move a post onto a slug its new author has: unique edge index", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Post.UpdateOneID(postID(ctx, c, "t3")).SetAuthorID(accountID(ctx, c, "a@x.io")).Save(ctx)
+	}},
+	{name: "delete and recreate with the same unique values", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		id, err := c.Scalar.Query().Where(scalar.S("s3")).OnlyID(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Scalar.DeleteOneID(id).Exec(ctx); err != nil {
+			return nil, err
+		}
+		return c.Scalar.Create().SetS("s3").SetI8(1).SetE(scalar.EGreen).SetNilS("").Save(ctx)
+	}},
+
 	// Edges from the child's side (edge fields and hidden keys).
 	{name: "move a post to another author from the post's side", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Post.UpdateOneID(postID(ctx, c, "t2")).SetAuthorID(accountID(ctx, c, "c@x.io")).Save(ctx)
@@ -238,6 +286,16 @@ var equivalenceOps = []op{
 		return c.Card.UpdateOneID("B1").SetOwnerID(accountID(ctx, c, "c@x.io")).Save(ctx)
 	}},
 
+	{name: "clear a comment's author from the comment's side", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Comment.Update().Where(comment.Body("c4")).ClearAuthor().Save(ctx)
+	}},
+	{name: "clear a card's owner from the card's side", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Card.UpdateOneID("B1").ClearOwner().Save(ctx)
+	}},
+	{name: "give a card an owner that has one: O2O edge field unique", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Card.UpdateOneID("B1").SetOwnerID(accountID(ctx, c, "a@x.io")).Save(ctx)
+	}},
+
 	// Edges from the owner's side.
 	{name: "O2M hidden key: add featured profiles from the post", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Post.UpdateOneID(postID(ctx, c, "t3")).AddFeaturedInIDs(profileID(ctx, c, "pa"), profileID(ctx, c, "pc")).Save(ctx)
@@ -245,7 +303,13 @@ var equivalenceOps = []op{
 	{name: "O2M hidden key: remove one from the post", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Post.UpdateOneID(postID(ctx, c, "t3")).RemoveFeaturedInIDs(profileID(ctx, c, "pc")).Save(ctx)
 	}},
-	{name: "O2M hidden key: add comments from the account", do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "O2M hidden key: add an attached comment from another account fails", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Account.UpdateOneID(accountID(ctx, c, "a@x.io")).AddCommentIDs(commentIDs(ctx, c, "c1")...).Save(ctx)
+	}},
+	{name: "O2M hidden key: remove a comment from the account", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Account.UpdateOneID(accountID(ctx, c, "b@x.io")).RemoveCommentIDs(commentIDs(ctx, c, "c1")...).Save(ctx)
+	}},
+	{name: "O2M hidden key: add it from another account", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(accountID(ctx, c, "a@x.io")).AddCommentIDs(commentIDs(ctx, c, "c1")...).Save(ctx)
 	}},
 	{name: "O2M hidden key: clear comments in bulk from the accounts", do: func(ctx context.Context, c *ent.Client) (any, error) {
