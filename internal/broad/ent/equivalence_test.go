@@ -33,14 +33,17 @@ import (
 // same operations: one without the cache, the reference, and one with it.
 type pair struct {
 	plain, cached *ent.Client
+	db            *testenv.Database // the cached client's
 	step          int
 	checks        []typeCheck
 }
 
 func newPair(t *testing.T) *pair {
 	t.Helper()
+	var db *testenv.Database
 	open := func() *testenv.Counter {
-		db, err := testenv.OpenDatabase()
+		var err error
+		db, err = testenv.OpenDatabase()
 		require.NoError(t, err)
 		t.Cleanup(db.Close)
 		drv, err := db.Open()
@@ -51,7 +54,9 @@ func newPair(t *testing.T) *pair {
 	require.NoError(t, err)
 	t.Cleanup(r.Close)
 	cache := entcachemodel.New(r.Client, entcachemodel.WithPrefix(r.Prefix))
-	p := &pair{plain: ent.NewClient(ent.Driver(open())), cached: ent.NewClient(ent.Driver(open()), ent.CacheModel(cache)), checks: shadowChecks()}
+	p := &pair{plain: ent.NewClient(ent.Driver(open())), checks: shadowChecks()}
+	p.cached = ent.NewClient(ent.Driver(open()), ent.CacheModel(cache))
+	p.db = db
 	t.Cleanup(func() {
 		p.plain.Close()
 		p.cached.Close()

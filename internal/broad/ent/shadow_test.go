@@ -7,11 +7,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/entcachemodel/entcachemodel/internal/broad/broadtype"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent"
@@ -72,13 +74,20 @@ func isEntity(t reflect.Type) bool {
 // PENDING: N1 (nil instead of an empty slice), see internal/broad/PENDING.md.
 const strictEmpty = false
 
+// reporter is what the checks report to: a *testing.T, or a recorder in
+// the tests of the checks themselves.
+type reporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
 // typeCheck is the shadow check of one cached type. Checks of different
 // types may run at the same time.
 type typeCheck struct {
 	name string
 	// check compares every cached lookup of the type with the database, on
 	// the client c, reporting differences to t.
-	check func(t *testing.T, ctx context.Context, c *ent.Client)
+	check func(t reporter, ctx context.Context, c *ent.Client)
 }
 
 // lookup is one published lookup of T, by values of type V.
@@ -116,10 +125,10 @@ func commentsByText(v any) any {
 
 // checker is a lookup with its type erased.
 type checker[T any] interface {
-	run(t *testing.T, ctx context.Context, c *ent.Client, rows []T)
+	run(t reporter, ctx context.Context, c *ent.Client, rows []T)
 }
 
-func (l lookup[T, V]) run(t *testing.T, ctx context.Context, c *ent.Client, rows []T) {
+func (l lookup[T, V]) run(t reporter, ctx context.Context, c *ent.Client, rows []T) {
 	t.Helper()
 	values := *l.seen
 	for _, r := range rows {
@@ -170,7 +179,7 @@ func list[T any, V comparable](name string, key func(T) (V, bool), absent []V,
 
 // compare reports a difference between the database's answer and the
 // cache's: the same error (by text), or the same entities.
-func compare(t *testing.T, what string, want any, werr error, got any, gerr error) {
+func compare(t reporter, what string, want any, werr error, got any, gerr error) {
 	t.Helper()
 	if werr != nil || gerr != nil {
 		if errText(werr) != errText(gerr) {
@@ -199,7 +208,7 @@ func entityCheck[T any, ID comparable](name string,
 	dbMany func(context.Context, *ent.Client, []ID) ([]T, error), // in the order of the ids
 	lookups ...checker[T]) typeCheck {
 	var seen []ID // every id a row had at an earlier check
-	return typeCheck{name: name, check: func(t *testing.T, ctx context.Context, c *ent.Client) {
+	return typeCheck{name: name, check: func(t reporter, ctx context.Context, c *ent.Client) {
 		t.Helper()
 		rows, err := all(broadtype.SkipSoftDelete(ctx), c)
 		if err != nil {
@@ -680,4 +689,57 @@ func scalarCheck() typeCheck {
 				return scalars(ctx, c, scalar.Renamed(v))
 			}),
 	)
+}
+
+// recorder is a reporter that keeps what it is told.
+type recorder struct {
+	mu     sync.Mutex
+	errors []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+// TestShadowCheckSeesWritesBehindTheCache checks the checks: rows changed
+// in the database by a client without the cache, so that the cache keeps
+// the old values, must be reported, by Get, by a unique and by a list
+// lookup, and a row deleted so must be reported too.
+func TestShadowCheckSeesWritesBehindTheCache(t *testing.T) {
+	p := newPair(t)
+	ctx := context.Background()
+	a, err := p.cached.Account.Create().SetEmail("x@x.io").SetAge(7).Save(ctx)
+	require.NoError(t, err)
+	g, err := p.cached.Group.Create().SetName("g").Save(ctx)
+	require.NoError(t, err)
+	clean := &recorder{}
+	for _, c := range p.checks {
+		c.check(clean, ctx, p.cached) // fills the cache
+	}
+	require.Empty(t, clean.errors, "the cache and the database agree before the writes")
+
+	drv, err := p.db.Open()
+	require.NoError(t, err)
+	behind := ent.NewClient(ent.Driver(drv))
+	t.Cleanup(func() { behind.Close() })
+	require.NoError(t, behind.Account.UpdateOneID(a.ID).SetEmail("y@x.io").SetAge(8).Exec(ctx))
+	require.NoError(t, behind.Group.DeleteOneID(g.ID).Exec(ctx))
+	stale := &recorder{}
+	for _, c := range p.checks {
+		c.check(stale, ctx, p.cached)
+	}
+	all := strings.Join(stale.errors, "\n")
+	for _, want := range []string{
+		fmt.Sprintf("Account.Cached().Get(%d)", a.ID),
+		"Account.GetByEmail(x@x.io)",
+		"Account.ListByAge(8)",
+		fmt.Sprintf("Group.Cached().Get(%d): database says ent: group not found", g.ID),
+		"Group.GetByName(g)",
+	} {
+		assert.Contains(t, all, want)
+	}
 }
