@@ -153,7 +153,20 @@ var UpperValueScanner = field.ValueScannerFunc[Upper, *sql.NullString]{
 type (
 	skipSoftDeleteKey struct{}
 	readOnlyKey       struct{}
+	writeOnlyKey      struct{}
 )
+
+// WriteOnly returns a context in which the privacy policy refuses Tag
+// queries (a service account that may record tags but not list them).
+func WriteOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, writeOnlyKey{}, true)
+}
+
+// IsWriteOnly reports whether ctx was made by WriteOnly.
+func IsWriteOnly(ctx context.Context) bool {
+	wo, _ := ctx.Value(writeOnlyKey{}).(bool)
+	return wo
+}
 
 // SkipSoftDelete returns a context whose Post queries see soft-deleted
 // posts too.

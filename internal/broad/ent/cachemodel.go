@@ -16,6 +16,7 @@ import (
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/account"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/card"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/comment"
+	"github.com/entcachemodel/entcachemodel/internal/broad/ent/counter"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/group"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/post"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/predicate"
@@ -989,6 +990,189 @@ func (c *CommentCache) ListByPostID(ctx context.Context, postID int) ([]*Comment
 // ListByLikes returns the Comment entities with the given likes, ordered by id.
 func (c *CommentCache) ListByLikes(ctx context.Context, likes int) ([]*Comment, error) {
 	return c.reader().ListBy(ctx, c.lookup(commentCacheByLikes, entcachemodel.IndexKey(strconv.FormatInt(int64(likes), 10)), comment.LikesEQ(likes)))
+}
+
+// counterCacheByN is the published lookup of Counter by n.
+var counterCacheByN = &entcachemodel.Index[*Counter]{
+	Name:   "n",
+	Unique: false,
+	Key: func(v *Counter) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.N), 10)), true
+	},
+}
+
+// counterCacheByName is the published lookup of Counter by name.
+var counterCacheByName = &entcachemodel.Index[*Counter]{
+	Name:   "name",
+	Unique: false,
+	Key: func(v *Counter) (string, bool) {
+		return entcachemodel.IndexKey(v.Name), true
+	},
+}
+
+// counterCacheFormatID returns the key text of a Counter id.
+func counterCacheFormatID(id uint64) string { return strconv.FormatUint(uint64(id), 10) }
+
+// counterCacheParseID reads an id written by counterCacheFormatID.
+func counterCacheParseID(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	id := uint64(n)
+	return id, err
+}
+
+// counterCacheSchema describes Counter to the cache.
+var counterCacheSchema = &entcachemodel.Schema[*Counter, uint64]{
+	Type:      "Counter",
+	Hash:      "53e80be2d46e",
+	ID:        func(v *Counter) uint64 { return v.ID },
+	FormatID:  counterCacheFormatID,
+	ParseID:   counterCacheParseID,
+	CompareID: func(a, b uint64) int { return cmp.Compare(a, b) },
+	Encode: func(e *entcachemodel.Encoder, v *Counter) {
+		e.String(counterCacheFormatID(v.ID))
+		e.String(v.Name)
+		e.Int(int64(v.N))
+	},
+	Decode: func(d *entcachemodel.Decoder) *Counter {
+		v := &Counter{}
+		id, err := counterCacheParseID(d.String())
+		if err != nil {
+			d.Fail()
+			return nil
+		}
+		v.ID = id
+		v.Name = d.String()
+		v.N = int(d.Int())
+		return v
+	},
+	Indexes: []*entcachemodel.Index[*Counter]{counterCacheByN, counterCacheByName},
+}
+
+// counterCacheHook publishes every committed Counter write.
+func counterCacheHook(next Mutator) Mutator {
+	return MutateFunc(func(ctx context.Context, mut Mutation) (Value, error) {
+		m, ok := mut.(*CounterMutation)
+		if !ok || m.CacheModel == nil {
+			return next.Mutate(ctx, mut)
+		}
+		committed := NewCounterClient(m.config.cacheCommitted())
+		w := entcachemodel.Write[*Counter, uint64]{
+			Op:       m.Op(),
+			Mutation: m,
+			IDs:      m.IDs,
+			Driver:   m.driver,
+			DB:       committed.driver,
+			Restrict: func(ids []uint64) { m.Where(counter.IDIn(ids...)) },
+			Reload: func(ctx context.Context, ids []uint64) ([]*Counter, error) {
+				return committed.cacheQuery().Where(counter.IDIn(ids...)).All(ctx)
+			},
+		}
+		w.Tx, w.TxKey = cacheWrite(m.config)
+		w.Predict = func(ctx context.Context, ids []uint64) ([]*Counter, error) {
+			rows, err := NewCounterClient(m.config).cacheQuery().Where(counter.IDIn(ids...)).All(ctx)
+			for _, v := range rows {
+				counterCacheApply(m, v)
+			}
+			return rows, err
+		}
+		if m.Op().Is(OpCreate) {
+			// An upsert updates the row it conflicts with.
+			w.Conflicts = func(ctx context.Context) ([]uint64, error) {
+				var ps []predicate.Counter
+				if v, ok := m.ID(); ok {
+					ps = append(ps, counter.ID(v))
+				}
+				if len(ps) == 0 {
+					return nil, nil
+				}
+				return NewCounterClient(m.config).Query().Where(counter.Or(ps...)).IDs(ctx)
+			}
+		}
+		if v0, ok := m.N(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "n", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
+		if v0, ok := m.Name(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "name", Key: entcachemodel.IndexKey(v0)})
+		}
+		return counterCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
+			return next.Mutate(ctx, m)
+		})
+	})
+}
+
+// counterCacheApply applies m to the fields of v that lists are keyed by.
+func counterCacheApply(m *CounterMutation, v *Counter) {
+	if x, ok := m.N(); ok {
+		v.N = x
+	}
+	if x, ok := m.AddedN(); ok {
+		v.N += x
+	}
+	if x, ok := m.Name(); ok {
+		v.Name = x
+	}
+}
+
+// cacheQuery returns a query of whole cached values.
+func (c *CounterClient) cacheQuery() *CounterQuery {
+	q := c.Query()
+	return q
+}
+
+// Cached returns the cached reads of Counter. Without the CacheModel
+// option, and on a transactional client, they read the database.
+func (c *CounterClient) Cached() *CounterCache {
+	return &CounterCache{client: c}
+}
+
+// CounterCache serves Counter reads from the cache. Returned entities
+// are bound to the client, so their edge queries and updates work.
+type CounterCache struct {
+	client *CounterClient
+}
+
+func (c *CounterCache) reader() entcachemodel.Reader[*Counter, uint64] {
+	cfg := c.client.config
+	return counterCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
+		func(ctx context.Context, ids []uint64) ([]*Counter, error) {
+			return c.client.cacheQuery().Where(counter.IDIn(ids...)).All(ctx)
+		},
+		func(v *Counter) { v.config = cfg },
+	)
+}
+
+func (c *CounterCache) lookup(index *entcachemodel.Index[*Counter], key string, ps ...predicate.Counter) entcachemodel.Lookup[*Counter, uint64] {
+	query := func() *CounterQuery {
+		return c.client.cacheQuery().Where(ps...).Order(counter.ByID())
+	}
+	return entcachemodel.Lookup[*Counter, uint64]{
+		Index: index,
+		Key:   key,
+		IDs:   func(ctx context.Context) ([]uint64, error) { return query().IDs(ctx) },
+		Query: func(ctx context.Context) ([]*Counter, error) { return query().All(ctx) },
+	}
+}
+
+// Get returns the Counter with the given id, like CounterClient.Get.
+func (c *CounterCache) Get(ctx context.Context, id uint64) (*Counter, error) {
+	v, err := c.reader().Get(ctx, id)
+	return v, cacheError(err, counter.Label)
+}
+
+// GetMany returns the Counter entities with the given ids, in the order
+// asked, leaving out ids that do not exist.
+func (c *CounterCache) GetMany(ctx context.Context, ids ...uint64) ([]*Counter, error) {
+	return c.reader().GetMany(ctx, ids...)
+}
+
+// ListByN returns the Counter entities with the given n, ordered by id.
+func (c *CounterCache) ListByN(ctx context.Context, n int) ([]*Counter, error) {
+	return c.reader().ListBy(ctx, c.lookup(counterCacheByN, entcachemodel.IndexKey(strconv.FormatInt(int64(n), 10)), counter.NEQ(n)))
+}
+
+// ListByName returns the Counter entities with the given name, ordered by id.
+func (c *CounterCache) ListByName(ctx context.Context, name string) ([]*Counter, error) {
+	return c.reader().ListBy(ctx, c.lookup(counterCacheByName, entcachemodel.IndexKey(name), counter.NameEQ(name)))
 }
 
 // groupCacheByName is the published lookup of Group by name.

@@ -15,6 +15,7 @@ import (
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/account"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/card"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/comment"
+	"github.com/entcachemodel/entcachemodel/internal/broad/ent/counter"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/group"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/post"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/profile"
@@ -83,6 +84,7 @@ func checkColumn(t, c string) error {
 			account.Table: account.ValidColumn,
 			card.Table:    card.ValidColumn,
 			comment.Table: comment.ValidColumn,
+			counter.Table: counter.ValidColumn,
 			group.Table:   group.ValidColumn,
 			post.Table:    post.ValidColumn,
 			profile.Table: profile.ValidColumn,

@@ -19,6 +19,7 @@ import (
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/account"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/card"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/comment"
+	"github.com/entcachemodel/entcachemodel/internal/broad/ent/counter"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/group"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/post"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/privacy"
@@ -178,6 +179,8 @@ func dump(ctx context.Context, c *ent.Client) (map[string]any, error) {
 	add("groups", v5, err)
 	v6, err := c.Scalar.Query().Order(scalar.ByID()).All(ctx)
 	add("scalars", v6, err)
+	v7, err := c.Counter.Query().Order(counter.ByID()).All(ctx)
+	add("counters", v7, err)
 	return out, errors.Join(errs...)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/account"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/card"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/comment"
+	"github.com/entcachemodel/entcachemodel/internal/broad/ent/counter"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/group"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/post"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/scalar"
@@ -27,6 +28,9 @@ const (
 	pendingSelect    = "UpdateOne.Select"
 	pendingIntercept = "interceptors"
 	pendingUUIDOrder = "UUID ordering on MariaDB"
+	// New findings, outside the work above: see PENDING.md.
+	pendingN2 = "N2: a create fails with the error of the cache's own conflict lookup"
+	pendingN3 = "N3: a create fails when the context may write but not read"
 )
 
 var (
@@ -120,6 +124,30 @@ var equivalenceOps = []op{
 		).Save(ctx)
 	}},
 
+	{name: "create counters with uint64 ids", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Counter.CreateBulk(
+			c.Counter.Create().SetID(7).SetName("seven"),
+			c.Counter.Create().SetID(1<<62+9).SetName("big").SetN(1),
+			c.Counter.Create().SetID(3).SetName("three").SetN(1),
+		).Save(ctx)
+	}},
+	{name: "create with a uint64 id the driver refuses", pending: pendingN2, do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Counter.Create().SetID(1<<63 + 9).SetName("huge").Save(ctx)
+	}},
+	{name: "upsert on a user-set id", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Counter.Create().SetID(7).SetName("other").SetN(5).
+			OnConflictColumns(counter.FieldID).UpdateN().ID(ctx)
+	}},
+	{name: "bulk upsert on user-set ids, one new", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return nil, c.Counter.CreateBulk(
+			c.Counter.Create().SetID(3).SetName("three").SetN(5),
+			c.Counter.Create().SetID(4).SetName("four").SetN(5),
+		).OnConflictColumns(counter.FieldID).UpdateNewValues().Exec(ctx)
+	}},
+	{name: "create with a taken user-set id fails", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Counter.Create().SetID(4).SetName("again").Save(ctx)
+	}},
+
 	// Reads and read errors, compared with the cache's answers by the
 	// shadow check after each operation too.
 	{name: "get not found", do: func(ctx context.Context, c *ent.Client) (any, error) {
@@ -147,6 +175,9 @@ var equivalenceOps = []op{
 	}},
 	{name: "update of a missing id", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(9999).SetAge(1).Save(ctx)
+	}},
+	{name: "privacy refuses tag reads, not writes", ctx: broadtype.WriteOnly, pending: pendingN3, do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return nil, c.Tag.Create().SetID("wo").SetLabel("write-only").Exec(ctx)
 	}},
 	{name: "privacy refuses a tag write", ctx: broadtype.ReadOnly, do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Tag.UpdateOneID("go").SetWeight(5).Save(ctx)
@@ -465,6 +496,14 @@ var equivalenceOps = []op{
 		return inTx(ctx, c, true, func(tx *ent.Tx) (any, error) {
 			return tx.Account.Delete().Where(account.EmailIn("a@x.io", "e@x.io")).Exec(ctx)
 		})
+	}},
+	{name: "bulk update and delete of counters", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		n, err := c.Counter.Update().Where(counter.NGTE(5)).AddN(1).Save(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m, err := c.Counter.Delete().Where(counter.Name("four")).Exec(ctx)
+		return []int{n, m}, err
 	}},
 	{name: "delete a group with a manager and members", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return nil, c.Group.DeleteOneID(groupID(ctx, c, "users")).Exec(ctx)

@@ -20,6 +20,7 @@ import (
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/account"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/card"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/comment"
+	"github.com/entcachemodel/entcachemodel/internal/broad/ent/counter"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/group"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/post"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/predicate"
@@ -565,6 +566,39 @@ func shadowChecks() []typeCheck {
 				}),
 		),
 		scalarCheck(),
+		entityCheck("Counter",
+			func(ctx context.Context, c *ent.Client) ([]*ent.Counter, error) {
+				return c.Counter.Query().Order(counter.ByID()).All(ctx)
+			},
+			func(k *ent.Counter) uint64 { return k.ID }, []uint64{0, 1<<64 - 1},
+			func(ctx context.Context, c *ent.Client, id uint64) (*ent.Counter, error) {
+				return c.Counter.Cached().Get(ctx, id)
+			},
+			func(ctx context.Context, c *ent.Client, id uint64) (*ent.Counter, error) {
+				return c.Counter.Query().Where(counter.ID(id)).Only(ctx)
+			},
+			func(ctx context.Context, c *ent.Client, ids ...uint64) ([]*ent.Counter, error) {
+				return c.Counter.Cached().GetMany(ctx, ids...)
+			},
+			func(ctx context.Context, c *ent.Client, ids []uint64) ([]*ent.Counter, error) {
+				rows, err := c.Counter.Query().Where(counter.IDIn(ids...)).All(ctx)
+				return inOrder(rows, func(k *ent.Counter) uint64 { return k.ID }, ids), err
+			},
+			list("Counter.ListByN", func(k *ent.Counter) (int, bool) { return val(k.N) }, []int{0},
+				func(ctx context.Context, c *ent.Client, v int) ([]*ent.Counter, error) {
+					return c.Counter.Cached().ListByN(ctx, v)
+				},
+				func(ctx context.Context, c *ent.Client, v int) ([]*ent.Counter, error) {
+					return c.Counter.Query().Where(counter.N(v)).Order(counter.ByID()).All(ctx)
+				}),
+			list("Counter.ListByName", func(k *ent.Counter) (string, bool) { return val(k.Name) }, []string{""},
+				func(ctx context.Context, c *ent.Client, v string) ([]*ent.Counter, error) {
+					return c.Counter.Cached().ListByName(ctx, v)
+				},
+				func(ctx context.Context, c *ent.Client, v string) ([]*ent.Counter, error) {
+					return c.Counter.Query().Where(counter.Name(v)).Order(counter.ByID()).All(ctx)
+				}),
+		),
 	}
 }
 

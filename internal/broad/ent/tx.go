@@ -18,6 +18,8 @@ type Tx struct {
 	Card *CardClient
 	// Comment is the client for interacting with the Comment builders.
 	Comment *CommentClient
+	// Counter is the client for interacting with the Counter builders.
+	Counter *CounterClient
 	// Group is the client for interacting with the Group builders.
 	Group *GroupClient
 	// Post is the client for interacting with the Post builders.
@@ -162,6 +164,7 @@ func (tx *Tx) init() {
 	tx.Account = NewAccountClient(tx.config)
 	tx.Card = NewCardClient(tx.config)
 	tx.Comment = NewCommentClient(tx.config)
+	tx.Counter = NewCounterClient(tx.config)
 	tx.Group = NewGroupClient(tx.config)
 	tx.Post = NewPostClient(tx.config)
 	tx.Profile = NewProfileClient(tx.config)

@@ -10,6 +10,7 @@ import (
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/account"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/card"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/comment"
+	"github.com/entcachemodel/entcachemodel/internal/broad/ent/counter"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/group"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/post"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/scalar"
@@ -62,6 +63,12 @@ func init() {
 	commentDescID := commentFields[0].Descriptor()
 	// comment.DefaultID holds the default value on creation for the id field.
 	comment.DefaultID = commentDescID.Default.(func() uuid.UUID)
+	counterFields := schema.Counter{}.Fields()
+	_ = counterFields
+	// counterDescN is the schema descriptor for n field.
+	counterDescN := counterFields[2].Descriptor()
+	// counter.DefaultN holds the default value on creation for the n field.
+	counter.DefaultN = counterDescN.Default.(int)
 	groupFields := schema.Group{}.Fields()
 	_ = groupFields
 	// groupDescOpen is the schema descriptor for open field.

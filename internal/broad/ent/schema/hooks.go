@@ -42,8 +42,8 @@ func (Post) Interceptors() []ent.Interceptor {
 	}
 }
 
-// Policy of the Tag: writes are refused in a read-only context; reads are
-// always allowed.
+// Policy of the Tag: writes are refused in a read-only context, reads in a
+// write-only one.
 func (Tag) Policy() ent.Policy {
 	return privacy.Policy{
 		Mutation: privacy.MutationPolicy{
@@ -55,6 +55,14 @@ func (Tag) Policy() ent.Policy {
 			}),
 			privacy.AlwaysAllowRule(),
 		},
-		Query: privacy.QueryPolicy{privacy.AlwaysAllowRule()},
+		Query: privacy.QueryPolicy{
+			privacy.QueryRuleFunc(func(ctx context.Context, _ gen.Query) error {
+				if broadtype.IsWriteOnly(ctx) {
+					return privacy.Denyf("tag queries are refused in a write-only context")
+				}
+				return privacy.Skip
+			}),
+			privacy.AlwaysAllowRule(),
+		},
 	}
 }
