@@ -222,6 +222,16 @@ var equivalenceOps = []op{
 		return c.Scalar.UpdateOneID(id).SetNilUID(u1).SetNilT(t1).SetNilE(scalar.NilEY).SetI32(7).SetB(true).SetLevel("high").Save(ctx)
 	}},
 
+	{name: "a user hook changes the name the update sets", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Account.UpdateOneID(accountID(ctx, c, "b@x.io")).SetName("ANN").SetAge(30).Save(ctx)
+	}},
+	{name: "a user hook changes the name a bulk update sets", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Account.Update().Where(account.Email("c@x.io")).SetName("BOB").Save(ctx)
+	}},
+	{name: "a cached read where privacy denies reads", ctx: broadtype.WriteOnly, pending: pendingIntercept, do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Tag.Cached().Get(ctx, "go")
+	}},
+
 	// Bulk updates with predicates.
 	{name: "bulk update with a predicate", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.Update().Where(account.AgeLT(40)).AddAge(1).SetName("ann").Save(ctx)

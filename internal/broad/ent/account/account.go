@@ -146,7 +146,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/entcachemodel/entcachemodel/internal/broad/ent/runtime"
 var (
-	Hooks [1]ent.Hook
+	Hooks [2]ent.Hook
 	// DefaultCreateTime holds the default value on creation for the "create_time" field.
 	DefaultCreateTime func() time.Time
 	// DefaultUpdateTime holds the default value on creation for the "update_time" field.

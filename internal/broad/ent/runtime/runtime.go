@@ -29,6 +29,7 @@ func init() {
 	accountMixin := schema.Account{}.Mixin()
 	accountHooks := schema.Account{}.Hooks()
 	account.Hooks[0] = accountHooks[0]
+	account.Hooks[1] = accountHooks[1]
 	accountMixinFields0 := accountMixin[0].Fields()
 	_ = accountMixinFields0
 	accountFields := schema.Account{}.Fields()

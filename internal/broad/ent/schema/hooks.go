@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"strings"
 
 	"entgo.io/ent"
 
@@ -14,7 +15,8 @@ import (
 )
 
 // Hooks of the Account: the entity that creates and single updates return
-// has its Sensitive password blanked (the database keeps it).
+// has its Sensitive password blanked (the database keeps it), and names are
+// changed in the mutation, to lower case.
 func (Account) Hooks() []ent.Hook {
 	return []ent.Hook{
 		hook.On(func(next ent.Mutator) ent.Mutator {
@@ -26,6 +28,15 @@ func (Account) Hooks() []ent.Hook {
 				return v, err
 			})
 		}, ent.OpCreate|ent.OpUpdateOne),
+		// Names are stored in lower case, whatever the caller set.
+		hook.On(func(next ent.Mutator) ent.Mutator {
+			return hook.AccountFunc(func(ctx context.Context, m *gen.AccountMutation) (ent.Value, error) {
+				if name, ok := m.Name(); ok {
+					m.SetName(strings.ToLower(name))
+				}
+				return next.Mutate(ctx, m)
+			})
+		}, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne),
 	}
 }
 
