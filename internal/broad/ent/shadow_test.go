@@ -113,6 +113,17 @@ type lookup[T any, V comparable] struct {
 // internal/broad/PENDING.md (set it false to compare strictly).
 var pendingMySQLUUIDOrder = strings.HasPrefix(os.Getenv("DATABASE_URL"), "mysql")
 
+// labelsAbsent returns the tag labels no row holds, one with trailing
+// spaces: on MySQL, whose utf8mb4_bin collation pads ('Go' = 'Go  '), it is
+// left out until the collation fix. PENDING: MySQL collations (PAD SPACE),
+// see internal/broad/PENDING.md.
+func labelsAbsent() []string {
+	if pendingMySQLUUIDOrder { // on MySQL
+		return []string{""}
+	}
+	return []string{"", "Go  "}
+}
+
 // commentsByText sorts a list of comments by the text of their ids.
 func commentsByText(v any) any {
 	cs, ok := v.([]*ent.Comment)
@@ -517,7 +528,7 @@ func shadowChecks() []typeCheck {
 				rows, err := c.Tag.Query().Where(tag.IDIn(ids...)).All(ctx)
 				return inOrder(rows, func(g *ent.Tag) string { return g.ID }, ids), err
 			},
-			list("Tag.ListByLabel", func(g *ent.Tag) (string, bool) { return val(g.Label) }, []string{""},
+			list("Tag.ListByLabel", func(g *ent.Tag) (string, bool) { return val(g.Label) }, labelsAbsent(),
 				func(ctx context.Context, c *ent.Client, v string) ([]*ent.Tag, error) {
 					return c.Tag.Cached().ListByLabel(ctx, v)
 				},
