@@ -39,6 +39,8 @@ type pair struct {
 	checks        []typeCheck
 }
 
+// newPair opens the two databases (sqlite by default, or DATABASE_URL's
+// server), a Redis for the cache, and migrates both.
 func newPair(t *testing.T) *pair {
 	t.Helper()
 	var db *testenv.Database

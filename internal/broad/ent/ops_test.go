@@ -2,8 +2,6 @@ package ent_test
 
 import (
 	"context"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,7 +36,7 @@ const (
 
 // mysqlOnly returns finding on MySQL/MariaDB, and nothing elsewhere.
 func mysqlOnly(finding string) string {
-	if strings.HasPrefix(os.Getenv("DATABASE_URL"), "mysql") {
+	if onMySQL {
 		return finding
 	}
 	return ""
@@ -91,13 +89,12 @@ var equivalenceOps = []op{
 		p1, p3 := postID(ctx, c, "t1"), postID(ctx, c, "t3")
 		b, cy := accountID(ctx, c, "b@x.io"), accountID(ctx, c, "c@x.io")
 		var out []*ent.Comment
-		for i, m := range []*ent.CommentCreate{
+		for _, m := range []*ent.CommentCreate{
 			c.Comment.Create().SetBody("c1").SetPostID(p1).SetAuthorID(b).SetLikes(3),
 			c.Comment.Create().SetBody("c2").SetPostID(p1).SetAuthorID(cy).SetScore(1.5),
 			c.Comment.Create().SetBody("c3").SetPostID(p3).SetLikes(3),
 			c.Comment.Create().SetBody("c4").SetPostID(p3).SetAuthorID(b),
 		} {
-			_ = i
 			v, err := m.Save(ctx)
 			if err != nil {
 				return out, err

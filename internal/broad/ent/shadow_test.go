@@ -111,14 +111,17 @@ type lookup[T any, V comparable] struct {
 // by text. Until that is fixed, lists of UUID-keyed rows are compared in
 // text order on MySQL. PENDING: UUID ordering on MariaDB, see
 // internal/broad/PENDING.md (set it false to compare strictly).
-var pendingMySQLUUIDOrder = strings.HasPrefix(os.Getenv("DATABASE_URL"), "mysql")
+var pendingMySQLUUIDOrder = onMySQL
+
+// onMySQL reports a run on MySQL or MariaDB.
+var onMySQL = strings.HasPrefix(os.Getenv("DATABASE_URL"), "mysql")
 
 // labelsAbsent returns the tag labels no row holds, one with trailing
 // spaces: on MySQL, whose utf8mb4_bin collation pads ('Go' = 'Go  '), it is
 // left out until the collation fix. PENDING: MySQL collations (PAD SPACE),
 // see internal/broad/PENDING.md.
 func labelsAbsent() []string {
-	if pendingMySQLUUIDOrder { // on MySQL
+	if onMySQL {
 		return []string{""}
 	}
 	return []string{"", "Go  "}
