@@ -83,7 +83,9 @@ func (_c *GroupCreate) Mutation() *GroupMutation {
 
 // Save creates the Group in the database.
 func (_c *GroupCreate) Save(ctx context.Context) (*Group, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -110,11 +112,12 @@ func (_c *GroupCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *GroupCreate) defaults() {
+func (_c *GroupCreate) defaults() error {
 	if _, ok := _c.mutation.Open(); !ok {
 		v := group.DefaultOpen
 		_c.mutation.SetOpen(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -528,6 +528,15 @@ var equivalenceOps = []op{
 		m, err := c.Counter.Delete().Where(counter.Name("four")).Exec(ctx)
 		return []int{n, m}, err
 	}},
+	{name: "a user hook refuses a create", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Group.Create().SetName("forbidden").Save(ctx)
+	}},
+	{name: "a user hook refuses an update of a cached row", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Group.UpdateOneID(groupID(ctx, c, "admins")).SetName("forbidden").SetOpen(false).Save(ctx)
+	}},
+	{name: "a user hook rejects a bulk delete", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return c.Group.Delete().Where(group.Name("admins")).Exec(ctx)
+	}},
 	{name: "delete a group with a manager and members", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return nil, c.Group.DeleteOneID(groupID(ctx, c, "users")).Exec(ctx)
 	}},

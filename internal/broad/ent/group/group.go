@@ -3,6 +3,7 @@
 package group
 
 import (
+	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 )
@@ -70,7 +71,13 @@ func ValidColumn(column string) bool {
 	return false
 }
 
+// Note that the variables below are initialized by the runtime
+// package on the initialization of the application. Therefore,
+// it should be imported in the main as follows:
+//
+//	import _ "github.com/entcachemodel/entcachemodel/internal/broad/ent/runtime"
 var (
+	Hooks [2]ent.Hook
 	// DefaultOpen holds the default value on creation for the "open" field.
 	DefaultOpen bool
 )

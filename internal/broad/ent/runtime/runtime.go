@@ -70,6 +70,9 @@ func init() {
 	counterDescN := counterFields[2].Descriptor()
 	// counter.DefaultN holds the default value on creation for the n field.
 	counter.DefaultN = counterDescN.Default.(int)
+	groupHooks := schema.Group{}.Hooks()
+	group.Hooks[0] = groupHooks[0]
+	group.Hooks[1] = groupHooks[1]
 	groupFields := schema.Group{}.Fields()
 	_ = groupFields
 	// groupDescOpen is the schema descriptor for open field.

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"entgo.io/ent"
@@ -37,6 +38,22 @@ func (Account) Hooks() []ent.Hook {
 				return next.Mutate(ctx, m)
 			})
 		}, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne),
+	}
+}
+
+// Hooks of the Group: a write that names a group "forbidden" fails before
+// it reaches the database, and bulk deletes of groups are rejected.
+func (Group) Hooks() []ent.Hook {
+	return []ent.Hook{
+		hook.On(func(next ent.Mutator) ent.Mutator {
+			return hook.GroupFunc(func(ctx context.Context, m *gen.GroupMutation) (ent.Value, error) {
+				if name, ok := m.Name(); ok && name == "forbidden" {
+					return nil, errors.New("groups may not be called forbidden")
+				}
+				return next.Mutate(ctx, m)
+			})
+		}, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne),
+		hook.Reject(ent.OpDelete),
 	}
 }
 
