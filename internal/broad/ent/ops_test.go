@@ -487,6 +487,26 @@ var equivalenceOps = []op{
 			return []any{one, list, many}, err
 		})
 	}},
+	{name: "transaction creating, updating and deleting one row", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return inTx(ctx, c, true, func(tx *ent.Tx) (any, error) {
+			g, err := tx.Group.Create().SetName("brief").AddMemberIDs(accountID(ctx, tx.Client(), "e@x.io")).Save(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tx.Group.UpdateOne(g).SetOpen(false).Save(ctx); err != nil {
+				return nil, err
+			}
+			return g.ID, tx.Group.DeleteOne(g).Exec(ctx)
+		})
+	}},
+	{name: "transaction rolled back after a user hook refuses", do: func(ctx context.Context, c *ent.Client) (any, error) {
+		return inTx(ctx, c, true, func(tx *ent.Tx) (any, error) {
+			if _, err := tx.Group.UpdateOneID(groupID(ctx, tx.Client(), "admins")).SetOpen(false).Save(ctx); err != nil {
+				return nil, err
+			}
+			return tx.Group.Create().SetName("forbidden").Save(ctx)
+		})
+	}},
 	{name: "transaction failing on a constraint, rolled back", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return inTx(ctx, c, true, func(tx *ent.Tx) (any, error) {
 			if _, err := tx.Account.UpdateOneID(accountID(ctx, tx.Client(), "e@x.io")).SetAge(98).Save(ctx); err != nil {
