@@ -77,7 +77,7 @@ func (r Reader[T, ID]) Get(ctx context.Context, id ID) (T, error) {
 func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	c := r.cache
 	if len(ids) == 0 {
-		return nil, nil
+		return []T{}, nil // as ent's All: empty, not nil
 	}
 	if !r.cacheUp(ctx) {
 		return r.loadOrdered(ctx, ids)

@@ -144,8 +144,15 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 	ks := g.own
 	d := p.dialect
 	ids, err := w.existing(ctx)
+	lookAfter := false // find an upsert's rows again after the write
 	if err != nil {
-		return nil, err
+		if !w.Op.Is(ent.OpCreate) {
+			return nil, err
+		}
+		// A create's conflict lookup failed (a value the driver refuses, say):
+		// ent's own insert decides what the caller gets, and if it succeeds,
+		// the rows it may have updated are looked up after it.
+		ids, lookAfter = nil, true
 	}
 	if w.Op.Is(ent.OpUpdateOne|ent.OpDeleteOne) && s.idRule(d) == textFolded && w.Reload != nil && len(ids) > 0 {
 		// Under a collation Go does not reproduce, the id asked ("GO") may
@@ -236,7 +243,7 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		} else if e, ok := v.(T); ok {
 			created = append(created, s.ID(e))
 		}
-		if w.Conflicts != nil && w.Driver != nil && w.Driver.Dialect() == dialect.MySQL {
+		if w.Conflicts != nil && (lookAfter || w.Driver != nil && w.Driver.Dialect() == dialect.MySQL) {
 			// MySQL does not return the ids of the rows an upsert updated
 			// (ent guesses a bulk upsert's as LAST_INSERT_ID()+i): find them
 			// by their unique values.

@@ -62,9 +62,11 @@ type AccountEdges struct {
 	Card *Card `json:"card,omitempty"`
 	// Groups holds the value of the groups edge.
 	Groups []*Group `json:"groups,omitempty"`
+	// ManagedGroups holds the value of the managed_groups edge.
+	ManagedGroups []*Group `json:"managed_groups,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 }
 
 // ParentOrErr returns the Parent value or an error if the edge
@@ -145,6 +147,15 @@ func (e AccountEdges) GroupsOrErr() ([]*Group, error) {
 		return e.Groups, nil
 	}
 	return nil, &NotLoadedError{edge: "groups"}
+}
+
+// ManagedGroupsOrErr returns the ManagedGroups value or an error if the edge
+// was not loaded in eager-loading.
+func (e AccountEdges) ManagedGroupsOrErr() ([]*Group, error) {
+	if e.loadedTypes[8] {
+		return e.ManagedGroups, nil
+	}
+	return nil, &NotLoadedError{edge: "managed_groups"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -295,6 +306,11 @@ func (_m *Account) QueryCard() *CardQuery {
 // QueryGroups queries the "groups" edge of the Account entity.
 func (_m *Account) QueryGroups() *GroupQuery {
 	return NewAccountClient(_m.config).QueryGroups(_m)
+}
+
+// QueryManagedGroups queries the "managed_groups" edge of the Account entity.
+func (_m *Account) QueryManagedGroups() *GroupQuery {
+	return NewAccountClient(_m.config).QueryManagedGroups(_m)
 }
 
 // Update returns a builder for updating this Account.

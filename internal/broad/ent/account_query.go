@@ -24,19 +24,20 @@ import (
 // AccountQuery is the builder for querying Account entities.
 type AccountQuery struct {
 	config
-	ctx          *QueryContext
-	order        []account.OrderOption
-	inters       []Interceptor
-	predicates   []predicate.Account
-	withParent   *AccountQuery
-	withChildren *AccountQuery
-	withSpouse   *AccountQuery
-	withPosts    *PostQuery
-	withComments *CommentQuery
-	withProfile  *ProfileQuery
-	withCard     *CardQuery
-	withGroups   *GroupQuery
-	withFKs      bool
+	ctx               *QueryContext
+	order             []account.OrderOption
+	inters            []Interceptor
+	predicates        []predicate.Account
+	withParent        *AccountQuery
+	withChildren      *AccountQuery
+	withSpouse        *AccountQuery
+	withPosts         *PostQuery
+	withComments      *CommentQuery
+	withProfile       *ProfileQuery
+	withCard          *CardQuery
+	withGroups        *GroupQuery
+	withManagedGroups *GroupQuery
+	withFKs           bool
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -249,6 +250,28 @@ func (_q *AccountQuery) QueryGroups() *GroupQuery {
 	return query
 }
 
+// QueryManagedGroups chains the current query on the "managed_groups" edge.
+func (_q *AccountQuery) QueryManagedGroups() *GroupQuery {
+	query := (&GroupClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(account.Table, account.FieldID, selector),
+			sqlgraph.To(group.Table, group.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, account.ManagedGroupsTable, account.ManagedGroupsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Account entity from the query.
 // Returns a *NotFoundError when no Account was found.
 func (_q *AccountQuery) First(ctx context.Context) (*Account, error) {
@@ -436,19 +459,20 @@ func (_q *AccountQuery) Clone() *AccountQuery {
 		return nil
 	}
 	return &AccountQuery{
-		config:       _q.config,
-		ctx:          _q.ctx.Clone(),
-		order:        append([]account.OrderOption{}, _q.order...),
-		inters:       append([]Interceptor{}, _q.inters...),
-		predicates:   append([]predicate.Account{}, _q.predicates...),
-		withParent:   _q.withParent.Clone(),
-		withChildren: _q.withChildren.Clone(),
-		withSpouse:   _q.withSpouse.Clone(),
-		withPosts:    _q.withPosts.Clone(),
-		withComments: _q.withComments.Clone(),
-		withProfile:  _q.withProfile.Clone(),
-		withCard:     _q.withCard.Clone(),
-		withGroups:   _q.withGroups.Clone(),
+		config:            _q.config,
+		ctx:               _q.ctx.Clone(),
+		order:             append([]account.OrderOption{}, _q.order...),
+		inters:            append([]Interceptor{}, _q.inters...),
+		predicates:        append([]predicate.Account{}, _q.predicates...),
+		withParent:        _q.withParent.Clone(),
+		withChildren:      _q.withChildren.Clone(),
+		withSpouse:        _q.withSpouse.Clone(),
+		withPosts:         _q.withPosts.Clone(),
+		withComments:      _q.withComments.Clone(),
+		withProfile:       _q.withProfile.Clone(),
+		withCard:          _q.withCard.Clone(),
+		withGroups:        _q.withGroups.Clone(),
+		withManagedGroups: _q.withManagedGroups.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -543,6 +567,17 @@ func (_q *AccountQuery) WithGroups(opts ...func(*GroupQuery)) *AccountQuery {
 	return _q
 }
 
+// WithManagedGroups tells the query-builder to eager-load the nodes that are connected to
+// the "managed_groups" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccountQuery) WithManagedGroups(opts ...func(*GroupQuery)) *AccountQuery {
+	query := (&GroupClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withManagedGroups = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -622,7 +657,7 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 		nodes       = []*Account{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withParent != nil,
 			_q.withChildren != nil,
 			_q.withSpouse != nil,
@@ -631,6 +666,7 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 			_q.withProfile != nil,
 			_q.withCard != nil,
 			_q.withGroups != nil,
+			_q.withManagedGroups != nil,
 		}
 	)
 	if _q.withSpouse != nil {
@@ -706,6 +742,13 @@ func (_q *AccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Acco
 		if err := _q.loadGroups(ctx, query, nodes,
 			func(n *Account) { n.Edges.Groups = []*Group{} },
 			func(n *Account, e *Group) { n.Edges.Groups = append(n.Edges.Groups, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withManagedGroups; query != nil {
+		if err := _q.loadManagedGroups(ctx, query, nodes,
+			func(n *Account) { n.Edges.ManagedGroups = []*Group{} },
+			func(n *Account, e *Group) { n.Edges.ManagedGroups = append(n.Edges.ManagedGroups, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -987,6 +1030,37 @@ func (_q *AccountQuery) loadGroups(ctx context.Context, query *GroupQuery, nodes
 		for kn := range nodes {
 			assign(kn, n)
 		}
+	}
+	return nil
+}
+func (_q *AccountQuery) loadManagedGroups(ctx context.Context, query *GroupQuery, nodes []*Account, init func(*Account), assign func(*Account, *Group)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Account)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	query.withFKs = true
+	query.Where(predicate.Group(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(account.ManagedGroupsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.group_manager
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "group_manager" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "group_manager" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }

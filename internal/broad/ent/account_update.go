@@ -285,6 +285,21 @@ func (_u *AccountUpdate) AddGroups(v ...*Group) *AccountUpdate {
 	return _u.AddGroupIDs(ids...)
 }
 
+// AddManagedGroupIDs adds the "managed_groups" edge to the Group entity by IDs.
+func (_u *AccountUpdate) AddManagedGroupIDs(ids ...int) *AccountUpdate {
+	_u.mutation.AddManagedGroupIDs(ids...)
+	return _u
+}
+
+// AddManagedGroups adds the "managed_groups" edges to the Group entity.
+func (_u *AccountUpdate) AddManagedGroups(v ...*Group) *AccountUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddManagedGroupIDs(ids...)
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_u *AccountUpdate) Mutation() *AccountMutation {
 	return _u.mutation
@@ -396,6 +411,27 @@ func (_u *AccountUpdate) RemoveGroups(v ...*Group) *AccountUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveGroupIDs(ids...)
+}
+
+// ClearManagedGroups clears all "managed_groups" edges to the Group entity.
+func (_u *AccountUpdate) ClearManagedGroups() *AccountUpdate {
+	_u.mutation.ClearManagedGroups()
+	return _u
+}
+
+// RemoveManagedGroupIDs removes the "managed_groups" edge to Group entities by IDs.
+func (_u *AccountUpdate) RemoveManagedGroupIDs(ids ...int) *AccountUpdate {
+	_u.mutation.RemoveManagedGroupIDs(ids...)
+	return _u
+}
+
+// RemoveManagedGroups removes "managed_groups" edges to Group entities.
+func (_u *AccountUpdate) RemoveManagedGroups(v ...*Group) *AccountUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveManagedGroupIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -788,6 +824,51 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.ManagedGroupsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   account.ManagedGroupsTable,
+			Columns: []string{account.ManagedGroupsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedManagedGroupsIDs(); len(nodes) > 0 && !_u.mutation.ManagedGroupsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   account.ManagedGroupsTable,
+			Columns: []string{account.ManagedGroupsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ManagedGroupsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   account.ManagedGroupsTable,
+			Columns: []string{account.ManagedGroupsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{account.Label}
@@ -1059,6 +1140,21 @@ func (_u *AccountUpdateOne) AddGroups(v ...*Group) *AccountUpdateOne {
 	return _u.AddGroupIDs(ids...)
 }
 
+// AddManagedGroupIDs adds the "managed_groups" edge to the Group entity by IDs.
+func (_u *AccountUpdateOne) AddManagedGroupIDs(ids ...int) *AccountUpdateOne {
+	_u.mutation.AddManagedGroupIDs(ids...)
+	return _u
+}
+
+// AddManagedGroups adds the "managed_groups" edges to the Group entity.
+func (_u *AccountUpdateOne) AddManagedGroups(v ...*Group) *AccountUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddManagedGroupIDs(ids...)
+}
+
 // Mutation returns the AccountMutation object of the builder.
 func (_u *AccountUpdateOne) Mutation() *AccountMutation {
 	return _u.mutation
@@ -1170,6 +1266,27 @@ func (_u *AccountUpdateOne) RemoveGroups(v ...*Group) *AccountUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveGroupIDs(ids...)
+}
+
+// ClearManagedGroups clears all "managed_groups" edges to the Group entity.
+func (_u *AccountUpdateOne) ClearManagedGroups() *AccountUpdateOne {
+	_u.mutation.ClearManagedGroups()
+	return _u
+}
+
+// RemoveManagedGroupIDs removes the "managed_groups" edge to Group entities by IDs.
+func (_u *AccountUpdateOne) RemoveManagedGroupIDs(ids ...int) *AccountUpdateOne {
+	_u.mutation.RemoveManagedGroupIDs(ids...)
+	return _u
+}
+
+// RemoveManagedGroups removes "managed_groups" edges to Group entities.
+func (_u *AccountUpdateOne) RemoveManagedGroups(v ...*Group) *AccountUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveManagedGroupIDs(ids...)
 }
 
 // Where appends a list predicates to the AccountUpdate builder.
@@ -1582,6 +1699,51 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 			Inverse: false,
 			Table:   account.GroupsTable,
 			Columns: account.GroupsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ManagedGroupsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   account.ManagedGroupsTable,
+			Columns: []string{account.ManagedGroupsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedManagedGroupsIDs(); len(nodes) > 0 && !_u.mutation.ManagedGroupsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   account.ManagedGroupsTable,
+			Columns: []string{account.ManagedGroupsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ManagedGroupsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   account.ManagedGroupsTable,
+			Columns: []string{account.ManagedGroupsColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeInt),

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/privacy"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
@@ -1499,6 +1500,15 @@ var postCacheByDeleted = &entcachemodel.Index[*Post]{
 	},
 }
 
+// postCacheByViews is the published lookup of Post by views.
+var postCacheByViews = &entcachemodel.Index[*Post]{
+	Name:   "views",
+	Unique: false,
+	Key: func(v *Post) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.Views), 10)), true
+	},
+}
+
 // postCacheFormatID returns the key text of a Post id.
 func postCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
 
@@ -1548,7 +1558,7 @@ var postCacheSchema = &entcachemodel.Schema[*Post, int]{
 		v.Deleted = d.Bool()
 		return v
 	},
-	Indexes: []*entcachemodel.Index[*Post]{postCacheByAuthorID, postCacheByAuthorIDSlug, postCacheByTitle, postCacheByStatus, postCacheByDeleted},
+	Indexes: []*entcachemodel.Index[*Post]{postCacheByAuthorID, postCacheByAuthorIDSlug, postCacheByTitle, postCacheByStatus, postCacheByDeleted, postCacheByViews},
 }
 
 // postCacheHook publishes every committed Post write.
@@ -1623,6 +1633,9 @@ func postCacheHook(next Mutator) Mutator {
 		if v0, ok := m.Deleted(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "deleted", Key: entcachemodel.IndexKey(strconv.FormatBool(bool(v0)))})
 		}
+		if v0, ok := m.Views(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "views", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
+		}
 		return postCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
 			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
 		})
@@ -1642,6 +1655,12 @@ func postCacheApply(m *PostMutation, v *Post) {
 	}
 	if x, ok := m.Deleted(); ok {
 		v.Deleted = x
+	}
+	if x, ok := m.Views(); ok {
+		v.Views = x
+	}
+	if x, ok := m.AddedViews(); ok {
+		v.Views += uint64(x)
 	}
 }
 
@@ -1753,12 +1772,29 @@ func (c *PostCache) ListByDeleted(ctx context.Context, deleted bool) ([]*Post, e
 	return c.reader().ListBy(ctx, c.lookup(postCacheByDeleted, entcachemodel.IndexKey(strconv.FormatBool(bool(deleted))), post.DeletedEQ(deleted)))
 }
 
+// ListByViews returns the Post entities with the given views, ordered by id.
+func (c *PostCache) ListByViews(ctx context.Context, views uint64) ([]*Post, error) {
+	return c.reader().ListBy(ctx, c.lookup(postCacheByViews, entcachemodel.IndexKey(strconv.FormatUint(uint64(views), 10)), post.ViewsEQ(views)))
+}
+
 // profileCacheByHandle is the published lookup of Profile by handle.
 var profileCacheByHandle = &entcachemodel.Index[*Profile]{
 	Name:   "handle",
 	Unique: true,
 	Key: func(v *Profile) (string, bool) {
 		return entcachemodel.IndexKey(v.Handle), true
+	},
+}
+
+// profileCacheByBio is the published lookup of Profile by bio.
+var profileCacheByBio = &entcachemodel.Index[*Profile]{
+	Name:   "bio",
+	Unique: false,
+	Key: func(v *Profile) (string, bool) {
+		if v.Bio == "" {
+			return "", false
+		}
+		return entcachemodel.IndexKey(v.Bio), true
 	},
 }
 
@@ -1775,13 +1811,13 @@ func profileCacheParseID(s string) (int, error) {
 // profileCacheSchema describes Profile to the cache.
 var profileCacheSchema = &entcachemodel.Schema[*Profile, int]{
 	Type:       "Profile",
-	Hash:       "88f09d197ce4",
+	Hash:       "481f5619c9ae",
 	ID:         func(v *Profile) int { return v.ID },
 	FormatID:   profileCacheFormatID,
 	ParseID:    profileCacheParseID,
 	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
 	IDKind:     entcachemodel.IntID,
-	Collations: map[string]string{"handle": ""},
+	Collations: map[string]string{"bio": "", "handle": ""},
 	Encode: func(e *entcachemodel.Encoder, v *Profile) {
 		e.String(profileCacheFormatID(v.ID))
 		e.String(v.Handle)
@@ -1815,7 +1851,7 @@ var profileCacheSchema = &entcachemodel.Schema[*Profile, int]{
 		}
 		return v
 	},
-	Indexes: []*entcachemodel.Index[*Profile]{profileCacheByHandle},
+	Indexes: []*entcachemodel.Index[*Profile]{profileCacheByHandle, profileCacheByBio},
 }
 
 // profileCacheHook publishes every committed Profile write.
@@ -1854,6 +1890,13 @@ func profileCacheHook(next Mutator) Mutator {
 			owners = append(owners, entcachemodel.Owners("post_featured_in", m.FeaturedIDs())...)
 			return owners
 		}
+		w.Predict = func(ctx context.Context, ids []int) ([]*Profile, error) {
+			rows, err := NewProfileClient(m.config).cacheQuery().Where(profile.IDIn(ids...)).All(cacheAllow(ctx))
+			for _, v := range rows {
+				profileCacheApply(m, v)
+			}
+			return rows, err
+		}
 		if m.Op().Is(OpCreate) {
 			// An upsert updates the row it conflicts with.
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
@@ -1867,10 +1910,23 @@ func profileCacheHook(next Mutator) Mutator {
 				return NewProfileClient(m.config).cacheQuery().Where(profile.Or(ps...)).IDs(cacheAllow(ctx))
 			}
 		}
+		if v0, ok := m.Bio(); ok && v0 != "" {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "bio", Key: entcachemodel.IndexKey(v0)})
+		}
 		return profileCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
 			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
 		})
 	})
+}
+
+// profileCacheApply applies m to the fields of v that lists are keyed by.
+func profileCacheApply(m *ProfileMutation, v *Profile) {
+	if x, ok := m.Bio(); ok {
+		v.Bio = x
+	}
+	if m.BioCleared() {
+		v.Bio = ""
+	}
 }
 
 // cacheSave runs the statement of sqlSave reading back the whole row,
@@ -1960,6 +2016,16 @@ func (c *ProfileCache) GetMany(ctx context.Context, ids ...int) ([]*Profile, err
 func (c *ProfileCache) GetByHandle(ctx context.Context, handle string) (*Profile, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(profileCacheByHandle, entcachemodel.IndexKey(handle), profile.HandleEQ(handle)))
 	return v, cacheError(err, profile.Label)
+}
+
+// ListByBio returns the Profile entities with the given bio, ordered by id.
+func (c *ProfileCache) ListByBio(ctx context.Context, bio string) ([]*Profile, error) {
+	if bio == "" {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(profile.BioEQ(bio)).Order(profile.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(profileCacheByBio, entcachemodel.IndexKey(bio), profile.BioEQ(bio)))
 }
 
 // scalarCacheByS is the published lookup of Scalar by s.
@@ -2100,6 +2166,72 @@ var scalarCacheByRenamed = &entcachemodel.Index[*Scalar]{
 	},
 }
 
+// scalarCacheByU is the published lookup of Scalar by u.
+var scalarCacheByU = &entcachemodel.Index[*Scalar]{
+	Name:   "u",
+	Unique: false,
+	Key: func(v *Scalar) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.U), 10)), true
+	},
+}
+
+// scalarCacheByU64 is the published lookup of Scalar by u64.
+var scalarCacheByU64 = &entcachemodel.Index[*Scalar]{
+	Name:   "u64",
+	Unique: false,
+	Key: func(v *Scalar) (string, bool) {
+		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.U64), 10)), true
+	},
+}
+
+// scalarCacheByU16 is the published lookup of Scalar by u16.
+var scalarCacheByU16 = &entcachemodel.Index[*Scalar]{
+	Name:   "u16",
+	Unique: false,
+	Key: func(v *Scalar) (string, bool) {
+		if v.U16 == nil {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatUint(uint64(*v.U16), 10)), true
+	},
+}
+
+// scalarCacheByNilUID is the published lookup of Scalar by nil_uid.
+var scalarCacheByNilUID = &entcachemodel.Index[*Scalar]{
+	Name:   "nil_uid",
+	Unique: false,
+	Key: func(v *Scalar) (string, bool) {
+		if v.NilUID == nil {
+			return "", false
+		}
+		return entcachemodel.IndexKey((*v.NilUID).String()), true
+	},
+}
+
+// scalarCacheByOptS is the published lookup of Scalar by opt_s.
+var scalarCacheByOptS = &entcachemodel.Index[*Scalar]{
+	Name:   "opt_s",
+	Unique: false,
+	Key: func(v *Scalar) (string, bool) {
+		if v.OptS == "" {
+			return "", false
+		}
+		return entcachemodel.IndexKey(v.OptS), true
+	},
+}
+
+// scalarCacheByI16 is the published lookup of Scalar by i16.
+var scalarCacheByI16 = &entcachemodel.Index[*Scalar]{
+	Name:   "i16",
+	Unique: false,
+	Key: func(v *Scalar) (string, bool) {
+		if v.I16 == 0 {
+			return "", false
+		}
+		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.I16), 10)), true
+	},
+}
+
 // scalarCacheFormatID returns the key text of a Scalar id.
 func scalarCacheFormatID(id int) string { return strconv.FormatInt(int64(id), 10) }
 
@@ -2113,13 +2245,13 @@ func scalarCacheParseID(s string) (int, error) {
 // scalarCacheSchema describes Scalar to the cache.
 var scalarCacheSchema = &entcachemodel.Schema[*Scalar, int]{
 	Type:       "Scalar",
-	Hash:       "577ee5db6fcd",
+	Hash:       "c9c5381d4577",
 	ID:         func(v *Scalar) int { return v.ID },
 	FormatID:   scalarCacheFormatID,
 	ParseID:    scalarCacheParseID,
 	CompareID:  func(a, b int) int { return cmp.Compare(a, b) },
 	IDKind:     entcachemodel.IntID,
-	Collations: map[string]string{"e": "", "frozen": "", "handle": "", "level": "", "nil_e": "", "nil_s": "", "renamed": "", "s": ""},
+	Collations: map[string]string{"e": "", "frozen": "", "handle": "", "level": "", "nil_e": "", "nil_s": "", "opt_s": "", "renamed": "", "s": ""},
 	Encode: func(e *entcachemodel.Encoder, v *Scalar) {
 		e.String(scalarCacheFormatID(v.ID))
 		e.Int(int64(v.I))
@@ -2185,6 +2317,15 @@ var scalarCacheSchema = &entcachemodel.Schema[*Scalar, int]{
 		e.String(v.Secret)
 		e.String(v.Frozen)
 		e.String(v.Renamed)
+		e.Bool(v.Other != nil)
+		if v.Other != nil {
+			e.Value(v.Other.Value())
+		}
+		e.Bool(v.NullS != nil)
+		if v.NullS != nil {
+			e.Value(v.NullS.Value())
+		}
+		e.Value(scalar.ValueScanner.Vs.Value(v.Vs))
 	},
 	Decode: func(d *entcachemodel.Decoder) *Scalar {
 		v := &Scalar{}
@@ -2258,9 +2399,24 @@ var scalarCacheSchema = &entcachemodel.Schema[*Scalar, int]{
 		v.Secret = d.String()
 		v.Frozen = d.String()
 		v.Renamed = d.String()
+		if d.Bool() {
+			x := new(broadtype.Decimal)
+			d.Scan(x)
+			v.Other = x
+		}
+		if d.Bool() {
+			x := new(sql.NullString)
+			d.Scan(x)
+			v.NullS = x
+		}
+		if x, err := scalar.ValueScanner.Vs.FromValue(entcachemodel.Scanned(d, scalar.ValueScanner.Vs.ScanValue())); err != nil {
+			d.Fail()
+		} else {
+			v.Vs = x
+		}
 		return v
 	},
-	Indexes: []*entcachemodel.Index[*Scalar]{scalarCacheByS, scalarCacheByI, scalarCacheByI8E, scalarCacheByI32, scalarCacheByI64, scalarCacheByBLevel, scalarCacheByNilS, scalarCacheByNilB, scalarCacheByNilE, scalarCacheByUID, scalarCacheByHandle, scalarCacheByCents, scalarCacheByFrozen, scalarCacheByRenamed},
+	Indexes: []*entcachemodel.Index[*Scalar]{scalarCacheByS, scalarCacheByI, scalarCacheByI8E, scalarCacheByI32, scalarCacheByI64, scalarCacheByBLevel, scalarCacheByNilS, scalarCacheByNilB, scalarCacheByNilE, scalarCacheByUID, scalarCacheByHandle, scalarCacheByCents, scalarCacheByFrozen, scalarCacheByRenamed, scalarCacheByU, scalarCacheByU64, scalarCacheByU16, scalarCacheByNilUID, scalarCacheByOptS, scalarCacheByI16},
 }
 
 // scalarCacheHook publishes every committed Scalar write.
@@ -2357,6 +2513,24 @@ func scalarCacheHook(next Mutator) Mutator {
 		if v0, ok := m.Renamed(); ok {
 			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "renamed", Key: entcachemodel.IndexKey(v0)})
 		}
+		if v0, ok := m.U(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "u", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
+		}
+		if v0, ok := m.U64(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "u64", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
+		}
+		if v0, ok := m.U16(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "u16", Key: entcachemodel.IndexKey(strconv.FormatUint(uint64(v0), 10))})
+		}
+		if v0, ok := m.NilUID(); ok {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "nil_uid", Key: entcachemodel.IndexKey(v0.String())})
+		}
+		if v0, ok := m.OptS(); ok && v0 != "" {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "opt_s", Key: entcachemodel.IndexKey(v0)})
+		}
+		if v0, ok := m.I16(); ok && v0 != 0 {
+			w.Lists = append(w.Lists, entcachemodel.ListEntry{Index: "i16", Key: entcachemodel.IndexKey(strconv.FormatInt(int64(v0), 10))})
+		}
 		return scalarCacheSchema.Mutate(ctx, m.CacheModel, w, func(ctx context.Context) (Value, error) {
 			return next.Mutate(context.WithValue(ctx, cacheReadKey{}, read), m)
 		})
@@ -2427,6 +2601,51 @@ func scalarCacheApply(m *ScalarMutation, v *Scalar) {
 	}
 	if x, ok := m.Renamed(); ok {
 		v.Renamed = x
+	}
+	if x, ok := m.U(); ok {
+		v.U = x
+	}
+	if x, ok := m.AddedU(); ok {
+		v.U += uint(x)
+	}
+	if x, ok := m.U64(); ok {
+		v.U64 = x
+	}
+	if x, ok := m.AddedU64(); ok {
+		v.U64 += uint64(x)
+	}
+	if x, ok := m.U16(); ok {
+		v.U16 = &x
+	}
+	if x, ok := m.AddedU16(); ok {
+		if v.U16 == nil {
+			v.U16 = new(uint16)
+		}
+		*v.U16 += uint16(x)
+	}
+	if m.U16Cleared() {
+		v.U16 = nil
+	}
+	if x, ok := m.NilUID(); ok {
+		v.NilUID = &x
+	}
+	if m.NilUIDCleared() {
+		v.NilUID = nil
+	}
+	if x, ok := m.OptS(); ok {
+		v.OptS = x
+	}
+	if m.OptSCleared() {
+		v.OptS = ""
+	}
+	if x, ok := m.I16(); ok {
+		v.I16 = x
+	}
+	if x, ok := m.AddedI16(); ok {
+		v.I16 += x
+	}
+	if m.I16Cleared() {
+		v.I16 = 0
 	}
 }
 
@@ -2583,6 +2802,46 @@ func (c *ScalarCache) ListByFrozen(ctx context.Context, frozen string) ([]*Scala
 // ListByRenamed returns the Scalar entities with the given renamed, ordered by id.
 func (c *ScalarCache) ListByRenamed(ctx context.Context, renamed string) ([]*Scalar, error) {
 	return c.reader().ListBy(ctx, c.lookup(scalarCacheByRenamed, entcachemodel.IndexKey(renamed), scalar.RenamedEQ(renamed)))
+}
+
+// ListByU returns the Scalar entities with the given u, ordered by id.
+func (c *ScalarCache) ListByU(ctx context.Context, u uint) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByU, entcachemodel.IndexKey(strconv.FormatUint(uint64(u), 10)), scalar.UEQ(u)))
+}
+
+// ListByU64 returns the Scalar entities with the given u64, ordered by id.
+func (c *ScalarCache) ListByU64(ctx context.Context, u64 uint64) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByU64, entcachemodel.IndexKey(strconv.FormatUint(uint64(u64), 10)), scalar.U64EQ(u64)))
+}
+
+// ListByU16 returns the Scalar entities with the given u16, ordered by id.
+func (c *ScalarCache) ListByU16(ctx context.Context, u16 uint16) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByU16, entcachemodel.IndexKey(strconv.FormatUint(uint64(u16), 10)), scalar.U16EQ(u16)))
+}
+
+// ListByNilUID returns the Scalar entities with the given nil_uid, ordered by id.
+func (c *ScalarCache) ListByNilUID(ctx context.Context, nilUID uuid.UUID) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByNilUID, entcachemodel.IndexKey(nilUID.String()), scalar.NilUIDEQ(nilUID)))
+}
+
+// ListByOptS returns the Scalar entities with the given opt_s, ordered by id.
+func (c *ScalarCache) ListByOptS(ctx context.Context, optS string) ([]*Scalar, error) {
+	if optS == "" {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(scalar.OptSEQ(optS)).Order(scalar.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByOptS, entcachemodel.IndexKey(optS), scalar.OptSEQ(optS)))
+}
+
+// ListByI16 returns the Scalar entities with the given i16, ordered by id.
+func (c *ScalarCache) ListByI16(ctx context.Context, i16 int16) ([]*Scalar, error) {
+	if i16 == 0 {
+		// No entry holds this value (an Optional field holds its zero value
+		// for NULL too): ask the database.
+		return c.client.cacheQuery().Where(scalar.I16EQ(i16)).Order(scalar.ByID()).All(ctx)
+	}
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByI16, entcachemodel.IndexKey(strconv.FormatInt(int64(i16), 10)), scalar.I16EQ(i16)))
 }
 
 // tagCacheByLabel is the published lookup of Tag by label.
@@ -3048,6 +3307,7 @@ var cacheLinks = entcachemodel.NewLinks(
 		{Owner: account.Table, Edge: account.EdgeCard, Table: account.CardTable, Column: account.CardColumn},
 		{Owner: account.Table, Edge: account.EdgeComments, Table: account.CommentsTable, Column: account.CommentsColumn},
 		{Owner: post.Table, Edge: post.EdgeComments, Table: post.CommentsTable, Column: post.CommentsColumn},
+		{Owner: account.Table, Edge: account.EdgeManagedGroups, Table: account.ManagedGroupsTable, Column: account.ManagedGroupsColumn},
 		{Owner: account.Table, Edge: account.EdgePosts, Table: account.PostsTable, Column: account.PostsColumn},
 		{Owner: account.Table, Edge: account.EdgeProfile, Table: account.ProfileTable, Column: account.ProfileColumn},
 		{Owner: post.Table, Edge: post.EdgeFeaturedIn, Table: post.FeaturedInTable, Column: post.FeaturedInColumn},

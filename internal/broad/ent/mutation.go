@@ -48,42 +48,45 @@ const (
 // AccountMutation represents an operation that mutates the Account nodes in the graph.
 type AccountMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *int
-	create_time     *time.Time
-	update_time     *time.Time
-	email           *string
-	name            *string
-	age             *int
-	addage          *int
-	nickname        *string
-	password        *string
-	role            *account.Role
-	clearedFields   map[string]struct{}
-	parent          *int
-	clearedparent   bool
-	children        map[int]struct{}
-	removedchildren map[int]struct{}
-	clearedchildren bool
-	spouse          *int
-	clearedspouse   bool
-	posts           map[int]struct{}
-	removedposts    map[int]struct{}
-	clearedposts    bool
-	comments        map[uuid.UUID]struct{}
-	removedcomments map[uuid.UUID]struct{}
-	clearedcomments bool
-	profile         *int
-	clearedprofile  bool
-	card            *string
-	clearedcard     bool
-	groups          map[int]struct{}
-	removedgroups   map[int]struct{}
-	clearedgroups   bool
-	done            bool
-	oldValue        func(context.Context) (*Account, error)
-	predicates      []predicate.Account
+	op                    Op
+	typ                   string
+	id                    *int
+	create_time           *time.Time
+	update_time           *time.Time
+	email                 *string
+	name                  *string
+	age                   *int
+	addage                *int
+	nickname              *string
+	password              *string
+	role                  *account.Role
+	clearedFields         map[string]struct{}
+	parent                *int
+	clearedparent         bool
+	children              map[int]struct{}
+	removedchildren       map[int]struct{}
+	clearedchildren       bool
+	spouse                *int
+	clearedspouse         bool
+	posts                 map[int]struct{}
+	removedposts          map[int]struct{}
+	clearedposts          bool
+	comments              map[uuid.UUID]struct{}
+	removedcomments       map[uuid.UUID]struct{}
+	clearedcomments       bool
+	profile               *int
+	clearedprofile        bool
+	card                  *string
+	clearedcard           bool
+	groups                map[int]struct{}
+	removedgroups         map[int]struct{}
+	clearedgroups         bool
+	managed_groups        map[int]struct{}
+	removedmanaged_groups map[int]struct{}
+	clearedmanaged_groups bool
+	done                  bool
+	oldValue              func(context.Context) (*Account, error)
+	predicates            []predicate.Account
 }
 
 var _ ent.Mutation = (*AccountMutation)(nil)
@@ -927,6 +930,60 @@ func (m *AccountMutation) ResetGroups() {
 	m.removedgroups = nil
 }
 
+// AddManagedGroupIDs adds the "managed_groups" edge to the Group entity by ids.
+func (m *AccountMutation) AddManagedGroupIDs(ids ...int) {
+	if m.managed_groups == nil {
+		m.managed_groups = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.managed_groups[ids[i]] = struct{}{}
+	}
+}
+
+// ClearManagedGroups clears the "managed_groups" edge to the Group entity.
+func (m *AccountMutation) ClearManagedGroups() {
+	m.clearedmanaged_groups = true
+}
+
+// ManagedGroupsCleared reports if the "managed_groups" edge to the Group entity was cleared.
+func (m *AccountMutation) ManagedGroupsCleared() bool {
+	return m.clearedmanaged_groups
+}
+
+// RemoveManagedGroupIDs removes the "managed_groups" edge to the Group entity by IDs.
+func (m *AccountMutation) RemoveManagedGroupIDs(ids ...int) {
+	if m.removedmanaged_groups == nil {
+		m.removedmanaged_groups = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.managed_groups, ids[i])
+		m.removedmanaged_groups[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedManagedGroups returns the removed IDs of the "managed_groups" edge to the Group entity.
+func (m *AccountMutation) RemovedManagedGroupsIDs() (ids []int) {
+	for id := range m.removedmanaged_groups {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ManagedGroupsIDs returns the "managed_groups" edge IDs in the mutation.
+func (m *AccountMutation) ManagedGroupsIDs() (ids []int) {
+	for id := range m.managed_groups {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetManagedGroups resets all changes to the "managed_groups" edge.
+func (m *AccountMutation) ResetManagedGroups() {
+	m.managed_groups = nil
+	m.clearedmanaged_groups = false
+	m.removedmanaged_groups = nil
+}
+
 // Where appends a list predicates to the AccountMutation builder.
 func (m *AccountMutation) Where(ps ...predicate.Account) {
 	m.predicates = append(m.predicates, ps...)
@@ -1232,7 +1289,7 @@ func (m *AccountMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AccountMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.parent != nil {
 		edges = append(edges, account.EdgeParent)
 	}
@@ -1256,6 +1313,9 @@ func (m *AccountMutation) AddedEdges() []string {
 	}
 	if m.groups != nil {
 		edges = append(edges, account.EdgeGroups)
+	}
+	if m.managed_groups != nil {
+		edges = append(edges, account.EdgeManagedGroups)
 	}
 	return edges
 }
@@ -1304,13 +1364,19 @@ func (m *AccountMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case account.EdgeManagedGroups:
+		ids := make([]ent.Value, 0, len(m.managed_groups))
+		for id := range m.managed_groups {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AccountMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.removedchildren != nil {
 		edges = append(edges, account.EdgeChildren)
 	}
@@ -1322,6 +1388,9 @@ func (m *AccountMutation) RemovedEdges() []string {
 	}
 	if m.removedgroups != nil {
 		edges = append(edges, account.EdgeGroups)
+	}
+	if m.removedmanaged_groups != nil {
+		edges = append(edges, account.EdgeManagedGroups)
 	}
 	return edges
 }
@@ -1354,13 +1423,19 @@ func (m *AccountMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case account.EdgeManagedGroups:
+		ids := make([]ent.Value, 0, len(m.removedmanaged_groups))
+		for id := range m.removedmanaged_groups {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AccountMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.clearedparent {
 		edges = append(edges, account.EdgeParent)
 	}
@@ -1385,6 +1460,9 @@ func (m *AccountMutation) ClearedEdges() []string {
 	if m.clearedgroups {
 		edges = append(edges, account.EdgeGroups)
 	}
+	if m.clearedmanaged_groups {
+		edges = append(edges, account.EdgeManagedGroups)
+	}
 	return edges
 }
 
@@ -1408,6 +1486,8 @@ func (m *AccountMutation) EdgeCleared(name string) bool {
 		return m.clearedcard
 	case account.EdgeGroups:
 		return m.clearedgroups
+	case account.EdgeManagedGroups:
+		return m.clearedmanaged_groups
 	}
 	return false
 }
@@ -1459,6 +1539,9 @@ func (m *AccountMutation) ResetEdge(name string) error {
 		return nil
 	case account.EdgeGroups:
 		m.ResetGroups()
+		return nil
+	case account.EdgeManagedGroups:
+		m.ResetManagedGroups()
 		return nil
 	}
 	return fmt.Errorf("unknown Account edge %s", name)
@@ -5358,6 +5441,9 @@ type ScalarMutation struct {
 	secret        *string
 	frozen        *string
 	renamed       *string
+	other         **broadtype.Decimal
+	null_s        **sql.NullString
+	vs            *broadtype.Upper
 	clearedFields map[string]struct{}
 	done          bool
 	oldValue      func(context.Context) (*Scalar, error)
@@ -7273,6 +7359,153 @@ func (m *ScalarMutation) ResetRenamed() {
 	m.renamed = nil
 }
 
+// SetOther sets the "other" field.
+func (m *ScalarMutation) SetOther(b *broadtype.Decimal) {
+	m.other = &b
+}
+
+// Other returns the value of the "other" field in the mutation.
+func (m *ScalarMutation) Other() (r *broadtype.Decimal, exists bool) {
+	v := m.other
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOther returns the old "other" field's value of the Scalar entity.
+// If the Scalar object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScalarMutation) OldOther(ctx context.Context) (v *broadtype.Decimal, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOther is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOther requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOther: %w", err)
+	}
+	return oldValue.Other, nil
+}
+
+// ClearOther clears the value of the "other" field.
+func (m *ScalarMutation) ClearOther() {
+	m.other = nil
+	m.clearedFields[scalar.FieldOther] = struct{}{}
+}
+
+// OtherCleared returns if the "other" field was cleared in this mutation.
+func (m *ScalarMutation) OtherCleared() bool {
+	_, ok := m.clearedFields[scalar.FieldOther]
+	return ok
+}
+
+// ResetOther resets all changes to the "other" field.
+func (m *ScalarMutation) ResetOther() {
+	m.other = nil
+	delete(m.clearedFields, scalar.FieldOther)
+}
+
+// SetNullS sets the "null_s" field.
+func (m *ScalarMutation) SetNullS(ss *sql.NullString) {
+	m.null_s = &ss
+}
+
+// NullS returns the value of the "null_s" field in the mutation.
+func (m *ScalarMutation) NullS() (r *sql.NullString, exists bool) {
+	v := m.null_s
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNullS returns the old "null_s" field's value of the Scalar entity.
+// If the Scalar object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScalarMutation) OldNullS(ctx context.Context) (v *sql.NullString, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNullS is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNullS requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNullS: %w", err)
+	}
+	return oldValue.NullS, nil
+}
+
+// ClearNullS clears the value of the "null_s" field.
+func (m *ScalarMutation) ClearNullS() {
+	m.null_s = nil
+	m.clearedFields[scalar.FieldNullS] = struct{}{}
+}
+
+// NullSCleared returns if the "null_s" field was cleared in this mutation.
+func (m *ScalarMutation) NullSCleared() bool {
+	_, ok := m.clearedFields[scalar.FieldNullS]
+	return ok
+}
+
+// ResetNullS resets all changes to the "null_s" field.
+func (m *ScalarMutation) ResetNullS() {
+	m.null_s = nil
+	delete(m.clearedFields, scalar.FieldNullS)
+}
+
+// SetVs sets the "vs" field.
+func (m *ScalarMutation) SetVs(b broadtype.Upper) {
+	m.vs = &b
+}
+
+// Vs returns the value of the "vs" field in the mutation.
+func (m *ScalarMutation) Vs() (r broadtype.Upper, exists bool) {
+	v := m.vs
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVs returns the old "vs" field's value of the Scalar entity.
+// If the Scalar object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScalarMutation) OldVs(ctx context.Context) (v broadtype.Upper, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVs: %w", err)
+	}
+	return oldValue.Vs, nil
+}
+
+// ClearVs clears the value of the "vs" field.
+func (m *ScalarMutation) ClearVs() {
+	m.vs = nil
+	m.clearedFields[scalar.FieldVs] = struct{}{}
+}
+
+// VsCleared returns if the "vs" field was cleared in this mutation.
+func (m *ScalarMutation) VsCleared() bool {
+	_, ok := m.clearedFields[scalar.FieldVs]
+	return ok
+}
+
+// ResetVs resets all changes to the "vs" field.
+func (m *ScalarMutation) ResetVs() {
+	m.vs = nil
+	delete(m.clearedFields, scalar.FieldVs)
+}
+
 // Where appends a list predicates to the ScalarMutation builder.
 func (m *ScalarMutation) Where(ps ...predicate.Scalar) {
 	m.predicates = append(m.predicates, ps...)
@@ -7307,7 +7540,7 @@ func (m *ScalarMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ScalarMutation) Fields() []string {
-	fields := make([]string, 0, 36)
+	fields := make([]string, 0, 39)
 	if m.i != nil {
 		fields = append(fields, scalar.FieldI)
 	}
@@ -7416,6 +7649,15 @@ func (m *ScalarMutation) Fields() []string {
 	if m.renamed != nil {
 		fields = append(fields, scalar.FieldRenamed)
 	}
+	if m.other != nil {
+		fields = append(fields, scalar.FieldOther)
+	}
+	if m.null_s != nil {
+		fields = append(fields, scalar.FieldNullS)
+	}
+	if m.vs != nil {
+		fields = append(fields, scalar.FieldVs)
+	}
 	return fields
 }
 
@@ -7496,6 +7738,12 @@ func (m *ScalarMutation) Field(name string) (ent.Value, bool) {
 		return m.Frozen()
 	case scalar.FieldRenamed:
 		return m.Renamed()
+	case scalar.FieldOther:
+		return m.Other()
+	case scalar.FieldNullS:
+		return m.NullS()
+	case scalar.FieldVs:
+		return m.Vs()
 	}
 	return nil, false
 }
@@ -7577,6 +7825,12 @@ func (m *ScalarMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldFrozen(ctx)
 	case scalar.FieldRenamed:
 		return m.OldRenamed(ctx)
+	case scalar.FieldOther:
+		return m.OldOther(ctx)
+	case scalar.FieldNullS:
+		return m.OldNullS(ctx)
+	case scalar.FieldVs:
+		return m.OldVs(ctx)
 	}
 	return nil, fmt.Errorf("unknown Scalar field %s", name)
 }
@@ -7838,6 +8092,27 @@ func (m *ScalarMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRenamed(v)
 		return nil
+	case scalar.FieldOther:
+		v, ok := value.(*broadtype.Decimal)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOther(v)
+		return nil
+	case scalar.FieldNullS:
+		v, ok := value.(*sql.NullString)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNullS(v)
+		return nil
+	case scalar.FieldVs:
+		v, ok := value.(broadtype.Upper)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVs(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Scalar field %s", name)
 }
@@ -8081,6 +8356,15 @@ func (m *ScalarMutation) ClearedFields() []string {
 	if m.FieldCleared(scalar.FieldNilUID) {
 		fields = append(fields, scalar.FieldNilUID)
 	}
+	if m.FieldCleared(scalar.FieldOther) {
+		fields = append(fields, scalar.FieldOther)
+	}
+	if m.FieldCleared(scalar.FieldNullS) {
+		fields = append(fields, scalar.FieldNullS)
+	}
+	if m.FieldCleared(scalar.FieldVs) {
+		fields = append(fields, scalar.FieldVs)
+	}
 	return fields
 }
 
@@ -8148,6 +8432,15 @@ func (m *ScalarMutation) ClearField(name string) error {
 		return nil
 	case scalar.FieldNilUID:
 		m.ClearNilUID()
+		return nil
+	case scalar.FieldOther:
+		m.ClearOther()
+		return nil
+	case scalar.FieldNullS:
+		m.ClearNullS()
+		return nil
+	case scalar.FieldVs:
+		m.ClearVs()
 		return nil
 	}
 	return fmt.Errorf("unknown Scalar nullable field %s", name)
@@ -8264,6 +8557,15 @@ func (m *ScalarMutation) ResetField(name string) error {
 		return nil
 	case scalar.FieldRenamed:
 		m.ResetRenamed()
+		return nil
+	case scalar.FieldOther:
+		m.ResetOther()
+		return nil
+	case scalar.FieldNullS:
+		m.ResetNullS()
+		return nil
+	case scalar.FieldVs:
+		m.ResetVs()
 		return nil
 	}
 	return fmt.Errorf("unknown Scalar field %s", name)

@@ -139,7 +139,7 @@ var equivalenceOps = []op{
 			c.Counter.Create().SetID(3).SetName("three").SetN(1),
 		).Save(ctx)
 	}},
-	{name: "create with a uint64 id the driver refuses", pending: pendingN2, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "create with a uint64 id the driver refuses", pending: mysqlOnly("MySQL takes a uint64 with the high bit set, which ent then cannot read back, with or without the cache"), do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Counter.Create().SetID(1<<63 + 9).SetName("huge").Save(ctx)
 	}},
 	{name: "upsert on a user-set id", do: func(ctx context.Context, c *ent.Client) (any, error) {
@@ -184,7 +184,7 @@ var equivalenceOps = []op{
 	{name: "update of a missing id", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(9999).SetAge(1).Save(ctx)
 	}},
-	{name: "privacy refuses tag reads, not writes", ctx: broadtype.WriteOnly, pending: pendingN3, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "privacy refuses tag reads, not writes", ctx: broadtype.WriteOnly, do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return nil, c.Tag.Create().SetID("wo").SetLabel("write-only").Exec(ctx)
 	}},
 	{name: "privacy refuses a tag write", ctx: broadtype.ReadOnly, do: func(ctx context.Context, c *ent.Client) (any, error) {
@@ -201,7 +201,7 @@ var equivalenceOps = []op{
 	{name: "update one: add and clear", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(accountID(ctx, c, "d@x.io")).AddAge(-30).ClearNickname().Save(ctx)
 	}},
-	{name: "update one with select", pending: pendingSelect, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "update one with select", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(accountID(ctx, c, "b@x.io")).SetAge(32).Select(account.FieldAge).Save(ctx)
 	}},
 	{name: "update one of the entity a cached read returned", do: func(ctx context.Context, c *ent.Client) (any, error) {
@@ -236,11 +236,11 @@ var equivalenceOps = []op{
 	{name: "a user hook changes the name a bulk update sets", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.Update().Where(account.Email("c@x.io")).SetName("BOB").Save(ctx)
 	}},
-	{name: "a cached read where privacy denies reads", ctx: broadtype.WriteOnly, pending: pendingIntercept, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "a cached read where privacy denies reads", ctx: broadtype.WriteOnly, do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Tag.Cached().Get(ctx, "go")
 	}},
 
-	{name: "values that differ by a trailing space", pending: mysqlOnly(pendingCollation), do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "values that differ by a trailing space", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		// utf8mb4_bin pads: on MySQL 'Go' = 'Go ', on the others not.
 		return c.Tag.Create().SetID("sp").SetLabel("Go ").Save(ctx)
 	}},
@@ -398,22 +398,22 @@ var equivalenceOps = []op{
 		}
 		return c.Post.UpdateOneID(postID(ctx, c, "t1")).ClearTags().Save(ctx)
 	}},
-	{name: "edge field O2M: add children from the parent", pending: pendingEdgeField, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "edge field O2M: add children from the parent", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(accountID(ctx, c, "b@x.io")).AddChildIDs(accountID(ctx, c, "d@x.io")).Save(ctx)
 	}},
-	{name: "edge field O2M: remove a child from the parent", pending: pendingEdgeField, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "edge field O2M: remove a child from the parent", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(accountID(ctx, c, "a@x.io")).RemoveChildIDs(accountID(ctx, c, "b@x.io")).Save(ctx)
 	}},
-	{name: "edge field O2M: clear the children from the parent", pending: pendingEdgeField, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "edge field O2M: clear the children from the parent", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(accountID(ctx, c, "a@x.io")).ClearChildren().Save(ctx)
 	}},
-	{name: "edge field O2O: set the card from the account", pending: pendingEdgeField, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "edge field O2O: set the card from the account", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(accountID(ctx, c, "d@x.io")).SetCardID("b2").Save(ctx)
 	}},
-	{name: "edge field O2O: clear the card from the account", pending: pendingEdgeField, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "edge field O2O: clear the card from the account", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Account.UpdateOneID(accountID(ctx, c, "a@x.io")).ClearCard().Save(ctx)
 	}},
-	{name: "edge field O2M: move a child with a remove then an add from the parents, in a transaction", pending: pendingEdgeField, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "edge field O2M: move a child with a remove then an add from the parents, in a transaction", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return inTx(ctx, c, true, func(tx *ent.Tx) (any, error) {
 			b := accountID(ctx, tx.Client(), "b@x.io")
 			if _, err := tx.Account.UpdateOneID(accountID(ctx, tx.Client(), "a@x.io")).RemoveChildIDs(b).Save(ctx); err != nil {
@@ -430,7 +430,7 @@ var equivalenceOps = []op{
 	}},
 
 	// Interceptor: a soft-deleted post disappears from every query.
-	{name: "soft delete a post", pending: pendingIntercept, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "soft delete a post", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return c.Post.UpdateOneID(postID(ctx, c, "t2")).SetDeleted(true).Save(ctx)
 	}},
 	{name: "get a soft-deleted post", do: func(ctx context.Context, c *ent.Client) (any, error) {
@@ -529,13 +529,13 @@ var equivalenceOps = []op{
 	{name: "delete a tag with M2M edges", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return nil, c.Tag.DeleteOneID("db").Exec(ctx)
 	}},
-	{name: "delete a post: comments cascade, featured profiles set NULL", pending: pendingCascade, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "delete a post: comments cascade, featured profiles set NULL", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return nil, c.Post.DeleteOneID(postID(ctx, c, "t5")).Exec(ctx)
 	}},
-	{name: "delete an account: two levels of cascades and SET NULLs", pending: pendingCascade, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "delete an account: two levels of cascades and SET NULLs", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return nil, c.Account.DeleteOneID(accountID(ctx, c, "b@x.io")).Exec(ctx)
 	}},
-	{name: "delete accounts in bulk in a transaction", pending: pendingCascade, do: func(ctx context.Context, c *ent.Client) (any, error) {
+	{name: "delete accounts in bulk in a transaction", do: func(ctx context.Context, c *ent.Client) (any, error) {
 		return inTx(ctx, c, true, func(tx *ent.Tx) (any, error) {
 			return tx.Account.Delete().Where(account.EmailIn("a@x.io", "e@x.io")).Exec(ctx)
 		})

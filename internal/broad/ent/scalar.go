@@ -91,7 +91,13 @@ type Scalar struct {
 	// Frozen holds the value of the "frozen" field.
 	Frozen string `json:"frozen,omitempty"`
 	// Renamed holds the value of the "renamed" field.
-	Renamed      string `json:"renamed,omitempty"`
+	Renamed string `json:"renamed,omitempty"`
+	// Other holds the value of the "other" field.
+	Other *broadtype.Decimal `json:"other,omitempty"`
+	// NullS holds the value of the "null_s" field.
+	NullS *sql.NullString `json:"null_s,omitempty"`
+	// Vs holds the value of the "vs" field.
+	Vs           broadtype.Upper `json:"vs,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -104,18 +110,22 @@ func (*Scalar) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case scalar.FieldBytes, scalar.FieldNilBytes, scalar.FieldJMap, scalar.FieldJList, scalar.FieldJPoint, scalar.FieldJPtr:
 			values[i] = new([]byte)
+		case scalar.FieldOther:
+			values[i] = new(broadtype.Decimal)
 		case scalar.FieldB, scalar.FieldNilB:
 			values[i] = new(sql.NullBool)
 		case scalar.FieldF32, scalar.FieldF64:
 			values[i] = new(sql.NullFloat64)
 		case scalar.FieldID, scalar.FieldI, scalar.FieldI8, scalar.FieldI16, scalar.FieldI32, scalar.FieldI64, scalar.FieldU, scalar.FieldU8, scalar.FieldU16, scalar.FieldU32, scalar.FieldU64, scalar.FieldCents:
 			values[i] = new(sql.NullInt64)
-		case scalar.FieldS, scalar.FieldText, scalar.FieldOptS, scalar.FieldNilS, scalar.FieldE, scalar.FieldNilE, scalar.FieldLevel, scalar.FieldHandle, scalar.FieldSecret, scalar.FieldFrozen, scalar.FieldRenamed:
+		case scalar.FieldS, scalar.FieldText, scalar.FieldOptS, scalar.FieldNilS, scalar.FieldE, scalar.FieldNilE, scalar.FieldLevel, scalar.FieldHandle, scalar.FieldSecret, scalar.FieldFrozen, scalar.FieldRenamed, scalar.FieldNullS:
 			values[i] = new(sql.NullString)
 		case scalar.FieldT, scalar.FieldNilT:
 			values[i] = new(sql.NullTime)
 		case scalar.FieldUID:
 			values[i] = new(uuid.UUID)
+		case scalar.FieldVs:
+			values[i] = scalar.ValueScanner.Vs.ScanValue()
 		default:
 			values[i] = new(sql.UnknownType)
 		}
@@ -369,6 +379,24 @@ func (_m *Scalar) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Renamed = value.String
 			}
+		case scalar.FieldOther:
+			if value, ok := values[i].(*broadtype.Decimal); !ok {
+				return fmt.Errorf("unexpected type %T for field other", values[i])
+			} else if value != nil {
+				_m.Other = value
+			}
+		case scalar.FieldNullS:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field null_s", values[i])
+			} else if value.Valid {
+				_m.NullS = value
+			}
+		case scalar.FieldVs:
+			if value, err := scalar.ValueScanner.Vs.FromValue(values[i]); err != nil {
+				return err
+			} else {
+				_m.Vs = value
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -529,6 +557,15 @@ func (_m *Scalar) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("renamed=")
 	builder.WriteString(_m.Renamed)
+	builder.WriteString(", ")
+	builder.WriteString("other=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Other))
+	builder.WriteString(", ")
+	builder.WriteString("null_s=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NullS))
+	builder.WriteString(", ")
+	builder.WriteString("vs=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Vs))
 	builder.WriteByte(')')
 	return builder.String()
 }

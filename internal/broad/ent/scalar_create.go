@@ -480,6 +480,32 @@ func (_c *ScalarCreate) SetNillableRenamed(v *string) *ScalarCreate {
 	return _c
 }
 
+// SetOther sets the "other" field.
+func (_c *ScalarCreate) SetOther(v *broadtype.Decimal) *ScalarCreate {
+	_c.mutation.SetOther(v)
+	return _c
+}
+
+// SetNullS sets the "null_s" field.
+func (_c *ScalarCreate) SetNullS(v *sql.NullString) *ScalarCreate {
+	_c.mutation.SetNullS(v)
+	return _c
+}
+
+// SetVs sets the "vs" field.
+func (_c *ScalarCreate) SetVs(v broadtype.Upper) *ScalarCreate {
+	_c.mutation.SetVs(v)
+	return _c
+}
+
+// SetNillableVs sets the "vs" field if the given value is not nil.
+func (_c *ScalarCreate) SetNillableVs(v *broadtype.Upper) *ScalarCreate {
+	if v != nil {
+		_c.SetVs(*v)
+	}
+	return _c
+}
+
 // Mutation returns the ScalarMutation object of the builder.
 func (_c *ScalarCreate) Mutation() *ScalarMutation {
 	return _c.mutation
@@ -663,7 +689,10 @@ func (_c *ScalarCreate) sqlSave(ctx context.Context) (*Scalar, error) {
 	if err := _c.check(); err != nil {
 		return nil, err
 	}
-	_node, _spec := _c.createSpec()
+	_node, _spec, err := _c.createSpec()
+	if err != nil {
+		return nil, err
+	}
 	if err := sqlgraph.CreateNode(ctx, _c.driver, _spec); err != nil {
 		if sqlgraph.IsConstraintError(err) {
 			err = &ConstraintError{msg: err.Error(), wrap: err}
@@ -677,7 +706,7 @@ func (_c *ScalarCreate) sqlSave(ctx context.Context) (*Scalar, error) {
 	return _node, nil
 }
 
-func (_c *ScalarCreate) createSpec() (*Scalar, *sqlgraph.CreateSpec) {
+func (_c *ScalarCreate) createSpec() (*Scalar, *sqlgraph.CreateSpec, error) {
 	var (
 		_node = &Scalar{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(scalar.Table, sqlgraph.NewFieldSpec(scalar.FieldID, field.TypeInt))
@@ -827,7 +856,23 @@ func (_c *ScalarCreate) createSpec() (*Scalar, *sqlgraph.CreateSpec) {
 		_spec.SetField(scalar.FieldRenamed, field.TypeString, value)
 		_node.Renamed = value
 	}
-	return _node, _spec
+	if value, ok := _c.mutation.Other(); ok {
+		_spec.SetField(scalar.FieldOther, field.TypeOther, value)
+		_node.Other = value
+	}
+	if value, ok := _c.mutation.NullS(); ok {
+		_spec.SetField(scalar.FieldNullS, field.TypeString, value)
+		_node.NullS = value
+	}
+	if value, ok := _c.mutation.Vs(); ok {
+		vv, err := scalar.ValueScanner.Vs.Value(value)
+		if err != nil {
+			return nil, nil, err
+		}
+		_spec.SetField(scalar.FieldVs, field.TypeString, vv)
+		_node.Vs = value
+	}
+	return _node, _spec, nil
 }
 
 // OnConflict allows configuring the `ON CONFLICT` / `ON DUPLICATE KEY` clause
@@ -1482,6 +1527,60 @@ func (u *ScalarUpsert) SetRenamed(v string) *ScalarUpsert {
 // UpdateRenamed sets the "renamed" field to the value that was provided on create.
 func (u *ScalarUpsert) UpdateRenamed() *ScalarUpsert {
 	u.SetExcluded(scalar.FieldRenamed)
+	return u
+}
+
+// SetOther sets the "other" field.
+func (u *ScalarUpsert) SetOther(v *broadtype.Decimal) *ScalarUpsert {
+	u.Set(scalar.FieldOther, v)
+	return u
+}
+
+// UpdateOther sets the "other" field to the value that was provided on create.
+func (u *ScalarUpsert) UpdateOther() *ScalarUpsert {
+	u.SetExcluded(scalar.FieldOther)
+	return u
+}
+
+// ClearOther clears the value of the "other" field.
+func (u *ScalarUpsert) ClearOther() *ScalarUpsert {
+	u.SetNull(scalar.FieldOther)
+	return u
+}
+
+// SetNullS sets the "null_s" field.
+func (u *ScalarUpsert) SetNullS(v *sql.NullString) *ScalarUpsert {
+	u.Set(scalar.FieldNullS, v)
+	return u
+}
+
+// UpdateNullS sets the "null_s" field to the value that was provided on create.
+func (u *ScalarUpsert) UpdateNullS() *ScalarUpsert {
+	u.SetExcluded(scalar.FieldNullS)
+	return u
+}
+
+// ClearNullS clears the value of the "null_s" field.
+func (u *ScalarUpsert) ClearNullS() *ScalarUpsert {
+	u.SetNull(scalar.FieldNullS)
+	return u
+}
+
+// SetVs sets the "vs" field.
+func (u *ScalarUpsert) SetVs(v broadtype.Upper) *ScalarUpsert {
+	u.Set(scalar.FieldVs, v)
+	return u
+}
+
+// UpdateVs sets the "vs" field to the value that was provided on create.
+func (u *ScalarUpsert) UpdateVs() *ScalarUpsert {
+	u.SetExcluded(scalar.FieldVs)
+	return u
+}
+
+// ClearVs clears the value of the "vs" field.
+func (u *ScalarUpsert) ClearVs() *ScalarUpsert {
+	u.SetNull(scalar.FieldVs)
 	return u
 }
 
@@ -2237,6 +2336,69 @@ func (u *ScalarUpsertOne) UpdateRenamed() *ScalarUpsertOne {
 	})
 }
 
+// SetOther sets the "other" field.
+func (u *ScalarUpsertOne) SetOther(v *broadtype.Decimal) *ScalarUpsertOne {
+	return u.Update(func(s *ScalarUpsert) {
+		s.SetOther(v)
+	})
+}
+
+// UpdateOther sets the "other" field to the value that was provided on create.
+func (u *ScalarUpsertOne) UpdateOther() *ScalarUpsertOne {
+	return u.Update(func(s *ScalarUpsert) {
+		s.UpdateOther()
+	})
+}
+
+// ClearOther clears the value of the "other" field.
+func (u *ScalarUpsertOne) ClearOther() *ScalarUpsertOne {
+	return u.Update(func(s *ScalarUpsert) {
+		s.ClearOther()
+	})
+}
+
+// SetNullS sets the "null_s" field.
+func (u *ScalarUpsertOne) SetNullS(v *sql.NullString) *ScalarUpsertOne {
+	return u.Update(func(s *ScalarUpsert) {
+		s.SetNullS(v)
+	})
+}
+
+// UpdateNullS sets the "null_s" field to the value that was provided on create.
+func (u *ScalarUpsertOne) UpdateNullS() *ScalarUpsertOne {
+	return u.Update(func(s *ScalarUpsert) {
+		s.UpdateNullS()
+	})
+}
+
+// ClearNullS clears the value of the "null_s" field.
+func (u *ScalarUpsertOne) ClearNullS() *ScalarUpsertOne {
+	return u.Update(func(s *ScalarUpsert) {
+		s.ClearNullS()
+	})
+}
+
+// SetVs sets the "vs" field.
+func (u *ScalarUpsertOne) SetVs(v broadtype.Upper) *ScalarUpsertOne {
+	return u.Update(func(s *ScalarUpsert) {
+		s.SetVs(v)
+	})
+}
+
+// UpdateVs sets the "vs" field to the value that was provided on create.
+func (u *ScalarUpsertOne) UpdateVs() *ScalarUpsertOne {
+	return u.Update(func(s *ScalarUpsert) {
+		s.UpdateVs()
+	})
+}
+
+// ClearVs clears the value of the "vs" field.
+func (u *ScalarUpsertOne) ClearVs() *ScalarUpsertOne {
+	return u.Update(func(s *ScalarUpsert) {
+		s.ClearVs()
+	})
+}
+
 // Exec executes the query.
 func (u *ScalarUpsertOne) Exec(ctx context.Context) error {
 	if len(u.create.conflict) == 0 {
@@ -2300,7 +2462,10 @@ func (_c *ScalarCreateBulk) Save(ctx context.Context) ([]*Scalar, error) {
 				}
 				builder.mutation = mutation
 				var err error
-				nodes[i], specs[i] = builder.createSpec()
+				nodes[i], specs[i], err = builder.createSpec()
+				if err != nil {
+					return nil, err
+				}
 				if i < len(mutators)-1 {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
@@ -3152,6 +3317,69 @@ func (u *ScalarUpsertBulk) SetRenamed(v string) *ScalarUpsertBulk {
 func (u *ScalarUpsertBulk) UpdateRenamed() *ScalarUpsertBulk {
 	return u.Update(func(s *ScalarUpsert) {
 		s.UpdateRenamed()
+	})
+}
+
+// SetOther sets the "other" field.
+func (u *ScalarUpsertBulk) SetOther(v *broadtype.Decimal) *ScalarUpsertBulk {
+	return u.Update(func(s *ScalarUpsert) {
+		s.SetOther(v)
+	})
+}
+
+// UpdateOther sets the "other" field to the value that was provided on create.
+func (u *ScalarUpsertBulk) UpdateOther() *ScalarUpsertBulk {
+	return u.Update(func(s *ScalarUpsert) {
+		s.UpdateOther()
+	})
+}
+
+// ClearOther clears the value of the "other" field.
+func (u *ScalarUpsertBulk) ClearOther() *ScalarUpsertBulk {
+	return u.Update(func(s *ScalarUpsert) {
+		s.ClearOther()
+	})
+}
+
+// SetNullS sets the "null_s" field.
+func (u *ScalarUpsertBulk) SetNullS(v *sql.NullString) *ScalarUpsertBulk {
+	return u.Update(func(s *ScalarUpsert) {
+		s.SetNullS(v)
+	})
+}
+
+// UpdateNullS sets the "null_s" field to the value that was provided on create.
+func (u *ScalarUpsertBulk) UpdateNullS() *ScalarUpsertBulk {
+	return u.Update(func(s *ScalarUpsert) {
+		s.UpdateNullS()
+	})
+}
+
+// ClearNullS clears the value of the "null_s" field.
+func (u *ScalarUpsertBulk) ClearNullS() *ScalarUpsertBulk {
+	return u.Update(func(s *ScalarUpsert) {
+		s.ClearNullS()
+	})
+}
+
+// SetVs sets the "vs" field.
+func (u *ScalarUpsertBulk) SetVs(v broadtype.Upper) *ScalarUpsertBulk {
+	return u.Update(func(s *ScalarUpsert) {
+		s.SetVs(v)
+	})
+}
+
+// UpdateVs sets the "vs" field to the value that was provided on create.
+func (u *ScalarUpsertBulk) UpdateVs() *ScalarUpsertBulk {
+	return u.Update(func(s *ScalarUpsert) {
+		s.UpdateVs()
+	})
+}
+
+// ClearVs clears the value of the "vs" field.
+func (u *ScalarUpsertBulk) ClearVs() *ScalarUpsertBulk {
+	return u.Update(func(s *ScalarUpsert) {
+		s.ClearVs()
 	})
 }
 

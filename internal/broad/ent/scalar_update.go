@@ -678,6 +678,50 @@ func (_u *ScalarUpdate) SetNillableRenamed(v *string) *ScalarUpdate {
 	return _u
 }
 
+// SetOther sets the "other" field.
+func (_u *ScalarUpdate) SetOther(v *broadtype.Decimal) *ScalarUpdate {
+	_u.mutation.SetOther(v)
+	return _u
+}
+
+// ClearOther clears the value of the "other" field.
+func (_u *ScalarUpdate) ClearOther() *ScalarUpdate {
+	_u.mutation.ClearOther()
+	return _u
+}
+
+// SetNullS sets the "null_s" field.
+func (_u *ScalarUpdate) SetNullS(v *sql.NullString) *ScalarUpdate {
+	_u.mutation.SetNullS(v)
+	return _u
+}
+
+// ClearNullS clears the value of the "null_s" field.
+func (_u *ScalarUpdate) ClearNullS() *ScalarUpdate {
+	_u.mutation.ClearNullS()
+	return _u
+}
+
+// SetVs sets the "vs" field.
+func (_u *ScalarUpdate) SetVs(v broadtype.Upper) *ScalarUpdate {
+	_u.mutation.SetVs(v)
+	return _u
+}
+
+// SetNillableVs sets the "vs" field if the given value is not nil.
+func (_u *ScalarUpdate) SetNillableVs(v *broadtype.Upper) *ScalarUpdate {
+	if v != nil {
+		_u.SetVs(*v)
+	}
+	return _u
+}
+
+// ClearVs clears the value of the "vs" field.
+func (_u *ScalarUpdate) ClearVs() *ScalarUpdate {
+	_u.mutation.ClearVs()
+	return _u
+}
+
 // Mutation returns the ScalarMutation object of the builder.
 func (_u *ScalarUpdate) Mutation() *ScalarMutation {
 	return _u.mutation
@@ -953,6 +997,28 @@ func (_u *ScalarUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Renamed(); ok {
 		_spec.SetField(scalar.FieldRenamed, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Other(); ok {
+		_spec.SetField(scalar.FieldOther, field.TypeOther, value)
+	}
+	if _u.mutation.OtherCleared() {
+		_spec.ClearField(scalar.FieldOther, field.TypeOther)
+	}
+	if value, ok := _u.mutation.NullS(); ok {
+		_spec.SetField(scalar.FieldNullS, field.TypeString, value)
+	}
+	if _u.mutation.NullSCleared() {
+		_spec.ClearField(scalar.FieldNullS, field.TypeString)
+	}
+	if value, ok := _u.mutation.Vs(); ok {
+		vv, err := scalar.ValueScanner.Vs.Value(value)
+		if err != nil {
+			return 0, err
+		}
+		_spec.SetField(scalar.FieldVs, field.TypeString, vv)
+	}
+	if _u.mutation.VsCleared() {
+		_spec.ClearField(scalar.FieldVs, field.TypeString)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1621,6 +1687,50 @@ func (_u *ScalarUpdateOne) SetNillableRenamed(v *string) *ScalarUpdateOne {
 	return _u
 }
 
+// SetOther sets the "other" field.
+func (_u *ScalarUpdateOne) SetOther(v *broadtype.Decimal) *ScalarUpdateOne {
+	_u.mutation.SetOther(v)
+	return _u
+}
+
+// ClearOther clears the value of the "other" field.
+func (_u *ScalarUpdateOne) ClearOther() *ScalarUpdateOne {
+	_u.mutation.ClearOther()
+	return _u
+}
+
+// SetNullS sets the "null_s" field.
+func (_u *ScalarUpdateOne) SetNullS(v *sql.NullString) *ScalarUpdateOne {
+	_u.mutation.SetNullS(v)
+	return _u
+}
+
+// ClearNullS clears the value of the "null_s" field.
+func (_u *ScalarUpdateOne) ClearNullS() *ScalarUpdateOne {
+	_u.mutation.ClearNullS()
+	return _u
+}
+
+// SetVs sets the "vs" field.
+func (_u *ScalarUpdateOne) SetVs(v broadtype.Upper) *ScalarUpdateOne {
+	_u.mutation.SetVs(v)
+	return _u
+}
+
+// SetNillableVs sets the "vs" field if the given value is not nil.
+func (_u *ScalarUpdateOne) SetNillableVs(v *broadtype.Upper) *ScalarUpdateOne {
+	if v != nil {
+		_u.SetVs(*v)
+	}
+	return _u
+}
+
+// ClearVs clears the value of the "vs" field.
+func (_u *ScalarUpdateOne) ClearVs() *ScalarUpdateOne {
+	_u.mutation.ClearVs()
+	return _u
+}
+
 // Mutation returns the ScalarMutation object of the builder.
 func (_u *ScalarUpdateOne) Mutation() *ScalarMutation {
 	return _u.mutation
@@ -1926,6 +2036,28 @@ func (_u *ScalarUpdateOne) sqlSave(ctx context.Context) (_node *Scalar, err erro
 	}
 	if value, ok := _u.mutation.Renamed(); ok {
 		_spec.SetField(scalar.FieldRenamed, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Other(); ok {
+		_spec.SetField(scalar.FieldOther, field.TypeOther, value)
+	}
+	if _u.mutation.OtherCleared() {
+		_spec.ClearField(scalar.FieldOther, field.TypeOther)
+	}
+	if value, ok := _u.mutation.NullS(); ok {
+		_spec.SetField(scalar.FieldNullS, field.TypeString, value)
+	}
+	if _u.mutation.NullSCleared() {
+		_spec.ClearField(scalar.FieldNullS, field.TypeString)
+	}
+	if value, ok := _u.mutation.Vs(); ok {
+		vv, err := scalar.ValueScanner.Vs.Value(value)
+		if err != nil {
+			return nil, err
+		}
+		_spec.SetField(scalar.FieldVs, field.TypeString, vv)
+	}
+	if _u.mutation.VsCleared() {
+		_spec.ClearField(scalar.FieldVs, field.TypeString)
 	}
 	if read := cacheReadFrom(ctx, _u.mutation); read != nil {
 		return _u.cacheSave(ctx, _spec, read)

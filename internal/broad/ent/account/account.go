@@ -50,6 +50,8 @@ const (
 	EdgeCard = "card"
 	// EdgeGroups holds the string denoting the groups edge name in mutations.
 	EdgeGroups = "groups"
+	// EdgeManagedGroups holds the string denoting the managed_groups edge name in mutations.
+	EdgeManagedGroups = "managed_groups"
 	// Table holds the table name of the account in the database.
 	Table = "accounts"
 	// ParentTable is the table that holds the parent relation/edge.
@@ -97,6 +99,13 @@ const (
 	// GroupsInverseTable is the table name for the Group entity.
 	// It exists in this package in order to avoid circular dependency with the "group" package.
 	GroupsInverseTable = "groups"
+	// ManagedGroupsTable is the table that holds the managed_groups relation/edge.
+	ManagedGroupsTable = "groups"
+	// ManagedGroupsInverseTable is the table name for the Group entity.
+	// It exists in this package in order to avoid circular dependency with the "group" package.
+	ManagedGroupsInverseTable = "groups"
+	// ManagedGroupsColumn is the table column denoting the managed_groups relation/edge.
+	ManagedGroupsColumn = "group_manager"
 )
 
 // Columns holds all SQL columns for account fields.
@@ -321,6 +330,20 @@ func ByGroups(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newGroupsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByManagedGroupsCount orders the results by managed_groups count.
+func ByManagedGroupsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newManagedGroupsStep(), opts...)
+	}
+}
+
+// ByManagedGroups orders the results by managed_groups terms.
+func ByManagedGroups(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newManagedGroupsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newParentStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -375,5 +398,12 @@ func newGroupsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(GroupsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2M, false, GroupsTable, GroupsPrimaryKey...),
+	)
+}
+func newManagedGroupsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ManagedGroupsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, true, ManagedGroupsTable, ManagedGroupsColumn),
 	)
 }

@@ -729,6 +729,29 @@ func HasGroupsWith(preds ...predicate.Group) predicate.Account {
 	})
 }
 
+// HasManagedGroups applies the HasEdge predicate on the "managed_groups" edge.
+func HasManagedGroups() predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, ManagedGroupsTable, ManagedGroupsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasManagedGroupsWith applies the HasEdge predicate on the "managed_groups" edge with a given conditions (other predicates).
+func HasManagedGroupsWith(preds ...predicate.Group) predicate.Account {
+	return predicate.Account(func(s *sql.Selector) {
+		step := newManagedGroupsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Account) predicate.Account {
 	return predicate.Account(sql.AndPredicates(predicates...))

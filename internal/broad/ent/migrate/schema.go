@@ -242,6 +242,9 @@ var (
 		{Name: "secret", Type: field.TypeString, Default: ""},
 		{Name: "frozen", Type: field.TypeString, Default: ""},
 		{Name: "old_name", Type: field.TypeString, Default: ""},
+		{Name: "other", Type: field.TypeOther, Nullable: true, SchemaType: map[string]string{"mysql": "varchar(64)", "postgres": "text", "sqlite3": "text"}},
+		{Name: "null_s", Type: field.TypeString, Nullable: true},
+		{Name: "vs", Type: field.TypeString, Nullable: true},
 	}
 	// ScalarsTable holds the schema information for the "scalars" table.
 	ScalarsTable = &schema.Table{

@@ -30,5 +30,16 @@ type Profile func(*sql.Selector)
 // Scalar is the predicate function for scalar builders.
 type Scalar func(*sql.Selector)
 
+// ScalarOrErr calls the predicate only if the error is not nit.
+func ScalarOrErr(p Scalar, err error) Scalar {
+	return func(s *sql.Selector) {
+		if err != nil {
+			s.AddError(err)
+			return
+		}
+		p(s)
+	}
+}
+
 // Tag is the predicate function for tag builders.
 type Tag func(*sql.Selector)

@@ -20,6 +20,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/privacy"
+	"entgo.io/ent/schema/field"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -168,6 +169,9 @@ func init() {
 	scalarDescRenamed := scalarFields[35].Descriptor()
 	// scalar.DefaultRenamed holds the default value on creation for the renamed field.
 	scalar.DefaultRenamed = scalarDescRenamed.Default.(string)
+	// scalarDescVs is the schema descriptor for vs field.
+	scalarDescVs := scalarFields[38].Descriptor()
+	scalar.ValueScanner.Vs = scalarDescVs.ValueScanner.(field.TypeValueScanner[broadtype.Upper])
 	tag.Policy = privacy.NewPolicies(schema.Tag{})
 	tag.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

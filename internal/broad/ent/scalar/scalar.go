@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/internal/broad/broadtype"
 	"github.com/google/uuid"
 )
@@ -88,6 +89,12 @@ const (
 	FieldFrozen = "frozen"
 	// FieldRenamed holds the string denoting the renamed field in the database.
 	FieldRenamed = "old_name"
+	// FieldOther holds the string denoting the other field in the database.
+	FieldOther = "other"
+	// FieldNullS holds the string denoting the null_s field in the database.
+	FieldNullS = "null_s"
+	// FieldVs holds the string denoting the vs field in the database.
+	FieldVs = "vs"
 	// Table holds the table name of the scalar in the database.
 	Table = "scalars"
 )
@@ -131,6 +138,9 @@ var Columns = []string{
 	FieldSecret,
 	FieldFrozen,
 	FieldRenamed,
+	FieldOther,
+	FieldNullS,
+	FieldVs,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -176,6 +186,10 @@ var (
 	DefaultFrozen string
 	// DefaultRenamed holds the default value on creation for the "renamed" field.
 	DefaultRenamed string
+	// ValueScanner of all Scalar fields.
+	ValueScanner struct {
+		Vs field.TypeValueScanner[broadtype.Upper]
+	}
 )
 
 // E defines the type for the "e" enum field.
@@ -396,4 +410,19 @@ func ByFrozen(opts ...sql.OrderTermOption) OrderOption {
 // ByRenamed orders the results by the renamed field.
 func ByRenamed(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRenamed, opts...).ToFunc()
+}
+
+// ByOther orders the results by the other field.
+func ByOther(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOther, opts...).ToFunc()
+}
+
+// ByNullS orders the results by the null_s field.
+func ByNullS(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNullS, opts...).ToFunc()
+}
+
+// ByVs orders the results by the vs field.
+func ByVs(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVs, opts...).ToFunc()
 }

@@ -3,6 +3,7 @@
 package scalar
 
 import (
+	"fmt"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -201,6 +202,22 @@ func Frozen(v string) predicate.Scalar {
 // Renamed applies equality check predicate on the "renamed" field. It's identical to RenamedEQ.
 func Renamed(v string) predicate.Scalar {
 	return predicate.Scalar(sql.FieldEQ(FieldRenamed, v))
+}
+
+// Other applies equality check predicate on the "other" field. It's identical to OtherEQ.
+func Other(v *broadtype.Decimal) predicate.Scalar {
+	return predicate.Scalar(sql.FieldEQ(FieldOther, v))
+}
+
+// NullS applies equality check predicate on the "null_s" field. It's identical to NullSEQ.
+func NullS(v *sql.NullString) predicate.Scalar {
+	return predicate.Scalar(sql.FieldEQ(FieldNullS, v))
+}
+
+// Vs applies equality check predicate on the "vs" field. It's identical to VsEQ.
+func Vs(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	return predicate.ScalarOrErr(sql.FieldEQ(FieldVs, vc), err)
 }
 
 // IEQ applies the EQ predicate on the "i" field.
@@ -1784,6 +1801,260 @@ func RenamedEqualFold(v string) predicate.Scalar {
 // RenamedContainsFold applies the ContainsFold predicate on the "renamed" field.
 func RenamedContainsFold(v string) predicate.Scalar {
 	return predicate.Scalar(sql.FieldContainsFold(FieldRenamed, v))
+}
+
+// OtherEQ applies the EQ predicate on the "other" field.
+func OtherEQ(v *broadtype.Decimal) predicate.Scalar {
+	return predicate.Scalar(sql.FieldEQ(FieldOther, v))
+}
+
+// OtherNEQ applies the NEQ predicate on the "other" field.
+func OtherNEQ(v *broadtype.Decimal) predicate.Scalar {
+	return predicate.Scalar(sql.FieldNEQ(FieldOther, v))
+}
+
+// OtherIn applies the In predicate on the "other" field.
+func OtherIn(vs ...*broadtype.Decimal) predicate.Scalar {
+	return predicate.Scalar(sql.FieldIn(FieldOther, vs...))
+}
+
+// OtherNotIn applies the NotIn predicate on the "other" field.
+func OtherNotIn(vs ...*broadtype.Decimal) predicate.Scalar {
+	return predicate.Scalar(sql.FieldNotIn(FieldOther, vs...))
+}
+
+// OtherGT applies the GT predicate on the "other" field.
+func OtherGT(v *broadtype.Decimal) predicate.Scalar {
+	return predicate.Scalar(sql.FieldGT(FieldOther, v))
+}
+
+// OtherGTE applies the GTE predicate on the "other" field.
+func OtherGTE(v *broadtype.Decimal) predicate.Scalar {
+	return predicate.Scalar(sql.FieldGTE(FieldOther, v))
+}
+
+// OtherLT applies the LT predicate on the "other" field.
+func OtherLT(v *broadtype.Decimal) predicate.Scalar {
+	return predicate.Scalar(sql.FieldLT(FieldOther, v))
+}
+
+// OtherLTE applies the LTE predicate on the "other" field.
+func OtherLTE(v *broadtype.Decimal) predicate.Scalar {
+	return predicate.Scalar(sql.FieldLTE(FieldOther, v))
+}
+
+// OtherIsNil applies the IsNil predicate on the "other" field.
+func OtherIsNil() predicate.Scalar {
+	return predicate.Scalar(sql.FieldIsNull(FieldOther))
+}
+
+// OtherNotNil applies the NotNil predicate on the "other" field.
+func OtherNotNil() predicate.Scalar {
+	return predicate.Scalar(sql.FieldNotNull(FieldOther))
+}
+
+// NullSEQ applies the EQ predicate on the "null_s" field.
+func NullSEQ(v *sql.NullString) predicate.Scalar {
+	return predicate.Scalar(sql.FieldEQ(FieldNullS, v))
+}
+
+// NullSNEQ applies the NEQ predicate on the "null_s" field.
+func NullSNEQ(v *sql.NullString) predicate.Scalar {
+	return predicate.Scalar(sql.FieldNEQ(FieldNullS, v))
+}
+
+// NullSIn applies the In predicate on the "null_s" field.
+func NullSIn(vs ...*sql.NullString) predicate.Scalar {
+	return predicate.Scalar(sql.FieldIn(FieldNullS, vs...))
+}
+
+// NullSNotIn applies the NotIn predicate on the "null_s" field.
+func NullSNotIn(vs ...*sql.NullString) predicate.Scalar {
+	return predicate.Scalar(sql.FieldNotIn(FieldNullS, vs...))
+}
+
+// NullSGT applies the GT predicate on the "null_s" field.
+func NullSGT(v *sql.NullString) predicate.Scalar {
+	return predicate.Scalar(sql.FieldGT(FieldNullS, v))
+}
+
+// NullSGTE applies the GTE predicate on the "null_s" field.
+func NullSGTE(v *sql.NullString) predicate.Scalar {
+	return predicate.Scalar(sql.FieldGTE(FieldNullS, v))
+}
+
+// NullSLT applies the LT predicate on the "null_s" field.
+func NullSLT(v *sql.NullString) predicate.Scalar {
+	return predicate.Scalar(sql.FieldLT(FieldNullS, v))
+}
+
+// NullSLTE applies the LTE predicate on the "null_s" field.
+func NullSLTE(v *sql.NullString) predicate.Scalar {
+	return predicate.Scalar(sql.FieldLTE(FieldNullS, v))
+}
+
+// NullSContains applies the Contains predicate on the "null_s" field.
+func NullSContains(v *sql.NullString) predicate.Scalar {
+	vc := v.String
+	return predicate.Scalar(sql.FieldContains(FieldNullS, vc))
+}
+
+// NullSHasPrefix applies the HasPrefix predicate on the "null_s" field.
+func NullSHasPrefix(v *sql.NullString) predicate.Scalar {
+	vc := v.String
+	return predicate.Scalar(sql.FieldHasPrefix(FieldNullS, vc))
+}
+
+// NullSHasSuffix applies the HasSuffix predicate on the "null_s" field.
+func NullSHasSuffix(v *sql.NullString) predicate.Scalar {
+	vc := v.String
+	return predicate.Scalar(sql.FieldHasSuffix(FieldNullS, vc))
+}
+
+// NullSIsNil applies the IsNil predicate on the "null_s" field.
+func NullSIsNil() predicate.Scalar {
+	return predicate.Scalar(sql.FieldIsNull(FieldNullS))
+}
+
+// NullSNotNil applies the NotNil predicate on the "null_s" field.
+func NullSNotNil() predicate.Scalar {
+	return predicate.Scalar(sql.FieldNotNull(FieldNullS))
+}
+
+// NullSEqualFold applies the EqualFold predicate on the "null_s" field.
+func NullSEqualFold(v *sql.NullString) predicate.Scalar {
+	vc := v.String
+	return predicate.Scalar(sql.FieldEqualFold(FieldNullS, vc))
+}
+
+// NullSContainsFold applies the ContainsFold predicate on the "null_s" field.
+func NullSContainsFold(v *sql.NullString) predicate.Scalar {
+	vc := v.String
+	return predicate.Scalar(sql.FieldContainsFold(FieldNullS, vc))
+}
+
+// VsEQ applies the EQ predicate on the "vs" field.
+func VsEQ(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	return predicate.ScalarOrErr(sql.FieldEQ(FieldVs, vc), err)
+}
+
+// VsNEQ applies the NEQ predicate on the "vs" field.
+func VsNEQ(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	return predicate.ScalarOrErr(sql.FieldNEQ(FieldVs, vc), err)
+}
+
+// VsIn applies the In predicate on the "vs" field.
+func VsIn(vs ...broadtype.Upper) predicate.Scalar {
+	var (
+		err error
+		v   = make([]any, len(vs))
+	)
+	for i := range v {
+		if v[i], err = ValueScanner.Vs.Value(vs[i]); err != nil {
+			break
+		}
+	}
+	return predicate.ScalarOrErr(sql.FieldIn(FieldVs, v...), err)
+}
+
+// VsNotIn applies the NotIn predicate on the "vs" field.
+func VsNotIn(vs ...broadtype.Upper) predicate.Scalar {
+	var (
+		err error
+		v   = make([]any, len(vs))
+	)
+	for i := range v {
+		if v[i], err = ValueScanner.Vs.Value(vs[i]); err != nil {
+			break
+		}
+	}
+	return predicate.ScalarOrErr(sql.FieldNotIn(FieldVs, v...), err)
+}
+
+// VsGT applies the GT predicate on the "vs" field.
+func VsGT(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	return predicate.ScalarOrErr(sql.FieldGT(FieldVs, vc), err)
+}
+
+// VsGTE applies the GTE predicate on the "vs" field.
+func VsGTE(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	return predicate.ScalarOrErr(sql.FieldGTE(FieldVs, vc), err)
+}
+
+// VsLT applies the LT predicate on the "vs" field.
+func VsLT(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	return predicate.ScalarOrErr(sql.FieldLT(FieldVs, vc), err)
+}
+
+// VsLTE applies the LTE predicate on the "vs" field.
+func VsLTE(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	return predicate.ScalarOrErr(sql.FieldLTE(FieldVs, vc), err)
+}
+
+// VsContains applies the Contains predicate on the "vs" field.
+func VsContains(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	vcs, ok := vc.(string)
+	if err == nil && !ok {
+		err = fmt.Errorf("vs value is not a string: %T", vc)
+	}
+	return predicate.ScalarOrErr(sql.FieldContains(FieldVs, vcs), err)
+}
+
+// VsHasPrefix applies the HasPrefix predicate on the "vs" field.
+func VsHasPrefix(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	vcs, ok := vc.(string)
+	if err == nil && !ok {
+		err = fmt.Errorf("vs value is not a string: %T", vc)
+	}
+	return predicate.ScalarOrErr(sql.FieldHasPrefix(FieldVs, vcs), err)
+}
+
+// VsHasSuffix applies the HasSuffix predicate on the "vs" field.
+func VsHasSuffix(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	vcs, ok := vc.(string)
+	if err == nil && !ok {
+		err = fmt.Errorf("vs value is not a string: %T", vc)
+	}
+	return predicate.ScalarOrErr(sql.FieldHasSuffix(FieldVs, vcs), err)
+}
+
+// VsIsNil applies the IsNil predicate on the "vs" field.
+func VsIsNil() predicate.Scalar {
+	return predicate.Scalar(sql.FieldIsNull(FieldVs))
+}
+
+// VsNotNil applies the NotNil predicate on the "vs" field.
+func VsNotNil() predicate.Scalar {
+	return predicate.Scalar(sql.FieldNotNull(FieldVs))
+}
+
+// VsEqualFold applies the EqualFold predicate on the "vs" field.
+func VsEqualFold(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	vcs, ok := vc.(string)
+	if err == nil && !ok {
+		err = fmt.Errorf("vs value is not a string: %T", vc)
+	}
+	return predicate.ScalarOrErr(sql.FieldEqualFold(FieldVs, vcs), err)
+}
+
+// VsContainsFold applies the ContainsFold predicate on the "vs" field.
+func VsContainsFold(v broadtype.Upper) predicate.Scalar {
+	vc, err := ValueScanner.Vs.Value(v)
+	vcs, ok := vc.(string)
+	if err == nil && !ok {
+		err = fmt.Errorf("vs value is not a string: %T", vc)
+	}
+	return predicate.ScalarOrErr(sql.FieldContainsFold(FieldVs, vcs), err)
 }
 
 // And groups predicates with the AND operator between them.

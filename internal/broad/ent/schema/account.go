@@ -47,8 +47,7 @@ func (Account) Edges() []ent.Edge {
 		edge.To("profile", Profile.Type).Unique(),
 		edge.To("card", Card.Type).Unique(),
 		edge.To("groups", Group.Type),
-		// PENDING: M2O declared from the owning side, with its inverse (generated code does not compile).
-		// edge.From("managed_groups", Group.Type).Ref("manager"),
+		edge.From("managed_groups", Group.Type).Ref("manager"),
 	}
 }
 

@@ -65,7 +65,6 @@ func (Post) Annotations() []schema.Annotation {
 		cachemodel.PublishBy("title"),
 		cachemodel.PublishBy("status"),
 		cachemodel.PublishBy("deleted"),
-		// PENDING: uint PublishBy (generated code does not compile).
-		// cachemodel.PublishBy("views"),
+		cachemodel.PublishBy("views"),
 	}
 }

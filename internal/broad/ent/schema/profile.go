@@ -37,7 +37,6 @@ func (Profile) Edges() []ent.Edge {
 func (Profile) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		cachemodel.PublishBy("handle"),
-		// PENDING: Optional-not-Nillable PublishBy (refused by cachegen).
-		// cachemodel.PublishBy("bio"),
+		cachemodel.PublishBy("bio"),
 	}
 }

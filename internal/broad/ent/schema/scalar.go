@@ -57,12 +57,9 @@ func (Scalar) Fields() []ent.Field {
 		field.String("secret").Sensitive().Default(""),
 		field.String("frozen").Immutable().Default(""),
 		field.String("renamed").StorageKey("old_name").Default(""),
-		// PENDING: field.Other (refused by cachegen).
-		// field.Other("other", &broadtype.Decimal{}).SchemaType(broadtype.DecimalSchemaType).Optional(),
-		// PENDING: pointer GoType with Scan/Value (refused by cachegen).
-		// field.String("null_s").GoType(&broadtype.NullString{}).Optional(),
-		// PENDING: ValueScanner GoType (refused by cachegen).
-		// field.String("vs").GoType(broadtype.Upper("")).ValueScanner(broadtype.UpperValueScanner).Optional(),
+		field.Other("other", &broadtype.Decimal{}).SchemaType(broadtype.DecimalSchemaType).Optional(),
+		field.String("null_s").GoType(&broadtype.NullString{}).Optional(),
+		field.String("vs").GoType(broadtype.Upper("")).ValueScanner(broadtype.UpperValueScanner).Optional(),
 	}
 }
 
@@ -90,11 +87,11 @@ func (Scalar) Annotations() []schema.Annotation {
 		cachemodel.PublishBy("cents"),
 		cachemodel.PublishBy("frozen"),
 		cachemodel.PublishBy("renamed"),
-		// cachemodel.PublishBy("u"), // PENDING: uint PublishBy (generated code does not compile)
-		// cachemodel.PublishBy("u64"), // PENDING: uint PublishBy (generated code does not compile)
-		// cachemodel.PublishBy("u16"), // PENDING: uint PublishBy (generated code does not compile)
-		// cachemodel.PublishBy("nil_uid"), // PENDING: Nillable UUID PublishBy (generated code does not compile)
-		// cachemodel.PublishBy("opt_s"), // PENDING: Optional-not-Nillable PublishBy (refused by cachegen)
-		// cachemodel.PublishBy("i16"), // PENDING: Optional-not-Nillable PublishBy (refused by cachegen)
+		cachemodel.PublishBy("u"),
+		cachemodel.PublishBy("u64"),
+		cachemodel.PublishBy("u16"),
+		cachemodel.PublishBy("nil_uid"),
+		cachemodel.PublishBy("opt_s"),
+		cachemodel.PublishBy("i16"),
 	}
 }
