@@ -180,7 +180,7 @@ func MutateLinks[C any, O comparable](ctx context.Context, l *Links[C], c *Cache
 		if err != nil {
 			return nil, err
 		}
-		if len(ids) <= MaxRestrict {
+		if len(ids) <= maxRestrict {
 			// The write changes the owners whose rows are listed, no others.
 			w.Restrict(ids)
 		}
@@ -315,7 +315,7 @@ func (q linkLister) ids(ctx context.Context, table, id, column string, owners []
 		return nil, nil
 	}
 	list := func(drv dialect.Driver) ([]any, error) {
-		return InChunks(ctx, owners, func(ctx context.Context, owners []any) ([]any, error) {
+		return inChunks(ctx, owners, func(ctx context.Context, owners []any) ([]any, error) {
 			b := sql.Dialect(drv.Dialect())
 			query, args := b.Select(id).From(b.Table(table)).Where(sql.In(column, owners...)).Query()
 			var rows sql.Rows

@@ -168,7 +168,7 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 			}
 		}
 	}
-	if w.Op.Is(ent.OpUpdate|ent.OpDelete) && w.Restrict != nil && len(ids) <= MaxRestrict {
+	if w.Op.Is(ent.OpUpdate|ent.OpDelete) && w.Restrict != nil && len(ids) <= maxRestrict {
 		w.Restrict(ids)
 	}
 	keys := make([]string, 0, len(ids)+len(w.Lists))
@@ -180,7 +180,7 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 			keys = append(keys, ks.list(l.Index, s.indexKey(d, idx, l.Key)))
 		}
 	}
-	if w.Predict != nil && w.Op.Is(ent.OpUpdate|ent.OpUpdateOne) && len(ids) > 0 && len(ids) <= MaxRestrict && s.movesLists(w.Mutation) {
+	if w.Predict != nil && w.Op.Is(ent.OpUpdate|ent.OpUpdateOne) && len(ids) > 0 && len(ids) <= maxRestrict && s.movesLists(w.Mutation) {
 		rows, err := w.Predict(ctx, ids)
 		if err != nil {
 			return nil, err
@@ -353,18 +353,18 @@ func (s *Schema[T, ID]) movesLists(m ent.Mutation) bool {
 	return false
 }
 
-// MaxRestrict is the most ids an update or delete is restricted to (the
+// maxRestrict is the most ids an update or delete is restricted to (the
 // rows its predicates matched when the cache read them); above it, the
 // statement keeps only its own predicates (see the README's limits).
-const MaxRestrict = 10000
+const maxRestrict = 10000
 
 // reloadChunk bounds the ids of one read-back query (databases limit the
 // parameters of a statement).
 const reloadChunk = 500
 
-// InChunks runs query on keys in chunks small enough for a statement's
+// inChunks runs query on keys in chunks small enough for a statement's
 // parameters, and returns the results one after the other.
-func InChunks[K, V any](ctx context.Context, keys []K, query func(context.Context, []K) ([]V, error)) ([]V, error) {
+func inChunks[K, V any](ctx context.Context, keys []K, query func(context.Context, []K) ([]V, error)) ([]V, error) {
 	var out []V
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), reloadChunk)]

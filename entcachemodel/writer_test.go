@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// InChunks keeps each query within reloadChunk keys and returns every
+// inChunks keeps each query within reloadChunk keys and returns every
 // result in order.
 func TestInChunks(t *testing.T) {
 	keys := make([]int, 2*reloadChunk+7)
@@ -17,7 +17,7 @@ func TestInChunks(t *testing.T) {
 		keys[i] = i
 	}
 	var sizes []int
-	got, err := InChunks(context.Background(), keys, func(_ context.Context, chunk []int) ([]int, error) {
+	got, err := inChunks(context.Background(), keys, func(_ context.Context, chunk []int) ([]int, error) {
 		sizes = append(sizes, len(chunk))
 		out := make([]int, len(chunk))
 		for i, k := range chunk {
@@ -33,10 +33,10 @@ func TestInChunks(t *testing.T) {
 	}
 
 	boom := errors.New("boom")
-	_, err = InChunks(context.Background(), keys, func(context.Context, []int) ([]int, error) { return nil, boom })
+	_, err = inChunks(context.Background(), keys, func(context.Context, []int) ([]int, error) { return nil, boom })
 	assert.ErrorIs(t, err, boom)
 
-	none, err := InChunks(context.Background(), []int(nil), func(context.Context, []int) ([]int, error) {
+	none, err := inChunks(context.Background(), []int(nil), func(context.Context, []int) ([]int, error) {
 		t.Fatal("no keys, no query")
 		return nil, nil
 	})
