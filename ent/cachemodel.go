@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/privacy"
@@ -44,16 +45,26 @@ import (
 // CacheModel option, and none inside a transaction, whose reads must see its
 // own uncommitted writes and must never be published.
 func (c config) cacheModel() *entcachemodel.Cache {
-	if _, ok := c.driver.(*txDriver); ok {
+	if _, ok := cacheTxDriver(c.driver); ok {
 		return nil
 	}
 	return c.CacheModel
 }
 
+// cacheTxDriver returns the transaction's driver when d is one, also under
+// ent's debug wrapper (tx.Client().Debug()).
+func cacheTxDriver(d dialect.Driver) (*txDriver, bool) {
+	if debug, ok := d.(*dialect.DebugDriver); ok {
+		d = debug.Driver
+	}
+	tx, ok := d.(*txDriver)
+	return tx, ok
+}
+
 // cacheCommitted returns c reading outside any transaction: rows read back
 // after a commit must be the committed ones.
 func (c config) cacheCommitted() config {
-	if tx, ok := c.driver.(*txDriver); ok {
+	if tx, ok := cacheTxDriver(c.driver); ok {
 		c.driver = tx.drv
 	}
 	return c
@@ -94,7 +105,8 @@ func cacheContext(ctx context.Context) context.Context {
 
 // cacheWrite returns the transaction part of a cache write.
 func cacheWrite(c config) (entcachemodel.Tx, any) {
-	if tx, ok := c.driver.(*txDriver); ok {
+	if tx, ok := cacheTxDriver(c.driver); ok {
+		c.driver = tx
 		return cacheTx{tx: &Tx{config: c}}, tx
 	}
 	return nil, nil

@@ -81,15 +81,32 @@ func (c *Cache) checkServers(ctx context.Context) bool {
 	if !id.due.Load() && time.Now().UnixNano() <= id.expires.Load() {
 		return false // checked while we waited
 	}
-	if !c.redisUp() {
-		return false
+	if time.Now().UnixNano() < c.openTill.Load() {
+		return false // within the breaker's cooldown; checked when it ends
 	}
+	_, changed, _ := c.readServers(ctx)
+	return changed
+}
+
+// confirmServers reads the servers now, breaker or not, and returns the
+// server epoch they give: repairs use it to remove their keys where readers
+// look for them.
+func (c *Cache) confirmServers(ctx context.Context) (string, error) {
+	c.ident.mu.Lock()
+	defer c.ident.mu.Unlock()
+	epoch, _, err := c.readServers(ctx)
+	return epoch, err
+}
+
+// readServers reads the masters' run ids and the stamp, and moves to the
+// epoch the stamp gives; it holds ident.mu.
+func (c *Cache) readServers(ctx context.Context) (epoch string, changed bool, err error) {
+	id := &c.ident
 	ctx, cancel := c.writeCtx(ctx)
 	defer cancel()
 	id.due.Store(false)
 	ids, err := runIDs(ctx, c.rdb)
 	if err == nil {
-		var epoch string
 		if epoch, err = stampScript.Run(ctx, c.rdb, []string{"{" + KeyPart(c.prefix) + "}:servers"}, ids).Text(); err == nil {
 			old := id.epoch.Load()
 			id.epoch.Store(&epoch)
@@ -98,14 +115,14 @@ func (c *Cache) checkServers(ctx context.Context) bool {
 			if old != nil && *old != epoch {
 				c.log.Warn("entcachemodel: the Redis servers changed (a failover or a restart); the cache starts empty",
 					"run_ids", ids, "epoch", epoch)
-				return true
+				return epoch, true, nil
 			}
-			return false
+			return epoch, false, nil
 		}
 	}
 	id.due.Store(true)
 	c.fail(ctx, "check servers", err)
-	return false
+	return "", false, err
 }
 
 // runIDs returns the run ids of the client's masters, sorted and joined; ""

@@ -60,8 +60,14 @@ func (q *repairQueue) run() {
 		q.mu.Unlock()
 		// The keys were built for the servers of their write; if those were
 		// replaced since, the write may be missing on the new ones, under
-		// their epoch.
-		epoch := q.cache.serverEpoch(context.Background())
+		// their epoch: read it now, and again after the removal, so that a
+		// key leaves the queue only once removed where readers look.
+		ctx := context.Background()
+		epoch, err := q.cache.confirmServers(ctx)
+		if err != nil {
+			wait = min(wait*2, time.Second)
+			continue
+		}
 		keys := make([]string, 0, 2*len(batch))
 		for _, k := range batch {
 			keys = append(keys, k)
@@ -69,7 +75,14 @@ func (q *repairQueue) run() {
 				keys = append(keys, on)
 			}
 		}
-		if err := q.cache.remove(context.Background(), keys); err != nil {
+		err = q.cache.remove(ctx, keys)
+		if err == nil {
+			var now string
+			if now, err = q.cache.confirmServers(ctx); err == nil && now != epoch {
+				continue // the servers changed during the removal: again
+			}
+		}
+		if err != nil {
 			wait = min(wait*2, time.Second)
 			continue
 		}
