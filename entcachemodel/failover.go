@@ -84,13 +84,17 @@ func (c *Cache) checkServers(ctx context.Context) bool {
 	if time.Now().UnixNano() < c.openTill.Load() {
 		return false // within the breaker's cooldown; checked when it ends
 	}
-	_, changed, _ := c.readServers(ctx)
+	_, changed, err := c.readServers(ctx)
+	if err != nil {
+		c.fail(ctx, "check servers", err)
+	}
 	return changed
 }
 
 // confirmServers reads the servers now, breaker or not, and returns the
 // server epoch they give: repairs use it to remove their keys where readers
-// look for them.
+// look for them. Like the repair's other round trips, a failure is the
+// repair's to retry: it is not counted or logged as a caller's error.
 func (c *Cache) confirmServers(ctx context.Context) (string, error) {
 	c.ident.mu.Lock()
 	defer c.ident.mu.Unlock()
@@ -121,7 +125,6 @@ func (c *Cache) readServers(ctx context.Context) (epoch string, changed bool, er
 		}
 	}
 	id.due.Store(true)
-	c.fail(ctx, "check servers", err)
 	return "", false, err
 }
 
