@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -149,6 +150,7 @@ func cacheError(err error, label string) error {
 // collDocCacheByKind is the published lookup of CollDoc by kind.
 var collDocCacheByKind = &entcachemodel.Index[*CollDoc]{
 	Name:   "kind",
+	Def:    "3a9a196bf288",
 	Unique: false,
 	Key: func(v *CollDoc) (string, bool) {
 		return entcachemodel.IndexKey(v.Kind), true
@@ -350,6 +352,7 @@ func (c *CollDocCache) ListByKind(ctx context.Context, kind string) ([]*CollDoc,
 // collNameCacheByName is the published lookup of CollName by name.
 var collNameCacheByName = &entcachemodel.Index[*CollName]{
 	Name:   "name",
+	Def:    "18b6a63484d7",
 	Unique: false,
 	Key: func(v *CollName) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -359,6 +362,7 @@ var collNameCacheByName = &entcachemodel.Index[*CollName]{
 // collNameCacheByNick is the published lookup of CollName by nick.
 var collNameCacheByNick = &entcachemodel.Index[*CollName]{
 	Name:   "nick",
+	Def:    "66b54c8028ae",
 	Unique: true,
 	Key: func(v *CollName) (string, bool) {
 		return entcachemodel.IndexKey(v.Nick), true
@@ -569,6 +573,7 @@ func (c *CollNameCache) GetByNick(ctx context.Context, nick string) (*CollName, 
 // collTagCacheByLabel is the published lookup of CollTag by label.
 var collTagCacheByLabel = &entcachemodel.Index[*CollTag]{
 	Name:   "label",
+	Def:    "458261ac9f9e",
 	Unique: false,
 	Key: func(v *CollTag) (string, bool) {
 		return entcachemodel.IndexKey(v.Label), true
@@ -578,6 +583,7 @@ var collTagCacheByLabel = &entcachemodel.Index[*CollTag]{
 // collTagCacheBySlug is the published lookup of CollTag by slug.
 var collTagCacheBySlug = &entcachemodel.Index[*CollTag]{
 	Name:   "slug",
+	Def:    "f7a04d5e089e",
 	Unique: true,
 	Key: func(v *CollTag) (string, bool) {
 		return entcachemodel.IndexKey(v.Slug), true
@@ -789,6 +795,7 @@ func (c *CollTagCache) GetBySlug(ctx context.Context, slug string) (*CollTag, er
 // collWordCacheByLabel is the published lookup of CollWord by label.
 var collWordCacheByLabel = &entcachemodel.Index[*CollWord]{
 	Name:   "label",
+	Def:    "93e880d205de",
 	Unique: false,
 	Key: func(v *CollWord) (string, bool) {
 		return entcachemodel.IndexKey(v.Label), true
@@ -798,6 +805,7 @@ var collWordCacheByLabel = &entcachemodel.Index[*CollWord]{
 // collWordCacheByCode is the published lookup of CollWord by code.
 var collWordCacheByCode = &entcachemodel.Index[*CollWord]{
 	Name:   "code",
+	Def:    "25c000600e83",
 	Unique: true,
 	Key: func(v *CollWord) (string, bool) {
 		return entcachemodel.IndexKey(v.Code), true
@@ -807,6 +815,7 @@ var collWordCacheByCode = &entcachemodel.Index[*CollWord]{
 // collWordCacheByRank is the published lookup of CollWord by rank.
 var collWordCacheByRank = &entcachemodel.Index[*CollWord]{
 	Name:   "rank",
+	Def:    "95ae746777db",
 	Unique: false,
 	Key: func(v *CollWord) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Rank), 10)), true
@@ -1035,6 +1044,7 @@ func (c *CollWordCache) ListByRank(ctx context.Context, rank int) ([]*CollWord, 
 // kindAllCacheByFInt is the published lookup of KindAll by f_int.
 var kindAllCacheByFInt = &entcachemodel.Index[*KindAll]{
 	Name:   "f_int",
+	Def:    "0aedd2496f37",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.FInt), 10)), true
@@ -1044,6 +1054,7 @@ var kindAllCacheByFInt = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFInt8 is the published lookup of KindAll by f_int8.
 var kindAllCacheByFInt8 = &entcachemodel.Index[*KindAll]{
 	Name:   "f_int8",
+	Def:    "d58c5a22c457",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		if v.FInt8 == 0 {
@@ -1056,6 +1067,7 @@ var kindAllCacheByFInt8 = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFInt16 is the published lookup of KindAll by f_int16.
 var kindAllCacheByFInt16 = &entcachemodel.Index[*KindAll]{
 	Name:   "f_int16",
+	Def:    "2e42958d3a1e",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		if v.FInt16 == nil {
@@ -1068,6 +1080,7 @@ var kindAllCacheByFInt16 = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFInt32 is the published lookup of KindAll by f_int32.
 var kindAllCacheByFInt32 = &entcachemodel.Index[*KindAll]{
 	Name:   "f_int32",
+	Def:    "62297b66df83",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.FInt32), 10)), true
@@ -1077,6 +1090,7 @@ var kindAllCacheByFInt32 = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFInt64 is the published lookup of KindAll by f_int64.
 var kindAllCacheByFInt64 = &entcachemodel.Index[*KindAll]{
 	Name:   "f_int64",
+	Def:    "5c78fa571168",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.FInt64), 10)), true
@@ -1086,6 +1100,7 @@ var kindAllCacheByFInt64 = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFUint is the published lookup of KindAll by f_uint.
 var kindAllCacheByFUint = &entcachemodel.Index[*KindAll]{
 	Name:   "f_uint",
+	Def:    "ca8a729d0ad1",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.FUint), 10)), true
@@ -1095,6 +1110,7 @@ var kindAllCacheByFUint = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFUint8 is the published lookup of KindAll by f_uint8.
 var kindAllCacheByFUint8 = &entcachemodel.Index[*KindAll]{
 	Name:   "f_uint8",
+	Def:    "fb328c8067e0",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		if v.FUint8 == 0 {
@@ -1107,6 +1123,7 @@ var kindAllCacheByFUint8 = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFUint16 is the published lookup of KindAll by f_uint16.
 var kindAllCacheByFUint16 = &entcachemodel.Index[*KindAll]{
 	Name:   "f_uint16",
+	Def:    "d06dcf10cf1c",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		if v.FUint16 == nil {
@@ -1119,6 +1136,7 @@ var kindAllCacheByFUint16 = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFUint32 is the published lookup of KindAll by f_uint32.
 var kindAllCacheByFUint32 = &entcachemodel.Index[*KindAll]{
 	Name:   "f_uint32",
+	Def:    "fda2770fb0d0",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.FUint32), 10)), true
@@ -1128,6 +1146,7 @@ var kindAllCacheByFUint32 = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFUint64 is the published lookup of KindAll by f_uint64.
 var kindAllCacheByFUint64 = &entcachemodel.Index[*KindAll]{
 	Name:   "f_uint64",
+	Def:    "7956dbf23df5",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.FUint64), 10)), true
@@ -1137,6 +1156,7 @@ var kindAllCacheByFUint64 = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFUUIDPtr is the published lookup of KindAll by f_uuid_ptr.
 var kindAllCacheByFUUIDPtr = &entcachemodel.Index[*KindAll]{
 	Name:   "f_uuid_ptr",
+	Def:    "c24ae4801d1f",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		if v.FUUIDPtr == nil {
@@ -1149,6 +1169,7 @@ var kindAllCacheByFUUIDPtr = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFCode is the published lookup of KindAll by f_code.
 var kindAllCacheByFCode = &entcachemodel.Index[*KindAll]{
 	Name:   "f_code",
+	Def:    "0c94bd9603a5",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		k0, ok := entcachemodel.ValueKey(v.FCode)
@@ -1162,6 +1183,7 @@ var kindAllCacheByFCode = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFNull is the published lookup of KindAll by f_null.
 var kindAllCacheByFNull = &entcachemodel.Index[*KindAll]{
 	Name:   "f_null",
+	Def:    "55b4f9926390",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		k0, ok := entcachemodel.OptionalValueKey(&v.FNull)
@@ -1175,6 +1197,7 @@ var kindAllCacheByFNull = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFNullstr is the published lookup of KindAll by f_nullstr.
 var kindAllCacheByFNullstr = &entcachemodel.Index[*KindAll]{
 	Name:   "f_nullstr",
+	Def:    "ae3b2b81ca84",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		k0, ok := entcachemodel.OptionalValueKey(&v.FNullstr)
@@ -1188,6 +1211,7 @@ var kindAllCacheByFNullstr = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFLevel is the published lookup of KindAll by f_level.
 var kindAllCacheByFLevel = &entcachemodel.Index[*KindAll]{
 	Name:   "f_level",
+	Def:    "7f8c5b61dc35",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.FLevel), 10)), true
@@ -1197,6 +1221,7 @@ var kindAllCacheByFLevel = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFLabel is the published lookup of KindAll by f_label.
 var kindAllCacheByFLabel = &entcachemodel.Index[*KindAll]{
 	Name:   "f_label",
+	Def:    "592662290600",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		if v.FLabel == "" {
@@ -1209,6 +1234,7 @@ var kindAllCacheByFLabel = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFColor is the published lookup of KindAll by f_color.
 var kindAllCacheByFColor = &entcachemodel.Index[*KindAll]{
 	Name:   "f_color",
+	Def:    "2644593243ab",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		if v.FColor == "" {
@@ -1221,6 +1247,7 @@ var kindAllCacheByFColor = &entcachemodel.Index[*KindAll]{
 // kindAllCacheByFEnumFBool is the published lookup of KindAll by f_enum,f_bool.
 var kindAllCacheByFEnumFBool = &entcachemodel.Index[*KindAll]{
 	Name:   "f_enum,f_bool",
+	Def:    "60938e960e48",
 	Unique: false,
 	Key: func(v *KindAll) (string, bool) {
 		if !v.FBool {
@@ -1243,7 +1270,7 @@ func kindallCacheParseID(s string) (int, error) {
 // kindallCacheSchema describes KindAll to the cache.
 var kindallCacheSchema = &entcachemodel.Schema[*KindAll, int]{
 	Type:       "KindAll",
-	Hash:       "222b7554646b",
+	Hash:       entcachemodel.ShapedHash("222b7554646b", reflect.TypeFor[kindtype.Meta](), reflect.TypeFor[[]string]()),
 	ID:         func(v *KindAll) int { return v.ID },
 	FormatID:   kindallCacheFormatID,
 	ParseID:    kindallCacheParseID,
@@ -1995,6 +2022,7 @@ func (c *KindBareCache) GetMany(ctx context.Context, ids ...int) ([]*KindBare, e
 // kindOptCacheByOwnerID is the published lookup of KindOpt by owner_id.
 var kindOptCacheByOwnerID = &entcachemodel.Index[*KindOpt]{
 	Name:   "owner_id",
+	Def:    "3079574b87c2",
 	Unique: false,
 	Key: func(v *KindOpt) (string, bool) {
 		if v.OwnerID == 0 {
@@ -2007,6 +2035,7 @@ var kindOptCacheByOwnerID = &entcachemodel.Index[*KindOpt]{
 // kindOptCacheByHandle is the published lookup of KindOpt by handle.
 var kindOptCacheByHandle = &entcachemodel.Index[*KindOpt]{
 	Name:   "handle",
+	Def:    "bc46e563e64d",
 	Unique: true,
 	Key: func(v *KindOpt) (string, bool) {
 		if v.Handle == "" {
@@ -2019,6 +2048,7 @@ var kindOptCacheByHandle = &entcachemodel.Index[*KindOpt]{
 // kindOptCacheByTeamSeat is the published lookup of KindOpt by team,seat.
 var kindOptCacheByTeamSeat = &entcachemodel.Index[*KindOpt]{
 	Name:   "team,seat",
+	Def:    "ea603cdbee11",
 	Unique: true,
 	Key: func(v *KindOpt) (string, bool) {
 		if v.Seat == 0 {
@@ -2031,6 +2061,7 @@ var kindOptCacheByTeamSeat = &entcachemodel.Index[*KindOpt]{
 // kindOptCacheByGroupSlot is the published lookup of KindOpt by group,slot.
 var kindOptCacheByGroupSlot = &entcachemodel.Index[*KindOpt]{
 	Name:   "group,slot",
+	Def:    "61f3e7833ce2",
 	Unique: false,
 	Key: func(v *KindOpt) (string, bool) {
 		if v.Slot == 0 {
@@ -2043,6 +2074,7 @@ var kindOptCacheByGroupSlot = &entcachemodel.Index[*KindOpt]{
 // kindOptCacheByFlag is the published lookup of KindOpt by flag.
 var kindOptCacheByFlag = &entcachemodel.Index[*KindOpt]{
 	Name:   "flag",
+	Def:    "39fb667e1921",
 	Unique: false,
 	Key: func(v *KindOpt) (string, bool) {
 		if !v.Flag {
@@ -2055,6 +2087,7 @@ var kindOptCacheByFlag = &entcachemodel.Index[*KindOpt]{
 // kindOptCacheByTag is the published lookup of KindOpt by tag.
 var kindOptCacheByTag = &entcachemodel.Index[*KindOpt]{
 	Name:   "tag",
+	Def:    "56fd2c128cc8",
 	Unique: false,
 	Key: func(v *KindOpt) (string, bool) {
 		if v.Tag == (uuid.UUID{}) {
@@ -2067,6 +2100,7 @@ var kindOptCacheByTag = &entcachemodel.Index[*KindOpt]{
 // kindOptCacheByCounter is the published lookup of KindOpt by counter.
 var kindOptCacheByCounter = &entcachemodel.Index[*KindOpt]{
 	Name:   "counter",
+	Def:    "3cb5cefc8f72",
 	Unique: false,
 	Key: func(v *KindOpt) (string, bool) {
 		if v.Counter == 0 {
@@ -2412,6 +2446,7 @@ func (c *KindOptCache) ListByCounter(ctx context.Context, counter int) ([]*KindO
 // linkBadgeCacheByName is the published lookup of LinkBadge by name.
 var linkBadgeCacheByName = &entcachemodel.Index[*LinkBadge]{
 	Name:   "name",
+	Def:    "b936cb349567",
 	Unique: false,
 	Key: func(v *LinkBadge) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -2613,6 +2648,7 @@ func (c *LinkBadgeCache) ListByName(ctx context.Context, name string) ([]*LinkBa
 // linkCatCacheByOwnerID is the published lookup of LinkCat by owner_id.
 var linkCatCacheByOwnerID = &entcachemodel.Index[*LinkCat]{
 	Name:   "owner_id",
+	Def:    "8eb615bd6c67",
 	Unique: false,
 	Key: func(v *LinkCat) (string, bool) {
 		if v.OwnerID == nil {
@@ -2625,6 +2661,7 @@ var linkCatCacheByOwnerID = &entcachemodel.Index[*LinkCat]{
 // linkCatCacheByName is the published lookup of LinkCat by name.
 var linkCatCacheByName = &entcachemodel.Index[*LinkCat]{
 	Name:   "name",
+	Def:    "2e24b0a3ee8b",
 	Unique: false,
 	Key: func(v *LinkCat) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -2839,6 +2876,7 @@ func (c *LinkCatCache) ListByName(ctx context.Context, name string) ([]*LinkCat,
 // linkDogCacheByName is the published lookup of LinkDog by name.
 var linkDogCacheByName = &entcachemodel.Index[*LinkDog]{
 	Name:   "name",
+	Def:    "d0075ad7f642",
 	Unique: false,
 	Key: func(v *LinkDog) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -3033,6 +3071,7 @@ func (c *LinkDogCache) ListByName(ctx context.Context, name string) ([]*LinkDog,
 // linkGroupCacheByName is the published lookup of LinkGroup by name.
 var linkGroupCacheByName = &entcachemodel.Index[*LinkGroup]{
 	Name:   "name",
+	Def:    "788498037927",
 	Unique: false,
 	Key: func(v *LinkGroup) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -3243,6 +3282,7 @@ func (c *LinkGroupCache) ListByName(ctx context.Context, name string) ([]*LinkGr
 // linkInfoCacheByName is the published lookup of LinkInfo by name.
 var linkInfoCacheByName = &entcachemodel.Index[*LinkInfo]{
 	Name:   "name",
+	Def:    "78d2ab62eb4b",
 	Unique: false,
 	Key: func(v *LinkInfo) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -3431,6 +3471,7 @@ func (c *LinkInfoCache) ListByName(ctx context.Context, name string) ([]*LinkInf
 // linkNodeCacheByParentID is the published lookup of LinkNode by parent_id.
 var linkNodeCacheByParentID = &entcachemodel.Index[*LinkNode]{
 	Name:   "parent_id",
+	Def:    "5b1a4dfab898",
 	Unique: false,
 	Key: func(v *LinkNode) (string, bool) {
 		if v.ParentID == nil {
@@ -3443,6 +3484,7 @@ var linkNodeCacheByParentID = &entcachemodel.Index[*LinkNode]{
 // linkNodeCacheByName is the published lookup of LinkNode by name.
 var linkNodeCacheByName = &entcachemodel.Index[*LinkNode]{
 	Name:   "name",
+	Def:    "8f1bd082fba4",
 	Unique: false,
 	Key: func(v *LinkNode) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -3694,6 +3736,7 @@ func (c *LinkNodeCache) ListByName(ctx context.Context, name string) ([]*LinkNod
 // linkToyCacheByCatID is the published lookup of LinkToy by cat_id.
 var linkToyCacheByCatID = &entcachemodel.Index[*LinkToy]{
 	Name:   "cat_id",
+	Def:    "16f01e827e7a",
 	Unique: false,
 	Key: func(v *LinkToy) (string, bool) {
 		if v.CatID == nil {
@@ -3909,6 +3952,7 @@ func (c *LinkToyCache) ListByCatID(ctx context.Context, catID int) ([]*LinkToy, 
 // petCacheByName is the published lookup of Pet by name.
 var petCacheByName = &entcachemodel.Index[*Pet]{
 	Name:   "name",
+	Def:    "9896f5449b7e",
 	Unique: false,
 	Key: func(v *Pet) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -4118,6 +4162,7 @@ func (c *PetCache) ListByName(ctx context.Context, name string) ([]*Pet, error) 
 // semAccountCacheByEmail is the published lookup of SemAccount by email.
 var semAccountCacheByEmail = &entcachemodel.Index[*SemAccount]{
 	Name:   "email",
+	Def:    "f0e74b94bea0",
 	Unique: true,
 	Key: func(v *SemAccount) (string, bool) {
 		return entcachemodel.IndexKey(v.Email), true
@@ -4127,6 +4172,7 @@ var semAccountCacheByEmail = &entcachemodel.Index[*SemAccount]{
 // semAccountCacheByAge is the published lookup of SemAccount by age.
 var semAccountCacheByAge = &entcachemodel.Index[*SemAccount]{
 	Name:   "age",
+	Def:    "ae7a9e99b0f5",
 	Unique: false,
 	Key: func(v *SemAccount) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Age), 10)), true
@@ -4345,6 +4391,7 @@ func (c *SemAccountCache) ListByAge(ctx context.Context, age int) ([]*SemAccount
 // semNoteCacheByText is the published lookup of SemNote by text.
 var semNoteCacheByText = &entcachemodel.Index[*SemNote]{
 	Name:   "text",
+	Def:    "7d9b36d06fae",
 	Unique: false,
 	Key: func(v *SemNote) (string, bool) {
 		return entcachemodel.IndexKey(v.Text), true
@@ -4533,6 +4580,7 @@ func (c *SemNoteCache) ListByText(ctx context.Context, text string) ([]*SemNote,
 // userCacheByEmail is the published lookup of User by email.
 var userCacheByEmail = &entcachemodel.Index[*User]{
 	Name:   "email",
+	Def:    "4c3b3bdfcd7a",
 	Unique: true,
 	Key: func(v *User) (string, bool) {
 		return entcachemodel.IndexKey(v.Email), true
@@ -4542,6 +4590,7 @@ var userCacheByEmail = &entcachemodel.Index[*User]{
 // userCacheByFirstNameLastName is the published lookup of User by first_name,last_name.
 var userCacheByFirstNameLastName = &entcachemodel.Index[*User]{
 	Name:   "first_name,last_name",
+	Def:    "cfc6091f5e52",
 	Unique: true,
 	Key: func(v *User) (string, bool) {
 		return entcachemodel.IndexKey(v.FirstName, v.LastName), true
@@ -4551,6 +4600,7 @@ var userCacheByFirstNameLastName = &entcachemodel.Index[*User]{
 // userCacheByAge is the published lookup of User by age.
 var userCacheByAge = &entcachemodel.Index[*User]{
 	Name:   "age",
+	Def:    "a76f133e6a35",
 	Unique: false,
 	Key: func(v *User) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Age), 10)), true
@@ -4560,6 +4610,7 @@ var userCacheByAge = &entcachemodel.Index[*User]{
 // userCacheByRoleActive is the published lookup of User by role,active.
 var userCacheByRoleActive = &entcachemodel.Index[*User]{
 	Name:   "role,active",
+	Def:    "353d2941cafc",
 	Unique: false,
 	Key: func(v *User) (string, bool) {
 		return entcachemodel.IndexKey(string(v.Role), strconv.FormatBool(bool(v.Active))), true
@@ -4579,7 +4630,7 @@ func userCacheParseID(s string) (int, error) {
 // userCacheSchema describes User to the cache.
 var userCacheSchema = &entcachemodel.Schema[*User, int]{
 	Type:       "User",
-	Hash:       "7dd5e05a45fc",
+	Hash:       entcachemodel.ShapedHash("7dd5e05a45fc", reflect.TypeFor[[]string]()),
 	ID:         func(v *User) int { return v.ID },
 	FormatID:   userCacheFormatID,
 	ParseID:    userCacheParseID,

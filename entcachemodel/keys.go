@@ -86,16 +86,36 @@ func (k keyspace) list(index, key string) string {
 	return "{" + k.base + ":l:" + index + ":" + key + "}"
 }
 
-// isList reports whether key is a list key of this keyspace.
-func (k keyspace) isList(key string) bool { return strings.HasPrefix(key, "{"+k.base+":l:") }
-
 // rebase returns the key of another keyspace (another schema version) that
 // names the same entry as key.
-func (k keyspace) rebase(key string, other keyspace) string { return other.at(k.rel(key)) }
+func (k keyspace) rebase(key string, other keyspace) string { return other.at(relKey(key)) }
 
-// rel returns key without its keyspace: the same entry in every version.
-func (k keyspace) rel(key string) string {
-	return strings.TrimSuffix(strings.TrimPrefix(key, "{"+k.base+":"), "}")
+// relKey returns a data key without its keyspace: the same entry in every
+// version, "r:<id>", "u:<index>:<key>" or "l:<index>:<key>". Neither the
+// prefix's KeyPart, nor a type name, nor a keyspace's version holds ':'.
+func relKey(key string) string {
+	rest := strings.TrimSuffix(strings.TrimPrefix(key, "{"), "}")
+	for range 3 {
+		i := strings.IndexByte(rest, ':')
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+1:]
+	}
+	return rest
+}
+
+// isListKey reports whether key is the data key of a list.
+func isListKey(key string) bool { return strings.HasPrefix(relKey(key), "l:") }
+
+// listIndex returns the index a list's relKey names.
+func listIndex(rel string) (string, bool) {
+	rest, ok := strings.CutPrefix(rel, "l:")
+	if !ok {
+		return "", false
+	}
+	index, _, ok := strings.Cut(rest, ":")
+	return index, ok
 }
 
 // at returns the key of this keyspace that rel names.

@@ -217,8 +217,8 @@ func TestKeyspace(t *testing.T) {
 // newline (the outbox's separator).
 func TestKeyspaceRelative(t *testing.T) {
 	v1, v2 := newKeyspace("app", "User", "h1.0"), newKeyspace("app", "User", "h2.17")
-	for _, k := range []string{v1.row("1"), v1.row("a\nb"), v1.list("age", IndexKey("30")), v1.unique("email", IndexKey("a@b"))} {
-		rel := v1.rel(k)
+	for _, k := range []string{v1.row("1"), v1.row("a\nb"), v1.list("age", IndexKey("30")), v1.list("a,b", IndexKey("x:y", "1")), v1.unique("email", IndexKey("a@b"))} {
+		rel := relKey(k)
 		if strings.ContainsAny(rel, "\n{}") {
 			t.Errorf("rel(%q) = %q holds a newline or a brace", k, rel)
 		}
@@ -229,8 +229,11 @@ func TestKeyspaceRelative(t *testing.T) {
 			t.Errorf("rebase(%q) = %q, want %q", k, got, want)
 		}
 	}
-	if !v1.isList(v1.list("age", "r1")) || v1.isList(v1.row("1")) || v1.isList(v2.list("age", "r1")) {
-		t.Error("isList does not tell this keyspace's lists")
+	if !isListKey(v1.list("age", "r1")) || isListKey(v1.row("1")) || isListKey(v1.unique("age", "rl:r1")) {
+		t.Error("isListKey does not tell lists")
+	}
+	if index, ok := listIndex(relKey(v2.list("a,b", IndexKey("x", "y")))); !ok || index != "a,b" {
+		t.Errorf("listIndex = %q, %v", index, ok)
 	}
 }
 

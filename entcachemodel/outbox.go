@@ -229,22 +229,21 @@ func (o *outbox) repair(ctx context.Context, db dialect.Driver, recs []outboxRec
 	}
 	c := o.cache
 	var keys []string
-	spaces := map[[2]string][]keyspace{}
+	byVersion := map[[2]string]spaces{}
 	ids := make([]any, len(recs))
 	for i, r := range recs {
 		ids[i] = r.id
 		id := [2]string{r.typ, r.hash}
-		if _, ok := spaces[id]; !ok {
-			var err error
-			if spaces[id], err = c.keyspaces(ctx, r.typ, r.hash); err != nil {
+		if _, ok := byVersion[id]; !ok {
+			sp, err := c.keyspaces(ctx, r.typ, r.hash)
+			if err != nil {
 				c.fail(ctx, "outbox", err)
 				return err
 			}
+			byVersion[id] = sp
 		}
 		for _, k := range strings.Split(r.keys, "\n") {
-			for _, ks := range spaces[id] {
-				keys = append(keys, ks.at(k))
-			}
+			keys = append(keys, byVersion[id].keys(k)...)
 		}
 	}
 	if err := c.remove(ctx, keys); err != nil {

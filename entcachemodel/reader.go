@@ -445,12 +445,12 @@ func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error)
 	if err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: reading a list from the database", slog.String("type", r.schema.Type), slog.Any("error", err))
 	}
-	if !g.trusted || order == nil || r.schema.folded(d, l.Index) {
+	want := r.schema.indexKey(d, l.Index, l.Key)
+	key, served := g.list(l.Index.Name, want)
+	if !served || order == nil || r.schema.folded(d, l.Index) {
 		c.stats.misses.Add(1)
 		return l.Query(ctx)
 	}
-	want := r.schema.indexKey(d, l.Index, l.Key)
-	key := g.own.list(l.Index.Name, want)
 	rctx, cancel := c.readCtx(ctx)
 	members, err := c.rdb.SMembers(rctx, key).Result()
 	cancel()

@@ -1,6 +1,9 @@
 package entcachemodel
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // Schema describes one entity type to the cache. Generated code declares one
 // per annotated type; it holds no connection and is safe to share.
@@ -40,12 +43,20 @@ type Schema[T any, ID comparable] struct {
 	Decode func(*Decoder) T
 	// Indexes are the published lookups besides the id.
 	Indexes []*Index[T]
+
+	layoutOnce sync.Once
+	lists      layout
 }
 
 // Index is one published lookup (a PublishBy annotation).
 type Index[T any] struct {
 	// Name is the field names joined by ",".
 	Name string
+	// Def identifies the lookup's definition: its fields and how their
+	// values are keyed. Versions of a schema that define a list alike share
+	// its entries; a list is served only while every live version defines
+	// it alike.
+	Def string
 	// Unique tells a Get helper (one row) from a List helper (rows by id).
 	Unique bool
 	// Key returns the IndexKey of the entity's values, and false when one of
@@ -56,7 +67,21 @@ type Index[T any] struct {
 }
 
 func (s *Schema[T, ID]) generation(ctx context.Context, c *Cache) *generation {
-	return c.generation(ctx, s.Type, s.Hash)
+	return c.generation(ctx, s.Type, s.Hash, s.layout())
+}
+
+// layout returns the lists the schema defines.
+func (s *Schema[T, ID]) layout() layout {
+	s.layoutOnce.Do(func() {
+		var names, defs []string
+		for _, idx := range s.Indexes {
+			if !idx.Unique {
+				names, defs = append(names, idx.Name), append(defs, idx.Def)
+			}
+		}
+		s.lists = newLayout(s.Type, s.Hash, names, defs)
+	})
+	return s.lists
 }
 
 func (s *Schema[T, ID]) encode(v T) []byte {

@@ -2,6 +2,10 @@ package entcachemodel
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,47 +16,133 @@ import (
 )
 
 // Several versions of a schema can share one Redis: during a rolling deploy,
-// or after a rollback. Each caches under its own keys (the schema hash is in
-// every key), so a write by one version must also remove what the others
-// cached for the rows it wrote. A registry hash per type lists the versions
-// alive (seen in the last deadAfter), each with an epoch: a version that
-// comes back after being gone starts a fresh keyspace, since its old keys
-// missed the writes made meanwhile. A registry that is missing (first run,
-// or flushed together with the data) gives epoch 0, so that processes that
-// register at different times agree.
+// or after a rollback. The protocol between them, in one place:
 //
-// A version that registers while another is alive serves reads from the
-// database, and only removes keys on writes, for two refresh periods: the
-// time the others need to learn of it.
+//   - Rows and unique entries are cached per row encoding (the schema hash,
+//     which covers every field, its encoding and a JSON field's shape): a
+//     value is read only by the versions that wrote it the same way. A write
+//     by any version also removes what every other live encoding cached for
+//     the rows it wrote (rows are known to every version).
+//   - Lists are cached per list definition (Index.Def: its fields and their
+//     key encoding), in a namespace shared by the versions that define the
+//     list alike. A version that lacks a list cannot keep it right, so a list
+//     is served only while every live version defines it; once that holds
+//     again after it did not, the list starts in a fresh namespace.
+//   - The registry (one Redis hash per type) lists the live processes, each
+//     with its encoding, its lists and its refresh period; a process counts
+//     as gone 3 of its periods (plus a second) after it last registered.
+//     Every process registers once a period, through one script that
+//     applies the rules above atomically, on the server's clock.
+//   - What is new (an encoding that joins while others are alive, a list
+//     namespace that starts) is trusted twice the longest period of any
+//     live process after it started: by then every process has read the
+//     registry again and keeps it right. Until then it is only removed from,
+//     never stored in or served.
+//   - An encoding whose processes are all gone is abandoned once another
+//     live version notices (its writes stop removing it), and comes back,
+//     when its processes return, with a fresh keyspace. A registry that is
+//     missing (first run, or flushed with the data) gives epoch 0, so that
+//     processes that register at different times agree.
 
-// registerScript: KEYS registry; ARGV hash, deadAfter ms. Returns the
-// registry as a flat field/value list after recording this version.
+// registerScript: KEYS registry; ARGV process, encoding, layout, period
+// ms, lists ("name=def name=def"). Returns: server time, the longest live
+// period, the encoding's epoch and join time, the number of other live
+// encodings followed by each one's hash and epoch, then each of the lists'
+// state ("epoch:since", or "-" when not every live version defines it), in
+// the order given.
 var registerScript = redis.NewScript(`
-local kt = redis.call('TYPE', KEYS[1])['ok']
-if kt ~= 'hash' and kt ~= 'none' then redis.call('DEL', KEYS[1]) end
+local reg = KEYS[1]
+local kt = redis.call('TYPE', reg)['ok']
+if kt ~= 'hash' and kt ~= 'none' then redis.call('DEL', reg) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-local epoch, joined
-if v then
-  local e, j, seen = string.match(v, '^(%d+):(%d+):(%d+)$')
-  if seen and now - tonumber(seen) <= tonumber(ARGV[2]) then epoch, joined = e, j end
+local proc, hash, layout, period = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local f = {}
+local all = redis.call('HGETALL', reg)
+for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+local liveHash, liveLayout, maxPeriod = {}, {}, period
+for k, v in pairs(f) do
+  if string.sub(k, 1, 2) == 'p:' then
+    local h, l, p, seen = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(%d+)$')
+    if not seen or now - tonumber(seen) > 3 * tonumber(p) + 1000 then
+      redis.call('HDEL', reg, k)
+    else
+      liveHash[h] = true
+      liveLayout[l] = true
+      if tonumber(p) > maxPeriod then maxPeriod = tonumber(p) end
+    end
+  end
 end
-if not epoch then
-  -- Unknown (first run, or the registry was flushed with the data): every
-  -- process agrees on epoch 0. Known but gone: start a fresh keyspace.
-  if v then epoch = tostring(now) else epoch = '0' end
+-- An encoding with no live process is no longer kept right by this one,
+-- nor, once they register, by the others: it comes back with a fresh
+-- keyspace.
+for k, v in pairs(f) do
+  local h = string.sub(k, 3)
+  if string.sub(k, 1, 2) == 'v:' and h ~= hash and not liveHash[h] and string.sub(v, -2) ~= ':s' then
+    redis.call('HSET', reg, k, v .. ':s')
+  end
+end
+local own = f['v:' .. hash]
+local epoch, joined, stale
+if own then epoch, joined, stale = string.match(own, '^(%d+):(%d+)(:?s?)$') end
+if not epoch or (stale == ':s' and not liveHash[hash]) then
+  if own then epoch = tostring(now) else epoch = '0' end
   joined = tostring(now)
 end
-redis.call('HSET', KEYS[1], ARGV[1], epoch .. ':' .. joined .. ':' .. now)
-local out = redis.call('HGETALL', KEYS[1])
-table.insert(out, '~now')
-table.insert(out, tostring(now))
+redis.call('HSET', reg, 'v:' .. hash, epoch .. ':' .. joined)
+redis.call('HSET', reg, 'p:' .. proc, hash .. '|' .. layout .. '|' .. period .. '|' .. now)
+redis.call('HSET', reg, 'd:' .. layout, ARGV[5])
+f['d:' .. layout] = ARGV[5]
+liveHash[hash] = true
+liveLayout[layout] = true
+-- Lists: served only while every live layout defines them alike.
+local defs, liveDefs = {}, {}
+for l, _ in pairs(liveLayout) do
+  local set = {}
+  for _, def in string.gmatch(f['d:' .. l] or '', '([^ =]+)=([^ ]+)') do
+    set[def] = true
+    defs[def] = true
+  end
+  liveDefs[l] = set
+end
+for k, _ in pairs(f) do
+  if string.sub(k, 1, 2) == 'l:' then defs[string.sub(k, 3)] = true end
+end
+for def, _ in pairs(defs) do
+  local common = true
+  for _, set in pairs(liveDefs) do if not set[def] then common = false end end
+  local st = f['l:' .. def]
+  local next
+  if not common then next = '-'
+  elseif not st then next = '0:0'
+  elseif st == '-' then next = now .. ':' .. now end
+  if next and next ~= st then
+    redis.call('HSET', reg, 'l:' .. def, next)
+    f['l:' .. def] = next
+  end
+end
+local out = {tostring(now), tostring(maxPeriod), epoch, joined}
+local n = {}
+for h, _ in pairs(liveHash) do
+  if h ~= hash then
+    local e = string.match(f['v:' .. h] or '', '^(%d+):')
+    if e then table.insert(n, h); table.insert(n, e) end
+  end
+end
+table.insert(out, tostring(#n / 2))
+for _, x in ipairs(n) do table.insert(out, x) end
+for _, def in string.gmatch(ARGV[5], '([^ =]+)=([^ ]+)') do
+  table.insert(out, f['l:' .. def] or '-')
+end
 return out
 `)
 
-// deadAfter is how long a version may go unseen before it counts as gone.
-const deadAfter = time.Minute
+// listSpace is one list of a generation: the namespace it is cached in, and
+// whether it may be stored in and served.
+type listSpace struct {
+	ks      keyspace
+	trusted bool
+}
 
 // generation is what one process knows of one type's versions.
 type generation struct {
@@ -60,10 +150,56 @@ type generation struct {
 	own     keyspace
 	others  []keyspace
 	trusted bool // reads and publishes may use the cache
+	// lists holds the type's lists by index name; a list that not every
+	// live version defines alike has none.
+	lists   map[string]listSpace
 	expires time.Time
 	// guessed is set when Redis did not answer: own is the keyspace of an
 	// empty registry and others are unknown. Every use tries to refresh it.
 	guessed bool
+}
+
+// list returns the key of a list entry and whether the list may be stored
+// in and served; "" when no key of the list is kept right now.
+func (g *generation) list(index, key string) (string, bool) {
+	l, ok := g.lists[index]
+	if !ok {
+		return "", false
+	}
+	return l.ks.list(index, key), l.trusted && g.trusted
+}
+
+// layout is the lists a schema version defines: "name=def" entries, sorted,
+// and their digest.
+type layout struct {
+	id    string
+	lists string
+	defs  []string // by entry, as in lists
+	names []string
+}
+
+func newLayout(typ, hash string, indexes []string, defs []string) layout {
+	var entries []string
+	l := layout{}
+	for i, name := range indexes {
+		def := defs[i]
+		if def == "" {
+			// A hand-written schema without definitions: its lists are its
+			// own encoding's.
+			sum := sha256.Sum256([]byte(typ + "\x00" + hash + "\x00" + name))
+			def = hex.EncodeToString(sum[:6])
+		}
+		entries = append(entries, name+"="+def)
+	}
+	sort.Strings(entries)
+	for _, e := range entries {
+		name, def, _ := strings.Cut(e, "=")
+		l.names, l.defs = append(l.names, name), append(l.defs, def)
+	}
+	l.lists = strings.Join(entries, " ")
+	sum := sha256.Sum256([]byte(l.lists))
+	l.id = hex.EncodeToString(sum[:6])
+	return l
 }
 
 type versionState struct {
@@ -76,10 +212,10 @@ type versionState struct {
 // trusted: reads go to the database and writes only remove keys.
 //
 // While one goroutine refreshes, others keep using the expired generation,
-// but only for one more period: a version that joined is trusted two
-// periods after joining, so every process must know it by then.
-func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
-	v, _ := c.versions.LoadOrStore(typ+"\x00"+hash, &versionState{})
+// but only for one more period: what is new is trusted two of the longest
+// periods after it started, so every process must know it by then.
+func (c *Cache) generation(ctx context.Context, typ, hash string, l layout) *generation {
+	v, _ := c.versions.LoadOrStore(typ+"\x00"+hash+"\x00"+l.id, &versionState{})
 	st := v.(*versionState)
 	g := st.cur.Load()
 	now := time.Now()
@@ -104,7 +240,7 @@ func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
 	}
 	var next *generation
 	if c.redisUp() { // within the breaker's cooldown, keep what we know
-		next = c.register(ctx, typ, hash, server)
+		next = c.register(ctx, typ, hash, l, server)
 	}
 	if next == nil {
 		if g != nil {
@@ -116,60 +252,112 @@ func (c *Cache) generation(ctx context.Context, typ, hash string) *generation {
 	return next
 }
 
-func (c *Cache) register(ctx context.Context, typ, hash, server string) *generation {
+// registryKey returns the key of a type's registry of versions.
+func (c *Cache) registryKey(typ string) string {
+	return "{" + KeyPart(c.prefix) + ":" + typ + "}:registry"
+}
+
+// listKeyspace returns the namespace of a list definition in one epoch.
+func (c *Cache) listKeyspace(typ, server, def, epoch string) keyspace {
+	return newKeyspace(c.prefix, typ, server+".L"+def+"."+epoch)
+}
+
+func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server string) *generation {
 	ctx, cancel := c.writeCtx(ctx)
 	defer cancel()
-	key := "{" + KeyPart(c.prefix) + ":" + typ + "}:versions"
-	res, err := registerScript.Run(ctx, c.rdb, []string{key}, hash, deadAfter.Milliseconds()).StringSlice()
+	res, err := registerScript.Run(ctx, c.rdb, []string{c.registryKey(typ)},
+		c.nonce, hash, l.id, c.versionCheck.Milliseconds(), l.lists).StringSlice()
+	if err == nil && len(res) < 5 {
+		err = fmt.Errorf("entcachemodel: registry answered %d fields", len(res))
+	}
 	if err != nil {
 		c.fail(ctx, "register version", err)
 		return nil
 	}
-	now, _ := strconv.ParseInt(res[len(res)-1], 10, 64)
-	g := &generation{server: server, expires: time.Now().Add(c.versionCheck)}
-	var joined int64
-	for i := 0; i+1 < len(res)-2; i += 2 {
-		h := res[i]
-		parts := strings.Split(res[i+1], ":")
-		if len(parts) != 3 {
-			continue
+	num := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+	now, maxPeriod, joined := num(res[0]), num(res[1]), num(res[3])
+	g := &generation{
+		server:  server,
+		own:     newKeyspace(c.prefix, typ, server+"."+hash+"."+res[2]),
+		expires: time.Now().Add(c.versionCheck),
+		lists:   make(map[string]listSpace, len(l.names)),
+	}
+	n := int(num(res[4]))
+	rest := res[5:]
+	if len(rest) < 2*n+len(l.names) {
+		c.fail(ctx, "register version", fmt.Errorf("entcachemodel: registry answered %d fields", len(res)))
+		return nil
+	}
+	for i := 0; i < n; i++ {
+		g.others = append(g.others, newKeyspace(c.prefix, typ, server+"."+rest[2*i]+"."+rest[2*i+1]))
+	}
+	g.trusted = n == 0 || now >= joined+2*maxPeriod
+	for i, name := range l.names {
+		epoch, since, ok := strings.Cut(rest[2*n+i], ":")
+		if !ok {
+			continue // not every live version defines it alike
 		}
-		seenMs, err := strconv.ParseInt(parts[2], 10, 64)
-		if err != nil {
-			continue
-		}
-		ks := newKeyspace(c.prefix, typ, server+"."+h+"."+parts[0])
-		if h == hash {
-			g.own = ks
-			joined, _ = strconv.ParseInt(parts[1], 10, 64)
-			continue
-		}
-		if now-seenMs <= deadAfter.Milliseconds() {
-			g.others = append(g.others, ks)
+		g.lists[name] = listSpace{
+			ks:      c.listKeyspace(typ, server, l.defs[i], epoch),
+			trusted: num(since) == 0 || now >= num(since)+2*maxPeriod,
 		}
 	}
-	g.trusted = len(g.others) == 0 || now >= joined+2*c.versionCheck.Milliseconds()
 	return g
 }
 
-// keyspaces returns the keyspaces of every registered version of a type,
-// and the keyspace hash would get from an empty registry: where a value of
-// one version of a row may be cached.
-func (c *Cache) keyspaces(ctx context.Context, typ, hash string) ([]keyspace, error) {
+// spaces is where every registered version of a type may cache an entry.
+type spaces struct {
+	rows  []keyspace
+	lists map[string][]keyspace // by index name
+}
+
+// keys returns the keys, in every version, of an entry named by rel.
+func (s spaces) keys(rel string) []string {
+	if index, ok := listIndex(rel); ok {
+		out := make([]string, 0, len(s.lists[index]))
+		for _, ks := range s.lists[index] {
+			out = append(out, ks.at(rel))
+		}
+		return out
+	}
+	out := make([]string, 0, len(s.rows))
+	for _, ks := range s.rows {
+		out = append(out, ks.at(rel))
+	}
+	return out
+}
+
+// keyspaces returns where every registered version of a type may cache an
+// entry, with the keyspace hash would get from an empty registry.
+func (c *Cache) keyspaces(ctx context.Context, typ, hash string) (spaces, error) {
 	ctx, cancel := c.writeCtx(ctx)
 	defer cancel()
 	server := c.serverEpoch(ctx)
-	reg, err := c.rdb.HGetAll(ctx, "{"+KeyPart(c.prefix)+":"+typ+"}:versions").Result()
+	reg, err := c.rdb.HGetAll(ctx, c.registryKey(typ)).Result()
 	if err != nil {
-		return nil, err
+		return spaces{}, err
 	}
-	var out []keyspace
-	if _, ok := reg[hash]; !ok {
-		out = append(out, newKeyspace(c.prefix, typ, server+"."+hash+".0"))
+	out := spaces{lists: map[string][]keyspace{}}
+	if _, ok := reg["v:"+hash]; !ok {
+		out.rows = append(out.rows, newKeyspace(c.prefix, typ, server+"."+hash+".0"))
 	}
-	for h, v := range reg {
-		if epoch, _, ok := strings.Cut(v, ":"); ok {
-			out = append(out, newKeyspace(c.prefix, typ, server+"."+h+"."+epoch))
+	seen := map[string]bool{}
+	for k, v := range reg {
+		switch {
+		case strings.HasPrefix(k, "v:"):
+			if epoch, _, ok := strings.Cut(v, ":"); ok {
+				out.rows = append(out.rows, newKeyspace(c.prefix, typ, server+"."+k[2:]+"."+epoch))
+			}
+		case strings.HasPrefix(k, "d:"):
+			for _, e := range strings.Fields(v) {
+				name, def, ok := strings.Cut(e, "=")
+				epoch, _, live := strings.Cut(reg["l:"+def], ":")
+				if !ok || !live || seen[name+"="+def] {
+					continue
+				}
+				seen[name+"="+def] = true
+				out.lists[name] = append(out.lists[name], c.listKeyspace(typ, server, def, epoch))
+			}
 		}
 	}
 	return out, nil

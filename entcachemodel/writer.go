@@ -177,7 +177,9 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 	}
 	for _, l := range w.Lists {
 		if idx := s.index(l.Index); idx != nil {
-			keys = append(keys, ks.list(l.Index, s.indexKey(d, idx, l.Key)))
+			if k, _ := g.list(l.Index, s.indexKey(d, idx, l.Key)); k != "" {
+				keys = append(keys, k)
+			}
 		}
 	}
 	if w.Predict != nil && w.Op.Is(ent.OpUpdate|ent.OpUpdateOne) && len(ids) > 0 && len(ids) <= maxRestrict && s.movesLists(w.Mutation) {
@@ -188,18 +190,23 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		for _, r := range rows {
 			for _, idx := range s.Indexes {
 				if k, ok := idx.Key(r); ok && !idx.Unique {
-					keys = append(keys, ks.list(idx.Name, s.indexKey(d, idx, k)))
+					if lk, _ := g.list(idx.Name, s.indexKey(d, idx, k)); lk != "" {
+						keys = append(keys, lk)
+					}
 				}
 			}
 		}
 	}
-	// Other live versions (a rolling deploy) cache the same rows under their
-	// own keys: mark those too, so a crash leaves them one lease at most.
+	// Other live encodings (a rolling deploy) cache the same rows under
+	// their own keys: mark those too, so a crash leaves them one lease at
+	// most. (Lists are shared by the versions that define them alike.)
 	all := make([]string, 0, len(keys)*(1+len(g.others)))
 	all = append(all, keys...)
 	for _, other := range g.others {
 		for _, k := range keys {
-			all = append(all, ks.rebase(k, other))
+			if !isListKey(k) {
+				all = append(all, ks.rebase(k, other))
+			}
 		}
 	}
 	if err := p.mark(ctx, c, all); err != nil {
@@ -211,7 +218,7 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		}
 		rel := make([]string, len(keys))
 		for i, k := range keys {
-			rel[i] = ks.rel(k)
+			rel[i] = relKey(k)
 		}
 		c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, rel)
 	}
@@ -700,9 +707,16 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 				hints = append(hints, ks.unique(idx.Name, ik), s.FormatID(r.id))
 				continue
 			}
-			lk := ks.list(idx.Name, ik)
+			lk, served := g.list(idx.Name, ik)
+			if lk == "" {
+				continue // not every live version keeps this list: none is served
+			}
 			used[lk] = true
-			ops = append(ops, op{key: lk, token: p.tokens[lk], member: listMember(s.FormatID(r.id))})
+			o := op{key: lk, token: p.tokens[lk]}
+			if served {
+				o.member = listMember(s.FormatID(r.id))
+			}
+			ops = append(ops, o)
 		}
 	}
 	if !g.trusted {
@@ -712,17 +726,12 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		}
 		hints = nil
 	}
-	// What other versions cached for these rows and lists is now stale:
-	// remove it, ending the marks taken on it before the write.
+	// What other encodings cached for these rows is now stale: remove it,
+	// ending the marks taken on it before the write.
 	var stale []string
 	for _, other := range g.others {
 		for _, t := range p.order {
 			stale = append(stale, other.row(t))
-		}
-		for k := range used {
-			if ks.isList(k) {
-				stale = append(stale, ks.rebase(k, other))
-			}
 		}
 	}
 	for _, k := range stale {
@@ -739,7 +748,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	for k, t := range p.tokens {
 		switch {
 		case used[k]:
-		case p.unsure || reloadFailed && ks.isList(k):
+		case p.unsure || reloadFailed && isListKey(k):
 			// A failed write of the transaction may have changed what the
 			// key holds, or a row this write moved into the list could not
 			// be read back: the list may now miss it.

@@ -76,7 +76,10 @@ func (*Extension) Options() []entc.Option {
 
 // Type is what the templates know of one annotated type.
 type Type struct {
-	Hash      string
+	Hash string
+	// Shapes are the Go types of the JSON fields, whose shape the runtime
+	// adds to Hash (entcachemodel.ShapedHash).
+	Shapes    []string
 	IDType    string
 	FormatID  string // expression of id
 	ParseID   string // statements from s to (id, err)
@@ -110,6 +113,7 @@ type Move struct {
 // Index is one PublishBy lookup.
 type Index struct {
 	Name   string // "first_name,last_name"
+	Def    string // digest of the lookup's fields and their keys (Index.Def)
 	Var    string // Go name of the index variable
 	Method string // "GetByFirstNameLastName" or "ListByAge"
 	Unique bool
@@ -162,6 +166,9 @@ func build(n *gen.Type) (*Type, error) {
 		}
 		t.Encode, t.Decode = append(t.Encode, enc), append(t.Decode, dec)
 		fmt.Fprintf(hash, "%s %s %v %v\n%s\n%s\n", f.Name, f.Type, f.Nillable, f.Type.Type, enc, dec)
+		if f.Type.Type == field.TypeJSON {
+			t.Shapes = append(t.Shapes, f.Type.String())
+		}
 	}
 	for _, fk := range n.UnexportedForeignKeys() {
 		enc, dec, err := fieldCode(n, fk.Field, "v."+fk.StructField(), fk.Field.Nillable)
@@ -208,7 +215,31 @@ func build(n *gen.Type) (*Type, error) {
 		fmt.Fprintf(hash, "collation %s\n", c)
 	}
 	t.Hash = hex.EncodeToString(hash.Sum(nil))[:12]
+	for _, idx := range t.Indexes {
+		idx.Def = indexDef(n, t, idx)
+	}
 	return t, nil
+}
+
+// indexDef returns the digest of what decides a lookup's entries: the id's
+// type and key text, the lookup's fields, how their keys are built, and the
+// collations they compare under. Versions with equal digests share lists.
+func indexDef(n *gen.Type, t *Type, idx *Index) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "entcachemodel/lookup/v1 %s id:%s %s %s\n", n.Name, n.ID.Type, t.FormatID, t.IDKind)
+	fmt.Fprintf(h, "%s unique:%v key:%s\n", idx.Name, idx.Unique, idx.Key)
+	for _, line := range idx.EntityKey {
+		fmt.Fprintln(h, line)
+	}
+	for _, f := range idx.fields {
+		coll := ""
+		if a := f.EntSQL(); a != nil {
+			coll = a.Collation
+		}
+		fmt.Fprintf(h, "%s %s %v %v %v %q\n", f.Name, f.Type, f.Type.Type, f.Optional, f.Nillable, coll)
+	}
+	fmt.Fprintf(h, "table collation %q\n", tableCollation(n))
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // collations returns the Schema.Collations literal of n: an entry for the

@@ -76,6 +76,7 @@ func knownPackages(g *gen.Graph) map[string]string {
 		"driver":        "database/sql/driver",
 		"errors":        "errors",
 		"fmt":           "fmt",
+		"reflect":       "reflect",
 		"slices":        "slices",
 		"strconv":       "strconv",
 		"strings":       "strings",

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,6 +138,7 @@ func cacheError(err error, label string) error {
 // accountCacheByEmail is the published lookup of Account by email.
 var accountCacheByEmail = &entcachemodel.Index[*Account]{
 	Name:   "email",
+	Def:    "97daf50bef5a",
 	Unique: true,
 	Key: func(v *Account) (string, bool) {
 		return entcachemodel.IndexKey(v.Email), true
@@ -146,6 +148,7 @@ var accountCacheByEmail = &entcachemodel.Index[*Account]{
 // accountCacheByAge is the published lookup of Account by age.
 var accountCacheByAge = &entcachemodel.Index[*Account]{
 	Name:   "age",
+	Def:    "668df298d0bf",
 	Unique: false,
 	Key: func(v *Account) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Age), 10)), true
@@ -155,6 +158,7 @@ var accountCacheByAge = &entcachemodel.Index[*Account]{
 // accountCacheByNameAge is the published lookup of Account by name,age.
 var accountCacheByNameAge = &entcachemodel.Index[*Account]{
 	Name:   "name,age",
+	Def:    "f3a4191fa77c",
 	Unique: false,
 	Key: func(v *Account) (string, bool) {
 		return entcachemodel.IndexKey(v.Name, strconv.FormatInt(int64(v.Age), 10)), true
@@ -164,6 +168,7 @@ var accountCacheByNameAge = &entcachemodel.Index[*Account]{
 // accountCacheByNickname is the published lookup of Account by nickname.
 var accountCacheByNickname = &entcachemodel.Index[*Account]{
 	Name:   "nickname",
+	Def:    "816869dc0e82",
 	Unique: false,
 	Key: func(v *Account) (string, bool) {
 		if v.Nickname == nil {
@@ -176,6 +181,7 @@ var accountCacheByNickname = &entcachemodel.Index[*Account]{
 // accountCacheByRole is the published lookup of Account by role.
 var accountCacheByRole = &entcachemodel.Index[*Account]{
 	Name:   "role",
+	Def:    "46518b9c07e0",
 	Unique: false,
 	Key: func(v *Account) (string, bool) {
 		return entcachemodel.IndexKey(string(v.Role)), true
@@ -185,6 +191,7 @@ var accountCacheByRole = &entcachemodel.Index[*Account]{
 // accountCacheByParentID is the published lookup of Account by parent_id.
 var accountCacheByParentID = &entcachemodel.Index[*Account]{
 	Name:   "parent_id",
+	Def:    "ad0ed2cbce33",
 	Unique: false,
 	Key: func(v *Account) (string, bool) {
 		if v.ParentID == nil {
@@ -492,6 +499,7 @@ func (c *AccountCache) ListByParentID(ctx context.Context, parentID int) ([]*Acc
 // cardCacheByOwnerID is the published lookup of Card by owner_id.
 var cardCacheByOwnerID = &entcachemodel.Index[*Card]{
 	Name:   "owner_id",
+	Def:    "e3f4270c0e79",
 	Unique: true,
 	Key: func(v *Card) (string, bool) {
 		if v.OwnerID == nil {
@@ -504,6 +512,7 @@ var cardCacheByOwnerID = &entcachemodel.Index[*Card]{
 // cardCacheByKind is the published lookup of Card by kind.
 var cardCacheByKind = &entcachemodel.Index[*Card]{
 	Name:   "kind",
+	Def:    "ebdc03b59231",
 	Unique: false,
 	Key: func(v *Card) (string, bool) {
 		return entcachemodel.IndexKey(string(v.Kind)), true
@@ -513,6 +522,7 @@ var cardCacheByKind = &entcachemodel.Index[*Card]{
 // cardCacheByNumber is the published lookup of Card by number.
 var cardCacheByNumber = &entcachemodel.Index[*Card]{
 	Name:   "number",
+	Def:    "704f19046193",
 	Unique: false,
 	Key: func(v *Card) (string, bool) {
 		return entcachemodel.IndexKey(v.Number), true
@@ -755,6 +765,7 @@ func (c *CardCache) ListByNumber(ctx context.Context, number string) ([]*Card, e
 // commentCacheByPostID is the published lookup of Comment by post_id.
 var commentCacheByPostID = &entcachemodel.Index[*Comment]{
 	Name:   "post_id",
+	Def:    "e659f6765e03",
 	Unique: false,
 	Key: func(v *Comment) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.PostID), 10)), true
@@ -764,6 +775,7 @@ var commentCacheByPostID = &entcachemodel.Index[*Comment]{
 // commentCacheByLikes is the published lookup of Comment by likes.
 var commentCacheByLikes = &entcachemodel.Index[*Comment]{
 	Name:   "likes",
+	Def:    "373c539ff317",
 	Unique: false,
 	Key: func(v *Comment) (string, bool) {
 		if v.Likes == nil {
@@ -1013,6 +1025,7 @@ func (c *CommentCache) ListByLikes(ctx context.Context, likes int) ([]*Comment, 
 // counterCacheByN is the published lookup of Counter by n.
 var counterCacheByN = &entcachemodel.Index[*Counter]{
 	Name:   "n",
+	Def:    "7d70af43f466",
 	Unique: false,
 	Key: func(v *Counter) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.N), 10)), true
@@ -1022,6 +1035,7 @@ var counterCacheByN = &entcachemodel.Index[*Counter]{
 // counterCacheByName is the published lookup of Counter by name.
 var counterCacheByName = &entcachemodel.Index[*Counter]{
 	Name:   "name",
+	Def:    "e8e9da4cff38",
 	Unique: false,
 	Key: func(v *Counter) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -1239,6 +1253,7 @@ func (c *CounterCache) ListByName(ctx context.Context, name string) ([]*Counter,
 // groupCacheByName is the published lookup of Group by name.
 var groupCacheByName = &entcachemodel.Index[*Group]{
 	Name:   "name",
+	Def:    "7f1603eb7fdd",
 	Unique: true,
 	Key: func(v *Group) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -1248,6 +1263,7 @@ var groupCacheByName = &entcachemodel.Index[*Group]{
 // groupCacheByOpen is the published lookup of Group by open.
 var groupCacheByOpen = &entcachemodel.Index[*Group]{
 	Name:   "open",
+	Def:    "c31f71adaad9",
 	Unique: false,
 	Key: func(v *Group) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatBool(bool(v.Open))), true
@@ -1470,6 +1486,7 @@ func (c *GroupCache) ListByOpen(ctx context.Context, open bool) ([]*Group, error
 // postCacheByAuthorID is the published lookup of Post by author_id.
 var postCacheByAuthorID = &entcachemodel.Index[*Post]{
 	Name:   "author_id",
+	Def:    "8ab5bc435e65",
 	Unique: false,
 	Key: func(v *Post) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.AuthorID), 10)), true
@@ -1479,6 +1496,7 @@ var postCacheByAuthorID = &entcachemodel.Index[*Post]{
 // postCacheByAuthorIDSlug is the published lookup of Post by author_id,slug.
 var postCacheByAuthorIDSlug = &entcachemodel.Index[*Post]{
 	Name:   "author_id,slug",
+	Def:    "130176279eca",
 	Unique: true,
 	Key: func(v *Post) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.AuthorID), 10), v.Slug), true
@@ -1488,6 +1506,7 @@ var postCacheByAuthorIDSlug = &entcachemodel.Index[*Post]{
 // postCacheByTitle is the published lookup of Post by title.
 var postCacheByTitle = &entcachemodel.Index[*Post]{
 	Name:   "title",
+	Def:    "7a0c44725984",
 	Unique: false,
 	Key: func(v *Post) (string, bool) {
 		return entcachemodel.IndexKey(v.Title), true
@@ -1497,6 +1516,7 @@ var postCacheByTitle = &entcachemodel.Index[*Post]{
 // postCacheByStatus is the published lookup of Post by status.
 var postCacheByStatus = &entcachemodel.Index[*Post]{
 	Name:   "status",
+	Def:    "1f5c336b129a",
 	Unique: false,
 	Key: func(v *Post) (string, bool) {
 		return entcachemodel.IndexKey(string(v.Status)), true
@@ -1506,6 +1526,7 @@ var postCacheByStatus = &entcachemodel.Index[*Post]{
 // postCacheByDeleted is the published lookup of Post by deleted.
 var postCacheByDeleted = &entcachemodel.Index[*Post]{
 	Name:   "deleted",
+	Def:    "22a592ada35e",
 	Unique: false,
 	Key: func(v *Post) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatBool(bool(v.Deleted))), true
@@ -1515,6 +1536,7 @@ var postCacheByDeleted = &entcachemodel.Index[*Post]{
 // postCacheByViews is the published lookup of Post by views.
 var postCacheByViews = &entcachemodel.Index[*Post]{
 	Name:   "views",
+	Def:    "6a3ee9a13000",
 	Unique: false,
 	Key: func(v *Post) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.Views), 10)), true
@@ -1792,6 +1814,7 @@ func (c *PostCache) ListByViews(ctx context.Context, views uint64) ([]*Post, err
 // profileCacheByHandle is the published lookup of Profile by handle.
 var profileCacheByHandle = &entcachemodel.Index[*Profile]{
 	Name:   "handle",
+	Def:    "017b1cefe862",
 	Unique: true,
 	Key: func(v *Profile) (string, bool) {
 		return entcachemodel.IndexKey(v.Handle), true
@@ -1801,6 +1824,7 @@ var profileCacheByHandle = &entcachemodel.Index[*Profile]{
 // profileCacheByBio is the published lookup of Profile by bio.
 var profileCacheByBio = &entcachemodel.Index[*Profile]{
 	Name:   "bio",
+	Def:    "d36438fbfc23",
 	Unique: false,
 	Key: func(v *Profile) (string, bool) {
 		if v.Bio == "" {
@@ -2043,6 +2067,7 @@ func (c *ProfileCache) ListByBio(ctx context.Context, bio string) ([]*Profile, e
 // scalarCacheByS is the published lookup of Scalar by s.
 var scalarCacheByS = &entcachemodel.Index[*Scalar]{
 	Name:   "s",
+	Def:    "9158e87f2952",
 	Unique: true,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(v.S), true
@@ -2052,6 +2077,7 @@ var scalarCacheByS = &entcachemodel.Index[*Scalar]{
 // scalarCacheByI is the published lookup of Scalar by i.
 var scalarCacheByI = &entcachemodel.Index[*Scalar]{
 	Name:   "i",
+	Def:    "df377bfbcc6b",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.I), 10)), true
@@ -2061,6 +2087,7 @@ var scalarCacheByI = &entcachemodel.Index[*Scalar]{
 // scalarCacheByI8E is the published lookup of Scalar by i8,e.
 var scalarCacheByI8E = &entcachemodel.Index[*Scalar]{
 	Name:   "i8,e",
+	Def:    "cbd84728a0aa",
 	Unique: true,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.I8), 10), string(v.E)), true
@@ -2070,6 +2097,7 @@ var scalarCacheByI8E = &entcachemodel.Index[*Scalar]{
 // scalarCacheByI32 is the published lookup of Scalar by i32.
 var scalarCacheByI32 = &entcachemodel.Index[*Scalar]{
 	Name:   "i32",
+	Def:    "356048e9c2cc",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		if v.I32 == nil {
@@ -2082,6 +2110,7 @@ var scalarCacheByI32 = &entcachemodel.Index[*Scalar]{
 // scalarCacheByI64 is the published lookup of Scalar by i64.
 var scalarCacheByI64 = &entcachemodel.Index[*Scalar]{
 	Name:   "i64",
+	Def:    "017dd3936810",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.I64), 10)), true
@@ -2091,6 +2120,7 @@ var scalarCacheByI64 = &entcachemodel.Index[*Scalar]{
 // scalarCacheByBLevel is the published lookup of Scalar by b,level.
 var scalarCacheByBLevel = &entcachemodel.Index[*Scalar]{
 	Name:   "b,level",
+	Def:    "bf3490c0f368",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatBool(bool(v.B)), string(v.Level)), true
@@ -2100,6 +2130,7 @@ var scalarCacheByBLevel = &entcachemodel.Index[*Scalar]{
 // scalarCacheByNilS is the published lookup of Scalar by nil_s.
 var scalarCacheByNilS = &entcachemodel.Index[*Scalar]{
 	Name:   "nil_s",
+	Def:    "009bdb805201",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		if v.NilS == nil {
@@ -2112,6 +2143,7 @@ var scalarCacheByNilS = &entcachemodel.Index[*Scalar]{
 // scalarCacheByNilB is the published lookup of Scalar by nil_b.
 var scalarCacheByNilB = &entcachemodel.Index[*Scalar]{
 	Name:   "nil_b",
+	Def:    "6336cab4b910",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		if v.NilB == nil {
@@ -2124,6 +2156,7 @@ var scalarCacheByNilB = &entcachemodel.Index[*Scalar]{
 // scalarCacheByNilE is the published lookup of Scalar by nil_e.
 var scalarCacheByNilE = &entcachemodel.Index[*Scalar]{
 	Name:   "nil_e",
+	Def:    "45ede7a7c0ee",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		if v.NilE == nil {
@@ -2136,6 +2169,7 @@ var scalarCacheByNilE = &entcachemodel.Index[*Scalar]{
 // scalarCacheByUID is the published lookup of Scalar by uid.
 var scalarCacheByUID = &entcachemodel.Index[*Scalar]{
 	Name:   "uid",
+	Def:    "4bc1609372ea",
 	Unique: true,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(v.UID.String()), true
@@ -2145,6 +2179,7 @@ var scalarCacheByUID = &entcachemodel.Index[*Scalar]{
 // scalarCacheByHandle is the published lookup of Scalar by handle.
 var scalarCacheByHandle = &entcachemodel.Index[*Scalar]{
 	Name:   "handle",
+	Def:    "6c42fd2e18a5",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(string(v.Handle)), true
@@ -2154,6 +2189,7 @@ var scalarCacheByHandle = &entcachemodel.Index[*Scalar]{
 // scalarCacheByCents is the published lookup of Scalar by cents.
 var scalarCacheByCents = &entcachemodel.Index[*Scalar]{
 	Name:   "cents",
+	Def:    "636acd9f34c8",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Cents), 10)), true
@@ -2163,6 +2199,7 @@ var scalarCacheByCents = &entcachemodel.Index[*Scalar]{
 // scalarCacheByFrozen is the published lookup of Scalar by frozen.
 var scalarCacheByFrozen = &entcachemodel.Index[*Scalar]{
 	Name:   "frozen",
+	Def:    "63aad1446780",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(v.Frozen), true
@@ -2172,6 +2209,7 @@ var scalarCacheByFrozen = &entcachemodel.Index[*Scalar]{
 // scalarCacheByRenamed is the published lookup of Scalar by renamed.
 var scalarCacheByRenamed = &entcachemodel.Index[*Scalar]{
 	Name:   "renamed",
+	Def:    "6b5cbe0b6bec",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(v.Renamed), true
@@ -2181,6 +2219,7 @@ var scalarCacheByRenamed = &entcachemodel.Index[*Scalar]{
 // scalarCacheByU is the published lookup of Scalar by u.
 var scalarCacheByU = &entcachemodel.Index[*Scalar]{
 	Name:   "u",
+	Def:    "03e2e7ef4abd",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.U), 10)), true
@@ -2190,6 +2229,7 @@ var scalarCacheByU = &entcachemodel.Index[*Scalar]{
 // scalarCacheByU64 is the published lookup of Scalar by u64.
 var scalarCacheByU64 = &entcachemodel.Index[*Scalar]{
 	Name:   "u64",
+	Def:    "9cb32ddc105b",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatUint(uint64(v.U64), 10)), true
@@ -2199,6 +2239,7 @@ var scalarCacheByU64 = &entcachemodel.Index[*Scalar]{
 // scalarCacheByU16 is the published lookup of Scalar by u16.
 var scalarCacheByU16 = &entcachemodel.Index[*Scalar]{
 	Name:   "u16",
+	Def:    "7a7b96582b70",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		if v.U16 == nil {
@@ -2211,6 +2252,7 @@ var scalarCacheByU16 = &entcachemodel.Index[*Scalar]{
 // scalarCacheByNilUID is the published lookup of Scalar by nil_uid.
 var scalarCacheByNilUID = &entcachemodel.Index[*Scalar]{
 	Name:   "nil_uid",
+	Def:    "380fd9fbf6f1",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		if v.NilUID == nil {
@@ -2223,6 +2265,7 @@ var scalarCacheByNilUID = &entcachemodel.Index[*Scalar]{
 // scalarCacheByOptS is the published lookup of Scalar by opt_s.
 var scalarCacheByOptS = &entcachemodel.Index[*Scalar]{
 	Name:   "opt_s",
+	Def:    "8f5f10fa7dda",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		if v.OptS == "" {
@@ -2235,6 +2278,7 @@ var scalarCacheByOptS = &entcachemodel.Index[*Scalar]{
 // scalarCacheByI16 is the published lookup of Scalar by i16.
 var scalarCacheByI16 = &entcachemodel.Index[*Scalar]{
 	Name:   "i16",
+	Def:    "360007bc9464",
 	Unique: false,
 	Key: func(v *Scalar) (string, bool) {
 		if v.I16 == 0 {
@@ -2257,7 +2301,7 @@ func scalarCacheParseID(s string) (int, error) {
 // scalarCacheSchema describes Scalar to the cache.
 var scalarCacheSchema = &entcachemodel.Schema[*Scalar, int]{
 	Type:       "Scalar",
-	Hash:       "c9c5381d4577",
+	Hash:       entcachemodel.ShapedHash("c9c5381d4577", reflect.TypeFor[map[string]int](), reflect.TypeFor[[]string](), reflect.TypeFor[broadtype.Point](), reflect.TypeFor[*broadtype.Point]()),
 	ID:         func(v *Scalar) int { return v.ID },
 	FormatID:   scalarCacheFormatID,
 	ParseID:    scalarCacheParseID,
@@ -2859,6 +2903,7 @@ func (c *ScalarCache) ListByI16(ctx context.Context, i16 int16) ([]*Scalar, erro
 // tagCacheByLabel is the published lookup of Tag by label.
 var tagCacheByLabel = &entcachemodel.Index[*Tag]{
 	Name:   "label",
+	Def:    "7e1eaf26a263",
 	Unique: false,
 	Key: func(v *Tag) (string, bool) {
 		return entcachemodel.IndexKey(v.Label), true
@@ -2868,6 +2913,7 @@ var tagCacheByLabel = &entcachemodel.Index[*Tag]{
 // tagCacheByWeight is the published lookup of Tag by weight.
 var tagCacheByWeight = &entcachemodel.Index[*Tag]{
 	Name:   "weight",
+	Def:    "7f35956236c4",
 	Unique: false,
 	Key: func(v *Tag) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Weight), 10)), true

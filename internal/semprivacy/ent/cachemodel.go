@@ -124,6 +124,7 @@ func cacheError(err error, label string) error {
 // semSecretCacheByName is the published lookup of SemSecret by name.
 var semSecretCacheByName = &entcachemodel.Index[*SemSecret]{
 	Name:   "name",
+	Def:    "f740f2806fec",
 	Unique: true,
 	Key: func(v *SemSecret) (string, bool) {
 		return entcachemodel.IndexKey(v.Name), true
@@ -133,6 +134,7 @@ var semSecretCacheByName = &entcachemodel.Index[*SemSecret]{
 // semSecretCacheByLevel is the published lookup of SemSecret by level.
 var semSecretCacheByLevel = &entcachemodel.Index[*SemSecret]{
 	Name:   "level",
+	Def:    "6b09accc28c9",
 	Unique: false,
 	Key: func(v *SemSecret) (string, bool) {
 		return entcachemodel.IndexKey(strconv.FormatInt(int64(v.Level), 10)), true
