@@ -187,3 +187,29 @@ func TestOutboxMissingNeverBlocksWrites(t *testing.T) {
 	assert.Equal(t, 3, got.Age)
 	assert.Zero(t, cache.Stats().OutboxRecords)
 }
+
+// A process that cannot reach Redis from its start (it never read the
+// version registry) still records the lists its write moves rows into: the
+// drain finds their namespaces in the registry and removes them.
+func TestOutboxRecordsListsOfAWriterThatNeverReachedRedis(t *testing.T) {
+	e := newEnv(t, entcachemodel.WithOutboxCheck(time.Hour))
+	u := e.createUser("lists@x.io", 1)
+	e.requireConsistent(u.ID)
+	before, err := e.client.User.Cached().ListByAge(e.ctx, 2)
+	require.NoError(t, err)
+	require.Empty(t, before) // cached, without u
+
+	_, dead := e.partitioned()
+	require.NoError(t, dead.User.UpdateOneID(u.ID).SetAge(2).Exec(e.ctx))
+	require.Equal(t, 1, e.outboxRecords())
+
+	_, _, other := e.process(e.redis.NewClient(), drainSoon)
+	require.Eventually(t, func() bool {
+		_, err := other.User.Cached().Get(e.ctx, u.ID)
+		return err == nil && e.outboxRecords() == 0
+	}, 10*time.Second, 20*time.Millisecond)
+	got, err := e.client.User.Cached().ListByAge(e.ctx, 2)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "ListByAge(2) misses the row the unreachable process moved into it")
+	e.requireConsistent(u.ID)
+}

@@ -246,7 +246,13 @@ func (c *Cache) generation(ctx context.Context, typ, hash string, l layout) *gen
 		if g != nil {
 			return g
 		}
-		next = &generation{server: server, own: newKeyspace(c.prefix, typ, server+"."+hash+".0"), guessed: true}
+		next = &generation{server: server, own: newKeyspace(c.prefix, typ, server+"."+hash+".0"), guessed: true,
+			lists: make(map[string]listSpace, len(l.names))}
+		for i, name := range l.names {
+			// Not served; named so that a write records its lists for the
+			// outbox, which finds their real namespaces when it drains.
+			next.lists[name] = listSpace{ks: c.listKeyspace(typ, server, l.defs[i], "0")}
+		}
 	}
 	st.cur.Store(next)
 	return next
