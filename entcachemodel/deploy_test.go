@@ -235,15 +235,19 @@ func TestDeployListDroppedByTheOtherVersion(t *testing.T) {
 	_, served := old.list("age", "30", age(30))
 	require.True(t, served, "one version alone serves its lists")
 
-	// The newer version (no age list) arrives; the old one learns of it on
-	// its next refresh and stops serving the list.
+	// The newer version (no age list) arrives and writes before the old one
+	// reads the registry again: the old one stops serving the list at once.
 	newer := d.process(personSchema(byNick()), check)
+	newer.write(person{ID: 3, Age: 30, Nick: "di"})
+	ids, served = old.list("age", "30", age(30))
+	assert.False(t, served, "the list is served after a version without it joined")
+	assert.Equal(t, []int{1, 3}, ids, "ListByAge misses a row the joining version wrote")
 	old.refresh()
 	newer.write(person{ID: 2, Age: 30, Nick: "cy"})
 	d.db.rows[2] = person{ID: 2, Age: 30, Nick: "cy"}
 	ids, served = old.list("age", "30", age(30))
 	assert.False(t, served)
-	assert.Equal(t, []int{1, 2}, ids, "ListByAge misses a row the version without the list wrote")
+	assert.Equal(t, []int{1, 2, 3}, ids, "ListByAge misses a row the version without the list wrote")
 
 	// The old version's processes leave and come back (a rollback): the
 	// list stays off while the newer version lives.

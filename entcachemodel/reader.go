@@ -2,6 +2,7 @@ package entcachemodel
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -446,21 +447,39 @@ func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error)
 		c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: reading a list from the database", slog.String("type", r.schema.Type), slog.Any("error", err))
 	}
 	want := r.schema.indexKey(d, l.Index, l.Key)
-	key, served := g.list(l.Index.Name, want)
-	if !served || order == nil || r.schema.folded(d, l.Index) {
+	key, storable := g.list(l.Index.Name, want)
+	if !storable || order == nil || r.schema.folded(d, l.Index) {
 		c.stats.misses.Add(1)
 		return l.Query(ctx)
 	}
+	// The list's state is read with it: a version without the list that
+	// registered since this generation was read stops it being served now,
+	// before that version's first write (see versions.go).
 	rctx, cancel := c.readCtx(ctx)
-	members, err := c.rdb.SMembers(rctx, key).Result()
+	pipe := c.rdb.Pipeline()
+	state := pipe.HGet(rctx, c.registryKey(r.schema.Type), listState(g.lists[l.Index.Name].def))
+	list := pipe.SMembers(rctx, key)
+	_, _ = pipe.Exec(rctx)
 	cancel()
+	members, err := list.Result()
 	if isWrongType(err) {
 		// Not a list the cache wrote: remove it and fill it again.
 		c.removeForeign(ctx, []string{key})
 		members, err = nil, nil
 	}
+	if err == nil {
+		if err = state.Err(); errors.Is(err, redis.Nil) || isWrongType(err) {
+			err = nil // no state: not served (the registry is read again below)
+		}
+	}
 	if err != nil {
 		c.fail(ctx, "list", err)
+		c.stats.misses.Add(1)
+		return l.Query(ctx)
+	}
+	if !g.lists[l.Index.Name].servable(state.Val()) {
+		// The registry moved on: read it again before the next use.
+		c.versionsDue(r.schema.Type)
 		c.stats.misses.Add(1)
 		return l.Query(ctx)
 	}

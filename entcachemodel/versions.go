@@ -27,7 +27,10 @@ import (
 //     key encoding), in a namespace shared by the versions that define the
 //     list alike. A version that lacks a list cannot keep it right, so a list
 //     is served only while every live version defines it; once that holds
-//     again after it did not, the list starts in a fresh namespace.
+//     again after it did not, the list starts in a fresh namespace. A list
+//     read checks the list's state in the registry in the same round trip,
+//     so a version without the list stops every other process serving it
+//     the moment it registers, before its first write.
 //   - The registry (one Redis hash per type) lists the live processes, each
 //     with its encoding, its lists and its refresh period; a process counts
 //     as gone 3 of its periods (plus a second) after it last registered.
@@ -48,7 +51,7 @@ import (
 // ms, lists ("name=def name=def"). Returns: server time, the longest live
 // period, the encoding's epoch and join time, the number of other live
 // encodings followed by each one's hash and epoch, then each of the lists'
-// state ("epoch:since", or "-" when not every live version defines it), in
+// state ("epoch:trusted-at", or "-" when not every live version defines it), in
 // the order given.
 var registerScript = redis.NewScript(`
 local reg = KEYS[1]
@@ -111,11 +114,11 @@ end
 for def, _ in pairs(defs) do
   local common = true
   for _, set in pairs(liveDefs) do if not set[def] then common = false end end
-  local st = f['l:' .. def]
+  local st = f['l:' .. def] -- see listState
   local next
   if not common then next = '-'
   elseif not st then next = '0:0'
-  elseif st == '-' then next = now .. ':' .. now end
+  elseif st == '-' then next = now .. ':' .. (now + 2 * maxPeriod) end
   if next and next ~= st then
     redis.call('HSET', reg, 'l:' .. def, next)
     f['l:' .. def] = next
@@ -138,10 +141,21 @@ return out
 `)
 
 // listSpace is one list of a generation: the namespace it is cached in, and
-// whether it may be stored in and served.
+// its state in the registry when the generation was read.
 type listSpace struct {
-	ks      keyspace
-	trusted bool
+	ks    keyspace
+	def   string
+	state string // "epoch:trusted-at", as the registry holds it
+	// trustedAt is when the namespace may be stored in and served, in this
+	// process's clock (0: from the start).
+	trustedAt int64
+}
+
+// servable reports whether the list, in the state the registry holds now
+// (read with the list itself), may be served: the state is the one this
+// generation knows, and its namespace is trusted.
+func (l listSpace) servable(state string) bool {
+	return l.state != "" && state == l.state && time.Now().UnixMilli() >= l.trustedAt
 }
 
 // generation is what one process knows of one type's versions.
@@ -160,13 +174,13 @@ type generation struct {
 }
 
 // list returns the key of a list entry and whether the list may be stored
-// in and served; "" when no key of the list is kept right now.
+// in; "" when no key of the list is kept right now.
 func (g *generation) list(index, key string) (string, bool) {
 	l, ok := g.lists[index]
 	if !ok {
 		return "", false
 	}
-	return l.ks.list(index, key), l.trusted && g.trusted
+	return l.ks.list(index, key), g.trusted && l.state != "" && time.Now().UnixMilli() >= l.trustedAt
 }
 
 // layout is the lists a schema version defines: "name=def" entries, sorted,
@@ -205,6 +219,17 @@ func newLayout(typ, hash string, indexes []string, defs []string) layout {
 type versionState struct {
 	cur        atomic.Pointer[generation]
 	refreshing sync.Mutex
+	due        atomic.Bool // read the registry at the next use
+}
+
+// versionsDue makes the next use of a type's generations read the registry.
+func (c *Cache) versionsDue(typ string) {
+	c.versions.Range(func(k, v any) bool {
+		if strings.HasPrefix(k.(string), typ+"\x00") {
+			v.(*versionState).due.Store(true)
+		}
+		return true
+	})
 }
 
 // generation returns the keyspaces of a type, refreshing the registry every
@@ -224,7 +249,7 @@ func (c *Cache) generation(ctx context.Context, typ, hash string, l layout) *gen
 		g = nil // the servers changed: every keyspace did
 		st.cur.Store(nil)
 	}
-	if g != nil && now.Before(g.expires) {
+	if g != nil && now.Before(g.expires) && !st.due.Load() {
 		return g
 	}
 	if g != nil && !g.guessed && now.Before(g.expires.Add(c.versionCheck)) {
@@ -235,9 +260,10 @@ func (c *Cache) generation(ctx context.Context, typ, hash string, l layout) *gen
 		st.refreshing.Lock()
 	}
 	defer st.refreshing.Unlock()
-	if g = st.cur.Load(); g != nil && !g.guessed && time.Now().Before(g.expires) {
+	if g = st.cur.Load(); g != nil && !g.guessed && time.Now().Before(g.expires) && !st.due.Load() {
 		return g // refreshed while we waited
 	}
+	st.due.Store(false)
 	var next *generation
 	if c.redisUp() { // within the breaker's cooldown, keep what we know
 		next = c.register(ctx, typ, hash, l, server)
@@ -257,6 +283,10 @@ func (c *Cache) generation(ctx context.Context, typ, hash string, l layout) *gen
 	st.cur.Store(next)
 	return next
 }
+
+// listState returns the registry field that holds a list definition's
+// state.
+func listState(def string) string { return "l:" + def }
 
 // registryKey returns the key of a type's registry of versions.
 func (c *Cache) registryKey(typ string) string {
@@ -298,15 +328,18 @@ func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server
 		g.others = append(g.others, newKeyspace(c.prefix, typ, server+"."+rest[2*i]+"."+rest[2*i+1]))
 	}
 	g.trusted = n == 0 || now >= joined+2*maxPeriod
+	skew := time.Now().UnixMilli() - now // this process's clock, less the server's
 	for i, name := range l.names {
-		epoch, since, ok := strings.Cut(rest[2*n+i], ":")
+		state := rest[2*n+i]
+		epoch, at, ok := strings.Cut(state, ":")
 		if !ok {
 			continue // not every live version defines it alike
 		}
-		g.lists[name] = listSpace{
-			ks:      c.listKeyspace(typ, server, l.defs[i], epoch),
-			trusted: num(since) == 0 || now >= num(since)+2*maxPeriod,
+		ls := listSpace{ks: c.listKeyspace(typ, server, l.defs[i], epoch), def: l.defs[i], state: state}
+		if t := num(at); t > 0 {
+			ls.trustedAt = t + skew
 		}
+		g.lists[name] = ls
 	}
 	return g
 }
