@@ -95,6 +95,9 @@ func TestChaos(t *testing.T) {
 	}
 	wg.Go(func() { c.inject(rand.New(rand.NewPCG(seed, 1<<32)), start, dur, windows) })
 	wg.Wait()
+	// No more injected delays or lost acknowledgements: the last write's
+	// error must be its crash.
+	c.quiet.Store(true)
 	if slices.Contains(c.kinds, "crash-in-outage") {
 		c.lastWrite(rand.New(rand.NewPCG(seed, 1<<34)))
 	}
@@ -103,7 +106,6 @@ func TestChaos(t *testing.T) {
 	// crashed processes, which end with their lease, the outbox records of
 	// the process that crashed in an outage, and the repairs of the
 	// processes that saw an outage.
-	c.quiet.Store(true)
 	for _, p := range c.alive() {
 		p.faults.SetMaxDelay(0)
 		p.faults.Down.Store(false) // an outage that waited for a crash that did not come
