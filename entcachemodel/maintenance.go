@@ -209,29 +209,18 @@ type run struct {
 	total int
 	start time.Time
 	units int // rows and keys handled, for the throttle
+	// now and sleep are the clock (tests replace them).
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 func newRun(rc runConfig, typ string, total int) *run {
-	return &run{rc: rc, typ: typ, total: total, start: time.Now()}
+	return &run{rc: rc, typ: typ, total: total, start: time.Now(), now: time.Now, sleep: sleepCtx}
 }
 
-// page reports a page done (done rows so far, cursor the last reached),
-// having handled units more rows or keys, and waits as long as the
-// throttle asks. It returns ctx's error when ctx ends while it waits.
-func (r *run) page(ctx context.Context, done int, cursor string, units int) error {
-	r.units += units
-	if r.rc.progress != nil {
-		r.rc.progress(Progress{Type: r.typ, Done: done, Total: r.total, Cursor: cursor, Elapsed: time.Since(r.start)})
-	}
-	if r.rc.rate <= 0 {
-		return nil
-	}
-	due := r.start.Add(time.Duration(float64(r.units) / r.rc.rate * float64(time.Second)))
-	wait := time.Until(due)
-	if wait <= 0 {
-		return nil
-	}
-	t := time.NewTimer(wait)
+// sleepCtx waits for d, or until ctx ends (returning its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -239,6 +228,25 @@ func (r *run) page(ctx context.Context, done int, cursor string, units int) erro
 	case <-t.C:
 		return nil
 	}
+}
+
+// page reports a page done (done rows so far, cursor the last reached),
+// having handled units more rows or keys, and waits as long as the
+// throttle asks: a run handles RowsPerSecond units a second on average
+// since it started. It returns ctx's error when ctx ends while it waits.
+func (r *run) page(ctx context.Context, done int, cursor string, units int) error {
+	r.units += units
+	if r.rc.progress != nil {
+		r.rc.progress(Progress{Type: r.typ, Done: done, Total: r.total, Cursor: cursor, Elapsed: r.now().Sub(r.start)})
+	}
+	if r.rc.rate <= 0 {
+		return nil
+	}
+	due := r.start.Add(time.Duration(float64(r.units) / r.rc.rate * float64(time.Second)))
+	if wait := due.Sub(r.now()); wait > 0 {
+		return r.sleep(ctx, wait)
+	}
+	return nil
 }
 
 // cursor parses a StartAfter cursor: nil for none.
