@@ -344,6 +344,65 @@ func (c *CollDocCache) GetMany(ctx context.Context, ids ...uuid.UUID) ([]*CollDo
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the CollDoc rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *CollDocCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return colldocCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached CollDoc rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *CollDocCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return colldocCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of CollDoc: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *CollDocCache) source() entcachemodel.Source[*CollDoc, uuid.UUID] {
+	page := func(after *uuid.UUID, n int) *CollDocQuery {
+		q := c.client.cacheQuery().Order(colldoc.ByID()).Limit(n)
+		if after != nil {
+			q.Where(colldoc.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*CollDoc, uuid.UUID]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *uuid.UUID, n int) ([]*CollDoc, error) {
+			return page(after, n).Select(colldoc.FieldID, colldoc.FieldKind).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *uuid.UUID, n int) ([]*CollDoc, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []uuid.UUID) ([]*CollDoc, error) {
+			return c.client.cacheQuery().Where(colldoc.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error) {
+			return c.client.cacheQuery().Where(colldoc.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*CollDoc], vs []*CollDoc) ([]*CollDoc, error) {
+			var columns []string
+			ps := make([]predicate.CollDoc, 0, len(vs))
+			switch idx {
+			case collDocCacheByKind:
+				columns = []string{colldoc.FieldID, colldoc.FieldKind}
+				for _, v := range vs {
+					ps = append(ps, colldoc.KindEQ(v.Kind))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(colldoc.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByKind returns the CollDoc entities with the given kind, ordered by id.
 func (c *CollDocCache) ListByKind(ctx context.Context, kind string) ([]*CollDoc, error) {
 	return c.reader().ListBy(ctx, c.lookup(collDocCacheByKind, entcachemodel.IndexKey(kind), colldoc.KindEQ(kind)))
@@ -557,6 +616,65 @@ func (c *CollNameCache) Get(ctx context.Context, id int) (*CollName, error) {
 // asked, leaving out ids that do not exist.
 func (c *CollNameCache) GetMany(ctx context.Context, ids ...int) ([]*CollName, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the CollName rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *CollNameCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return collnameCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached CollName rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *CollNameCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return collnameCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of CollName: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *CollNameCache) source() entcachemodel.Source[*CollName, int] {
+	page := func(after *int, n int) *CollNameQuery {
+		q := c.client.cacheQuery().Order(collname.ByID()).Limit(n)
+		if after != nil {
+			q.Where(collname.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*CollName, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*CollName, error) {
+			return page(after, n).Select(collname.FieldID, collname.FieldName).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*CollName, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*CollName, error) {
+			return c.client.cacheQuery().Where(collname.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(collname.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*CollName], vs []*CollName) ([]*CollName, error) {
+			var columns []string
+			ps := make([]predicate.CollName, 0, len(vs))
+			switch idx {
+			case collNameCacheByName:
+				columns = []string{collname.FieldID, collname.FieldName}
+				for _, v := range vs {
+					ps = append(ps, collname.NameEQ(v.Name))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(collname.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // ListByName returns the CollName entities with the given name, ordered by id.
@@ -779,6 +897,65 @@ func (c *CollTagCache) Get(ctx context.Context, id string) (*CollTag, error) {
 // asked, leaving out ids that do not exist.
 func (c *CollTagCache) GetMany(ctx context.Context, ids ...string) ([]*CollTag, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the CollTag rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *CollTagCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return colltagCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached CollTag rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *CollTagCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return colltagCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of CollTag: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *CollTagCache) source() entcachemodel.Source[*CollTag, string] {
+	page := func(after *string, n int) *CollTagQuery {
+		q := c.client.cacheQuery().Order(colltag.ByID()).Limit(n)
+		if after != nil {
+			q.Where(colltag.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*CollTag, string]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *string, n int) ([]*CollTag, error) {
+			return page(after, n).Select(colltag.FieldID, colltag.FieldLabel).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *string, n int) ([]*CollTag, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []string) ([]*CollTag, error) {
+			return c.client.cacheQuery().Where(colltag.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []string) ([]string, error) {
+			return c.client.cacheQuery().Where(colltag.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*CollTag], vs []*CollTag) ([]*CollTag, error) {
+			var columns []string
+			ps := make([]predicate.CollTag, 0, len(vs))
+			switch idx {
+			case collTagCacheByLabel:
+				columns = []string{colltag.FieldID, colltag.FieldLabel}
+				for _, v := range vs {
+					ps = append(ps, colltag.LabelEQ(v.Label))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(colltag.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // ListByLabel returns the CollTag entities with the given label, ordered by id.
@@ -1023,6 +1200,70 @@ func (c *CollWordCache) Get(ctx context.Context, id string) (*CollWord, error) {
 // asked, leaving out ids that do not exist.
 func (c *CollWordCache) GetMany(ctx context.Context, ids ...string) ([]*CollWord, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the CollWord rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *CollWordCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return collwordCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached CollWord rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *CollWordCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return collwordCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of CollWord: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *CollWordCache) source() entcachemodel.Source[*CollWord, string] {
+	page := func(after *string, n int) *CollWordQuery {
+		q := c.client.cacheQuery().Order(collword.ByID()).Limit(n)
+		if after != nil {
+			q.Where(collword.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*CollWord, string]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *string, n int) ([]*CollWord, error) {
+			return page(after, n).Select(collword.FieldID, collword.FieldLabel, collword.FieldRank).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *string, n int) ([]*CollWord, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []string) ([]*CollWord, error) {
+			return c.client.cacheQuery().Where(collword.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []string) ([]string, error) {
+			return c.client.cacheQuery().Where(collword.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*CollWord], vs []*CollWord) ([]*CollWord, error) {
+			var columns []string
+			ps := make([]predicate.CollWord, 0, len(vs))
+			switch idx {
+			case collWordCacheByLabel:
+				columns = []string{collword.FieldID, collword.FieldLabel}
+				for _, v := range vs {
+					ps = append(ps, collword.LabelEQ(v.Label))
+				}
+			case collWordCacheByRank:
+				columns = []string{collword.FieldID, collword.FieldRank}
+				for _, v := range vs {
+					ps = append(ps, collword.RankEQ(v.Rank))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(collword.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // ListByLabel returns the CollWord entities with the given label, ordered by id.
@@ -1730,6 +1971,150 @@ func (c *KindAllCache) GetMany(ctx context.Context, ids ...int) ([]*KindAll, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the KindAll rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *KindAllCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return kindallCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached KindAll rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *KindAllCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return kindallCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of KindAll: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *KindAllCache) source() entcachemodel.Source[*KindAll, int] {
+	page := func(after *int, n int) *KindAllQuery {
+		q := c.client.cacheQuery().Order(kindall.ByID()).Limit(n)
+		if after != nil {
+			q.Where(kindall.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*KindAll, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*KindAll, error) {
+			return page(after, n).Select(kindall.FieldID, kindall.FieldFInt, kindall.FieldFInt8, kindall.FieldFInt16, kindall.FieldFInt32, kindall.FieldFInt64, kindall.FieldFUint, kindall.FieldFUint8, kindall.FieldFUint16, kindall.FieldFUint32, kindall.FieldFUint64, kindall.FieldFUUIDPtr, kindall.FieldFCode, kindall.FieldFNull, kindall.FieldFNullstr, kindall.FieldFLevel, kindall.FieldFLabel, kindall.FieldFColor, kindall.FieldFEnum, kindall.FieldFBool).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*KindAll, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*KindAll, error) {
+			return c.client.cacheQuery().Where(kindall.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(kindall.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*KindAll], vs []*KindAll) ([]*KindAll, error) {
+			var columns []string
+			ps := make([]predicate.KindAll, 0, len(vs))
+			switch idx {
+			case kindAllCacheByFInt:
+				columns = []string{kindall.FieldID, kindall.FieldFInt}
+				for _, v := range vs {
+					ps = append(ps, kindall.FIntEQ(v.FInt))
+				}
+			case kindAllCacheByFInt8:
+				columns = []string{kindall.FieldID, kindall.FieldFInt8}
+				for _, v := range vs {
+					ps = append(ps, kindall.FInt8EQ(v.FInt8))
+				}
+			case kindAllCacheByFInt16:
+				columns = []string{kindall.FieldID, kindall.FieldFInt16}
+				for _, v := range vs {
+					ps = append(ps, kindall.FInt16EQ(*v.FInt16))
+				}
+			case kindAllCacheByFInt32:
+				columns = []string{kindall.FieldID, kindall.FieldFInt32}
+				for _, v := range vs {
+					ps = append(ps, kindall.FInt32EQ(v.FInt32))
+				}
+			case kindAllCacheByFInt64:
+				columns = []string{kindall.FieldID, kindall.FieldFInt64}
+				for _, v := range vs {
+					ps = append(ps, kindall.FInt64EQ(v.FInt64))
+				}
+			case kindAllCacheByFUint:
+				columns = []string{kindall.FieldID, kindall.FieldFUint}
+				for _, v := range vs {
+					ps = append(ps, kindall.FUintEQ(v.FUint))
+				}
+			case kindAllCacheByFUint8:
+				columns = []string{kindall.FieldID, kindall.FieldFUint8}
+				for _, v := range vs {
+					ps = append(ps, kindall.FUint8EQ(v.FUint8))
+				}
+			case kindAllCacheByFUint16:
+				columns = []string{kindall.FieldID, kindall.FieldFUint16}
+				for _, v := range vs {
+					ps = append(ps, kindall.FUint16EQ(*v.FUint16))
+				}
+			case kindAllCacheByFUint32:
+				columns = []string{kindall.FieldID, kindall.FieldFUint32}
+				for _, v := range vs {
+					ps = append(ps, kindall.FUint32EQ(v.FUint32))
+				}
+			case kindAllCacheByFUint64:
+				columns = []string{kindall.FieldID, kindall.FieldFUint64}
+				for _, v := range vs {
+					ps = append(ps, kindall.FUint64EQ(v.FUint64))
+				}
+			case kindAllCacheByFUUIDPtr:
+				columns = []string{kindall.FieldID, kindall.FieldFUUIDPtr}
+				for _, v := range vs {
+					ps = append(ps, kindall.FUUIDPtrEQ(*v.FUUIDPtr))
+				}
+			case kindAllCacheByFCode:
+				columns = []string{kindall.FieldID, kindall.FieldFCode}
+				for _, v := range vs {
+					ps = append(ps, kindall.FCodeEQ(v.FCode))
+				}
+			case kindAllCacheByFNull:
+				columns = []string{kindall.FieldID, kindall.FieldFNull}
+				for _, v := range vs {
+					ps = append(ps, kindall.FNullEQ(v.FNull))
+				}
+			case kindAllCacheByFNullstr:
+				columns = []string{kindall.FieldID, kindall.FieldFNullstr}
+				for _, v := range vs {
+					ps = append(ps, kindall.FNullstrEQ(v.FNullstr))
+				}
+			case kindAllCacheByFLevel:
+				columns = []string{kindall.FieldID, kindall.FieldFLevel}
+				for _, v := range vs {
+					ps = append(ps, kindall.FLevelEQ(v.FLevel))
+				}
+			case kindAllCacheByFLabel:
+				columns = []string{kindall.FieldID, kindall.FieldFLabel}
+				for _, v := range vs {
+					ps = append(ps, kindall.FLabelEQ(v.FLabel))
+				}
+			case kindAllCacheByFColor:
+				columns = []string{kindall.FieldID, kindall.FieldFColor}
+				for _, v := range vs {
+					ps = append(ps, kindall.FColorEQ(v.FColor))
+				}
+			case kindAllCacheByFEnumFBool:
+				columns = []string{kindall.FieldID, kindall.FieldFEnum, kindall.FieldFBool}
+				for _, v := range vs {
+					ps = append(ps, kindall.And(kindall.FEnumEQ(v.FEnum), kindall.FBoolEQ(v.FBool)))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(kindall.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByFInt returns the KindAll entities with the given f_int, ordered by id.
 func (c *KindAllCache) ListByFInt(ctx context.Context, fInt int) ([]*KindAll, error) {
 	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt), 10)), kindall.FIntEQ(fInt)))
@@ -2017,6 +2402,51 @@ func (c *KindBareCache) Get(ctx context.Context, id int) (*KindBare, error) {
 // asked, leaving out ids that do not exist.
 func (c *KindBareCache) GetMany(ctx context.Context, ids ...int) ([]*KindBare, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the KindBare rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *KindBareCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return kindbareCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached KindBare rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *KindBareCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return kindbareCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of KindBare: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *KindBareCache) source() entcachemodel.Source[*KindBare, int] {
+	page := func(after *int, n int) *KindBareQuery {
+		q := c.client.cacheQuery().Order(kindbare.ByID()).Limit(n)
+		if after != nil {
+			q.Where(kindbare.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*KindBare, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*KindBare, error) {
+			return page(after, n).Select(kindbare.FieldID).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*KindBare, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*KindBare, error) {
+			return c.client.cacheQuery().Where(kindbare.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(kindbare.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+	}
 }
 
 // kindOptCacheByOwnerID is the published lookup of KindOpt by owner_id.
@@ -2371,6 +2801,85 @@ func (c *KindOptCache) GetMany(ctx context.Context, ids ...int) ([]*KindOpt, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the KindOpt rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *KindOptCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return kindoptCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached KindOpt rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *KindOptCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return kindoptCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of KindOpt: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *KindOptCache) source() entcachemodel.Source[*KindOpt, int] {
+	page := func(after *int, n int) *KindOptQuery {
+		q := c.client.cacheQuery().Order(kindopt.ByID()).Limit(n)
+		if after != nil {
+			q.Where(kindopt.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*KindOpt, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*KindOpt, error) {
+			return page(after, n).Select(kindopt.FieldID, kindopt.FieldOwnerID, kindopt.FieldGroup, kindopt.FieldSlot, kindopt.FieldFlag, kindopt.FieldTag, kindopt.FieldCounter).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*KindOpt, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*KindOpt, error) {
+			return c.client.cacheQuery().Where(kindopt.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(kindopt.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*KindOpt], vs []*KindOpt) ([]*KindOpt, error) {
+			var columns []string
+			ps := make([]predicate.KindOpt, 0, len(vs))
+			switch idx {
+			case kindOptCacheByOwnerID:
+				columns = []string{kindopt.FieldID, kindopt.FieldOwnerID}
+				for _, v := range vs {
+					ps = append(ps, kindopt.OwnerIDEQ(v.OwnerID))
+				}
+			case kindOptCacheByGroupSlot:
+				columns = []string{kindopt.FieldID, kindopt.FieldGroup, kindopt.FieldSlot}
+				for _, v := range vs {
+					ps = append(ps, kindopt.And(kindopt.GroupEQ(v.Group), kindopt.SlotEQ(v.Slot)))
+				}
+			case kindOptCacheByFlag:
+				columns = []string{kindopt.FieldID, kindopt.FieldFlag}
+				for _, v := range vs {
+					ps = append(ps, kindopt.FlagEQ(v.Flag))
+				}
+			case kindOptCacheByTag:
+				columns = []string{kindopt.FieldID, kindopt.FieldTag}
+				for _, v := range vs {
+					ps = append(ps, kindopt.TagEQ(v.Tag))
+				}
+			case kindOptCacheByCounter:
+				columns = []string{kindopt.FieldID, kindopt.FieldCounter}
+				for _, v := range vs {
+					ps = append(ps, kindopt.CounterEQ(v.Counter))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(kindopt.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByOwnerID returns the KindOpt entities with the given owner_id, ordered by id.
 func (c *KindOptCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*KindOpt, error) {
 	if ownerID == 0 {
@@ -2640,6 +3149,65 @@ func (c *LinkBadgeCache) GetMany(ctx context.Context, ids ...int) ([]*LinkBadge,
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the LinkBadge rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *LinkBadgeCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return linkbadgeCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached LinkBadge rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *LinkBadgeCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return linkbadgeCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of LinkBadge: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *LinkBadgeCache) source() entcachemodel.Source[*LinkBadge, int] {
+	page := func(after *int, n int) *LinkBadgeQuery {
+		q := c.client.cacheQuery().Order(linkbadge.ByID()).Limit(n)
+		if after != nil {
+			q.Where(linkbadge.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*LinkBadge, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*LinkBadge, error) {
+			return page(after, n).Select(linkbadge.FieldID, linkbadge.FieldName).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*LinkBadge, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*LinkBadge, error) {
+			return c.client.cacheQuery().Where(linkbadge.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(linkbadge.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*LinkBadge], vs []*LinkBadge) ([]*LinkBadge, error) {
+			var columns []string
+			ps := make([]predicate.LinkBadge, 0, len(vs))
+			switch idx {
+			case linkBadgeCacheByName:
+				columns = []string{linkbadge.FieldID, linkbadge.FieldName}
+				for _, v := range vs {
+					ps = append(ps, linkbadge.NameEQ(v.Name))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(linkbadge.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByName returns the LinkBadge entities with the given name, ordered by id.
 func (c *LinkBadgeCache) ListByName(ctx context.Context, name string) ([]*LinkBadge, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkBadgeCacheByName, entcachemodel.IndexKey(name), linkbadge.NameEQ(name)))
@@ -2863,6 +3431,70 @@ func (c *LinkCatCache) GetMany(ctx context.Context, ids ...int) ([]*LinkCat, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the LinkCat rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *LinkCatCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return linkcatCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached LinkCat rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *LinkCatCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return linkcatCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of LinkCat: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *LinkCatCache) source() entcachemodel.Source[*LinkCat, int] {
+	page := func(after *int, n int) *LinkCatQuery {
+		q := c.client.cacheQuery().Order(linkcat.ByID()).Limit(n)
+		if after != nil {
+			q.Where(linkcat.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*LinkCat, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*LinkCat, error) {
+			return page(after, n).Select(linkcat.FieldID, linkcat.FieldOwnerID, linkcat.FieldName).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*LinkCat, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*LinkCat, error) {
+			return c.client.cacheQuery().Where(linkcat.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(linkcat.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*LinkCat], vs []*LinkCat) ([]*LinkCat, error) {
+			var columns []string
+			ps := make([]predicate.LinkCat, 0, len(vs))
+			switch idx {
+			case linkCatCacheByOwnerID:
+				columns = []string{linkcat.FieldID, linkcat.FieldOwnerID}
+				for _, v := range vs {
+					ps = append(ps, linkcat.OwnerIDEQ(*v.OwnerID))
+				}
+			case linkCatCacheByName:
+				columns = []string{linkcat.FieldID, linkcat.FieldName}
+				for _, v := range vs {
+					ps = append(ps, linkcat.NameEQ(v.Name))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(linkcat.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByOwnerID returns the LinkCat entities with the given owner_id, ordered by id.
 func (c *LinkCatCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*LinkCat, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkCatCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), linkcat.OwnerIDEQ(ownerID)))
@@ -3061,6 +3693,65 @@ func (c *LinkDogCache) Get(ctx context.Context, id int) (*LinkDog, error) {
 // asked, leaving out ids that do not exist.
 func (c *LinkDogCache) GetMany(ctx context.Context, ids ...int) ([]*LinkDog, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the LinkDog rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *LinkDogCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return linkdogCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached LinkDog rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *LinkDogCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return linkdogCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of LinkDog: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *LinkDogCache) source() entcachemodel.Source[*LinkDog, int] {
+	page := func(after *int, n int) *LinkDogQuery {
+		q := c.client.cacheQuery().Order(linkdog.ByID()).Limit(n)
+		if after != nil {
+			q.Where(linkdog.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*LinkDog, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*LinkDog, error) {
+			return page(after, n).Select(linkdog.FieldID, linkdog.FieldName).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*LinkDog, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*LinkDog, error) {
+			return c.client.cacheQuery().Where(linkdog.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(linkdog.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*LinkDog], vs []*LinkDog) ([]*LinkDog, error) {
+			var columns []string
+			ps := make([]predicate.LinkDog, 0, len(vs))
+			switch idx {
+			case linkDogCacheByName:
+				columns = []string{linkdog.FieldID, linkdog.FieldName}
+				for _, v := range vs {
+					ps = append(ps, linkdog.NameEQ(v.Name))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(linkdog.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // ListByName returns the LinkDog entities with the given name, ordered by id.
@@ -3274,6 +3965,65 @@ func (c *LinkGroupCache) GetMany(ctx context.Context, ids ...int) ([]*LinkGroup,
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the LinkGroup rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *LinkGroupCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return linkgroupCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached LinkGroup rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *LinkGroupCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return linkgroupCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of LinkGroup: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *LinkGroupCache) source() entcachemodel.Source[*LinkGroup, int] {
+	page := func(after *int, n int) *LinkGroupQuery {
+		q := c.client.cacheQuery().Order(linkgroup.ByID()).Limit(n)
+		if after != nil {
+			q.Where(linkgroup.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*LinkGroup, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*LinkGroup, error) {
+			return page(after, n).Select(linkgroup.FieldID, linkgroup.FieldName).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*LinkGroup, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*LinkGroup, error) {
+			return c.client.cacheQuery().Where(linkgroup.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(linkgroup.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*LinkGroup], vs []*LinkGroup) ([]*LinkGroup, error) {
+			var columns []string
+			ps := make([]predicate.LinkGroup, 0, len(vs))
+			switch idx {
+			case linkGroupCacheByName:
+				columns = []string{linkgroup.FieldID, linkgroup.FieldName}
+				for _, v := range vs {
+					ps = append(ps, linkgroup.NameEQ(v.Name))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(linkgroup.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByName returns the LinkGroup entities with the given name, ordered by id.
 func (c *LinkGroupCache) ListByName(ctx context.Context, name string) ([]*LinkGroup, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkGroupCacheByName, entcachemodel.IndexKey(name), linkgroup.NameEQ(name)))
@@ -3461,6 +4211,65 @@ func (c *LinkInfoCache) Get(ctx context.Context, id int) (*LinkInfo, error) {
 // asked, leaving out ids that do not exist.
 func (c *LinkInfoCache) GetMany(ctx context.Context, ids ...int) ([]*LinkInfo, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the LinkInfo rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *LinkInfoCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return linkinfoCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached LinkInfo rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *LinkInfoCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return linkinfoCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of LinkInfo: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *LinkInfoCache) source() entcachemodel.Source[*LinkInfo, int] {
+	page := func(after *int, n int) *LinkInfoQuery {
+		q := c.client.cacheQuery().Order(linkinfo.ByID()).Limit(n)
+		if after != nil {
+			q.Where(linkinfo.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*LinkInfo, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*LinkInfo, error) {
+			return page(after, n).Select(linkinfo.FieldID, linkinfo.FieldName).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*LinkInfo, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*LinkInfo, error) {
+			return c.client.cacheQuery().Where(linkinfo.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(linkinfo.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*LinkInfo], vs []*LinkInfo) ([]*LinkInfo, error) {
+			var columns []string
+			ps := make([]predicate.LinkInfo, 0, len(vs))
+			switch idx {
+			case linkInfoCacheByName:
+				columns = []string{linkinfo.FieldID, linkinfo.FieldName}
+				for _, v := range vs {
+					ps = append(ps, linkinfo.NameEQ(v.Name))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(linkinfo.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // ListByName returns the LinkInfo entities with the given name, ordered by id.
@@ -3723,6 +4532,70 @@ func (c *LinkNodeCache) GetMany(ctx context.Context, ids ...int) ([]*LinkNode, e
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the LinkNode rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *LinkNodeCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return linknodeCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached LinkNode rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *LinkNodeCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return linknodeCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of LinkNode: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *LinkNodeCache) source() entcachemodel.Source[*LinkNode, int] {
+	page := func(after *int, n int) *LinkNodeQuery {
+		q := c.client.cacheQuery().Order(linknode.ByID()).Limit(n)
+		if after != nil {
+			q.Where(linknode.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*LinkNode, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*LinkNode, error) {
+			return page(after, n).Select(linknode.FieldID, linknode.FieldParentID, linknode.FieldName).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*LinkNode, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*LinkNode, error) {
+			return c.client.cacheQuery().Where(linknode.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(linknode.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*LinkNode], vs []*LinkNode) ([]*LinkNode, error) {
+			var columns []string
+			ps := make([]predicate.LinkNode, 0, len(vs))
+			switch idx {
+			case linkNodeCacheByParentID:
+				columns = []string{linknode.FieldID, linknode.FieldParentID}
+				for _, v := range vs {
+					ps = append(ps, linknode.ParentIDEQ(*v.ParentID))
+				}
+			case linkNodeCacheByName:
+				columns = []string{linknode.FieldID, linknode.FieldName}
+				for _, v := range vs {
+					ps = append(ps, linknode.NameEQ(v.Name))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(linknode.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByParentID returns the LinkNode entities with the given parent_id, ordered by id.
 func (c *LinkNodeCache) ListByParentID(ctx context.Context, parentID int) ([]*LinkNode, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkNodeCacheByParentID, entcachemodel.IndexKey(strconv.FormatInt(int64(parentID), 10)), linknode.ParentIDEQ(parentID)))
@@ -3944,6 +4817,65 @@ func (c *LinkToyCache) GetMany(ctx context.Context, ids ...int) ([]*LinkToy, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the LinkToy rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *LinkToyCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return linktoyCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached LinkToy rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *LinkToyCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return linktoyCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of LinkToy: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *LinkToyCache) source() entcachemodel.Source[*LinkToy, int] {
+	page := func(after *int, n int) *LinkToyQuery {
+		q := c.client.cacheQuery().Order(linktoy.ByID()).Limit(n)
+		if after != nil {
+			q.Where(linktoy.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*LinkToy, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*LinkToy, error) {
+			return page(after, n).Select(linktoy.FieldID, linktoy.FieldCatID).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*LinkToy, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*LinkToy, error) {
+			return c.client.cacheQuery().Where(linktoy.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(linktoy.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*LinkToy], vs []*LinkToy) ([]*LinkToy, error) {
+			var columns []string
+			ps := make([]predicate.LinkToy, 0, len(vs))
+			switch idx {
+			case linkToyCacheByCatID:
+				columns = []string{linktoy.FieldID, linktoy.FieldCatID}
+				for _, v := range vs {
+					ps = append(ps, linktoy.CatIDEQ(*v.CatID))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(linktoy.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByCatID returns the LinkToy entities with the given cat_id, ordered by id.
 func (c *LinkToyCache) ListByCatID(ctx context.Context, catID int) ([]*LinkToy, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkToyCacheByCatID, entcachemodel.IndexKey(strconv.FormatInt(int64(catID), 10)), linktoy.CatIDEQ(catID)))
@@ -4152,6 +5084,65 @@ func (c *PetCache) Get(ctx context.Context, id int) (*Pet, error) {
 // asked, leaving out ids that do not exist.
 func (c *PetCache) GetMany(ctx context.Context, ids ...int) ([]*Pet, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the Pet rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *PetCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return petCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Pet rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *PetCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return petCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Pet: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *PetCache) source() entcachemodel.Source[*Pet, int] {
+	page := func(after *int, n int) *PetQuery {
+		q := c.client.cacheQuery().Order(pet.ByID()).Limit(n)
+		if after != nil {
+			q.Where(pet.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Pet, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*Pet, error) {
+			return page(after, n).Select(pet.FieldID, pet.FieldName).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*Pet, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*Pet, error) {
+			return c.client.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(pet.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Pet], vs []*Pet) ([]*Pet, error) {
+			var columns []string
+			ps := make([]predicate.Pet, 0, len(vs))
+			switch idx {
+			case petCacheByName:
+				columns = []string{pet.FieldID, pet.FieldName}
+				for _, v := range vs {
+					ps = append(ps, pet.NameEQ(v.Name))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(pet.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // ListByName returns the Pet entities with the given name, ordered by id.
@@ -4377,6 +5368,65 @@ func (c *SemAccountCache) GetMany(ctx context.Context, ids ...int) ([]*SemAccoun
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the SemAccount rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *SemAccountCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return semaccountCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached SemAccount rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *SemAccountCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return semaccountCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of SemAccount: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *SemAccountCache) source() entcachemodel.Source[*SemAccount, int] {
+	page := func(after *int, n int) *SemAccountQuery {
+		q := c.client.cacheQuery().Order(semaccount.ByID()).Limit(n)
+		if after != nil {
+			q.Where(semaccount.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*SemAccount, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*SemAccount, error) {
+			return page(after, n).Select(semaccount.FieldID, semaccount.FieldAge).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*SemAccount, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*SemAccount, error) {
+			return c.client.cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(semaccount.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*SemAccount], vs []*SemAccount) ([]*SemAccount, error) {
+			var columns []string
+			ps := make([]predicate.SemAccount, 0, len(vs))
+			switch idx {
+			case semAccountCacheByAge:
+				columns = []string{semaccount.FieldID, semaccount.FieldAge}
+				for _, v := range vs {
+					ps = append(ps, semaccount.AgeEQ(v.Age))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(semaccount.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // GetByEmail returns the SemAccount with the given email.
 func (c *SemAccountCache) GetByEmail(ctx context.Context, email string) (*SemAccount, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(semAccountCacheByEmail, entcachemodel.IndexKey(email), semaccount.EmailEQ(email)))
@@ -4570,6 +5620,65 @@ func (c *SemNoteCache) Get(ctx context.Context, id int) (*SemNote, error) {
 // asked, leaving out ids that do not exist.
 func (c *SemNoteCache) GetMany(ctx context.Context, ids ...int) ([]*SemNote, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the SemNote rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *SemNoteCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return semnoteCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached SemNote rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *SemNoteCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return semnoteCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of SemNote: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *SemNoteCache) source() entcachemodel.Source[*SemNote, int] {
+	page := func(after *int, n int) *SemNoteQuery {
+		q := c.client.cacheQuery().Order(semnote.ByID()).Limit(n)
+		if after != nil {
+			q.Where(semnote.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*SemNote, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*SemNote, error) {
+			return page(after, n).Select(semnote.FieldID, semnote.FieldText).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*SemNote, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*SemNote, error) {
+			return c.client.cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(semnote.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*SemNote], vs []*SemNote) ([]*SemNote, error) {
+			var columns []string
+			ps := make([]predicate.SemNote, 0, len(vs))
+			switch idx {
+			case semNoteCacheByText:
+				columns = []string{semnote.FieldID, semnote.FieldText}
+				for _, v := range vs {
+					ps = append(ps, semnote.TextEQ(v.Text))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(semnote.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // ListByText returns the SemNote entities with the given text, ordered by id.
@@ -4855,6 +5964,70 @@ func (c *UserCache) Get(ctx context.Context, id int) (*User, error) {
 // asked, leaving out ids that do not exist.
 func (c *UserCache) GetMany(ctx context.Context, ids ...int) ([]*User, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the User rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *UserCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return userCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached User rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *UserCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return userCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of User: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *UserCache) source() entcachemodel.Source[*User, int] {
+	page := func(after *int, n int) *UserQuery {
+		q := c.client.cacheQuery().Order(user.ByID()).Limit(n)
+		if after != nil {
+			q.Where(user.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*User, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*User, error) {
+			return page(after, n).Select(user.FieldID, user.FieldAge, user.FieldRole, user.FieldActive).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*User, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*User, error) {
+			return c.client.cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(user.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*User], vs []*User) ([]*User, error) {
+			var columns []string
+			ps := make([]predicate.User, 0, len(vs))
+			switch idx {
+			case userCacheByAge:
+				columns = []string{user.FieldID, user.FieldAge}
+				for _, v := range vs {
+					ps = append(ps, user.AgeEQ(v.Age))
+				}
+			case userCacheByRoleActive:
+				columns = []string{user.FieldID, user.FieldRole, user.FieldActive}
+				for _, v := range vs {
+					ps = append(ps, user.And(user.RoleEQ(v.Role), user.ActiveEQ(v.Active)))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(user.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // GetByEmail returns the User with the given email.

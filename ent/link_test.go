@@ -534,3 +534,19 @@ func TestCrashAfterAnOwnerSideAddIsBoundedByTheLease(t *testing.T) {
 	e.cat(cat.ID)
 	e.catsOf(o.ID)
 }
+
+// TestDisabledCacheWritesEdgesFromTheOwnerSide: a client made with
+// ent.CacheModel(entcachemodel.Disabled()) writes edges from the owner's
+// side, and deletes owners, as a plain client does (it panicked, reaching
+// for the outbox of a cache that has none).
+func TestDisabledCacheWritesEdgesFromTheOwnerSide(t *testing.T) {
+	e := newEnv(t)
+	c := e.behind()
+	u, err := c.User.Create().SetEmail("owner@x.io").Save(e.ctx)
+	require.NoError(t, err)
+	p, err := c.Pet.Create().SetName("rex").Save(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, c.User.UpdateOne(u).AddPets(p).Exec(e.ctx))
+	require.NoError(t, c.User.UpdateOne(u).ClearPets().Exec(e.ctx))
+	require.NoError(t, c.User.DeleteOne(u).Exec(e.ctx))
+}

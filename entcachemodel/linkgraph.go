@@ -137,6 +137,9 @@ type linkRun interface {
 // rows it changes without naming them: through the edges of l it adds,
 // removes or clears, and, for a delete, through every ON DELETE chain.
 func MutateLinks[C any, O comparable](ctx context.Context, l *Links[C], c *Cache, w OwnerWrite[C, O], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
+	if !c.Enabled() {
+		return next(ctx) // Disabled(): nothing to publish
+	}
 	m := w.Mutation
 	deleting := m.Op().Is(ent.OpDelete | ent.OpDeleteOne)
 	creating := m.Op().Is(ent.OpCreate)

@@ -102,6 +102,9 @@ type Type struct {
 	// Moves are the foreign keys this type's own writes set, by the edges
 	// that hold them: a write moving rows to a watched owner holds them.
 	Moves []*Move
+	// KeyColumns are the column constants that Warm's pages read: the id
+	// and the fields of the non-unique indexes.
+	KeyColumns string
 }
 
 // Move is a foreign key of an annotated type that its own mutations set.
@@ -130,7 +133,12 @@ type Index struct {
 	Direct    string
 	EntityKey []string
 	Mutation  []string // statements appending a ListEntry when the mutation sets every field
-	fields    []*gen.Field
+	// Match is the predicate that a row holds the values of the entity v
+	// (whose Key is defined): Warm reads a list's members with it.
+	Match string
+	// Columns are the column constants of the id and the fields.
+	Columns string
+	fields  []*gen.Field
 }
 
 // cacheType is the template function: nil for a type with no annotation.
@@ -205,6 +213,7 @@ func build(n *gen.Type) (*Type, error) {
 		return nil, err
 	}
 	t.Apply = apply(t.Indexes)
+	t.KeyColumns = keyColumns(n, t.Indexes)
 	var colls []string
 	t.Collations, colls = collations(n, t.Indexes)
 	if t.Collations != "" {
@@ -498,7 +507,8 @@ func index(n *gen.Type, names []string) (*Index, error) {
 	}
 	idx := &Index{Name: strings.Join(names, ",")}
 	var params, keyArgs, where, method, direct []string
-	var entityChecks, entityKeys, entityArgs, mutChecks, mutArgs []string
+	var entityChecks, entityKeys, entityArgs, mutChecks, mutArgs, match []string
+	columns := []string{n.Package() + "." + n.ID.Constant()}
 	unique := false
 	used := map[string]bool{}
 	fields := make([]*gen.Field, 0, len(names))
@@ -518,6 +528,12 @@ func index(n *gen.Type, names []string) (*Index, error) {
 		where = append(where, fmt.Sprintf("%s.%sEQ(%s)", n.Package(), f.StructField(), param))
 		method = append(method, f.StructField())
 		x := "v." + f.StructField()
+		columns = append(columns, n.Package()+"."+f.Constant())
+		if f.NillableValue() {
+			match = append(match, fmt.Sprintf("%s.%sEQ(*%s)", n.Package(), f.StructField(), x))
+		} else {
+			match = append(match, fmt.Sprintf("%s.%sEQ(%s)", n.Package(), f.StructField(), x))
+		}
 		mv := fmt.Sprintf("v%d", len(mutArgs))
 		if valueKeyed(f) {
 			// The key is the text of the value the database stores.
@@ -573,6 +589,12 @@ func index(n *gen.Type, names []string) (*Index, error) {
 	idx.Key = "entcachemodel.IndexKey(" + strings.Join(keyArgs, ", ") + ")"
 	idx.Where = strings.Join(where, ", ")
 	idx.Direct = strings.Join(direct, " || ")
+	idx.Columns = strings.Join(columns, ", ")
+	if len(match) == 1 {
+		idx.Match = match[0]
+	} else {
+		idx.Match = n.Package() + ".And(" + strings.Join(match, ", ") + ")"
+	}
 	if len(entityChecks) > 0 {
 		idx.EntityKey = append(idx.EntityKey, fmt.Sprintf("if %s {\n\t\treturn \"\", false\n\t}", strings.Join(entityChecks, " || ")))
 	}
@@ -587,6 +609,25 @@ func index(n *gen.Type, names []string) (*Index, error) {
 		}
 	}
 	return idx, nil
+}
+
+// keyColumns returns the column constants of the id and of every field of
+// the non-unique indexes, each once.
+func keyColumns(n *gen.Type, indexes []*Index) string {
+	cols := []string{n.Package() + "." + n.ID.Constant()}
+	seen := map[string]bool{}
+	for _, idx := range indexes {
+		if idx.Unique {
+			continue
+		}
+		for _, f := range idx.fields {
+			if !seen[f.Name] {
+				seen[f.Name] = true
+				cols = append(cols, n.Package()+"."+f.Constant())
+			}
+		}
+	}
+	return strings.Join(cols, ", ")
 }
 
 // basicKind reports a Go kind that converts to its basic type.

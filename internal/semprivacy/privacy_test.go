@@ -123,3 +123,25 @@ func TestSemUpdateOneKeepsModifiers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, [2]any{"b", 9}, [2]any{cached.Name, cached.Level})
 }
+
+// Warm and Verify read rows as stored: a policy that denies the caller's
+// queries denies neither.
+func TestSemPrivacyWarmAndVerifyReadRowsAsStored(t *testing.T) {
+	c, _ := open(t, true)
+	ctx := context.Background() // no viewer: queries are denied
+	for i := range 5 {
+		_, err := c.SemSecret.Create().SetName(fmt.Sprint("s", i)).SetLevel(i % 2).Save(ctx)
+		require.NoError(t, err)
+	}
+	_, err := c.SemSecret.Query().All(ctx)
+	require.Error(t, err, "the caller's queries are denied")
+	rep, err := c.SemSecret.Cached().Warm(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 5, rep.Rows)
+	assert.Equal(t, 5, rep.Cached, "the creates published every row")
+	vr, err := c.SemSecret.Cached().Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 5, vr.Checked)
+	assert.Equal(t, 5, vr.Cached)
+	assert.Zero(t, vr.Stale+vr.Orphans+vr.BadIndex, "%+v", vr.Divergences)
+}

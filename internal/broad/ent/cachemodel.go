@@ -465,6 +465,85 @@ func (c *AccountCache) GetMany(ctx context.Context, ids ...int) ([]*Account, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the Account rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *AccountCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return accountCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Account rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *AccountCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return accountCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Account: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *AccountCache) source() entcachemodel.Source[*Account, int] {
+	page := func(after *int, n int) *AccountQuery {
+		q := c.client.cacheQuery().Order(account.ByID()).Limit(n)
+		if after != nil {
+			q.Where(account.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Account, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*Account, error) {
+			return page(after, n).Select(account.FieldID, account.FieldAge, account.FieldName, account.FieldNickname, account.FieldRole, account.FieldParentID).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*Account, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*Account, error) {
+			return c.client.cacheQuery().Where(account.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(account.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Account], vs []*Account) ([]*Account, error) {
+			var columns []string
+			ps := make([]predicate.Account, 0, len(vs))
+			switch idx {
+			case accountCacheByAge:
+				columns = []string{account.FieldID, account.FieldAge}
+				for _, v := range vs {
+					ps = append(ps, account.AgeEQ(v.Age))
+				}
+			case accountCacheByNameAge:
+				columns = []string{account.FieldID, account.FieldName, account.FieldAge}
+				for _, v := range vs {
+					ps = append(ps, account.And(account.NameEQ(v.Name), account.AgeEQ(v.Age)))
+				}
+			case accountCacheByNickname:
+				columns = []string{account.FieldID, account.FieldNickname}
+				for _, v := range vs {
+					ps = append(ps, account.NicknameEQ(*v.Nickname))
+				}
+			case accountCacheByRole:
+				columns = []string{account.FieldID, account.FieldRole}
+				for _, v := range vs {
+					ps = append(ps, account.RoleEQ(v.Role))
+				}
+			case accountCacheByParentID:
+				columns = []string{account.FieldID, account.FieldParentID}
+				for _, v := range vs {
+					ps = append(ps, account.ParentIDEQ(*v.ParentID))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(account.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // GetByEmail returns the Account with the given email.
 func (c *AccountCache) GetByEmail(ctx context.Context, email string) (*Account, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(accountCacheByEmail, entcachemodel.IndexKey(email), account.EmailEQ(email)))
@@ -746,6 +825,70 @@ func (c *CardCache) GetMany(ctx context.Context, ids ...string) ([]*Card, error)
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the Card rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *CardCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return cardCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Card rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *CardCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return cardCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Card: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *CardCache) source() entcachemodel.Source[*Card, string] {
+	page := func(after *string, n int) *CardQuery {
+		q := c.client.cacheQuery().Order(card.ByID()).Limit(n)
+		if after != nil {
+			q.Where(card.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Card, string]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *string, n int) ([]*Card, error) {
+			return page(after, n).Select(card.FieldID, card.FieldKind, card.FieldNumber).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *string, n int) ([]*Card, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []string) ([]*Card, error) {
+			return c.client.cacheQuery().Where(card.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []string) ([]string, error) {
+			return c.client.cacheQuery().Where(card.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Card], vs []*Card) ([]*Card, error) {
+			var columns []string
+			ps := make([]predicate.Card, 0, len(vs))
+			switch idx {
+			case cardCacheByKind:
+				columns = []string{card.FieldID, card.FieldKind}
+				for _, v := range vs {
+					ps = append(ps, card.KindEQ(v.Kind))
+				}
+			case cardCacheByNumber:
+				columns = []string{card.FieldID, card.FieldNumber}
+				for _, v := range vs {
+					ps = append(ps, card.NumberEQ(v.Number))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(card.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // GetByOwnerID returns the Card with the given owner_id.
 func (c *CardCache) GetByOwnerID(ctx context.Context, ownerID int) (*Card, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(cardCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), card.OwnerIDEQ(ownerID)))
@@ -1012,6 +1155,70 @@ func (c *CommentCache) GetMany(ctx context.Context, ids ...uuid.UUID) ([]*Commen
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the Comment rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *CommentCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return commentCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Comment rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *CommentCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return commentCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Comment: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *CommentCache) source() entcachemodel.Source[*Comment, uuid.UUID] {
+	page := func(after *uuid.UUID, n int) *CommentQuery {
+		q := c.client.cacheQuery().Order(comment.ByID()).Limit(n)
+		if after != nil {
+			q.Where(comment.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Comment, uuid.UUID]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *uuid.UUID, n int) ([]*Comment, error) {
+			return page(after, n).Select(comment.FieldID, comment.FieldPostID, comment.FieldLikes).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *uuid.UUID, n int) ([]*Comment, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []uuid.UUID) ([]*Comment, error) {
+			return c.client.cacheQuery().Where(comment.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error) {
+			return c.client.cacheQuery().Where(comment.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Comment], vs []*Comment) ([]*Comment, error) {
+			var columns []string
+			ps := make([]predicate.Comment, 0, len(vs))
+			switch idx {
+			case commentCacheByPostID:
+				columns = []string{comment.FieldID, comment.FieldPostID}
+				for _, v := range vs {
+					ps = append(ps, comment.PostIDEQ(v.PostID))
+				}
+			case commentCacheByLikes:
+				columns = []string{comment.FieldID, comment.FieldLikes}
+				for _, v := range vs {
+					ps = append(ps, comment.LikesEQ(*v.Likes))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(comment.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByPostID returns the Comment entities with the given post_id, ordered by id.
 func (c *CommentCache) ListByPostID(ctx context.Context, postID int) ([]*Comment, error) {
 	return c.reader().ListBy(ctx, c.lookup(commentCacheByPostID, entcachemodel.IndexKey(strconv.FormatInt(int64(postID), 10)), comment.PostIDEQ(postID)))
@@ -1238,6 +1445,70 @@ func (c *CounterCache) Get(ctx context.Context, id uint64) (*Counter, error) {
 // asked, leaving out ids that do not exist.
 func (c *CounterCache) GetMany(ctx context.Context, ids ...uint64) ([]*Counter, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the Counter rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *CounterCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return counterCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Counter rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *CounterCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return counterCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Counter: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *CounterCache) source() entcachemodel.Source[*Counter, uint64] {
+	page := func(after *uint64, n int) *CounterQuery {
+		q := c.client.cacheQuery().Order(counter.ByID()).Limit(n)
+		if after != nil {
+			q.Where(counter.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Counter, uint64]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *uint64, n int) ([]*Counter, error) {
+			return page(after, n).Select(counter.FieldID, counter.FieldN, counter.FieldName).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *uint64, n int) ([]*Counter, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []uint64) ([]*Counter, error) {
+			return c.client.cacheQuery().Where(counter.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []uint64) ([]uint64, error) {
+			return c.client.cacheQuery().Where(counter.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Counter], vs []*Counter) ([]*Counter, error) {
+			var columns []string
+			ps := make([]predicate.Counter, 0, len(vs))
+			switch idx {
+			case counterCacheByN:
+				columns = []string{counter.FieldID, counter.FieldN}
+				for _, v := range vs {
+					ps = append(ps, counter.NEQ(v.N))
+				}
+			case counterCacheByName:
+				columns = []string{counter.FieldID, counter.FieldName}
+				for _, v := range vs {
+					ps = append(ps, counter.NameEQ(v.Name))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(counter.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // ListByN returns the Counter entities with the given n, ordered by id.
@@ -1470,6 +1741,65 @@ func (c *GroupCache) Get(ctx context.Context, id int) (*Group, error) {
 // asked, leaving out ids that do not exist.
 func (c *GroupCache) GetMany(ctx context.Context, ids ...int) ([]*Group, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the Group rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *GroupCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return groupCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Group rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *GroupCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return groupCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Group: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *GroupCache) source() entcachemodel.Source[*Group, int] {
+	page := func(after *int, n int) *GroupQuery {
+		q := c.client.cacheQuery().Order(group.ByID()).Limit(n)
+		if after != nil {
+			q.Where(group.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Group, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*Group, error) {
+			return page(after, n).Select(group.FieldID, group.FieldOpen).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*Group, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*Group, error) {
+			return c.client.cacheQuery().Where(group.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(group.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Group], vs []*Group) ([]*Group, error) {
+			var columns []string
+			ps := make([]predicate.Group, 0, len(vs))
+			switch idx {
+			case groupCacheByOpen:
+				columns = []string{group.FieldID, group.FieldOpen}
+				for _, v := range vs {
+					ps = append(ps, group.OpenEQ(v.Open))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(group.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // GetByName returns the Group with the given name.
@@ -1780,6 +2110,85 @@ func (c *PostCache) GetMany(ctx context.Context, ids ...int) ([]*Post, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the Post rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *PostCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return postCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Post rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *PostCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return postCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Post: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *PostCache) source() entcachemodel.Source[*Post, int] {
+	page := func(after *int, n int) *PostQuery {
+		q := c.client.cacheQuery().Order(post.ByID()).Limit(n)
+		if after != nil {
+			q.Where(post.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Post, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*Post, error) {
+			return page(after, n).Select(post.FieldID, post.FieldAuthorID, post.FieldTitle, post.FieldStatus, post.FieldDeleted, post.FieldViews).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*Post, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*Post, error) {
+			return c.client.cacheQuery().Where(post.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(post.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Post], vs []*Post) ([]*Post, error) {
+			var columns []string
+			ps := make([]predicate.Post, 0, len(vs))
+			switch idx {
+			case postCacheByAuthorID:
+				columns = []string{post.FieldID, post.FieldAuthorID}
+				for _, v := range vs {
+					ps = append(ps, post.AuthorIDEQ(v.AuthorID))
+				}
+			case postCacheByTitle:
+				columns = []string{post.FieldID, post.FieldTitle}
+				for _, v := range vs {
+					ps = append(ps, post.TitleEQ(v.Title))
+				}
+			case postCacheByStatus:
+				columns = []string{post.FieldID, post.FieldStatus}
+				for _, v := range vs {
+					ps = append(ps, post.StatusEQ(v.Status))
+				}
+			case postCacheByDeleted:
+				columns = []string{post.FieldID, post.FieldDeleted}
+				for _, v := range vs {
+					ps = append(ps, post.DeletedEQ(v.Deleted))
+				}
+			case postCacheByViews:
+				columns = []string{post.FieldID, post.FieldViews}
+				for _, v := range vs {
+					ps = append(ps, post.ViewsEQ(v.Views))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(post.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // ListByAuthorID returns the Post entities with the given author_id, ordered by id.
 func (c *PostCache) ListByAuthorID(ctx context.Context, authorID int) ([]*Post, error) {
 	return c.reader().ListBy(ctx, c.lookup(postCacheByAuthorID, entcachemodel.IndexKey(strconv.FormatInt(int64(authorID), 10)), post.AuthorIDEQ(authorID)))
@@ -2046,6 +2455,65 @@ func (c *ProfileCache) Get(ctx context.Context, id int) (*Profile, error) {
 // asked, leaving out ids that do not exist.
 func (c *ProfileCache) GetMany(ctx context.Context, ids ...int) ([]*Profile, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the Profile rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *ProfileCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return profileCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Profile rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *ProfileCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return profileCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Profile: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *ProfileCache) source() entcachemodel.Source[*Profile, int] {
+	page := func(after *int, n int) *ProfileQuery {
+		q := c.client.cacheQuery().Order(profile.ByID()).Limit(n)
+		if after != nil {
+			q.Where(profile.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Profile, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*Profile, error) {
+			return page(after, n).Select(profile.FieldID, profile.FieldBio).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*Profile, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*Profile, error) {
+			return c.client.cacheQuery().Where(profile.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(profile.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Profile], vs []*Profile) ([]*Profile, error) {
+			var columns []string
+			ps := make([]predicate.Profile, 0, len(vs))
+			switch idx {
+			case profileCacheByBio:
+				columns = []string{profile.FieldID, profile.FieldBio}
+				for _, v := range vs {
+					ps = append(ps, profile.BioEQ(v.Bio))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(profile.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // GetByHandle returns the Profile with the given handle.
@@ -2787,6 +3255,145 @@ func (c *ScalarCache) GetMany(ctx context.Context, ids ...int) ([]*Scalar, error
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the Scalar rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *ScalarCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return scalarCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Scalar rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *ScalarCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return scalarCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Scalar: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *ScalarCache) source() entcachemodel.Source[*Scalar, int] {
+	page := func(after *int, n int) *ScalarQuery {
+		q := c.client.cacheQuery().Order(scalar.ByID()).Limit(n)
+		if after != nil {
+			q.Where(scalar.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Scalar, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*Scalar, error) {
+			return page(after, n).Select(scalar.FieldID, scalar.FieldI, scalar.FieldI32, scalar.FieldI64, scalar.FieldB, scalar.FieldLevel, scalar.FieldNilS, scalar.FieldNilB, scalar.FieldNilE, scalar.FieldHandle, scalar.FieldCents, scalar.FieldFrozen, scalar.FieldRenamed, scalar.FieldU, scalar.FieldU64, scalar.FieldU16, scalar.FieldNilUID, scalar.FieldOptS, scalar.FieldI16).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*Scalar, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*Scalar, error) {
+			return c.client.cacheQuery().Where(scalar.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(scalar.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Scalar], vs []*Scalar) ([]*Scalar, error) {
+			var columns []string
+			ps := make([]predicate.Scalar, 0, len(vs))
+			switch idx {
+			case scalarCacheByI:
+				columns = []string{scalar.FieldID, scalar.FieldI}
+				for _, v := range vs {
+					ps = append(ps, scalar.IEQ(v.I))
+				}
+			case scalarCacheByI32:
+				columns = []string{scalar.FieldID, scalar.FieldI32}
+				for _, v := range vs {
+					ps = append(ps, scalar.I32EQ(*v.I32))
+				}
+			case scalarCacheByI64:
+				columns = []string{scalar.FieldID, scalar.FieldI64}
+				for _, v := range vs {
+					ps = append(ps, scalar.I64EQ(v.I64))
+				}
+			case scalarCacheByBLevel:
+				columns = []string{scalar.FieldID, scalar.FieldB, scalar.FieldLevel}
+				for _, v := range vs {
+					ps = append(ps, scalar.And(scalar.BEQ(v.B), scalar.LevelEQ(v.Level)))
+				}
+			case scalarCacheByNilS:
+				columns = []string{scalar.FieldID, scalar.FieldNilS}
+				for _, v := range vs {
+					ps = append(ps, scalar.NilSEQ(*v.NilS))
+				}
+			case scalarCacheByNilB:
+				columns = []string{scalar.FieldID, scalar.FieldNilB}
+				for _, v := range vs {
+					ps = append(ps, scalar.NilBEQ(*v.NilB))
+				}
+			case scalarCacheByNilE:
+				columns = []string{scalar.FieldID, scalar.FieldNilE}
+				for _, v := range vs {
+					ps = append(ps, scalar.NilEEQ(*v.NilE))
+				}
+			case scalarCacheByHandle:
+				columns = []string{scalar.FieldID, scalar.FieldHandle}
+				for _, v := range vs {
+					ps = append(ps, scalar.HandleEQ(v.Handle))
+				}
+			case scalarCacheByCents:
+				columns = []string{scalar.FieldID, scalar.FieldCents}
+				for _, v := range vs {
+					ps = append(ps, scalar.CentsEQ(v.Cents))
+				}
+			case scalarCacheByFrozen:
+				columns = []string{scalar.FieldID, scalar.FieldFrozen}
+				for _, v := range vs {
+					ps = append(ps, scalar.FrozenEQ(v.Frozen))
+				}
+			case scalarCacheByRenamed:
+				columns = []string{scalar.FieldID, scalar.FieldRenamed}
+				for _, v := range vs {
+					ps = append(ps, scalar.RenamedEQ(v.Renamed))
+				}
+			case scalarCacheByU:
+				columns = []string{scalar.FieldID, scalar.FieldU}
+				for _, v := range vs {
+					ps = append(ps, scalar.UEQ(v.U))
+				}
+			case scalarCacheByU64:
+				columns = []string{scalar.FieldID, scalar.FieldU64}
+				for _, v := range vs {
+					ps = append(ps, scalar.U64EQ(v.U64))
+				}
+			case scalarCacheByU16:
+				columns = []string{scalar.FieldID, scalar.FieldU16}
+				for _, v := range vs {
+					ps = append(ps, scalar.U16EQ(*v.U16))
+				}
+			case scalarCacheByNilUID:
+				columns = []string{scalar.FieldID, scalar.FieldNilUID}
+				for _, v := range vs {
+					ps = append(ps, scalar.NilUIDEQ(*v.NilUID))
+				}
+			case scalarCacheByOptS:
+				columns = []string{scalar.FieldID, scalar.FieldOptS}
+				for _, v := range vs {
+					ps = append(ps, scalar.OptSEQ(v.OptS))
+				}
+			case scalarCacheByI16:
+				columns = []string{scalar.FieldID, scalar.FieldI16}
+				for _, v := range vs {
+					ps = append(ps, scalar.I16EQ(v.I16))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(scalar.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // GetByS returns the Scalar with the given s.
 func (c *ScalarCache) GetByS(ctx context.Context, s string) (*Scalar, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(scalarCacheByS, entcachemodel.IndexKey(s), scalar.SEQ(s)))
@@ -3115,6 +3722,70 @@ func (c *TagCache) Get(ctx context.Context, id string) (*Tag, error) {
 // asked, leaving out ids that do not exist.
 func (c *TagCache) GetMany(ctx context.Context, ids ...string) ([]*Tag, error) {
 	return c.reader().GetMany(ctx, ids...)
+}
+
+// Warm publishes the Tag rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *TagCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return tagCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached Tag rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *TagCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return tagCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of Tag: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *TagCache) source() entcachemodel.Source[*Tag, string] {
+	page := func(after *string, n int) *TagQuery {
+		q := c.client.cacheQuery().Order(tag.ByID()).Limit(n)
+		if after != nil {
+			q.Where(tag.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*Tag, string]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *string, n int) ([]*Tag, error) {
+			return page(after, n).Select(tag.FieldID, tag.FieldLabel, tag.FieldWeight).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *string, n int) ([]*Tag, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []string) ([]*Tag, error) {
+			return c.client.cacheQuery().Where(tag.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []string) ([]string, error) {
+			return c.client.cacheQuery().Where(tag.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*Tag], vs []*Tag) ([]*Tag, error) {
+			var columns []string
+			ps := make([]predicate.Tag, 0, len(vs))
+			switch idx {
+			case tagCacheByLabel:
+				columns = []string{tag.FieldID, tag.FieldLabel}
+				for _, v := range vs {
+					ps = append(ps, tag.LabelEQ(v.Label))
+				}
+			case tagCacheByWeight:
+				columns = []string{tag.FieldID, tag.FieldWeight}
+				for _, v := range vs {
+					ps = append(ps, tag.WeightEQ(v.Weight))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(tag.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
 }
 
 // ListByLabel returns the Tag entities with the given label, ordered by id.

@@ -333,6 +333,65 @@ func (c *SemSecretCache) GetMany(ctx context.Context, ids ...int) ([]*SemSecret,
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Warm publishes the SemSecret rows that are not cached yet, page by page
+// by id, safely while the application writes: see
+// entcachemodel.Schema.Warm. Without the CacheModel option, and on a
+// transactional client, it returns entcachemodel.ErrNoCache.
+func (c *SemSecretCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return semsecretCacheSchema.Warm(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// Verify compares the cached SemSecret rows, unique entries and lists
+// with the database, and with entcachemodel.Repair() removes what differs:
+// see entcachemodel.Schema.Verify.
+func (c *SemSecretCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return semsecretCacheSchema.Verify(ctx, c.client.config.cacheModel(), c.source(), opts...)
+}
+
+// source is what Warm and Verify read of SemSecret: rows as stored,
+// past the client's interceptors and privacy rules.
+func (c *SemSecretCache) source() entcachemodel.Source[*SemSecret, int] {
+	page := func(after *int, n int) *SemSecretQuery {
+		q := c.client.cacheQuery().Order(semsecret.ByID()).Limit(n)
+		if after != nil {
+			q.Where(semsecret.IDGT(*after))
+		}
+		return q
+	}
+	return entcachemodel.Source[*SemSecret, int]{
+		DB: c.client.driver,
+		Count: func(ctx context.Context) (int, error) {
+			return c.client.cacheQuery().Count(cacheAllow(ctx))
+		},
+		Keys: func(ctx context.Context, after *int, n int) ([]*SemSecret, error) {
+			return page(after, n).Select(semsecret.FieldID, semsecret.FieldLevel).All(cacheAllow(ctx))
+		},
+		Rows: func(ctx context.Context, after *int, n int) ([]*SemSecret, error) {
+			return page(after, n).All(cacheAllow(ctx))
+		},
+		Load: func(ctx context.Context, ids []int) ([]*SemSecret, error) {
+			return c.client.cacheQuery().Where(semsecret.IDIn(ids...)).All(cacheAllow(ctx))
+		},
+		Exist: func(ctx context.Context, ids []int) ([]int, error) {
+			return c.client.cacheQuery().Where(semsecret.IDIn(ids...)).IDs(cacheAllow(ctx))
+		},
+		Members: func(ctx context.Context, idx *entcachemodel.Index[*SemSecret], vs []*SemSecret) ([]*SemSecret, error) {
+			var columns []string
+			ps := make([]predicate.SemSecret, 0, len(vs))
+			switch idx {
+			case semSecretCacheByLevel:
+				columns = []string{semsecret.FieldID, semsecret.FieldLevel}
+				for _, v := range vs {
+					ps = append(ps, semsecret.LevelEQ(v.Level))
+				}
+			default:
+				return nil, nil
+			}
+			return c.client.cacheQuery().Where(semsecret.Or(ps...)).Select(columns...).All(cacheAllow(ctx))
+		},
+	}
+}
+
 // GetByName returns the SemSecret with the given name.
 func (c *SemSecretCache) GetByName(ctx context.Context, name string) (*SemSecret, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(semSecretCacheByName, entcachemodel.IndexKey(name), semsecret.NameEQ(name)))
