@@ -1,6 +1,7 @@
 package ent_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -217,12 +218,20 @@ func TestWarmPublishesNothingWhileUntrusted(t *testing.T) {
 	ids := e.seedUsers(e.behind(), 20, 5)
 	// Another version of User is live, as during a rolling deploy: this
 	// one joins now, and is not trusted for two version checks.
+	other := &entcachemodel.Schema[*ent.User, int]{
+		Type: "User", Hash: "0123456789ab", // another row encoding
+		ID:        func(u *ent.User) int { return u.ID },
+		FormatID:  strconv.Itoa,
+		ParseID:   strconv.Atoi,
+		CompareID: cmp.Compare[int],
+		Encode:    func(e *entcachemodel.Encoder, u *ent.User) { e.String(strconv.Itoa(u.ID)) },
+		Decode:    func(d *entcachemodel.Decoder) *ent.User { return nil },
+	}
+	otherCache := entcachemodel.New(e.redis.NewClient(), entcachemodel.WithPrefix(e.redis.Prefix), entcachemodel.WithVersionCheck(time.Hour))
+	_, err := other.Reader(otherCache, nil, func(context.Context, []int) ([]*ent.User, error) { return nil, nil }, func(*ent.User) {}).GetMany(e.ctx, ids[0])
+	require.NoError(t, err) // the other version registers
 	rdb := e.redis.NewClient()
 	t.Cleanup(func() { rdb.Close() })
-	now, err := rdb.Time(e.ctx).Result()
-	require.NoError(t, err)
-	ms := now.UnixMilli()
-	require.NoError(t, rdb.HSet(e.ctx, "{"+entcachemodel.KeyPart(e.redis.Prefix)+":User}:versions", "0123456789ab", fmt.Sprintf("0:%d:%d", ms, ms)).Err())
 	_, _, client := e.process(rdb, entcachemodel.WithVersionCheck(time.Hour))
 	rep, err := client.User.Cached().Warm(e.ctx)
 	require.ErrorIs(t, err, entcachemodel.ErrUntrusted)

@@ -159,17 +159,27 @@ type Source[T any, ID comparable] struct {
 type runKeys struct {
 	ks      keyspace
 	trusted bool // reads use the keys, and runs may store
+	g       *generation
 }
 
 // runKeys returns the keys a maintenance run uses now.
 func (s *Schema[T, ID]) runKeys(ctx context.Context, c *Cache) runKeys {
 	g := s.generation(ctx, c)
-	return runKeys{ks: g.own, trusted: g.trusted}
+	return runKeys{ks: g.own, trusted: g.trusted, g: g}
 }
 
 func (k runKeys) row(text string) string          { return k.ks.row(text) }
 func (k runKeys) unique(index, key string) string { return k.ks.unique(index, key) }
-func (k runKeys) list(index, key string) string   { return k.ks.list(index, key) }
+
+// list returns the key of a list entry a run may fill and compare; "" for a
+// list that is not served now (not every live version keeps it, or its
+// namespace is not trusted yet): runs leave it alone.
+func (k runKeys) list(index, key string) string {
+	if lk, ok := k.g.list(index, key); ok {
+		return lk
+	}
+	return ""
+}
 
 // rowPattern matches every row key of the keyspace, and no lease (a SCAN
 // MATCH pattern: key parts hold no glob character).

@@ -216,7 +216,9 @@ func (v *verifier[T, ID]) page(ctx context.Context, k runKeys, rows []T) error {
 		for _, idx := range v.lists {
 			if ik, ok := idx.Key(r); ok {
 				lk := s.indexKey(d, idx, ik)
-				probes = append(probes, probe{row: i, idx: idx, key: k.list(idx.Name, lk), lkey: lk})
+				if key := k.list(idx.Name, lk); key != "" {
+					probes = append(probes, probe{row: i, idx: idx, key: key, lkey: lk})
+				}
 			}
 		}
 	}
@@ -541,7 +543,7 @@ func (v *verifier[T, ID]) confirmed(ctx context.Context, k runKeys, found []rowC
 			switch {
 			case idx.Unique:
 				probes = append(probes, probe{key: k.unique(idx.Name, lk), text: id, row: i, unique: true})
-			case v.served(idx):
+			case v.served(idx) && k.list(idx.Name, lk) != "":
 				probes = append(probes, probe{key: k.list(idx.Name, lk), text: id, row: i})
 			}
 		}

@@ -192,7 +192,7 @@ func (w *warmer[T, ID]) page(ctx context.Context, k runKeys, keys []T, rep *Warm
 				continue
 			}
 			lk := k.list(idx.Name, s.indexKey(d, idx, ik))
-			if !seen[lk] {
+			if lk != "" && !seen[lk] {
 				seen[lk] = true
 				lists = append(lists, &warmList[T]{idx: idx, key: lk, token: "r" + c.token(), sample: v})
 			}
