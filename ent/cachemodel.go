@@ -342,6 +342,28 @@ func (c *CollDocCache) GetMany(ctx context.Context, ids ...uuid.UUID) ([]*CollDo
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "CollDoc", the name keys and the admin commands know the type by.
+func (c *CollDocCache) Type() string { return colldocCacheSchema.Type }
+
+// Purge removes every key of CollDoc from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CollDocCache) Purge(ctx context.Context) (int, error) {
+	return colldocCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *CollDocCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "CollDoc"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *CollDocCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "CollDoc"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*CollDocCache)(nil)
+
 // ListByKind returns the CollDoc entities with the given kind, ordered by id.
 func (c *CollDocCache) ListByKind(ctx context.Context, kind string) ([]*CollDoc, error) {
 	return c.reader().ListBy(ctx, c.lookup(collDocCacheByKind, entcachemodel.IndexKey(kind), colldoc.KindEQ(kind)))
@@ -554,6 +576,28 @@ func (c *CollNameCache) Get(ctx context.Context, id int) (*CollName, error) {
 func (c *CollNameCache) GetMany(ctx context.Context, ids ...int) ([]*CollName, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "CollName", the name keys and the admin commands know the type by.
+func (c *CollNameCache) Type() string { return collnameCacheSchema.Type }
+
+// Purge removes every key of CollName from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CollNameCache) Purge(ctx context.Context) (int, error) {
+	return collnameCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *CollNameCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "CollName"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *CollNameCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "CollName"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*CollNameCache)(nil)
 
 // ListByName returns the CollName entities with the given name, ordered by id.
 func (c *CollNameCache) ListByName(ctx context.Context, name string) ([]*CollName, error) {
@@ -774,6 +818,28 @@ func (c *CollTagCache) Get(ctx context.Context, id string) (*CollTag, error) {
 func (c *CollTagCache) GetMany(ctx context.Context, ids ...string) ([]*CollTag, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "CollTag", the name keys and the admin commands know the type by.
+func (c *CollTagCache) Type() string { return colltagCacheSchema.Type }
+
+// Purge removes every key of CollTag from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CollTagCache) Purge(ctx context.Context) (int, error) {
+	return colltagCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *CollTagCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "CollTag"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *CollTagCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "CollTag"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*CollTagCache)(nil)
 
 // ListByLabel returns the CollTag entities with the given label, ordered by id.
 func (c *CollTagCache) ListByLabel(ctx context.Context, label string) ([]*CollTag, error) {
@@ -1015,6 +1081,28 @@ func (c *CollWordCache) Get(ctx context.Context, id string) (*CollWord, error) {
 func (c *CollWordCache) GetMany(ctx context.Context, ids ...string) ([]*CollWord, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "CollWord", the name keys and the admin commands know the type by.
+func (c *CollWordCache) Type() string { return collwordCacheSchema.Type }
+
+// Purge removes every key of CollWord from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CollWordCache) Purge(ctx context.Context) (int, error) {
+	return collwordCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *CollWordCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "CollWord"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *CollWordCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "CollWord"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*CollWordCache)(nil)
 
 // ListByLabel returns the CollWord entities with the given label, ordered by id.
 func (c *CollWordCache) ListByLabel(ctx context.Context, label string) ([]*CollWord, error) {
@@ -1703,6 +1791,28 @@ func (c *KindAllCache) GetMany(ctx context.Context, ids ...int) ([]*KindAll, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "KindAll", the name keys and the admin commands know the type by.
+func (c *KindAllCache) Type() string { return kindallCacheSchema.Type }
+
+// Purge removes every key of KindAll from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *KindAllCache) Purge(ctx context.Context) (int, error) {
+	return kindallCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *KindAllCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "KindAll"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *KindAllCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "KindAll"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*KindAllCache)(nil)
+
 // ListByFInt returns the KindAll entities with the given f_int, ordered by id.
 func (c *KindAllCache) ListByFInt(ctx context.Context, fInt int) ([]*KindAll, error) {
 	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt), 10)), kindall.FIntEQ(fInt)))
@@ -1991,6 +2101,28 @@ func (c *KindBareCache) Get(ctx context.Context, id int) (*KindBare, error) {
 func (c *KindBareCache) GetMany(ctx context.Context, ids ...int) ([]*KindBare, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "KindBare", the name keys and the admin commands know the type by.
+func (c *KindBareCache) Type() string { return kindbareCacheSchema.Type }
+
+// Purge removes every key of KindBare from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *KindBareCache) Purge(ctx context.Context) (int, error) {
+	return kindbareCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *KindBareCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "KindBare"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *KindBareCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "KindBare"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*KindBareCache)(nil)
 
 // kindOptCacheByOwnerID is the published lookup of KindOpt by owner_id.
 var kindOptCacheByOwnerID = &entcachemodel.Index[*KindOpt]{
@@ -2337,6 +2469,28 @@ func (c *KindOptCache) GetMany(ctx context.Context, ids ...int) ([]*KindOpt, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "KindOpt", the name keys and the admin commands know the type by.
+func (c *KindOptCache) Type() string { return kindoptCacheSchema.Type }
+
+// Purge removes every key of KindOpt from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *KindOptCache) Purge(ctx context.Context) (int, error) {
+	return kindoptCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *KindOptCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "KindOpt"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *KindOptCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "KindOpt"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*KindOptCache)(nil)
+
 // ListByOwnerID returns the KindOpt entities with the given owner_id, ordered by id.
 func (c *KindOptCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*KindOpt, error) {
 	if ownerID == 0 {
@@ -2605,6 +2759,28 @@ func (c *LinkBadgeCache) GetMany(ctx context.Context, ids ...int) ([]*LinkBadge,
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "LinkBadge", the name keys and the admin commands know the type by.
+func (c *LinkBadgeCache) Type() string { return linkbadgeCacheSchema.Type }
+
+// Purge removes every key of LinkBadge from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkBadgeCache) Purge(ctx context.Context) (int, error) {
+	return linkbadgeCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *LinkBadgeCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "LinkBadge"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *LinkBadgeCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "LinkBadge"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*LinkBadgeCache)(nil)
+
 // ListByName returns the LinkBadge entities with the given name, ordered by id.
 func (c *LinkBadgeCache) ListByName(ctx context.Context, name string) ([]*LinkBadge, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkBadgeCacheByName, entcachemodel.IndexKey(name), linkbadge.NameEQ(name)))
@@ -2826,6 +3002,28 @@ func (c *LinkCatCache) GetMany(ctx context.Context, ids ...int) ([]*LinkCat, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "LinkCat", the name keys and the admin commands know the type by.
+func (c *LinkCatCache) Type() string { return linkcatCacheSchema.Type }
+
+// Purge removes every key of LinkCat from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkCatCache) Purge(ctx context.Context) (int, error) {
+	return linkcatCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *LinkCatCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "LinkCat"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *LinkCatCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "LinkCat"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*LinkCatCache)(nil)
+
 // ListByOwnerID returns the LinkCat entities with the given owner_id, ordered by id.
 func (c *LinkCatCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*LinkCat, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkCatCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), linkcat.OwnerIDEQ(ownerID)))
@@ -3024,6 +3222,28 @@ func (c *LinkDogCache) Get(ctx context.Context, id int) (*LinkDog, error) {
 func (c *LinkDogCache) GetMany(ctx context.Context, ids ...int) ([]*LinkDog, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "LinkDog", the name keys and the admin commands know the type by.
+func (c *LinkDogCache) Type() string { return linkdogCacheSchema.Type }
+
+// Purge removes every key of LinkDog from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkDogCache) Purge(ctx context.Context) (int, error) {
+	return linkdogCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *LinkDogCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "LinkDog"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *LinkDogCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "LinkDog"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*LinkDogCache)(nil)
 
 // ListByName returns the LinkDog entities with the given name, ordered by id.
 func (c *LinkDogCache) ListByName(ctx context.Context, name string) ([]*LinkDog, error) {
@@ -3235,6 +3455,28 @@ func (c *LinkGroupCache) GetMany(ctx context.Context, ids ...int) ([]*LinkGroup,
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "LinkGroup", the name keys and the admin commands know the type by.
+func (c *LinkGroupCache) Type() string { return linkgroupCacheSchema.Type }
+
+// Purge removes every key of LinkGroup from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkGroupCache) Purge(ctx context.Context) (int, error) {
+	return linkgroupCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *LinkGroupCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "LinkGroup"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *LinkGroupCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "LinkGroup"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*LinkGroupCache)(nil)
+
 // ListByName returns the LinkGroup entities with the given name, ordered by id.
 func (c *LinkGroupCache) ListByName(ctx context.Context, name string) ([]*LinkGroup, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkGroupCacheByName, entcachemodel.IndexKey(name), linkgroup.NameEQ(name)))
@@ -3422,6 +3664,28 @@ func (c *LinkInfoCache) Get(ctx context.Context, id int) (*LinkInfo, error) {
 func (c *LinkInfoCache) GetMany(ctx context.Context, ids ...int) ([]*LinkInfo, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "LinkInfo", the name keys and the admin commands know the type by.
+func (c *LinkInfoCache) Type() string { return linkinfoCacheSchema.Type }
+
+// Purge removes every key of LinkInfo from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkInfoCache) Purge(ctx context.Context) (int, error) {
+	return linkinfoCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *LinkInfoCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "LinkInfo"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *LinkInfoCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "LinkInfo"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*LinkInfoCache)(nil)
 
 // ListByName returns the LinkInfo entities with the given name, ordered by id.
 func (c *LinkInfoCache) ListByName(ctx context.Context, name string) ([]*LinkInfo, error) {
@@ -3681,6 +3945,28 @@ func (c *LinkNodeCache) GetMany(ctx context.Context, ids ...int) ([]*LinkNode, e
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "LinkNode", the name keys and the admin commands know the type by.
+func (c *LinkNodeCache) Type() string { return linknodeCacheSchema.Type }
+
+// Purge removes every key of LinkNode from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkNodeCache) Purge(ctx context.Context) (int, error) {
+	return linknodeCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *LinkNodeCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "LinkNode"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *LinkNodeCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "LinkNode"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*LinkNodeCache)(nil)
+
 // ListByParentID returns the LinkNode entities with the given parent_id, ordered by id.
 func (c *LinkNodeCache) ListByParentID(ctx context.Context, parentID int) ([]*LinkNode, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkNodeCacheByParentID, entcachemodel.IndexKey(strconv.FormatInt(int64(parentID), 10)), linknode.ParentIDEQ(parentID)))
@@ -3901,6 +4187,28 @@ func (c *LinkToyCache) GetMany(ctx context.Context, ids ...int) ([]*LinkToy, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "LinkToy", the name keys and the admin commands know the type by.
+func (c *LinkToyCache) Type() string { return linktoyCacheSchema.Type }
+
+// Purge removes every key of LinkToy from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkToyCache) Purge(ctx context.Context) (int, error) {
+	return linktoyCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *LinkToyCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "LinkToy"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *LinkToyCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "LinkToy"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*LinkToyCache)(nil)
+
 // ListByCatID returns the LinkToy entities with the given cat_id, ordered by id.
 func (c *LinkToyCache) ListByCatID(ctx context.Context, catID int) ([]*LinkToy, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkToyCacheByCatID, entcachemodel.IndexKey(strconv.FormatInt(int64(catID), 10)), linktoy.CatIDEQ(catID)))
@@ -4109,6 +4417,28 @@ func (c *PetCache) Get(ctx context.Context, id int) (*Pet, error) {
 func (c *PetCache) GetMany(ctx context.Context, ids ...int) ([]*Pet, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "Pet", the name keys and the admin commands know the type by.
+func (c *PetCache) Type() string { return petCacheSchema.Type }
+
+// Purge removes every key of Pet from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *PetCache) Purge(ctx context.Context) (int, error) {
+	return petCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *PetCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Pet"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *PetCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Pet"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*PetCache)(nil)
 
 // ListByName returns the Pet entities with the given name, ordered by id.
 func (c *PetCache) ListByName(ctx context.Context, name string) ([]*Pet, error) {
@@ -4331,6 +4661,28 @@ func (c *SemAccountCache) GetMany(ctx context.Context, ids ...int) ([]*SemAccoun
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "SemAccount", the name keys and the admin commands know the type by.
+func (c *SemAccountCache) Type() string { return semaccountCacheSchema.Type }
+
+// Purge removes every key of SemAccount from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *SemAccountCache) Purge(ctx context.Context) (int, error) {
+	return semaccountCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *SemAccountCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "SemAccount"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *SemAccountCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "SemAccount"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*SemAccountCache)(nil)
+
 // GetByEmail returns the SemAccount with the given email.
 func (c *SemAccountCache) GetByEmail(ctx context.Context, email string) (*SemAccount, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(semAccountCacheByEmail, entcachemodel.IndexKey(email), semaccount.EmailEQ(email)))
@@ -4524,6 +4876,28 @@ func (c *SemNoteCache) Get(ctx context.Context, id int) (*SemNote, error) {
 func (c *SemNoteCache) GetMany(ctx context.Context, ids ...int) ([]*SemNote, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "SemNote", the name keys and the admin commands know the type by.
+func (c *SemNoteCache) Type() string { return semnoteCacheSchema.Type }
+
+// Purge removes every key of SemNote from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *SemNoteCache) Purge(ctx context.Context) (int, error) {
+	return semnoteCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *SemNoteCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "SemNote"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *SemNoteCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "SemNote"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*SemNoteCache)(nil)
 
 // ListByText returns the SemNote entities with the given text, ordered by id.
 func (c *SemNoteCache) ListByText(ctx context.Context, text string) ([]*SemNote, error) {
@@ -4806,6 +5180,28 @@ func (c *UserCache) GetMany(ctx context.Context, ids ...int) ([]*User, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "User", the name keys and the admin commands know the type by.
+func (c *UserCache) Type() string { return userCacheSchema.Type }
+
+// Purge removes every key of User from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *UserCache) Purge(ctx context.Context) (int, error) {
+	return userCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *UserCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "User"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *UserCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "User"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*UserCache)(nil)
+
 // GetByEmail returns the User with the given email.
 func (c *UserCache) GetByEmail(ctx context.Context, email string) (*User, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(userCacheByEmail, entcachemodel.IndexKey(email), user.EmailEQ(email)))
@@ -4826,6 +5222,32 @@ func (c *UserCache) ListByAge(ctx context.Context, age int) ([]*User, error) {
 // ListByRoleActive returns the User entities with the given role,active, ordered by id.
 func (c *UserCache) ListByRoleActive(ctx context.Context, role user.Role, active bool) ([]*User, error) {
 	return c.reader().ListBy(ctx, c.lookup(userCacheByRoleActive, entcachemodel.IndexKey(string(role), strconv.FormatBool(bool(active))), user.RoleEQ(role), user.ActiveEQ(active)))
+}
+
+// CacheAdmin returns the maintenance of every cached type (Warm, Verify,
+// Purge, and the pause of reads) on the client's cache: hand it to
+// cachecli.Main for an admin command.
+func (c *Client) CacheAdmin() *entcachemodel.Admin {
+	return entcachemodel.NewAdmin(c.config.CacheModel,
+		c.CollDoc.Cached(),
+		c.CollName.Cached(),
+		c.CollTag.Cached(),
+		c.CollWord.Cached(),
+		c.KindAll.Cached(),
+		c.KindBare.Cached(),
+		c.KindOpt.Cached(),
+		c.LinkBadge.Cached(),
+		c.LinkCat.Cached(),
+		c.LinkDog.Cached(),
+		c.LinkGroup.Cached(),
+		c.LinkInfo.Cached(),
+		c.LinkNode.Cached(),
+		c.LinkToy.Cached(),
+		c.Pet.Cached(),
+		c.SemAccount.Cached(),
+		c.SemNote.Cached(),
+		c.User.Cached(),
+	)
 }
 
 // cacheQuery returns a query of whole cached values,

@@ -458,6 +458,28 @@ func (c *AccountCache) GetMany(ctx context.Context, ids ...int) ([]*Account, err
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "Account", the name keys and the admin commands know the type by.
+func (c *AccountCache) Type() string { return accountCacheSchema.Type }
+
+// Purge removes every key of Account from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *AccountCache) Purge(ctx context.Context) (int, error) {
+	return accountCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *AccountCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Account"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *AccountCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Account"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*AccountCache)(nil)
+
 // GetByEmail returns the Account with the given email.
 func (c *AccountCache) GetByEmail(ctx context.Context, email string) (*Account, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(accountCacheByEmail, entcachemodel.IndexKey(email), account.EmailEQ(email)))
@@ -736,6 +758,28 @@ func (c *CardCache) GetMany(ctx context.Context, ids ...string) ([]*Card, error)
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "Card", the name keys and the admin commands know the type by.
+func (c *CardCache) Type() string { return cardCacheSchema.Type }
+
+// Purge removes every key of Card from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CardCache) Purge(ctx context.Context) (int, error) {
+	return cardCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *CardCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Card"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *CardCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Card"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*CardCache)(nil)
+
 // GetByOwnerID returns the Card with the given owner_id.
 func (c *CardCache) GetByOwnerID(ctx context.Context, ownerID int) (*Card, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(cardCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), card.OwnerIDEQ(ownerID)))
@@ -1000,6 +1044,28 @@ func (c *CommentCache) GetMany(ctx context.Context, ids ...uuid.UUID) ([]*Commen
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "Comment", the name keys and the admin commands know the type by.
+func (c *CommentCache) Type() string { return commentCacheSchema.Type }
+
+// Purge removes every key of Comment from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CommentCache) Purge(ctx context.Context) (int, error) {
+	return commentCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *CommentCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Comment"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *CommentCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Comment"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*CommentCache)(nil)
+
 // ListByPostID returns the Comment entities with the given post_id, ordered by id.
 func (c *CommentCache) ListByPostID(ctx context.Context, postID int) ([]*Comment, error) {
 	return c.reader().ListBy(ctx, c.lookup(commentCacheByPostID, entcachemodel.IndexKey(strconv.FormatInt(int64(postID), 10)), comment.PostIDEQ(postID)))
@@ -1225,6 +1291,28 @@ func (c *CounterCache) Get(ctx context.Context, id uint64) (*Counter, error) {
 func (c *CounterCache) GetMany(ctx context.Context, ids ...uint64) ([]*Counter, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "Counter", the name keys and the admin commands know the type by.
+func (c *CounterCache) Type() string { return counterCacheSchema.Type }
+
+// Purge removes every key of Counter from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CounterCache) Purge(ctx context.Context) (int, error) {
+	return counterCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *CounterCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Counter"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *CounterCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Counter"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*CounterCache)(nil)
 
 // ListByN returns the Counter entities with the given n, ordered by id.
 func (c *CounterCache) ListByN(ctx context.Context, n int) ([]*Counter, error) {
@@ -1455,6 +1543,28 @@ func (c *GroupCache) Get(ctx context.Context, id int) (*Group, error) {
 func (c *GroupCache) GetMany(ctx context.Context, ids ...int) ([]*Group, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "Group", the name keys and the admin commands know the type by.
+func (c *GroupCache) Type() string { return groupCacheSchema.Type }
+
+// Purge removes every key of Group from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *GroupCache) Purge(ctx context.Context) (int, error) {
+	return groupCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *GroupCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Group"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *GroupCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Group"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*GroupCache)(nil)
 
 // GetByName returns the Group with the given name.
 func (c *GroupCache) GetByName(ctx context.Context, name string) (*Group, error) {
@@ -1758,6 +1868,28 @@ func (c *PostCache) GetMany(ctx context.Context, ids ...int) ([]*Post, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "Post", the name keys and the admin commands know the type by.
+func (c *PostCache) Type() string { return postCacheSchema.Type }
+
+// Purge removes every key of Post from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *PostCache) Purge(ctx context.Context) (int, error) {
+	return postCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *PostCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Post"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *PostCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Post"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*PostCache)(nil)
+
 // ListByAuthorID returns the Post entities with the given author_id, ordered by id.
 func (c *PostCache) ListByAuthorID(ctx context.Context, authorID int) ([]*Post, error) {
 	return c.reader().ListBy(ctx, c.lookup(postCacheByAuthorID, entcachemodel.IndexKey(strconv.FormatInt(int64(authorID), 10)), post.AuthorIDEQ(authorID)))
@@ -2023,6 +2155,28 @@ func (c *ProfileCache) Get(ctx context.Context, id int) (*Profile, error) {
 func (c *ProfileCache) GetMany(ctx context.Context, ids ...int) ([]*Profile, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
+
+// Type returns "Profile", the name keys and the admin commands know the type by.
+func (c *ProfileCache) Type() string { return profileCacheSchema.Type }
+
+// Purge removes every key of Profile from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *ProfileCache) Purge(ctx context.Context) (int, error) {
+	return profileCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *ProfileCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Profile"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *ProfileCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Profile"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*ProfileCache)(nil)
 
 // GetByHandle returns the Profile with the given handle.
 func (c *ProfileCache) GetByHandle(ctx context.Context, handle string) (*Profile, error) {
@@ -2743,6 +2897,28 @@ func (c *ScalarCache) GetMany(ctx context.Context, ids ...int) ([]*Scalar, error
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "Scalar", the name keys and the admin commands know the type by.
+func (c *ScalarCache) Type() string { return scalarCacheSchema.Type }
+
+// Purge removes every key of Scalar from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *ScalarCache) Purge(ctx context.Context) (int, error) {
+	return scalarCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *ScalarCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Scalar"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *ScalarCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Scalar"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*ScalarCache)(nil)
+
 // GetByS returns the Scalar with the given s.
 func (c *ScalarCache) GetByS(ctx context.Context, s string) (*Scalar, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(scalarCacheByS, entcachemodel.IndexKey(s), scalar.SEQ(s)))
@@ -3071,6 +3247,28 @@ func (c *TagCache) GetMany(ctx context.Context, ids ...string) ([]*Tag, error) {
 	return c.reader().GetMany(ctx, ids...)
 }
 
+// Type returns "Tag", the name keys and the admin commands know the type by.
+func (c *TagCache) Type() string { return tagCacheSchema.Type }
+
+// Purge removes every key of Tag from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *TagCache) Purge(ctx context.Context) (int, error) {
+	return tagCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+// Warm is a placeholder until Warm is implemented: it returns an error.
+func (c *TagCache) Warm(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.WarmReport, error) {
+	return entcachemodel.WarmReport{Type: "Tag"}, errors.New("entcachemodel: Warm is not implemented on this branch")
+}
+
+// Verify is a placeholder until Verify is implemented: it returns an error.
+func (c *TagCache) Verify(ctx context.Context, opts ...entcachemodel.RunOption) (entcachemodel.VerifyReport, error) {
+	return entcachemodel.VerifyReport{Type: "Tag"}, errors.New("entcachemodel: Verify is not implemented on this branch")
+}
+
+var _ entcachemodel.Maintainer = (*TagCache)(nil)
+
 // ListByLabel returns the Tag entities with the given label, ordered by id.
 func (c *TagCache) ListByLabel(ctx context.Context, label string) ([]*Tag, error) {
 	return c.reader().ListBy(ctx, c.lookup(tagCacheByLabel, entcachemodel.IndexKey(label), tag.LabelEQ(label)))
@@ -3079,6 +3277,23 @@ func (c *TagCache) ListByLabel(ctx context.Context, label string) ([]*Tag, error
 // ListByWeight returns the Tag entities with the given weight, ordered by id.
 func (c *TagCache) ListByWeight(ctx context.Context, weight int) ([]*Tag, error) {
 	return c.reader().ListBy(ctx, c.lookup(tagCacheByWeight, entcachemodel.IndexKey(strconv.FormatInt(int64(weight), 10)), tag.WeightEQ(weight)))
+}
+
+// CacheAdmin returns the maintenance of every cached type (Warm, Verify,
+// Purge, and the pause of reads) on the client's cache: hand it to
+// cachecli.Main for an admin command.
+func (c *Client) CacheAdmin() *entcachemodel.Admin {
+	return entcachemodel.NewAdmin(c.config.CacheModel,
+		c.Account.Cached(),
+		c.Card.Cached(),
+		c.Comment.Cached(),
+		c.Counter.Cached(),
+		c.Group.Cached(),
+		c.Post.Cached(),
+		c.Profile.Cached(),
+		c.Scalar.Cached(),
+		c.Tag.Cached(),
+	)
 }
 
 // cacheQuery returns a query of whole cached values, hidden foreign keys included,
