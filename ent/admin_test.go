@@ -77,8 +77,8 @@ func TestPurgeRemovesEveryKeyOfTheType(t *testing.T) {
 	p := entcachemodel.KeyPart(e.redis.Prefix)
 	row0, row1, row2 := e.userRowKey(users[0].ID), e.userRowKey(users[1].ID), e.userRowKey(users[2].ID)
 	now := e.redisMillis()
-	old := otherVersion(row0, "0", "oldhash", "17")   // an old schema version
-	gone := otherVersion(row0, "99", "hash", "0")     // an old server epoch
+	old := otherVersion(row0, "0", "oldhash", "17") // an old schema version
+	gone := otherVersion(row0, "99", "hash", "0")   // an old server epoch
 	require.NoError(t, rdb.Set(ctx, old, "old value", 0).Err())
 	require.NoError(t, rdb.Set(ctx, gone, "old value", 0).Err())
 	require.NoError(t, rdb.HSet(ctx, old+":lk", "rdead", now-1000).Err()) // a dead reader's lease
