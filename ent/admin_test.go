@@ -1,6 +1,7 @@
 package ent_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/entcachemodel/entcachemodel/ent"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
+	"github.com/entcachemodel/entcachemodel/entcachemodel/cachecli"
 	"github.com/entcachemodel/entcachemodel/internal/testenv"
 )
 
@@ -372,4 +374,40 @@ func TestWithReadsPausedSafeDefault(t *testing.T) {
 	e.redis.Advance(check + 50*time.Millisecond)
 	assert.EqualValues(t, 1, pq())
 	assert.True(t, pcache.ReadsPaused())
+}
+
+// TestCacheCLIOnTheClient runs the admin command on the generated
+// client.CacheAdmin(): stats counts the keys Redis holds for each cached
+// type, purge --type removes one type's, pause and resume reach the client.
+func TestCacheCLIOnTheClient(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("cli@x.io", 30)
+	_, err := e.client.User.Cached().ListByAge(e.ctx, 30)
+	require.NoError(t, err)
+	admin := e.client.CacheAdmin()
+	assert.Contains(t, admin.Types(), "User")
+	assert.Contains(t, admin.Types(), "Pet")
+	var stdout, stderr bytes.Buffer
+	run := func(args ...string) int {
+		stdout.Reset()
+		stderr.Reset()
+		return cachecli.Main(e.ctx, admin, args, cachecli.Output(&stdout, &stderr))
+	}
+	require.Equal(t, cachecli.ExitOK, run("stats"), stderr.String())
+	// A row, two unique entries (email, first and last name), a list.
+	assert.Regexp(t, `(?m)^User\s+1\s+2\s+1\s+0\s+0\s+0\s+\w+ running`, stdout.String())
+	assert.Regexp(t, `(?m)^Pet\s+0\s+0\s+0\s+0\s+0\s+0\s+-$`, stdout.String())
+
+	require.Equal(t, cachecli.ExitOK, run("purge", "--type", "User"), stderr.String())
+	assert.Contains(t, stdout.String(), "purge User: removed 4 keys\n")
+	assert.Contains(t, stdout.String(), "kept for User: the registry entries of 1 running schema versions")
+	assert.Equal(t, cachecli.ExitUsage, run("purge", "--type", "Usr"))
+	assert.Contains(t, stderr.String(), `unknown type "Usr"; the cached types are: CollDoc, CollName,`)
+
+	require.Equal(t, cachecli.ExitOK, run("pause"), stderr.String())
+	assert.True(t, e.cache.ReadsPaused())
+	assert.EqualValues(t, 1, e.queries(func() { _, _ = e.client.User.Cached().Get(e.ctx, u.ID) }))
+	require.Equal(t, cachecli.ExitOK, run("resume"), stderr.String())
+	assert.EqualValues(t, 1, e.queries(func() { _, _ = e.client.User.Cached().Get(e.ctx, u.ID) }), "fills")
+	assert.Zero(t, e.queries(func() { _, _ = e.client.User.Cached().Get(e.ctx, u.ID) }), "serves")
 }

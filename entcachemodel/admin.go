@@ -206,13 +206,18 @@ type Version struct {
 	Alive  bool      // seen within the last minute
 }
 
-// Stats scans the prefix's keys (every master, SCAN) and counts them by
-// type and kind. It reads every key name once: on a large cache it takes a
-// while, and it is meant for an operator.
-func (a *Admin) Stats(ctx context.Context) (AdminStats, error) {
+// Stats scans the keys of the named types, or of the whole prefix when
+// none is named (every master, SCAN), and counts them by type and kind.
+// SCAN walks every key of the servers: on a large Redis it takes a while,
+// and it is meant for an operator.
+func (a *Admin) Stats(ctx context.Context, types ...string) (AdminStats, error) {
 	c := a.cache
 	if !c.Enabled() {
 		return AdminStats{}, ErrNoCache
+	}
+	ms, err := a.Select(types...)
+	if err != nil {
+		return AdminStats{}, err
 	}
 	st := AdminStats{Prefix: c.prefix, Process: c.Stats()}
 	reads, err := c.ReadState(ctx)
@@ -222,12 +227,19 @@ func (a *Admin) Stats(ctx context.Context) (AdminStats, error) {
 	st.Reads = reads
 	st.ServerEpoch = c.serverEpoch(ctx)
 	byType := map[string]*TypeStats{}
-	for _, t := range a.Types() {
-		byType[t] = &TypeStats{Type: t, Known: true}
+	for _, m := range ms {
+		byType[m.Type()] = &TypeStats{Type: m.Type(), Known: true}
+	}
+	patterns := []string{typeMatch(c.prefix, "")}
+	if len(types) > 0 {
+		patterns = patterns[:0]
+		for _, m := range ms {
+			patterns = append(patterns, typeMatch(c.prefix, m.Type()))
+		}
 	}
 	var mu sync.Mutex
 	var registries []string
-	err = c.scanKeys(ctx, typeMatch(c.prefix, ""), func(_ context.Context, keys []string) error {
+	count := func(_ context.Context, keys []string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, k := range keys {
@@ -258,9 +270,11 @@ func (a *Admin) Stats(ctx context.Context) (AdminStats, error) {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return st, fmt.Errorf("entcachemodel: stats: %w", err)
+	}
+	for _, p := range patterns {
+		if err := c.scanKeys(ctx, p, count); err != nil {
+			return st, fmt.Errorf("entcachemodel: stats: %w", err)
+		}
 	}
 	for _, k := range registries {
 		typ, _ := keyClass(c.prefix, k)
@@ -308,4 +322,28 @@ func (c *Cache) versionsOf(ctx context.Context, key string) ([]Version, error) {
 	}
 	slices.SortFunc(out, func(a, b Version) int { return strings.Compare(a.Hash, b.Hash) })
 	return out, nil
+}
+
+// RunSettings are what RunOptions ask of a run, for a Maintainer written
+// by hand (generated ones read them themselves).
+type RunSettings struct {
+	Batch         int            // rows per page (default 1000)
+	StartAfter    string         // the cursor to resume after ("" from the start)
+	RowsPerSecond float64        // 0: no limit
+	OnProgress    func(Progress) // nil: none
+	Repair        bool           // Verify: repair what differs
+	Sample        float64        // Verify: the fraction of rows to check (default 1)
+}
+
+// Settings returns the settings opts make, defaults filled in.
+func Settings(opts ...RunOption) RunSettings {
+	rc := newRunConfig(opts)
+	return RunSettings{
+		Batch:         rc.batch,
+		StartAfter:    rc.startAfter,
+		RowsPerSecond: rc.rate,
+		OnProgress:    rc.progress,
+		Repair:        rc.repair,
+		Sample:        rc.sample,
+	}
 }
