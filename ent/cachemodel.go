@@ -403,6 +403,18 @@ func (c *CollDocCache) source() entcachemodel.Source[*CollDoc, uuid.UUID] {
 	}
 }
 
+// Type returns "CollDoc", the name keys and the admin commands know the type by.
+func (c *CollDocCache) Type() string { return colldocCacheSchema.Type }
+
+// Purge removes every key of CollDoc from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CollDocCache) Purge(ctx context.Context) (int, error) {
+	return colldocCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*CollDocCache)(nil)
+
 // ListByKind returns the CollDoc entities with the given kind, ordered by id.
 func (c *CollDocCache) ListByKind(ctx context.Context, kind string) ([]*CollDoc, error) {
 	return c.reader().ListBy(ctx, c.lookup(collDocCacheByKind, entcachemodel.IndexKey(kind), colldoc.KindEQ(kind)))
@@ -676,6 +688,18 @@ func (c *CollNameCache) source() entcachemodel.Source[*CollName, int] {
 		},
 	}
 }
+
+// Type returns "CollName", the name keys and the admin commands know the type by.
+func (c *CollNameCache) Type() string { return collnameCacheSchema.Type }
+
+// Purge removes every key of CollName from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CollNameCache) Purge(ctx context.Context) (int, error) {
+	return collnameCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*CollNameCache)(nil)
 
 // ListByName returns the CollName entities with the given name, ordered by id.
 func (c *CollNameCache) ListByName(ctx context.Context, name string) ([]*CollName, error) {
@@ -957,6 +981,18 @@ func (c *CollTagCache) source() entcachemodel.Source[*CollTag, string] {
 		},
 	}
 }
+
+// Type returns "CollTag", the name keys and the admin commands know the type by.
+func (c *CollTagCache) Type() string { return colltagCacheSchema.Type }
+
+// Purge removes every key of CollTag from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CollTagCache) Purge(ctx context.Context) (int, error) {
+	return colltagCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*CollTagCache)(nil)
 
 // ListByLabel returns the CollTag entities with the given label, ordered by id.
 func (c *CollTagCache) ListByLabel(ctx context.Context, label string) ([]*CollTag, error) {
@@ -1265,6 +1301,18 @@ func (c *CollWordCache) source() entcachemodel.Source[*CollWord, string] {
 		},
 	}
 }
+
+// Type returns "CollWord", the name keys and the admin commands know the type by.
+func (c *CollWordCache) Type() string { return collwordCacheSchema.Type }
+
+// Purge removes every key of CollWord from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CollWordCache) Purge(ctx context.Context) (int, error) {
+	return collwordCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*CollWordCache)(nil)
 
 // ListByLabel returns the CollWord entities with the given label, ordered by id.
 func (c *CollWordCache) ListByLabel(ctx context.Context, label string) ([]*CollWord, error) {
@@ -2115,6 +2163,18 @@ func (c *KindAllCache) source() entcachemodel.Source[*KindAll, int] {
 	}
 }
 
+// Type returns "KindAll", the name keys and the admin commands know the type by.
+func (c *KindAllCache) Type() string { return kindallCacheSchema.Type }
+
+// Purge removes every key of KindAll from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *KindAllCache) Purge(ctx context.Context) (int, error) {
+	return kindallCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*KindAllCache)(nil)
+
 // ListByFInt returns the KindAll entities with the given f_int, ordered by id.
 func (c *KindAllCache) ListByFInt(ctx context.Context, fInt int) ([]*KindAll, error) {
 	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt), 10)), kindall.FIntEQ(fInt)))
@@ -2448,6 +2508,18 @@ func (c *KindBareCache) source() entcachemodel.Source[*KindBare, int] {
 		},
 	}
 }
+
+// Type returns "KindBare", the name keys and the admin commands know the type by.
+func (c *KindBareCache) Type() string { return kindbareCacheSchema.Type }
+
+// Purge removes every key of KindBare from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *KindBareCache) Purge(ctx context.Context) (int, error) {
+	return kindbareCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*KindBareCache)(nil)
 
 // kindOptCacheByOwnerID is the published lookup of KindOpt by owner_id.
 var kindOptCacheByOwnerID = &entcachemodel.Index[*KindOpt]{
@@ -2880,6 +2952,18 @@ func (c *KindOptCache) source() entcachemodel.Source[*KindOpt, int] {
 	}
 }
 
+// Type returns "KindOpt", the name keys and the admin commands know the type by.
+func (c *KindOptCache) Type() string { return kindoptCacheSchema.Type }
+
+// Purge removes every key of KindOpt from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *KindOptCache) Purge(ctx context.Context) (int, error) {
+	return kindoptCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*KindOptCache)(nil)
+
 // ListByOwnerID returns the KindOpt entities with the given owner_id, ordered by id.
 func (c *KindOptCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*KindOpt, error) {
 	if ownerID == 0 {
@@ -3208,6 +3292,18 @@ func (c *LinkBadgeCache) source() entcachemodel.Source[*LinkBadge, int] {
 	}
 }
 
+// Type returns "LinkBadge", the name keys and the admin commands know the type by.
+func (c *LinkBadgeCache) Type() string { return linkbadgeCacheSchema.Type }
+
+// Purge removes every key of LinkBadge from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkBadgeCache) Purge(ctx context.Context) (int, error) {
+	return linkbadgeCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*LinkBadgeCache)(nil)
+
 // ListByName returns the LinkBadge entities with the given name, ordered by id.
 func (c *LinkBadgeCache) ListByName(ctx context.Context, name string) ([]*LinkBadge, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkBadgeCacheByName, entcachemodel.IndexKey(name), linkbadge.NameEQ(name)))
@@ -3495,6 +3591,18 @@ func (c *LinkCatCache) source() entcachemodel.Source[*LinkCat, int] {
 	}
 }
 
+// Type returns "LinkCat", the name keys and the admin commands know the type by.
+func (c *LinkCatCache) Type() string { return linkcatCacheSchema.Type }
+
+// Purge removes every key of LinkCat from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkCatCache) Purge(ctx context.Context) (int, error) {
+	return linkcatCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*LinkCatCache)(nil)
+
 // ListByOwnerID returns the LinkCat entities with the given owner_id, ordered by id.
 func (c *LinkCatCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*LinkCat, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkCatCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), linkcat.OwnerIDEQ(ownerID)))
@@ -3753,6 +3861,18 @@ func (c *LinkDogCache) source() entcachemodel.Source[*LinkDog, int] {
 		},
 	}
 }
+
+// Type returns "LinkDog", the name keys and the admin commands know the type by.
+func (c *LinkDogCache) Type() string { return linkdogCacheSchema.Type }
+
+// Purge removes every key of LinkDog from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkDogCache) Purge(ctx context.Context) (int, error) {
+	return linkdogCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*LinkDogCache)(nil)
 
 // ListByName returns the LinkDog entities with the given name, ordered by id.
 func (c *LinkDogCache) ListByName(ctx context.Context, name string) ([]*LinkDog, error) {
@@ -4024,6 +4144,18 @@ func (c *LinkGroupCache) source() entcachemodel.Source[*LinkGroup, int] {
 	}
 }
 
+// Type returns "LinkGroup", the name keys and the admin commands know the type by.
+func (c *LinkGroupCache) Type() string { return linkgroupCacheSchema.Type }
+
+// Purge removes every key of LinkGroup from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkGroupCache) Purge(ctx context.Context) (int, error) {
+	return linkgroupCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*LinkGroupCache)(nil)
+
 // ListByName returns the LinkGroup entities with the given name, ordered by id.
 func (c *LinkGroupCache) ListByName(ctx context.Context, name string) ([]*LinkGroup, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkGroupCacheByName, entcachemodel.IndexKey(name), linkgroup.NameEQ(name)))
@@ -4271,6 +4403,18 @@ func (c *LinkInfoCache) source() entcachemodel.Source[*LinkInfo, int] {
 		},
 	}
 }
+
+// Type returns "LinkInfo", the name keys and the admin commands know the type by.
+func (c *LinkInfoCache) Type() string { return linkinfoCacheSchema.Type }
+
+// Purge removes every key of LinkInfo from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkInfoCache) Purge(ctx context.Context) (int, error) {
+	return linkinfoCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*LinkInfoCache)(nil)
 
 // ListByName returns the LinkInfo entities with the given name, ordered by id.
 func (c *LinkInfoCache) ListByName(ctx context.Context, name string) ([]*LinkInfo, error) {
@@ -4596,6 +4740,18 @@ func (c *LinkNodeCache) source() entcachemodel.Source[*LinkNode, int] {
 	}
 }
 
+// Type returns "LinkNode", the name keys and the admin commands know the type by.
+func (c *LinkNodeCache) Type() string { return linknodeCacheSchema.Type }
+
+// Purge removes every key of LinkNode from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkNodeCache) Purge(ctx context.Context) (int, error) {
+	return linknodeCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*LinkNodeCache)(nil)
+
 // ListByParentID returns the LinkNode entities with the given parent_id, ordered by id.
 func (c *LinkNodeCache) ListByParentID(ctx context.Context, parentID int) ([]*LinkNode, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkNodeCacheByParentID, entcachemodel.IndexKey(strconv.FormatInt(int64(parentID), 10)), linknode.ParentIDEQ(parentID)))
@@ -4876,6 +5032,18 @@ func (c *LinkToyCache) source() entcachemodel.Source[*LinkToy, int] {
 	}
 }
 
+// Type returns "LinkToy", the name keys and the admin commands know the type by.
+func (c *LinkToyCache) Type() string { return linktoyCacheSchema.Type }
+
+// Purge removes every key of LinkToy from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *LinkToyCache) Purge(ctx context.Context) (int, error) {
+	return linktoyCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*LinkToyCache)(nil)
+
 // ListByCatID returns the LinkToy entities with the given cat_id, ordered by id.
 func (c *LinkToyCache) ListByCatID(ctx context.Context, catID int) ([]*LinkToy, error) {
 	return c.reader().ListBy(ctx, c.lookup(linkToyCacheByCatID, entcachemodel.IndexKey(strconv.FormatInt(int64(catID), 10)), linktoy.CatIDEQ(catID)))
@@ -5144,6 +5312,18 @@ func (c *PetCache) source() entcachemodel.Source[*Pet, int] {
 		},
 	}
 }
+
+// Type returns "Pet", the name keys and the admin commands know the type by.
+func (c *PetCache) Type() string { return petCacheSchema.Type }
+
+// Purge removes every key of Pet from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *PetCache) Purge(ctx context.Context) (int, error) {
+	return petCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*PetCache)(nil)
 
 // ListByName returns the Pet entities with the given name, ordered by id.
 func (c *PetCache) ListByName(ctx context.Context, name string) ([]*Pet, error) {
@@ -5427,6 +5607,18 @@ func (c *SemAccountCache) source() entcachemodel.Source[*SemAccount, int] {
 	}
 }
 
+// Type returns "SemAccount", the name keys and the admin commands know the type by.
+func (c *SemAccountCache) Type() string { return semaccountCacheSchema.Type }
+
+// Purge removes every key of SemAccount from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *SemAccountCache) Purge(ctx context.Context) (int, error) {
+	return semaccountCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*SemAccountCache)(nil)
+
 // GetByEmail returns the SemAccount with the given email.
 func (c *SemAccountCache) GetByEmail(ctx context.Context, email string) (*SemAccount, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(semAccountCacheByEmail, entcachemodel.IndexKey(email), semaccount.EmailEQ(email)))
@@ -5680,6 +5872,18 @@ func (c *SemNoteCache) source() entcachemodel.Source[*SemNote, int] {
 		},
 	}
 }
+
+// Type returns "SemNote", the name keys and the admin commands know the type by.
+func (c *SemNoteCache) Type() string { return semnoteCacheSchema.Type }
+
+// Purge removes every key of SemNote from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *SemNoteCache) Purge(ctx context.Context) (int, error) {
+	return semnoteCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*SemNoteCache)(nil)
 
 // ListByText returns the SemNote entities with the given text, ordered by id.
 func (c *SemNoteCache) ListByText(ctx context.Context, text string) ([]*SemNote, error) {
@@ -6030,6 +6234,18 @@ func (c *UserCache) source() entcachemodel.Source[*User, int] {
 	}
 }
 
+// Type returns "User", the name keys and the admin commands know the type by.
+func (c *UserCache) Type() string { return userCacheSchema.Type }
+
+// Purge removes every key of User from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *UserCache) Purge(ctx context.Context) (int, error) {
+	return userCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*UserCache)(nil)
+
 // GetByEmail returns the User with the given email.
 func (c *UserCache) GetByEmail(ctx context.Context, email string) (*User, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(userCacheByEmail, entcachemodel.IndexKey(email), user.EmailEQ(email)))
@@ -6050,6 +6266,32 @@ func (c *UserCache) ListByAge(ctx context.Context, age int) ([]*User, error) {
 // ListByRoleActive returns the User entities with the given role,active, ordered by id.
 func (c *UserCache) ListByRoleActive(ctx context.Context, role user.Role, active bool) ([]*User, error) {
 	return c.reader().ListBy(ctx, c.lookup(userCacheByRoleActive, entcachemodel.IndexKey(string(role), strconv.FormatBool(bool(active))), user.RoleEQ(role), user.ActiveEQ(active)))
+}
+
+// CacheAdmin returns the maintenance of every cached type (Warm, Verify,
+// Purge, and the pause of reads) on the client's cache: hand it to
+// cachecli.Main for an admin command.
+func (c *Client) CacheAdmin() *entcachemodel.Admin {
+	return entcachemodel.NewAdmin(c.config.CacheModel,
+		c.CollDoc.Cached(),
+		c.CollName.Cached(),
+		c.CollTag.Cached(),
+		c.CollWord.Cached(),
+		c.KindAll.Cached(),
+		c.KindBare.Cached(),
+		c.KindOpt.Cached(),
+		c.LinkBadge.Cached(),
+		c.LinkCat.Cached(),
+		c.LinkDog.Cached(),
+		c.LinkGroup.Cached(),
+		c.LinkInfo.Cached(),
+		c.LinkNode.Cached(),
+		c.LinkToy.Cached(),
+		c.Pet.Cached(),
+		c.SemAccount.Cached(),
+		c.SemNote.Cached(),
+		c.User.Cached(),
+	)
 }
 
 // cacheQuery returns a query of whole cached values,

@@ -42,10 +42,14 @@ type Cache struct {
 	// acks replicas must acknowledge a write within ackTimeout.
 	acks       int
 	ackTimeout time.Duration
+	// startPaused is WithReadsPaused: the state of reads while Redis holds
+	// none (pause.go).
+	startPaused bool
 
 	nonce    string
 	tokens   atomic.Uint64
 	openTill atomic.Int64 // Redis is not tried until this time (unix nanos)
+	paused   atomic.Bool  // reads go to the database (pause.go)
 	group    singleflight.Group
 	txs      sync.Map // transaction identity -> *txBuffer
 	versions sync.Map // type and hash -> *versionState
@@ -130,6 +134,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 	if c.outboxCheck <= 0 {
 		c.outboxCheck = c.lease
 	}
+	c.paused.Store(c.startPaused)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	c.nonce = hex.EncodeToString(b[:])
@@ -211,6 +216,7 @@ type Stats struct {
 	Pending       int    // keys waiting for repair after write-side errors
 	OutboxRecords uint64 // writes that recorded their keys in the outbox
 	OutboxRepairs uint64 // outbox records drained (by any process's writes)
+	ReadsPaused   bool   // reads go to the database (PauseReads), as last checked
 }
 
 type stats struct {
@@ -230,6 +236,7 @@ func (c *Cache) Stats() Stats {
 		Pending:       c.repair.len(),
 		OutboxRecords: c.stats.outboxRecords.Load(),
 		OutboxRepairs: c.stats.outboxRepairs.Load(),
+		ReadsPaused:   c.paused.Load(),
 	}
 }
 

@@ -46,7 +46,8 @@ type identity struct {
 }
 
 // stampScript: KEYS stamp; ARGV run ids. Records the run ids and returns the
-// server epoch, bumped when they differ from the recorded ones.
+// server epoch, bumped when they differ from the recorded ones, and the
+// state of reads (field "reads", see pause.go; "" when unset).
 var stampScript = redis.NewScript(`
 local kt = redis.call('TYPE', KEYS[1])['ok']
 if kt ~= 'hash' and kt ~= 'none' then redis.call('DEL', KEYS[1]) end
@@ -56,7 +57,7 @@ if redis.call('HGET', KEYS[1], 'ids') ~= ARGV[1] then
     redis.call('HINCRBY', KEYS[1], 'epoch', 1)
   end
 end
-return redis.call('HGET', KEYS[1], 'epoch') or '0'
+return {redis.call('HGET', KEYS[1], 'epoch') or '0', redis.call('HGET', KEYS[1], 'reads') or ''}
 `)
 
 // serverEpoch returns the server epoch keys are built with, checking the
@@ -111,7 +112,13 @@ func (c *Cache) readServers(ctx context.Context) (epoch string, changed bool, er
 	id.due.Store(false)
 	ids, err := runIDs(ctx, c.rdb)
 	if err == nil {
-		if epoch, err = stampScript.Run(ctx, c.rdb, []string{"{" + KeyPart(c.prefix) + "}:servers"}, ids).Text(); err == nil {
+		var res []string
+		if res, err = stampScript.Run(ctx, c.rdb, []string{c.stampKey()}, ids).StringSlice(); err == nil && len(res) != 2 {
+			err = fmt.Errorf("entcachemodel: the server stamp script answered %d values", len(res))
+		}
+		if err == nil {
+			epoch = res[0]
+			c.followReads(ctx, res[1])
 			old := id.epoch.Load()
 			id.epoch.Store(&epoch)
 			id.ids = ids

@@ -119,9 +119,10 @@ type Divergence struct {
 // maxDivergences is how many divergences a VerifyReport lists.
 const maxDivergences = 20
 
-// ErrNoCache is returned by Warm and Verify on a client without a cache
-// (made without ent.CacheModel, with Disabled(), or a transaction's).
-var ErrNoCache = errors.New("entcachemodel: the client has no cache")
+// ErrNoCache is returned by the maintenance calls (Warm, Verify, Purge,
+// PauseReads, ...) on a client without a cache: made without
+// ent.CacheModel, with Disabled(), or a transaction's.
+var ErrNoCache = errors.New("entcachemodel: no cache (the client has no ent.CacheModel, or it is Disabled)")
 
 // ErrUntrusted is returned, wrapped, by Warm when the type's schema
 // version is not trusted yet: during a rolling deploy, a version that

@@ -37,14 +37,14 @@ func (r Reader[T, ID]) dialect() string {
 	return r.db.Dialect()
 }
 
-// cacheUp reports whether to read through the cache, and drains the outbox
-// when that is due.
+// cacheUp reports whether to read through the cache (Redis answers and
+// reads are not paused), and drains the outbox when that is due.
 func (r Reader[T, ID]) cacheUp(ctx context.Context) bool {
 	if !r.cache.Enabled() {
 		return false
 	}
 	r.cache.outbox.poke(ctx, r.db)
-	return r.cache.redisUp()
+	return r.cache.redisUp() && !r.cache.readsPaused(ctx)
 }
 
 // Lookup is a read by a published index.

@@ -344,6 +344,54 @@ func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server
 	return g
 }
 
+// registryProcess reads a process entry of the registry ("p:<id>"): its
+// encoding, its period and when it last registered (server ms).
+func registryProcess(v string) (hash string, period, seen int64, ok bool) {
+	parts := strings.Split(v, "|")
+	if len(parts) < 4 {
+		return "", 0, 0, false
+	}
+	p, err1 := strconv.ParseInt(parts[2], 10, 64)
+	t, err2 := strconv.ParseInt(parts[3], 10, 64)
+	return parts[0], p, t, err1 == nil && err2 == nil
+}
+
+// processLive is the registry script's rule: a process is live until 3 of
+// its periods and a second have passed since it last registered.
+func processLive(period, seen, now int64) bool { return now-seen <= 3*period+1000 }
+
+// registryVersions lists the encodings a registry names, for an operator.
+func registryVersions(reg map[string]string, now time.Time) []Version {
+	byHash := map[string]*Version{}
+	for k, v := range reg {
+		if h, ok := strings.CutPrefix(k, "v:"); ok {
+			epoch, rest, _ := strings.Cut(v, ":")
+			joined, _, _ := strings.Cut(rest, ":")
+			ms, _ := strconv.ParseInt(joined, 10, 64)
+			byHash[h] = &Version{Hash: h, Epoch: epoch, Joined: time.UnixMilli(ms)}
+		}
+	}
+	for k, v := range reg {
+		if !strings.HasPrefix(k, "p:") {
+			continue
+		}
+		h, period, seen, ok := registryProcess(v)
+		ver := byHash[h]
+		if !ok || ver == nil {
+			continue
+		}
+		if t := time.UnixMilli(seen); t.After(ver.Seen) {
+			ver.Seen = t
+		}
+		ver.Alive = ver.Alive || processLive(period, seen, now.UnixMilli())
+	}
+	out := make([]Version, 0, len(byHash))
+	for _, v := range byHash {
+		out = append(out, *v)
+	}
+	return out
+}
+
 // spaces is where every registered version of a type may cache an entry.
 type spaces struct {
 	rows  []keyspace

@@ -544,6 +544,18 @@ func (c *AccountCache) source() entcachemodel.Source[*Account, int] {
 	}
 }
 
+// Type returns "Account", the name keys and the admin commands know the type by.
+func (c *AccountCache) Type() string { return accountCacheSchema.Type }
+
+// Purge removes every key of Account from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *AccountCache) Purge(ctx context.Context) (int, error) {
+	return accountCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*AccountCache)(nil)
+
 // GetByEmail returns the Account with the given email.
 func (c *AccountCache) GetByEmail(ctx context.Context, email string) (*Account, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(accountCacheByEmail, entcachemodel.IndexKey(email), account.EmailEQ(email)))
@@ -889,6 +901,18 @@ func (c *CardCache) source() entcachemodel.Source[*Card, string] {
 	}
 }
 
+// Type returns "Card", the name keys and the admin commands know the type by.
+func (c *CardCache) Type() string { return cardCacheSchema.Type }
+
+// Purge removes every key of Card from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CardCache) Purge(ctx context.Context) (int, error) {
+	return cardCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*CardCache)(nil)
+
 // GetByOwnerID returns the Card with the given owner_id.
 func (c *CardCache) GetByOwnerID(ctx context.Context, ownerID int) (*Card, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(cardCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), card.OwnerIDEQ(ownerID)))
@@ -1219,6 +1243,18 @@ func (c *CommentCache) source() entcachemodel.Source[*Comment, uuid.UUID] {
 	}
 }
 
+// Type returns "Comment", the name keys and the admin commands know the type by.
+func (c *CommentCache) Type() string { return commentCacheSchema.Type }
+
+// Purge removes every key of Comment from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CommentCache) Purge(ctx context.Context) (int, error) {
+	return commentCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*CommentCache)(nil)
+
 // ListByPostID returns the Comment entities with the given post_id, ordered by id.
 func (c *CommentCache) ListByPostID(ctx context.Context, postID int) ([]*Comment, error) {
 	return c.reader().ListBy(ctx, c.lookup(commentCacheByPostID, entcachemodel.IndexKey(strconv.FormatInt(int64(postID), 10)), comment.PostIDEQ(postID)))
@@ -1511,6 +1547,18 @@ func (c *CounterCache) source() entcachemodel.Source[*Counter, uint64] {
 	}
 }
 
+// Type returns "Counter", the name keys and the admin commands know the type by.
+func (c *CounterCache) Type() string { return counterCacheSchema.Type }
+
+// Purge removes every key of Counter from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *CounterCache) Purge(ctx context.Context) (int, error) {
+	return counterCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*CounterCache)(nil)
+
 // ListByN returns the Counter entities with the given n, ordered by id.
 func (c *CounterCache) ListByN(ctx context.Context, n int) ([]*Counter, error) {
 	return c.reader().ListBy(ctx, c.lookup(counterCacheByN, entcachemodel.IndexKey(strconv.FormatInt(int64(n), 10)), counter.NEQ(n)))
@@ -1801,6 +1849,18 @@ func (c *GroupCache) source() entcachemodel.Source[*Group, int] {
 		},
 	}
 }
+
+// Type returns "Group", the name keys and the admin commands know the type by.
+func (c *GroupCache) Type() string { return groupCacheSchema.Type }
+
+// Purge removes every key of Group from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *GroupCache) Purge(ctx context.Context) (int, error) {
+	return groupCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*GroupCache)(nil)
 
 // GetByName returns the Group with the given name.
 func (c *GroupCache) GetByName(ctx context.Context, name string) (*Group, error) {
@@ -2189,6 +2249,18 @@ func (c *PostCache) source() entcachemodel.Source[*Post, int] {
 	}
 }
 
+// Type returns "Post", the name keys and the admin commands know the type by.
+func (c *PostCache) Type() string { return postCacheSchema.Type }
+
+// Purge removes every key of Post from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *PostCache) Purge(ctx context.Context) (int, error) {
+	return postCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*PostCache)(nil)
+
 // ListByAuthorID returns the Post entities with the given author_id, ordered by id.
 func (c *PostCache) ListByAuthorID(ctx context.Context, authorID int) ([]*Post, error) {
 	return c.reader().ListBy(ctx, c.lookup(postCacheByAuthorID, entcachemodel.IndexKey(strconv.FormatInt(int64(authorID), 10)), post.AuthorIDEQ(authorID)))
@@ -2515,6 +2587,18 @@ func (c *ProfileCache) source() entcachemodel.Source[*Profile, int] {
 		},
 	}
 }
+
+// Type returns "Profile", the name keys and the admin commands know the type by.
+func (c *ProfileCache) Type() string { return profileCacheSchema.Type }
+
+// Purge removes every key of Profile from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *ProfileCache) Purge(ctx context.Context) (int, error) {
+	return profileCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*ProfileCache)(nil)
 
 // GetByHandle returns the Profile with the given handle.
 func (c *ProfileCache) GetByHandle(ctx context.Context, handle string) (*Profile, error) {
@@ -3394,6 +3478,18 @@ func (c *ScalarCache) source() entcachemodel.Source[*Scalar, int] {
 	}
 }
 
+// Type returns "Scalar", the name keys and the admin commands know the type by.
+func (c *ScalarCache) Type() string { return scalarCacheSchema.Type }
+
+// Purge removes every key of Scalar from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *ScalarCache) Purge(ctx context.Context) (int, error) {
+	return scalarCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*ScalarCache)(nil)
+
 // GetByS returns the Scalar with the given s.
 func (c *ScalarCache) GetByS(ctx context.Context, s string) (*Scalar, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(scalarCacheByS, entcachemodel.IndexKey(s), scalar.SEQ(s)))
@@ -3788,6 +3884,18 @@ func (c *TagCache) source() entcachemodel.Source[*Tag, string] {
 	}
 }
 
+// Type returns "Tag", the name keys and the admin commands know the type by.
+func (c *TagCache) Type() string { return tagCacheSchema.Type }
+
+// Purge removes every key of Tag from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *TagCache) Purge(ctx context.Context) (int, error) {
+	return tagCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*TagCache)(nil)
+
 // ListByLabel returns the Tag entities with the given label, ordered by id.
 func (c *TagCache) ListByLabel(ctx context.Context, label string) ([]*Tag, error) {
 	return c.reader().ListBy(ctx, c.lookup(tagCacheByLabel, entcachemodel.IndexKey(label), tag.LabelEQ(label)))
@@ -3796,6 +3904,23 @@ func (c *TagCache) ListByLabel(ctx context.Context, label string) ([]*Tag, error
 // ListByWeight returns the Tag entities with the given weight, ordered by id.
 func (c *TagCache) ListByWeight(ctx context.Context, weight int) ([]*Tag, error) {
 	return c.reader().ListBy(ctx, c.lookup(tagCacheByWeight, entcachemodel.IndexKey(strconv.FormatInt(int64(weight), 10)), tag.WeightEQ(weight)))
+}
+
+// CacheAdmin returns the maintenance of every cached type (Warm, Verify,
+// Purge, and the pause of reads) on the client's cache: hand it to
+// cachecli.Main for an admin command.
+func (c *Client) CacheAdmin() *entcachemodel.Admin {
+	return entcachemodel.NewAdmin(c.config.CacheModel,
+		c.Account.Cached(),
+		c.Card.Cached(),
+		c.Comment.Cached(),
+		c.Counter.Cached(),
+		c.Group.Cached(),
+		c.Post.Cached(),
+		c.Profile.Cached(),
+		c.Scalar.Cached(),
+		c.Tag.Cached(),
+	)
 }
 
 // cacheQuery returns a query of whole cached values, hidden foreign keys included,

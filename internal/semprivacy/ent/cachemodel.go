@@ -392,6 +392,18 @@ func (c *SemSecretCache) source() entcachemodel.Source[*SemSecret, int] {
 	}
 }
 
+// Type returns "SemSecret", the name keys and the admin commands know the type by.
+func (c *SemSecretCache) Type() string { return semsecretCacheSchema.Type }
+
+// Purge removes every key of SemSecret from the cache, in every schema
+// version and server epoch, and returns how many it removed; reads fill
+// them again. See entcachemodel.Schema.Purge for what it keeps.
+func (c *SemSecretCache) Purge(ctx context.Context) (int, error) {
+	return semsecretCacheSchema.Purge(ctx, c.client.config.CacheModel)
+}
+
+var _ entcachemodel.Maintainer = (*SemSecretCache)(nil)
+
 // GetByName returns the SemSecret with the given name.
 func (c *SemSecretCache) GetByName(ctx context.Context, name string) (*SemSecret, error) {
 	v, err := c.reader().GetBy(ctx, c.lookup(semSecretCacheByName, entcachemodel.IndexKey(name), semsecret.NameEQ(name)))
@@ -401,6 +413,15 @@ func (c *SemSecretCache) GetByName(ctx context.Context, name string) (*SemSecret
 // ListByLevel returns the SemSecret entities with the given level, ordered by id.
 func (c *SemSecretCache) ListByLevel(ctx context.Context, level int) ([]*SemSecret, error) {
 	return c.reader().ListBy(ctx, c.lookup(semSecretCacheByLevel, entcachemodel.IndexKey(strconv.FormatInt(int64(level), 10)), semsecret.LevelEQ(level)))
+}
+
+// CacheAdmin returns the maintenance of every cached type (Warm, Verify,
+// Purge, and the pause of reads) on the client's cache: hand it to
+// cachecli.Main for an admin command.
+func (c *Client) CacheAdmin() *entcachemodel.Admin {
+	return entcachemodel.NewAdmin(c.config.CacheModel,
+		c.SemSecret.Cached(),
+	)
 }
 
 // cacheQuery returns a query of whole cached values,
