@@ -90,8 +90,9 @@ func TestPurgeRemovesEveryKeyOfTheType(t *testing.T) {
 	require.NoError(t, rdb.HSet(ctx, row2+":lk", "wabc.2", now+3600_000, "~", "wabc.2").Err())
 	require.NoError(t, rdb.HSet(ctx, otherVersion(row0, "0", "hash", "3")+":lk", "wold", now-1000).Err())
 	// The registry: the running version, and one gone an hour ago.
-	registry := "{" + p + ":User}:versions"
-	require.NoError(t, rdb.HSet(ctx, registry, "oldhash", fmt.Sprintf("17:%d:%d", now-7200_000, now-3600_000)).Err())
+	registry := "{" + p + ":User}:registry"
+	require.NoError(t, rdb.HSet(ctx, registry, "v:oldhash", fmt.Sprintf("17:%d", now-7200_000),
+		"p:gone", fmt.Sprintf("oldhash|x|1000|%d", now-3600_000)).Err())
 	// A running write's watch (it has an expiry), and a key of the watch
 	// namespace that no write made.
 	watch := "{" + p + ":User:w:user_pets:r1}"
@@ -129,10 +130,11 @@ func TestPurgeRemovesEveryKeyOfTheType(t *testing.T) {
 		require.NoError(t, err)
 		assert.EqualValues(t, 1, exists, "%s: a key of UserX, or of another prefix", k)
 	}
+	// The registry names a live process: it stays whole (its processes use
+	// what it says).
 	reg, err := rdb.HKeys(ctx, registry).Result()
 	require.NoError(t, err)
-	assert.NotContains(t, reg, "oldhash", "the entry of the version gone")
-	assert.Len(t, reg, 1, "the entry of the running version")
+	assert.Contains(t, reg, "p:gone", "the registry of a running version is kept whole")
 	lk, err := rdb.HGetAll(ctx, row2+":lk").Result()
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"wabc.2": strconv.FormatInt(now+3600_000, 10), "~": "wabc.2"}, lk, "the running write's mark")
@@ -164,12 +166,15 @@ func TestCachePurgeRemovesThePrefix(t *testing.T) {
 	now := e.redisMillis()
 	var registries int
 	for _, k := range e.prefixKeys(":") {
-		if strings.HasSuffix(k, "}:versions") {
+		if strings.HasSuffix(k, "}:registry") {
 			registries++
-			hs, err := rdb.HKeys(ctx, k).Result()
+			hs, err := rdb.HGetAll(ctx, k).Result()
 			require.NoError(t, err)
-			for _, h := range hs {
-				require.NoError(t, rdb.HSet(ctx, k, h, fmt.Sprintf("0:%d:%d", now-120_000, now-61_000)).Err())
+			for f, v := range hs {
+				if parts := strings.Split(v, "|"); strings.HasPrefix(f, "p:") && len(parts) >= 4 {
+					parts[3] = strconv.FormatInt(now-3_600_000, 10) // gone an hour ago
+					require.NoError(t, rdb.HSet(ctx, k, f, strings.Join(parts, "|")).Err())
+				}
 			}
 		}
 	}

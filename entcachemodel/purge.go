@@ -88,7 +88,7 @@ func keyClass(prefix, key string) (typ string, kind keyKind) {
 	}
 	typ, rest = rest[:end], rest[end:]
 	if rest[0] == '}' {
-		if rest == "}:versions" {
+		if rest == "}:registry" || rest == "}:versions" { // see Cache.registryKey; versions: an older release's
 			return typ, kindRegistry
 		}
 		return typ, kindOther
