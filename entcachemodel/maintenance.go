@@ -316,7 +316,9 @@ func (p *pipes) run(ctx context.Context, n int, build func(redis.Pipeliner, int)
 		began := time.Now()
 		err := p.batch(ctx, cmds[start:end], func(pipe redis.Pipeliner, i int) *redis.Cmd { return build(pipe, start+i) })
 		if err != nil {
-			p.c.fail(ctx, "maintenance", err)
+			if ctx.Err() == nil { // a run cancelled is no Redis failure
+				p.c.fail(ctx, "maintenance", err)
+			}
 			return cmds, err
 		}
 		switch took := time.Since(began); {
