@@ -380,6 +380,9 @@ func (c *CollDocCache) source() entcachemodel.Source[*CollDoc, uuid.UUID] {
 		Rows: func(ctx context.Context, after *uuid.UUID, n int) ([]*CollDoc, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *uuid.UUID, last uuid.UUID, n int) ([]*CollDoc, error) {
+			return page(after, n).Where(colldoc.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []uuid.UUID) ([]*CollDoc, error) {
 			return c.client.cacheQuery().Where(colldoc.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -665,6 +668,9 @@ func (c *CollNameCache) source() entcachemodel.Source[*CollName, int] {
 		},
 		Rows: func(ctx context.Context, after *int, n int) ([]*CollName, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*CollName, error) {
+			return page(after, n).Where(collname.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []int) ([]*CollName, error) {
 			return c.client.cacheQuery().Where(collname.IDIn(ids...)).All(cacheAllow(ctx))
@@ -958,6 +964,9 @@ func (c *CollTagCache) source() entcachemodel.Source[*CollTag, string] {
 		},
 		Rows: func(ctx context.Context, after *string, n int) ([]*CollTag, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *string, last string, n int) ([]*CollTag, error) {
+			return page(after, n).Where(colltag.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []string) ([]*CollTag, error) {
 			return c.client.cacheQuery().Where(colltag.IDIn(ids...)).All(cacheAllow(ctx))
@@ -1273,6 +1282,9 @@ func (c *CollWordCache) source() entcachemodel.Source[*CollWord, string] {
 		},
 		Rows: func(ctx context.Context, after *string, n int) ([]*CollWord, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *string, last string, n int) ([]*CollWord, error) {
+			return page(after, n).Where(collword.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []string) ([]*CollWord, error) {
 			return c.client.cacheQuery().Where(collword.IDIn(ids...)).All(cacheAllow(ctx))
@@ -2055,6 +2067,9 @@ func (c *KindAllCache) source() entcachemodel.Source[*KindAll, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*KindAll, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*KindAll, error) {
+			return page(after, n).Where(kindall.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*KindAll, error) {
 			return c.client.cacheQuery().Where(kindall.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -2500,6 +2515,9 @@ func (c *KindBareCache) source() entcachemodel.Source[*KindBare, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*KindBare, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*KindBare, error) {
+			return page(after, n).Where(kindbare.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*KindBare, error) {
 			return c.client.cacheQuery().Where(kindbare.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -2909,6 +2927,9 @@ func (c *KindOptCache) source() entcachemodel.Source[*KindOpt, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*KindOpt, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*KindOpt, error) {
+			return page(after, n).Where(kindopt.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*KindOpt, error) {
 			return c.client.cacheQuery().Where(kindopt.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -3269,6 +3290,9 @@ func (c *LinkBadgeCache) source() entcachemodel.Source[*LinkBadge, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*LinkBadge, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*LinkBadge, error) {
+			return page(after, n).Where(linkbadge.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*LinkBadge, error) {
 			return c.client.cacheQuery().Where(linkbadge.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -3563,6 +3587,9 @@ func (c *LinkCatCache) source() entcachemodel.Source[*LinkCat, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*LinkCat, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*LinkCat, error) {
+			return page(after, n).Where(linkcat.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*LinkCat, error) {
 			return c.client.cacheQuery().Where(linkcat.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -3838,6 +3865,9 @@ func (c *LinkDogCache) source() entcachemodel.Source[*LinkDog, int] {
 		},
 		Rows: func(ctx context.Context, after *int, n int) ([]*LinkDog, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*LinkDog, error) {
+			return page(after, n).Where(linkdog.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []int) ([]*LinkDog, error) {
 			return c.client.cacheQuery().Where(linkdog.IDIn(ids...)).All(cacheAllow(ctx))
@@ -4121,6 +4151,9 @@ func (c *LinkGroupCache) source() entcachemodel.Source[*LinkGroup, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*LinkGroup, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*LinkGroup, error) {
+			return page(after, n).Where(linkgroup.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*LinkGroup, error) {
 			return c.client.cacheQuery().Where(linkgroup.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -4380,6 +4413,9 @@ func (c *LinkInfoCache) source() entcachemodel.Source[*LinkInfo, int] {
 		},
 		Rows: func(ctx context.Context, after *int, n int) ([]*LinkInfo, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*LinkInfo, error) {
+			return page(after, n).Where(linkinfo.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []int) ([]*LinkInfo, error) {
 			return c.client.cacheQuery().Where(linkinfo.IDIn(ids...)).All(cacheAllow(ctx))
@@ -4712,6 +4748,9 @@ func (c *LinkNodeCache) source() entcachemodel.Source[*LinkNode, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*LinkNode, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*LinkNode, error) {
+			return page(after, n).Where(linknode.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*LinkNode, error) {
 			return c.client.cacheQuery().Where(linknode.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -5009,6 +5048,9 @@ func (c *LinkToyCache) source() entcachemodel.Source[*LinkToy, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*LinkToy, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*LinkToy, error) {
+			return page(after, n).Where(linktoy.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*LinkToy, error) {
 			return c.client.cacheQuery().Where(linktoy.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -5289,6 +5331,9 @@ func (c *PetCache) source() entcachemodel.Source[*Pet, int] {
 		},
 		Rows: func(ctx context.Context, after *int, n int) ([]*Pet, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*Pet, error) {
+			return page(after, n).Where(pet.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []int) ([]*Pet, error) {
 			return c.client.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
@@ -5584,6 +5629,9 @@ func (c *SemAccountCache) source() entcachemodel.Source[*SemAccount, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*SemAccount, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*SemAccount, error) {
+			return page(after, n).Where(semaccount.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*SemAccount, error) {
 			return c.client.cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -5849,6 +5897,9 @@ func (c *SemNoteCache) source() entcachemodel.Source[*SemNote, int] {
 		},
 		Rows: func(ctx context.Context, after *int, n int) ([]*SemNote, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*SemNote, error) {
+			return page(after, n).Where(semnote.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []int) ([]*SemNote, error) {
 			return c.client.cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
@@ -6205,6 +6256,9 @@ func (c *UserCache) source() entcachemodel.Source[*User, int] {
 		},
 		Rows: func(ctx context.Context, after *int, n int) ([]*User, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*User, error) {
+			return page(after, n).Where(user.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []int) ([]*User, error) {
 			return c.client.cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))

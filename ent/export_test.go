@@ -1,5 +1,7 @@
 package ent
 
+import "github.com/entcachemodel/entcachemodel/entcachemodel"
+
 // Fields returns a copy of u without its client binding and loaded edges,
 // so tests can compare entities read from the cache and from the database
 // field by field, hidden foreign keys included.
@@ -24,4 +26,12 @@ func (a *SemAccount) Fields() SemAccount {
 	c := *a
 	c.config = config{}
 	return c
+}
+
+// EncodeUser returns the cached value of u, as the cache writes it (for
+// the benchmarks' baselines).
+func EncodeUser(u *User) []byte {
+	e := entcachemodel.NewEncoder()
+	userCacheSchema.Encode(e, u)
+	return e.Bytes()
 }

@@ -210,3 +210,32 @@ func TestVerifyIgnoresAWriteInFlight(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 31, got.Age)
 }
+
+func TestVerifyResumesAfterCancel(t *testing.T) {
+	e := newEnv(t)
+	ids := e.seedUsers(e.behind(), 100, 5)
+	_, err := e.client.User.Cached().Warm(e.ctx)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	pages := 0
+	rep, err := e.client.User.Cached().Verify(ctx, entcachemodel.BatchSize(30), entcachemodel.OnProgress(func(p entcachemodel.Progress) {
+		assert.Equal(t, 100, p.Total)
+		if pages++; pages == 2 {
+			cancel()
+		}
+	}))
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 60, rep.Checked)
+	assert.Equal(t, fmt.Sprint(ids[59]), rep.Cursor)
+	rest, err := e.client.User.Cached().Verify(e.ctx, entcachemodel.BatchSize(30), entcachemodel.StartAfter(rep.Cursor))
+	require.NoError(t, err)
+	assert.Equal(t, 40, rest.Checked)
+	assert.Equal(t, 40, rest.Cached)
+
+	// A sample checks about the fraction asked.
+	sampled, err := e.client.User.Cached().Verify(e.ctx, entcachemodel.Sample(0.5))
+	require.NoError(t, err)
+	assert.Greater(t, sampled.Checked, 10)
+	assert.Less(t, sampled.Checked, 90)
+}

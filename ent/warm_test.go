@@ -162,7 +162,7 @@ func TestWarmStopsAtARedisOutage(t *testing.T) {
 	faults, count := &testenv.Faults{}, &trips{}
 	rdb.AddHook(count)
 	rdb.AddHook(faults)
-	_, _, client := e.process(rdb)
+	_, _, client := e.process(rdb, entcachemodel.WithLease(100*time.Millisecond))
 	tried := 0
 	rep, err := client.User.Cached().Warm(e.ctx, entcachemodel.BatchSize(30), entcachemodel.OnProgress(func(p entcachemodel.Progress) {
 		if p.Done == 30 {
@@ -171,14 +171,19 @@ func TestWarmStopsAtARedisOutage(t *testing.T) {
 		}
 	}))
 	require.ErrorIs(t, err, testenv.ErrInjected)
-	// The check of the servers that new connections call for, and the
-	// page's first round trip.
-	assert.LessOrEqual(t, count.n.get()-tried, 2, "the run ends at the first failed round trip")
+	// The stores of the page read before the fault, the next page's first
+	// round trip, and the check of the servers that a new connection
+	// calls for: the run ends at its first failures.
+	assert.LessOrEqual(t, count.n.get()-tried, 3, "the run ends at the first failed round trips")
 	assert.Equal(t, 30, rep.Rows)
 	assert.Equal(t, fmt.Sprint(ids[29]), rep.Cursor)
 	assert.ErrorContains(t, err, fmt.Sprintf("after %q", rep.Cursor), "the error names the cursor")
 
+	// The leases of the page read before the fault, which its stores could
+	// not end, run out (they would make a run that resumes at once skip
+	// those rows, as held by another reader).
 	faults.Down.Store(false)
+	e.redis.Advance(200 * time.Millisecond)
 	rest, err := client.User.Cached().Warm(e.ctx, entcachemodel.BatchSize(30), entcachemodel.StartAfter(rep.Cursor))
 	require.NoError(t, err)
 	assert.Equal(t, 60, rest.Rows)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -144,6 +145,9 @@ type Source[T any, ID comparable] struct {
 	Keys func(ctx context.Context, after *ID, n int) ([]T, error)
 	// Rows is Keys reading whole rows.
 	Rows func(ctx context.Context, after *ID, n int) ([]T, error)
+	// Range reads up to n whole rows ordered by id, after the id after
+	// (from the first when nil) and up to the id last, included.
+	Range func(ctx context.Context, after *ID, last ID, n int) ([]T, error)
 	// Load reads whole rows by id, leaving out those that do not exist.
 	Load func(ctx context.Context, ids []ID) ([]T, error)
 	// Exist returns the ids of those rows of ids that exist.
@@ -300,13 +304,17 @@ func (s *Schema[T, ID]) listsServed(ctx context.Context, c *Cache, db dialect.Dr
 // step, and on a slow one (an embedded server) each still fits in it.
 const maxPipe = 16384
 
-// pipes runs the round trips of one maintenance run.
+// pipes runs the round trips of one maintenance run (of its goroutines).
 type pipes struct {
 	c    *Cache
-	size int
+	size atomic.Int64
 }
 
-func newPipes(c *Cache) *pipes { return &pipes{c: c, size: scriptBatch} }
+func newPipes(c *Cache) *pipes {
+	p := &pipes{c: c}
+	p.size.Store(scriptBatch)
+	return p
+}
 
 // run runs n commands in pipelines, each bounded by the timeout. A command
 // that Redis refuses for its key's type (WRONGTYPE) has its error in its
@@ -314,18 +322,21 @@ func newPipes(c *Cache) *pipes { return &pipes{c: c, size: scriptBatch} }
 func (p *pipes) run(ctx context.Context, n int, build func(redis.Pipeliner, int) *redis.Cmd) ([]*redis.Cmd, error) {
 	cmds := make([]*redis.Cmd, n)
 	for start := 0; start < n; {
-		end := min(n, start+p.size)
+		size := int(p.size.Load())
+		end := min(n, start+size)
 		began := time.Now()
 		err := p.batch(ctx, cmds[start:end], func(pipe redis.Pipeliner, i int) *redis.Cmd { return build(pipe, start+i) })
 		if err != nil {
-			p.c.fail(ctx, "maintenance", err)
+			if ctx.Err() == nil { // a run cancelled is no Redis failure
+				p.c.fail(ctx, "maintenance", err)
+			}
 			return cmds, err
 		}
 		switch took := time.Since(began); {
-		case took < p.c.timeout/8 && end-start == p.size:
-			p.size = min(4*p.size, maxPipe)
+		case took < p.c.timeout/8 && end-start == size:
+			p.size.Store(int64(min(4*size, maxPipe)))
 		case took > p.c.timeout/3:
-			p.size = max(p.size/2, 10)
+			p.size.Store(int64(max(size/2, 10)))
 		}
 		start = end
 	}

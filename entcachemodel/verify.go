@@ -2,8 +2,10 @@ package entcachemodel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -107,32 +109,68 @@ func (s *Schema[T, ID]) Verify(ctx context.Context, c *Cache, src Source[T, ID],
 	v := &verifier[T, ID]{s: s, c: c, src: src, d: src.DB.Dialect(), lists: lists, rc: rc, rep: &rep, pipes: newPipes(c)}
 	r := newRun(rc, s.Type, total)
 	read := 0
+	// A page's comparison (Redis only) runs while the next page is read;
+	// its differences are rechecked, and the page reported, after.
+	type compared struct {
+		cands []candidate[T, ID]
+		err   error
+		k     runKeys
+		rows  int
+		last  ID
+	}
+	var inflight chan compared
+	finish := func() error {
+		if inflight == nil {
+			return nil
+		}
+		res := <-inflight
+		inflight = nil
+		if res.err == nil {
+			res.err = v.settle(ctx, res.k, res.cands)
+		}
+		if res.err != nil {
+			return runError(ctx, "verify", s.Type, rep.Cursor, "comparing the page", res.err)
+		}
+		read += res.rows
+		rep.Cursor = s.FormatID(res.last)
+		return r.page(ctx, read, rep.Cursor, res.rows)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
+			if ferr := finish(); ferr != nil && !errors.Is(ferr, err) {
+				return rep, ferr
+			}
 			return rep, err
 		}
 		k := s.runKeys(ctx, c)
-		rep.Untrusted = rep.Untrusted || !k.trusted
 		rows, err := src.Rows(ctx, after, rc.batch)
+		if ferr := finish(); ferr != nil {
+			return rep, ferr
+		}
 		if err != nil {
 			return rep, runError(ctx, "verify", s.Type, rep.Cursor, "reading the page", err)
 		}
-		if len(rows) == 0 {
+		if len(rows) == 0 || ctx.Err() != nil {
 			break
 		}
-		if err := v.page(ctx, k, rows); err != nil {
-			return rep, runError(ctx, "verify", s.Type, rep.Cursor, "comparing the page", err)
-		}
+		rep.Untrusted = rep.Untrusted || !k.trusted
 		last := s.ID(rows[len(rows)-1])
 		after = &last
-		read += len(rows)
-		rep.Cursor = s.FormatID(last)
-		if err := r.page(ctx, read, rep.Cursor, len(rows)); err != nil {
-			return rep, err
-		}
+		ch := make(chan compared, 1)
+		inflight = ch
+		go func() {
+			cands, err := v.page(ctx, k, rows)
+			ch <- compared{cands: cands, err: err, k: k, rows: len(rows), last: last}
+		}()
 		if len(rows) < rc.batch {
 			break
 		}
+	}
+	if err := finish(); err != nil {
+		return rep, err
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
 	}
 	k := s.runKeys(ctx, c)
 	err = v.orphans(ctx, k, func(keys int) error { return r.page(ctx, read, rep.Cursor, keys) })
@@ -188,14 +226,17 @@ type candidate[T any, ID comparable] struct {
 	lkey   string // the list's key text (indexKey)
 }
 
-// page compares the rows of one page with the cache.
-func (v *verifier[T, ID]) page(ctx context.Context, k runKeys, rows []T) error {
+// page compares the rows of one page with the cache (a round trip, no
+// database query), and returns the differences to recheck.
+func (v *verifier[T, ID]) page(ctx context.Context, k runKeys, rows []T) ([]candidate[T, ID], error) {
 	s, d := v.s, v.d
+	// A probe asks a list of the page's rows whether it is cached, and
+	// holds them: one command per list, whatever its rows.
 	type probe struct {
-		row  int
 		idx  *Index[T]
 		key  string
 		lkey string
+		rows []int
 	}
 	var checked []T
 	for _, r := range rows {
@@ -211,14 +252,23 @@ func (v *verifier[T, ID]) page(ctx context.Context, k runKeys, rows []T) error {
 		texts[i] = s.idText(d, s.ID(r))
 		keys[i] = k.row(texts[i])
 	}
-	var probes []probe
+	var probes []*probe
+	byKey := map[string]*probe{}
 	for i, r := range checked {
 		for _, idx := range v.lists {
 			if ik, ok := idx.Key(r); ok {
 				lk := s.indexKey(d, idx, ik)
-				if key := k.list(idx.Name, lk); key != "" {
-					probes = append(probes, probe{row: i, idx: idx, key: key, lkey: lk})
+				key := k.list(idx.Name, lk)
+				if key == "" {
+					continue // not served now: nothing to compare
 				}
+				p, ok := byKey[key]
+				if !ok {
+					p = &probe{idx: idx, key: key, lkey: lk}
+					byKey[key] = p
+					probes = append(probes, p)
+				}
+				p.rows = append(p.rows, i)
 			}
 		}
 	}
@@ -227,10 +277,15 @@ func (v *verifier[T, ID]) page(ctx context.Context, k runKeys, rows []T) error {
 			return pipe.Do(ctx, "GET", keys[i])
 		}
 		p := probes[i-n]
-		return pipe.Do(ctx, "SMISMEMBER", p.key, listPresent, listMember(s.FormatID(s.ID(checked[p.row]))))
+		args := make([]any, 0, 3+len(p.rows))
+		args = append(args, "SMISMEMBER", p.key, listPresent)
+		for _, row := range p.rows {
+			args = append(args, listMember(s.FormatID(s.ID(checked[row]))))
+		}
+		return pipe.Do(ctx, args...)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var cands []candidate[T, ID]
 	var wrong []string
@@ -254,19 +309,24 @@ func (v *verifier[T, ID]) page(ctx context.Context, k runKeys, rows []T) error {
 	}
 	for j, p := range probes {
 		flags, _ := cmds[n+j].Slice()
-		if len(flags) == 2 && flags[0] == int64(1) && flags[1] == int64(0) {
-			r := checked[p.row]
-			cands = append(cands, candidate[T, ID]{id: s.ID(r), parsed: true, text: texts[p.row], rowKey: keys[p.row], list: p.idx, key: p.key, lkey: p.lkey})
+		if len(flags) != 1+len(p.rows) || flags[0] != int64(1) {
+			continue // not cached (or not a set: a miss for reads)
+		}
+		for m, row := range p.rows {
+			if flags[1+m] == int64(0) {
+				r := checked[row]
+				cands = append(cands, candidate[T, ID]{id: s.ID(r), parsed: true, text: texts[row], rowKey: keys[row], list: p.idx, key: p.key, lkey: p.lkey})
+			}
 		}
 	}
 	if v.rc.repair && len(wrong) > 0 {
 		if _, err := v.pipes.run(context.WithoutCancel(ctx), len(wrong), func(pipe redis.Pipeliner, i int) *redis.Cmd {
 			return removeScript.EvalSha(ctx, pipe, []string{wrong[i], lease(wrong[i])}, "")
 		}); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return v.settle(ctx, k, cands)
+	return cands, nil
 }
 
 // rowCheck is a confirmed difference of a cached row.
@@ -603,7 +663,7 @@ func (v *verifier[T, ID]) orphans(ctx context.Context, k runKeys, done func(keys
 		var cursor uint64
 		for {
 			rctx, cancel := v.c.readCtx(ctx)
-			keys, next, err := node.Scan(rctx, cursor, pattern, 1000).Result()
+			keys, next, err := node.Scan(rctx, cursor, pattern, scanCount).Result()
 			cancel()
 			if err != nil {
 				v.c.fail(ctx, "scan", err)
@@ -674,9 +734,13 @@ func (v *verifier[T, ID]) scanned(ctx context.Context, k runKeys, keys []string)
 		}
 		cands = append(cands, cd)
 	}
-	exist, err := inChunks(ctx, ids, v.src.Exist)
-	if err != nil {
-		return err
+	var exist []ID
+	for chunk := range slices.Chunk(ids, existChunk) {
+		more, err := v.src.Exist(ctx, chunk)
+		if err != nil {
+			return err
+		}
+		exist = append(exist, more...)
 	}
 	in := make(map[string]bool, len(exist))
 	for _, id := range exist {
@@ -690,6 +754,14 @@ func (v *verifier[T, ID]) scanned(ctx context.Context, k runKeys, keys []string)
 	}
 	return v.settle(ctx, k, orphans)
 }
+
+// scanCount is the COUNT of the SCANs for orphans, and existChunk the most
+// ids asked in one query whether they exist (ids alone: statements take
+// tens of thousands of parameters).
+const (
+	scanCount  = 5000
+	existChunk = 5000
+)
 
 // masters returns a client of every master the cache's keys are on.
 func masters(ctx context.Context, c *Cache) ([]redis.Cmdable, error) {

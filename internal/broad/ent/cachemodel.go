@@ -501,6 +501,9 @@ func (c *AccountCache) source() entcachemodel.Source[*Account, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*Account, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*Account, error) {
+			return page(after, n).Where(account.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*Account, error) {
 			return c.client.cacheQuery().Where(account.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -873,6 +876,9 @@ func (c *CardCache) source() entcachemodel.Source[*Card, string] {
 		Rows: func(ctx context.Context, after *string, n int) ([]*Card, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *string, last string, n int) ([]*Card, error) {
+			return page(after, n).Where(card.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []string) ([]*Card, error) {
 			return c.client.cacheQuery().Where(card.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -1215,6 +1221,9 @@ func (c *CommentCache) source() entcachemodel.Source[*Comment, uuid.UUID] {
 		Rows: func(ctx context.Context, after *uuid.UUID, n int) ([]*Comment, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *uuid.UUID, last uuid.UUID, n int) ([]*Comment, error) {
+			return page(after, n).Where(comment.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []uuid.UUID) ([]*Comment, error) {
 			return c.client.cacheQuery().Where(comment.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -1518,6 +1527,9 @@ func (c *CounterCache) source() entcachemodel.Source[*Counter, uint64] {
 		},
 		Rows: func(ctx context.Context, after *uint64, n int) ([]*Counter, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *uint64, last uint64, n int) ([]*Counter, error) {
+			return page(after, n).Where(counter.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []uint64) ([]*Counter, error) {
 			return c.client.cacheQuery().Where(counter.IDIn(ids...)).All(cacheAllow(ctx))
@@ -1826,6 +1838,9 @@ func (c *GroupCache) source() entcachemodel.Source[*Group, int] {
 		},
 		Rows: func(ctx context.Context, after *int, n int) ([]*Group, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*Group, error) {
+			return page(after, n).Where(group.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []int) ([]*Group, error) {
 			return c.client.cacheQuery().Where(group.IDIn(ids...)).All(cacheAllow(ctx))
@@ -2206,6 +2221,9 @@ func (c *PostCache) source() entcachemodel.Source[*Post, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*Post, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*Post, error) {
+			return page(after, n).Where(post.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*Post, error) {
 			return c.client.cacheQuery().Where(post.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -2564,6 +2582,9 @@ func (c *ProfileCache) source() entcachemodel.Source[*Profile, int] {
 		},
 		Rows: func(ctx context.Context, after *int, n int) ([]*Profile, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*Profile, error) {
+			return page(after, n).Where(profile.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []int) ([]*Profile, error) {
 			return c.client.cacheQuery().Where(profile.IDIn(ids...)).All(cacheAllow(ctx))
@@ -3375,6 +3396,9 @@ func (c *ScalarCache) source() entcachemodel.Source[*Scalar, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*Scalar, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*Scalar, error) {
+			return page(after, n).Where(scalar.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*Scalar, error) {
 			return c.client.cacheQuery().Where(scalar.IDIn(ids...)).All(cacheAllow(ctx))
 		},
@@ -3855,6 +3879,9 @@ func (c *TagCache) source() entcachemodel.Source[*Tag, string] {
 		},
 		Rows: func(ctx context.Context, after *string, n int) ([]*Tag, error) {
 			return page(after, n).All(cacheAllow(ctx))
+		},
+		Range: func(ctx context.Context, after *string, last string, n int) ([]*Tag, error) {
+			return page(after, n).Where(tag.IDLTE(last)).All(cacheAllow(ctx))
 		},
 		Load: func(ctx context.Context, ids []string) ([]*Tag, error) {
 			return c.client.cacheQuery().Where(tag.IDIn(ids...)).All(cacheAllow(ctx))

@@ -369,6 +369,9 @@ func (c *SemSecretCache) source() entcachemodel.Source[*SemSecret, int] {
 		Rows: func(ctx context.Context, after *int, n int) ([]*SemSecret, error) {
 			return page(after, n).All(cacheAllow(ctx))
 		},
+		Range: func(ctx context.Context, after *int, last int, n int) ([]*SemSecret, error) {
+			return page(after, n).Where(semsecret.IDLTE(last)).All(cacheAllow(ctx))
+		},
 		Load: func(ctx context.Context, ids []int) ([]*SemSecret, error) {
 			return c.client.cacheQuery().Where(semsecret.IDIn(ids...)).All(cacheAllow(ctx))
 		},
