@@ -35,9 +35,11 @@ import (
 //     applies the rules above atomically, on the server's clock.
 //   - What is new (an encoding that joins while others are alive, a list
 //     namespace that starts) is trusted twice the longest period of any
-//     live process after it started: by then every process has read the
-//     registry again and keeps it right. Until then it is only removed from,
-//     never stored in or served.
+//     live process, plus the longest lease, after it started: by then every
+//     process has read the registry again and keeps it right, and a write
+//     that started with an older view has committed or outlived its lease
+//     (its marks do not name what is new). Until then it is only removed
+//     from, never stored in or served.
 //   - An encoding whose processes are all gone is abandoned once another
 //     live version notices (its writes stop removing it), and comes back,
 //     when its processes return, with a fresh keyspace. A registry that is
@@ -45,8 +47,9 @@ import (
 //     processes that register at different times agree.
 
 // registerScript: KEYS registry; ARGV process, encoding, layout, period
-// ms, lists ("name=def name=def"). Returns: server time, the longest live
-// period, the encoding's epoch and join time, the number of other live
+// ms, lists ("name=def name=def"), lease ms. Returns: server time, the
+// trust delay (twice the longest live period plus the longest live lease),
+// the encoding's epoch and join time, the number of other live
 // encodings followed by each one's hash and epoch, then each of the lists'
 // state ("epoch:since", or "-" when not every live version defines it), in
 // the order given.
@@ -56,20 +59,21 @@ local kt = redis.call('TYPE', reg)['ok']
 if kt ~= 'hash' and kt ~= 'none' then redis.call('DEL', reg) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local proc, hash, layout, period = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local proc, hash, layout, period, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6])
 local f = {}
 local all = redis.call('HGETALL', reg)
 for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
-local liveHash, liveLayout, maxPeriod = {}, {}, period
+local liveHash, liveLayout, maxPeriod, maxLease = {}, {}, period, lease
 for k, v in pairs(f) do
   if string.sub(k, 1, 2) == 'p:' then
-    local h, l, p, seen = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(%d+)$')
+    local h, l, p, seen, ls = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(%d+)|(%d+)$')
     if not seen or now - tonumber(seen) > 3 * tonumber(p) + 1000 then
       redis.call('HDEL', reg, k)
     else
       liveHash[h] = true
       liveLayout[l] = true
       if tonumber(p) > maxPeriod then maxPeriod = tonumber(p) end
+      if tonumber(ls) > maxLease then maxLease = tonumber(ls) end
     end
   end
 end
@@ -90,7 +94,7 @@ if not epoch or (stale == ':s' and not liveHash[hash]) then
   joined = tostring(now)
 end
 redis.call('HSET', reg, 'v:' .. hash, epoch .. ':' .. joined)
-redis.call('HSET', reg, 'p:' .. proc, hash .. '|' .. layout .. '|' .. period .. '|' .. now)
+redis.call('HSET', reg, 'p:' .. proc, hash .. '|' .. layout .. '|' .. period .. '|' .. now .. '|' .. lease)
 redis.call('HSET', reg, 'd:' .. layout, ARGV[5])
 f['d:' .. layout] = ARGV[5]
 liveHash[hash] = true
@@ -121,7 +125,7 @@ for def, _ in pairs(defs) do
     f['l:' .. def] = next
   end
 end
-local out = {tostring(now), tostring(maxPeriod), epoch, joined}
+local out = {tostring(now), tostring(2 * maxPeriod + maxLease), epoch, joined}
 local n = {}
 for h, _ in pairs(liveHash) do
   if h ~= hash then
@@ -266,7 +270,7 @@ func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server
 	ctx, cancel := c.writeCtx(ctx)
 	defer cancel()
 	res, err := registerScript.Run(ctx, c.rdb, []string{c.registryKey(typ)},
-		c.nonce, hash, l.id, c.versionCheck.Milliseconds(), l.lists).StringSlice()
+		c.nonce, hash, l.id, c.versionCheck.Milliseconds(), l.lists, c.lease.Milliseconds()).StringSlice()
 	if err == nil && len(res) < 5 {
 		err = fmt.Errorf("entcachemodel: registry answered %d fields", len(res))
 	}
@@ -275,7 +279,7 @@ func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server
 		return nil
 	}
 	num := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
-	now, maxPeriod, joined := num(res[0]), num(res[1]), num(res[3])
+	now, delay, joined := num(res[0]), num(res[1]), num(res[3])
 	g := &generation{
 		server:  server,
 		own:     newKeyspace(c.prefix, typ, server+"."+hash+"."+res[2]),
@@ -291,7 +295,7 @@ func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server
 	for i := 0; i < n; i++ {
 		g.others = append(g.others, newKeyspace(c.prefix, typ, server+"."+rest[2*i]+"."+rest[2*i+1]))
 	}
-	g.trusted = n == 0 || now >= joined+2*maxPeriod
+	g.trusted = n == 0 || now >= joined+delay
 	for i, name := range l.names {
 		epoch, since, ok := strings.Cut(rest[2*n+i], ":")
 		if !ok {
@@ -299,7 +303,7 @@ func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server
 		}
 		g.lists[name] = listSpace{
 			ks:      c.listKeyspace(typ, server, l.defs[i], epoch),
-			trusted: num(since) == 0 || now >= num(since)+2*maxPeriod,
+			trusted: num(since) == 0 || now >= num(since)+delay,
 		}
 	}
 	return g
