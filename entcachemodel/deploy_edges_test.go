@@ -68,6 +68,122 @@ func (p *proc) writeDuring(v person, during func(), crash bool) {
 	run()
 }
 
+// A registry overwritten with a value of another type is removed and starts
+// again, but the keyspaces it named may hold values no version keeps
+// right: an abandoned one must not come back.
+func TestDeployRegistryOfTheWrongTypeRevivesNoKeyspace(t *testing.T) {
+	d := newDeploy(t)
+	d.db.rows[1] = person{ID: 1, Age: 30}
+	const check = 10 * time.Second
+	v1 := d.process(personSchema(byAge()), check)
+	_, _ = v1.get(1)
+	_, served := v1.get(1)
+	require.True(t, served)
+
+	// The newer version takes over; the old one's processes are gone, so
+	// its keyspace is abandoned and the newer version's writes leave it.
+	v2 := d.process(other(personSchema(byAge())), check)
+	d.advance(3*check + 2*time.Second)
+	v2.refresh()
+	v2.write(person{ID: 1, Age: 31})
+
+	// Something overwrites the registry; the old version comes back.
+	d.m.Del(v1.c.registryKey("Person"))
+	require.NoError(t, d.m.Set(v1.c.registryKey("Person"), "not a registry"))
+	back := d.process(personSchema(byAge()), check)
+	got, _ := back.get(1)
+	assert.Equal(t, 31, got.Age, "a keyspace abandoned before the registry was lost is served again")
+}
+
+// Two processes of one version are live when the registry is deleted: the
+// one that registers first must not use a keyspace the other, which has
+// not read the registry since, does not keep right.
+func TestDeployLostRegistrySplitsNoVersion(t *testing.T) {
+	d := newDeploy(t)
+	d.db.rows[1] = person{ID: 1, Age: 30}
+	const check = 10 * time.Second
+	// A rollback cycle leaves the version on an epoch of its own (not the
+	// first one).
+	first := d.process(personSchema(byAge()), check).refresh().own
+	v2 := d.process(other(personSchema(byAge())), check)
+	d.advance(3*check + 2*time.Second)
+	v2.refresh()
+	a := d.process(personSchema(byAge()), check)
+	d.advance(3*check + 2*time.Second)
+	a.refresh()
+	b := d.process(personSchema(byAge()), check)
+	require.NotEqual(t, first, a.refresh().own)
+	require.Equal(t, a.refresh().own, b.refresh().own)
+	require.True(t, a.refresh().trusted)
+
+	d.m.Del(a.c.registryKey("Person"))
+	a.refresh() // a reads the registry again; b has not yet
+	_, _ = a.get(1)
+	b.write(person{ID: 1, Age: 31}) // b's view is still the one before
+	d.advance(check)
+	b.refresh()
+	a.refresh()
+	d.advance(3 * check)
+	a.refresh()
+	b.refresh()
+	for _, p := range []*proc{a, b} {
+		got, _ := p.get(1)
+		assert.Equal(t, 31, got.Age, "a value filled under the new epoch missed a write of a process on the old one")
+	}
+}
+
+// A process that starts while the registry is lost, and registers first,
+// takes it for a first run. The first process from before that registers
+// shows otherwise: what started since starts again, trusted only once
+// every process from before can know it.
+func TestDeployLostRegistryTakenForAFirstRun(t *testing.T) {
+	d := newDeploy(t)
+	d.db.rows[1] = person{ID: 1, Age: 30}
+	const check = 10 * time.Second
+	old := d.process(personSchema(byAge()), check)
+	_, _ = old.get(1)
+	d.m.Del(old.c.registryKey("Person"))
+
+	fresh := d.process(personSchema(byAge()), check)
+	require.True(t, fresh.refresh().trusted, "a first run, as far as it can tell")
+	_, _ = fresh.get(1)
+	old.write(person{ID: 1, Age: 31}) // with its view of the lost registry
+	assert.False(t, old.refresh().trusted)
+	assert.False(t, fresh.refresh().trusted, "what started since the registry was lost is trusted before every process from before knows it")
+	got, _ := fresh.get(1)
+	assert.Equal(t, 31, got.Age)
+
+	d.advance(2*check + 6*time.Second)
+	for _, p := range []*proc{old, fresh} {
+		require.True(t, p.refresh().trusted)
+		got, _ := p.get(1)
+		assert.Equal(t, 31, got.Age)
+		_, served := p.get(1)
+		assert.True(t, served)
+	}
+}
+
+// After the registry is lost, the trust delay covers the longest period a
+// process from before knew of, until that slow process is back.
+func TestDeployLostRegistryWaitsForTheSlowestProcessFromBefore(t *testing.T) {
+	d := newDeploy(t)
+	slow := d.process(personSchema(byAge()), 20*time.Second)
+	fast := d.process(personSchema(byAge()), time.Second)
+	d.m.Del(fast.c.registryKey("Person"))
+	for range 10 { // the fast process registers every period, as it does
+		d.advance(time.Second)
+		fast.refresh()
+	}
+	assert.False(t, fast.refresh().trusted, "trusted before the slow process can have read the registry again")
+	d.advance(10 * time.Second)
+	slow.refresh()
+	for range 26 {
+		d.advance(time.Second)
+		fast.refresh()
+	}
+	assert.True(t, fast.refresh().trusted)
+}
+
 // A write that started with a view from before a new version joined, and
 // that commits after that version is trusted, leaves the new version's key
 // unmarked; if its process dies before it publishes, nothing removes the
