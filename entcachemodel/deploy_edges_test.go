@@ -235,4 +235,29 @@ func (f *failRegistry) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 	return next
 }
 
+// A process whose refresh fails keeps its last view of the registry, but
+// may not serve from it once the others can have moved on: here its
+// version counts as gone meanwhile, the other version no longer keeps its
+// keyspace, and the row changed.
+func TestDeployFailedRefreshServesNothing(t *testing.T) {
+	d := newDeploy(t)
+	d.db.rows[1] = person{ID: 1, Age: 30}
+	const check = 10 * time.Second
+	hook := &failRegistry{}
+	rdb := redis.NewClient(&redis.Options{Addr: d.m.Addr(), ContextTimeoutEnabled: true})
+	rdb.AddHook(hook)
+	v1 := d.processOn(rdb, personSchema(byAge()), check, WithCooldown(time.Nanosecond), quietLog())
+	_, _ = v1.get(1)
+	hook.armed.Store(true)
+
+	v2 := d.process(other(personSchema(byAge())), check)
+	d.advance(3*check + 2*time.Second) // v1 cannot register: gone, as far as the others know
+	require.Empty(t, v2.refresh().others)
+	v2.write(person{ID: 1, Age: 31})
+
+	v1.expire()
+	got, _ := v1.get(1)
+	assert.Equal(t, 31, got.Age, "a process that could not read the registry served from an abandoned keyspace")
+}
+
 func quietLog() Option { return WithLogger(slog.New(slog.DiscardHandler)) }

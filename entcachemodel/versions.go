@@ -255,6 +255,17 @@ type generation struct {
 	guessed bool
 }
 
+// distrusted returns a copy of g that serves and stores nothing.
+func (g *generation) distrusted() *generation {
+	d := *g
+	d.trusted = false
+	d.lists = make(map[string]listSpace, len(g.lists))
+	for name, l := range g.lists {
+		d.lists[name] = listSpace{ks: l.ks}
+	}
+	return &d
+}
+
 // list returns the key of a list entry and whether the list may be stored
 // in and served; "" when no key of the list is kept right now.
 func (g *generation) list(index, key string) (string, bool) {
@@ -344,8 +355,15 @@ func (c *Cache) generation(ctx context.Context, typ, hash string, l layout) *gen
 		next = c.register(ctx, st, typ, hash, l, server)
 	}
 	if next == nil {
-		if g != nil {
+		if g != nil && !g.guessed && time.Now().Before(g.expires.Add(c.versionCheck)) {
 			return g
+		}
+		if g != nil {
+			// Older than the others may rely on: their versions, lists and
+			// verdicts on this one may have changed since. Its keyspaces
+			// still name where to mark and remove; nothing is served or
+			// stored.
+			return g.distrusted()
 		}
 		next = &generation{server: server, own: newKeyspace(c.prefix, typ, server+"."+hash+".0"), guessed: true}
 	}
