@@ -261,3 +261,32 @@ func TestDeployFailedRefreshServesNothing(t *testing.T) {
 }
 
 func quietLog() Option { return WithLogger(slog.New(slog.DiscardHandler)) }
+
+// A process whose breaker is open (Redis failed a moment ago) and that
+// writes a type for the first time has only a guess of the registry: the
+// keys it leaves for repair must still name every version's row and every
+// list namespace the row moved into.
+func TestDeployGuessedViewRepairsEveryKey(t *testing.T) {
+	d := newDeploy(t)
+	d.db.rows[1] = person{ID: 1, Age: 30}
+	const check = 10 * time.Second
+	a := d.process(personSchema(byAge()), check)
+	_, _ = a.get(1)
+	ids, _ := a.list("age", "31", age(31)) // an empty list, cached
+	require.Empty(t, ids)
+	_, served := a.list("age", "31", age(31))
+	require.True(t, served)
+
+	c := New(redis.NewClient(&redis.Options{Addr: d.m.Addr(), ContextTimeoutEnabled: true}), WithVersionCheck(check), quietLog())
+	c.openTill.Store(time.Now().Add(time.Hour).UnixNano())
+	b := &proc{d: d, s: personSchema(byAge()), c: c}
+	require.True(t, b.s.generation(context.Background(), c).guessed)
+	b.write(person{ID: 1, Age: 31})
+	c.openTill.Store(0) // Redis answers again; the repair queue runs
+	require.Eventually(t, func() bool { return c.repair.len() == 0 }, 5*time.Second, 5*time.Millisecond)
+
+	ids, _ = a.list("age", "31", age(31))
+	assert.Equal(t, []int{1}, ids, "the list the row moved into was not repaired")
+	got, _ := a.get(1)
+	assert.Equal(t, 31, got.Age, "the row was not repaired")
+}
