@@ -290,3 +290,57 @@ func TestDeployGuessedViewRepairsEveryKey(t *testing.T) {
 	got, _ := a.get(1)
 	assert.Equal(t, 31, got.Age, "the row was not repaired")
 }
+
+// A write that changes rows it does not name (it clears an owner's edge)
+// watches the owner; a write that moves a row to that owner meanwhile
+// holds the row's keys it knows of and adds them to the watch, for the
+// clearing write to remove when it publishes. The mover's view may predate
+// a version the clearing write knows: that version's key goes too.
+func TestDeployWatchedRowsLeaveEveryVersion(t *testing.T) {
+	d := newDeploy(t)
+	d.db.rows[1] = person{ID: 1, Age: 30, Nick: "al"}
+	const check = 10 * time.Second
+	ctx := context.Background()
+	mover := d.process(personSchema(byAge()), check)
+	clearer := d.process(personSchema(byAge()), check)
+	v2 := d.process(other(personSchema(byAge())), check)
+	team := []Owner{{Link: "team", Key: "x"}}
+
+	_, err := clearer.s.Mutate(ctx, clearer.c, Write[*person, int]{
+		Op:     ent.OpUpdate,
+		Owners: func(context.Context) ([]Owner, error) { return team, nil },
+		IDs:    func(context.Context) ([]int, error) { return nil, nil }, // team x has no rows yet
+		Reload: d.db.load,
+	}, func(context.Context) (ent.Value, error) {
+		// The mover moves row 1 to team x while the clearing statement
+		// waits; its view does not know v2 yet.
+		moved := person{ID: 1, Age: 30, Nick: "x"}
+		_, err := mover.s.Mutate(ctx, mover.c, Write[*person, int]{
+			Op:     ent.OpUpdateOne,
+			IDs:    func(context.Context) ([]int, error) { return []int{1}, nil },
+			Reload: d.db.load,
+			Moves:  func() []Owner { return team },
+		}, func(context.Context) (ent.Value, error) {
+			d.db.mu.Lock()
+			d.db.rows[1] = moved
+			d.db.mu.Unlock()
+			return &moved, nil
+		})
+		require.NoError(t, err)
+		// The statement is slow: v2 comes to be trusted and fills the row.
+		d.advance(2*check + 6*time.Second)
+		v2.refresh()
+		got, _ := v2.get(1)
+		require.Equal(t, "x", got.Nick)
+		clearer.expire() // its view is read again by the time it publishes
+		d.db.mu.Lock()
+		d.db.rows[1] = person{ID: 1, Age: 30} // the statement clears the row's team
+		d.db.mu.Unlock()
+		return nil, nil
+	})
+	require.NoError(t, err)
+	d.advance(time.Minute)
+	v2.refresh()
+	got, _ := v2.get(1)
+	assert.Equal(t, "", got.Nick, "v2 serves a row the clearing write changed unnamed")
+}

@@ -788,10 +788,21 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		used[k] = true
 		ops = append(ops, op{key: k, token: p.tokens[k]})
 	}
-	for _, k := range joined {
-		if !used[k] {
-			used[k] = true
-			ops = append(ops, op{key: k})
+	for _, j := range joined {
+		// A mover names the row in the keyspaces its view knows; this
+		// write's view may know more (a version that joined since).
+		same := []string{j}
+		if rel := relKey(j); strings.HasPrefix(rel, "r:") {
+			same = append(same, ks.at(rel))
+			for _, other := range g.others {
+				same = append(same, other.at(rel))
+			}
+		}
+		for _, k := range same {
+			if !used[k] {
+				used[k] = true
+				ops = append(ops, op{key: k})
+			}
 		}
 	}
 	var unused []op
