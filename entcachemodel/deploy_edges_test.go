@@ -344,3 +344,55 @@ func TestDeployWatchedRowsLeaveEveryVersion(t *testing.T) {
 	got, _ := v2.get(1)
 	assert.Equal(t, "", got.Nick, "v2 serves a row the clearing write changed unnamed")
 }
+
+// afterRegistry runs a function after the registry's answer reached the
+// client, once armed: the process stalls there (a pause, a slow scheduler).
+type afterRegistry struct{ then atomic.Pointer[func()] }
+
+func (a *afterRegistry) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (a *afterRegistry) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		for _, arg := range cmd.Args() {
+			if s, ok := arg.(string); ok && strings.HasSuffix(s, "}:registry") {
+				if f := a.then.Swap(nil); f != nil {
+					(*f)()
+				}
+			}
+		}
+		return err
+	}
+}
+
+func (a *afterRegistry) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A view of the registry ages from the moment it was asked for: a process
+// that stalls after the answer, while a version joins and comes to be
+// trusted, reads the registry again before it writes.
+func TestDeployViewAgesFromItsRequest(t *testing.T) {
+	d := newDeploy(t)
+	d.db.rows[1] = person{ID: 1, Age: 30}
+	const check = 300 * time.Millisecond // real time: the stall outlasts it
+	hook := &afterRegistry{}
+	rdb := redis.NewClient(&redis.Options{Addr: d.m.Addr(), ContextTimeoutEnabled: true})
+	rdb.AddHook(hook)
+	v1 := d.processOn(rdb, personSchema(byAge()), check, WithLease(check))
+	var v2 *proc
+	stall := func() {
+		v2 = d.process(other(personSchema(byAge())), check, WithLease(check))
+		d.advance(time.Second) // past the trust delay
+		require.True(t, v2.refresh().trusted)
+		_, _ = v2.get(1)
+		time.Sleep(check + check/2)
+	}
+	hook.then.Store(&stall)
+	v1.refresh()
+	v1.write(person{ID: 1, Age: 31})
+	d.advance(time.Minute)
+	v2.refresh()
+	got, _ := v2.get(1)
+	assert.Equal(t, 31, got.Age, "a write used a view older than its period, which missed a trusted version")
+}

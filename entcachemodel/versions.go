@@ -384,6 +384,9 @@ func (c *Cache) listKeyspace(typ, server, def, epoch string) keyspace {
 func (c *Cache) register(ctx context.Context, st *versionState, typ, hash string, l layout, server string) *generation {
 	ctx, cancel := c.writeCtx(ctx)
 	defer cancel()
+	// The view ages from the request: what the answer tells may be older
+	// than the moment it arrives (a stall in between).
+	asked := time.Now()
 	res, err := registerScript.Run(ctx, c.rdb, []string{c.registryKey(typ)},
 		c.nonce, hash, l.id, c.versionCheck.Milliseconds(), l.lists, c.lease.Milliseconds(),
 		st.lastAt, st.lastStart, st.lastPeriod, st.lastLease, c.token()).StringSlice()
@@ -400,7 +403,7 @@ func (c *Cache) register(ctx context.Context, st *versionState, typ, hash string
 	g := &generation{
 		server:  server,
 		own:     newKeyspace(c.prefix, typ, server+"."+hash+"."+res[3]),
-		expires: time.Now().Add(c.versionCheck),
+		expires: asked.Add(c.versionCheck),
 		lists:   make(map[string]listSpace, len(l.names)),
 	}
 	n := int(num(res[7]))
