@@ -396,3 +396,20 @@ func TestDeployViewAgesFromItsRequest(t *testing.T) {
 	got, _ := v2.get(1)
 	assert.Equal(t, 31, got.Age, "a write used a view older than its period, which missed a trusted version")
 }
+
+// A repair resolves its entries against the registry; a registry of the
+// wrong type names nothing (the next registration starts it again, with
+// fresh keyspaces): the repair goes on rather than wait for it forever,
+// while its process, which reads the database until the repair is done,
+// would never register to fix it.
+func TestDeployRepairPastARegistryOfTheWrongType(t *testing.T) {
+	d := newDeploy(t)
+	d.db.rows[1] = person{ID: 1, Age: 30}
+	p := d.process(personSchema(byAge()), 10*time.Second, quietLog())
+	key := p.c.registryKey("Person")
+	d.m.Del(key)
+	require.NoError(t, d.m.Set(key, "not a registry"))
+	p.c.repair.addRel("Person", "h1", "r:"+KeyPart("1"))
+	require.Eventually(t, func() bool { return p.c.repair.len() == 0 }, 5*time.Second, 5*time.Millisecond,
+		"the repair waits for a registry that no process will fix")
+}

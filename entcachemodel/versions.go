@@ -459,6 +459,11 @@ func (c *Cache) keyspaces(ctx context.Context, typ, hash string) (spaces, error)
 	defer cancel()
 	server := c.serverEpoch(ctx)
 	reg, err := c.rdb.HGetAll(ctx, c.registryKey(typ)).Result()
+	if isWrongType(err) {
+		// Not a registry: it names nothing, and the next registration
+		// starts it again with fresh keyspaces.
+		reg, err = map[string]string{}, nil
+	}
 	if err != nil {
 		return spaces{}, err
 	}
