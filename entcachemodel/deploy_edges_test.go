@@ -258,6 +258,18 @@ func TestDeployFailedRefreshServesNothing(t *testing.T) {
 	v1.expire()
 	got, _ := v1.get(1)
 	assert.Equal(t, 31, got.Age, "a process that could not read the registry served from an abandoned keyspace")
+
+	// It writes too: its view does not know where v2 now caches the row, so
+	// the write is repaired in every version once the registry answers.
+	d.db.rows[2] = person{ID: 2, Age: 40}
+	_, _ = v2.get(2)
+	_, served := v2.get(2)
+	require.True(t, served)
+	v1.write(person{ID: 2, Age: 41})
+	hook.armed.Store(false)
+	require.Eventually(t, func() bool { return v1.c.repair.len() == 0 }, 5*time.Second, 5*time.Millisecond)
+	got, _ = v2.get(2)
+	assert.Equal(t, 41, got.Age, "a write with a view older than the registry left another version's value")
 }
 
 func quietLog() Option { return WithLogger(slog.New(slog.DiscardHandler)) }

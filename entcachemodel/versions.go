@@ -250,15 +250,20 @@ type generation struct {
 	// live version defines alike has none.
 	lists   map[string]listSpace
 	expires time.Time
-	// guessed is set when Redis did not answer: own is the keyspace of an
-	// empty registry and others are unknown. Every use tries to refresh it.
+	// guessed is set when Redis did not answer: own is a guess of the
+	// keyspace and others are unknown (no registry read, or a view older
+	// than the others may rely on). Writes do not mark with it; they leave
+	// what they change to repairs, which read the registry. Every use tries
+	// to refresh it.
 	guessed bool
 }
 
-// distrusted returns a copy of g that serves and stores nothing.
+// distrusted returns a copy of g that serves and stores nothing, and whose
+// keyspaces count as a guess: writes repair what they change in every
+// version the registry names once it answers.
 func (g *generation) distrusted() *generation {
 	d := *g
-	d.trusted = false
+	d.trusted, d.guessed = false, true
 	d.lists = make(map[string]listSpace, len(g.lists))
 	for name, l := range g.lists {
 		d.lists[name] = listSpace{ks: l.ks}

@@ -842,7 +842,9 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		}
 		c.repair.addRel(s.Type, s.Hash, dedupe(rels)...)
 	}
-	if !c.redisUp() {
+	if !c.redisUp() || g.guessed {
+		// A guess names keys no other process looks at: the repair finds
+		// them in the registry.
 		repair()
 		return
 	}
