@@ -43,9 +43,10 @@ import (
 //   - An encoding whose processes are all gone is abandoned once another
 //     live version notices (its writes stop removing it), and comes back,
 //     when its processes return, with a fresh keyspace.
-//   - Epochs (of encodings and of list namespaces) are the server's time
-//     when they start, so none is ever used twice: a keyspace abandoned
-//     once, which may hold values nobody kept right, never comes back.
+//   - Epochs (of encodings and of list namespaces) are the server's time,
+//     in microseconds, when they start, so none is ever used twice: a
+//     keyspace abandoned once, which may hold values nobody kept right,
+//     never comes back.
 //   - A registry found empty (a first run, a flush, or the registry alone
 //     lost: deleted, evicted, overwritten with another type) starts again.
 //     Each process tells, when it registers, when it last registered and
@@ -81,11 +82,13 @@ local hintPeriod, hintLease = tonumber(ARGV[9]) or 0, tonumber(ARGV[10]) or 0
 local f = {}
 local all = redis.call('HGETALL', reg)
 for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
--- A fresh epoch: the server's time, past the one it replaces.
+-- A fresh epoch: the server's time in microseconds, past the one it
+-- replaces.
+local nowUs = t[1] .. string.format('%06d', tonumber(t[2]))
 local function fresh(old)
   local o = tonumber(old or '')
-  if o and o >= now then return tostring(o + 1) end
-  return tostring(now)
+  if o and o >= tonumber(nowUs) then return string.format('%.0f', o + 1) end
+  return nowUs
 end
 -- 'r' names the registry's start, and tells whether a process from before
 -- it has shown up since ("1").
