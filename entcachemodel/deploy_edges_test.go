@@ -425,3 +425,42 @@ func TestDeployRepairPastARegistryOfTheWrongType(t *testing.T) {
 	require.Eventually(t, func() bool { return p.c.repair.len() == 0 }, 5*time.Second, 5*time.Millisecond,
 		"the repair waits for a registry that no process will fix")
 }
+
+// serverEpoch sets the server epoch the stamp gives (as a failover, or a
+// stamp lost and started again, does), and makes p read it now.
+func (p *proc) serverEpoch(epoch string) {
+	p.d.m.HSet("{"+KeyPart(p.c.prefix)+"}:servers", "epoch", epoch)
+	p.c.ident.due.Store(true)
+}
+
+// The server epoch changes (a failover; a stamp lost and started again)
+// while a write runs: its process read the stamp before, and publishes in
+// the old epoch's keyspace; another process, which read the new stamp,
+// fills the new keyspace from before the write's commit. The new keyspaces
+// are trusted only once every process can have moved to them, and every
+// write that started before has committed or outlived its lease.
+func TestDeployNewServerEpochWaitsForEveryProcess(t *testing.T) {
+	d := newDeploy(t)
+	d.db.rows[1] = person{ID: 1, Age: 30}
+	const check = 10 * time.Second
+	a := d.process(personSchema(byAge()), check)
+	b := d.process(personSchema(byAge()), check)
+	_, _ = b.get(1)
+	b.write(person{ID: 1, Age: 30}) // its pool has the connections it needs: none is opened below
+	_, _ = a.get(1)
+
+	b.writeDuring(person{ID: 1, Age: 31}, func() {
+		a.serverEpoch("5")
+		assert.False(t, a.refresh().trusted, "the new epoch's keyspaces are trusted while a process still writes the old ones")
+		_, _ = a.get(1)
+	}, false)
+	d.advance(check)
+	b.serverEpoch("5")
+	b.refresh()
+	d.advance(2*check + 6*time.Second)
+	for _, p := range []*proc{a, b} {
+		require.True(t, p.refresh().trusted)
+		got, _ := p.get(1)
+		assert.Equal(t, 31, got.Age, "a value filled in the new epoch missed a write published in the old one")
+	}
+}

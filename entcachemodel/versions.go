@@ -58,18 +58,24 @@ import (
 //     that process knew of until every process of before can be back.
 //     Without such a process it was a first run (or everything was gone),
 //     and what starts is trusted at once, as on a first run.
+//   - Every keyspace names the server epoch (failover.go). The registry
+//     notes when a process first registers in a new one: its keyspaces are
+//     trusted after the trust delay too, since processes that have not
+//     read the stamp since still write the old epoch's keyspaces, and a
+//     write that started before publishes there.
 
 // registerScript: KEYS registry; ARGV process, encoding, layout, period
 // ms, lists ("name=def name=def"), lease ms; of this process's last
 // registration: its server time (0 for none), the registry's start id
-// then, the longest period and lease it knew of; and a new start id, used
-// if the registry starts again. Returns: server time, the longest live
-// period, the longest live lease, the encoding's epoch and join time,
-// whether its trust must wait even alone ("1"), the registry's start id,
-// the number of other live encodings
-// followed by each one's hash and epoch, then each of the lists' state
-// ("epoch:since", or "-" when not every live version defines it), in the
-// order given.
+// then, the longest period and lease it knew of; a new start id, used if
+// the registry starts again; the server epoch. Returns: server time, the
+// longest live period, the longest live lease, the encoding's epoch and
+// join time, whether its trust must wait even alone ("1"), the registry's
+// start id, when the registry saw the server epoch start (0: trusted from
+// the start, -1: an epoch the others left), the number of other live
+// encodings followed by each one's hash and epoch, then each of the lists'
+// state ("epoch:since", or "-" when not every live version defines it), in
+// the order given.
 var registerScript = redis.NewScript(`
 local reg = KEYS[1]
 local kt = redis.call('TYPE', reg)['ok']
@@ -130,6 +136,23 @@ if survivor then
   hl = math.max(tonumber(hl or '0'), hintLease, lease)
   f['p:~'] = '~|~|' .. hp .. '|' .. now .. '|' .. hl
   redis.call('HSET', reg, 'p:~', f['p:~'])
+end
+-- 'e' is the server epoch the registry last saw, and when it moved to it
+-- (0: before anything was cached in it). Every keyspace names the server
+-- epoch: those of a new one are trusted once every process can have moved
+-- to it (some may still write the old one's, with their last view of the
+-- stamp, or publish a write that started before).
+local serverSince = 0
+local known, movedAt = string.match(f['e'] or '', '^(%d+):(%d+)$')
+if not known then
+  redis.call('HSET', reg, 'e', ARGV[12] .. ':0')
+elseif tonumber(ARGV[12]) > tonumber(known) then
+  serverSince = now
+  redis.call('HSET', reg, 'e', ARGV[12] .. ':' .. now)
+elseif ARGV[12] == known then
+  serverSince = tonumber(movedAt)
+else
+  serverSince = -1 -- an epoch the others left: nothing in it is trusted
 end
 local liveHash, liveLayout, maxPeriod, maxLease = {}, {}, period, lease
 for k, v in pairs(f) do
@@ -220,7 +243,7 @@ for def, _ in pairs(defs) do
 end
 local w = '0'
 if wait then w = '1' end
-local out = {tostring(now), tostring(maxPeriod), tostring(maxLease), epoch, joined, w, start}
+local out = {tostring(now), tostring(maxPeriod), tostring(maxLease), epoch, joined, w, start, tostring(serverSince)}
 local n = {}
 for h, _ in pairs(liveHash) do
   if h ~= hash then
@@ -397,8 +420,8 @@ func (c *Cache) register(ctx context.Context, st *versionState, typ, hash string
 	asked := time.Now()
 	res, err := registerScript.Run(ctx, c.rdb, []string{c.registryKey(typ)},
 		c.nonce, hash, l.id, c.versionCheck.Milliseconds(), l.lists, c.lease.Milliseconds(),
-		st.lastAt, st.lastStart, st.lastPeriod, st.lastLease, c.token()).StringSlice()
-	if err == nil && len(res) < 8 {
+		st.lastAt, st.lastStart, st.lastPeriod, st.lastLease, c.token(), server).StringSlice()
+	if err == nil && len(res) < 9 {
 		err = fmt.Errorf("entcachemodel: registry answered %d fields", len(res))
 	}
 	if err != nil {
@@ -414,8 +437,12 @@ func (c *Cache) register(ctx context.Context, st *versionState, typ, hash string
 		expires: asked.Add(c.versionCheck),
 		lists:   make(map[string]listSpace, len(l.names)),
 	}
-	n := int(num(res[7]))
-	rest := res[8:]
+	// The keyspaces of a server epoch other processes may not have moved to
+	// yet are not trusted.
+	serverSince := num(res[7])
+	servers := serverSince == 0 || serverSince > 0 && now >= serverSince+delay
+	n := int(num(res[8]))
+	rest := res[9:]
 	if len(rest) < 2*n+len(l.names) {
 		c.fail(ctx, "register version", fmt.Errorf("entcachemodel: registry answered %d fields", len(res)))
 		return nil
@@ -423,7 +450,7 @@ func (c *Cache) register(ctx context.Context, st *versionState, typ, hash string
 	for i := 0; i < n; i++ {
 		g.others = append(g.others, newKeyspace(c.prefix, typ, server+"."+rest[2*i]+"."+rest[2*i+1]))
 	}
-	g.trusted = n == 0 && !wait || now >= joined+delay
+	g.trusted = servers && (n == 0 && !wait || now >= joined+delay)
 	st.lastAt, st.lastStart, st.lastPeriod, st.lastLease = now, res[6], maxPeriod, maxLease
 	for i, name := range l.names {
 		epoch, since, ok := strings.Cut(rest[2*n+i], ":")
@@ -432,7 +459,7 @@ func (c *Cache) register(ctx context.Context, st *versionState, typ, hash string
 		}
 		g.lists[name] = listSpace{
 			ks:      c.listKeyspace(typ, server, l.defs[i], epoch),
-			trusted: num(since) == 0 || now >= num(since)+delay,
+			trusted: servers && (num(since) == 0 || now >= num(since)+delay),
 		}
 	}
 	return g
