@@ -361,8 +361,10 @@ func TestWithReadsPausedSafeDefault(t *testing.T) {
 	e.redis.Advance(check + 50*time.Millisecond)
 	assert.EqualValues(t, 1, pq(), "paused again once the state is gone")
 	assert.True(t, pcache.ReadsPaused())
-	assert.EqualValues(t, 1, e.queries(func() { _, _ = e.client.User.Cached().Get(e.ctx, u.ID) }), "e fills")
-	assert.Zero(t, e.queries(func() { _, _ = e.client.User.Cached().Get(e.ctx, u.ID) }), "e serves")
+	// e is not paused, but the lost stamp and registry start fresh
+	// keyspaces, trusted only after the trust delay (versions.go): it reads
+	// the database meanwhile.
+	assert.False(t, e.cache.ReadsPaused())
 
 	// Paused, and Redis unreachable: it stays paused, and once Redis
 	// answers again with the state still missing, paused it is.

@@ -93,7 +93,8 @@ func WithStrictWrites() Option { return func(c *Cache) { c.strict = true } }
 
 // WithVersionCheck sets how often a process reads which versions of each
 // schema share the cache (default 5s). A new version that starts while
-// another is alive reads the database for twice this long.
+// another is alive reads the database for twice the longest period of any
+// live process, plus the longest lease.
 func WithVersionCheck(d time.Duration) Option { return func(c *Cache) { c.versionCheck = d } }
 
 // WithOutboxCheck sets how often a process drains the outbox (default: the

@@ -103,10 +103,12 @@ func newDeploy(t *testing.T) *deploy {
 	return d
 }
 
-// advance moves the server's clock, which every registry decision reads.
+// advance moves the server's clock, which every registry decision reads,
+// and lets keys expire as the time passes.
 func (d *deploy) advance(by time.Duration) {
 	d.now = d.now.Add(by)
 	d.m.SetTime(d.now)
+	d.m.FastForward(by)
 }
 
 // proc is one process of one schema version.
@@ -116,17 +118,36 @@ type proc struct {
 	c *Cache
 }
 
-func (d *deploy) process(s *Schema[*person, int], check time.Duration) *proc {
-	c := New(redis.NewClient(&redis.Options{Addr: d.m.Addr(), ContextTimeoutEnabled: true}), WithVersionCheck(check))
+func (d *deploy) process(s *Schema[*person, int], check time.Duration, opts ...Option) *proc {
+	return d.processOn(redis.NewClient(&redis.Options{Addr: d.m.Addr(), ContextTimeoutEnabled: true}), s, check, opts...)
+}
+
+func (d *deploy) processOn(rdb *redis.Client, s *Schema[*person, int], check time.Duration, opts ...Option) *proc {
+	c := New(rdb, append([]Option{WithVersionCheck(check)}, opts...)...)
 	p := &proc{d: d, s: s, c: c}
 	p.refresh()
 	return p
 }
 
+// expire ends the process's view of the registry, as its period does: its
+// next use reads the registry again (the periods in these tests are long;
+// the server's clock moves).
+func (p *proc) expire() {
+	p.c.versions.Range(func(_, v any) bool {
+		st := v.(*versionState)
+		if g := st.cur.Load(); g != nil {
+			old := *g
+			old.expires = time.Time{}
+			st.cur.Store(&old)
+		}
+		return true
+	})
+}
+
 // refresh makes the process read the registry now, as it does once a
-// period (the periods in these tests are long; the server's clock moves).
+// period.
 func (p *proc) refresh() *generation {
-	p.c.versions.Clear()
+	p.expire()
 	return p.s.generation(context.Background(), p.c)
 }
 
@@ -213,7 +234,7 @@ func TestDeployListAddedByTheNewVersion(t *testing.T) {
 	v2.refresh()
 	_, served = v2.list("nick", "bob", nick("bob"))
 	assert.False(t, served, "a fresh list namespace is served before every process knows it")
-	d.advance(2*check + time.Second)
+	d.advance(2*check + 5*time.Second + time.Second) // and a lease
 	v2.refresh()
 	ids, _ = v2.list("nick", "bob", nick("bob"))
 	assert.Equal(t, []int{1}, ids)
@@ -269,11 +290,11 @@ func TestDeployTrustWaitsForTheSlowestProcess(t *testing.T) {
 	fast := d.process(other, time.Second)
 	d.advance(3 * time.Second) // two of the joiner's periods, and more
 	assert.False(t, fast.refresh().trusted, "trusted before the slow process has read the registry again")
-	for range 37 { // the fast process registers every period, as it does
+	for range 42 { // the fast process registers every period, as it does
 		d.advance(time.Second)
 		fast.refresh()
 	}
-	assert.True(t, fast.refresh().trusted, "twice the slow process's period has passed")
+	assert.True(t, fast.refresh().trusted, "twice the slow process's period, and a lease, have passed")
 }
 
 // A process counts as alive for three of its own periods: a long period

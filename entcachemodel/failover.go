@@ -46,15 +46,22 @@ type identity struct {
 }
 
 // stampScript: KEYS stamp; ARGV run ids. Records the run ids and returns the
-// server epoch, bumped when they differ from the recorded ones, and the
-// state of reads (field "reads", see pause.go; "" when unset).
+// server epoch, bumped when they differ from the recorded ones. Without a
+// stamp (a first start, or the stamp lost: deleted, evicted, overwritten
+// with another type) the epoch is the server's time, which no stamp gave
+// before: the keyspaces of earlier epochs may hold values nobody kept
+// right since, and must never be named again. Also returns the state of
+// reads (field "reads", see pause.go; "" when unset).
 var stampScript = redis.NewScript(`
 local kt = redis.call('TYPE', KEYS[1])['ok']
 if kt ~= 'hash' and kt ~= 'none' then redis.call('DEL', KEYS[1]) end
 if redis.call('HGET', KEYS[1], 'ids') ~= ARGV[1] then
   redis.call('HSET', KEYS[1], 'ids', ARGV[1])
-  if redis.call('HEXISTS', KEYS[1], 'epoch') == 1 or ARGV[1] ~= '' then
+  if redis.call('HEXISTS', KEYS[1], 'epoch') == 1 then
     redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+  elseif ARGV[1] ~= '' then
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[1], 'epoch', t[1] .. string.format('%06d', tonumber(t[2])))
   end
 end
 return {redis.call('HGET', KEYS[1], 'epoch') or '0', redis.call('HGET', KEYS[1], 'reads') or ''}

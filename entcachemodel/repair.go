@@ -3,6 +3,7 @@ package entcachemodel
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,47 @@ type repairQueue struct {
 }
 
 func (q *repairQueue) len() int { return int(q.pending.Load()) }
+
+// addRel queues entries named relative to every keyspace (keyspace rel
+// names, "r:<id>" or "l:<index>:<key>") of one type, for a write whose view
+// of the registry may miss some of them: the repair removes them in every
+// version the registry names when it runs.
+func (q *repairQueue) addRel(typ, hash string, rels ...string) {
+	keys := make([]string, len(rels))
+	for i, r := range rels {
+		keys[i] = relRepair(typ, hash, r)
+	}
+	q.add(keys...)
+}
+
+// relRepair is the queue entry of a rel key: it starts with a byte no data
+// key does ("{").
+func relRepair(typ, hash, rel string) string { return "\x00" + typ + "\x00" + hash + "\x00" + rel }
+
+// resolve returns the data keys of the queued keys: rel entries in every
+// keyspace the registry names now, other keys as they are.
+func (q *repairQueue) resolve(ctx context.Context, batch []string) ([]string, error) {
+	out := make([]string, 0, len(batch))
+	byVersion := map[[2]string]spaces{}
+	for _, k := range batch {
+		parts := strings.SplitN(k, "\x00", 4)
+		if len(parts) != 4 || parts[0] != "" {
+			out = append(out, k)
+			continue
+		}
+		id := [2]string{parts[1], parts[2]}
+		sp, ok := byVersion[id]
+		if !ok {
+			var err error
+			if sp, err = q.cache.keyspaces(ctx, parts[1], parts[2]); err != nil {
+				return nil, err
+			}
+			byVersion[id] = sp
+		}
+		out = append(out, sp.keys(parts[3])...)
+	}
+	return out, nil
+}
 
 func (q *repairQueue) add(keys ...string) {
 	q.mu.Lock()
@@ -68,8 +110,13 @@ func (q *repairQueue) run() {
 			wait = min(wait*2, time.Second)
 			continue
 		}
-		keys := make([]string, 0, 2*len(batch))
-		for _, k := range batch {
+		resolved, err := q.resolve(ctx, batch)
+		if err != nil {
+			wait = min(wait*2, time.Second)
+			continue
+		}
+		keys := make([]string, 0, 2*len(resolved))
+		for _, k := range resolved {
 			keys = append(keys, k)
 			if on := onServers(k, epoch); on != k {
 				keys = append(keys, on)

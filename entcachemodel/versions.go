@@ -38,20 +38,46 @@ import (
 //     applies the rules above atomically, on the server's clock.
 //   - What is new (an encoding that joins while others are alive, a list
 //     namespace that starts) is trusted twice the longest period of any
-//     live process after it started: by then every process has read the
-//     registry again and keeps it right. Until then it is only removed from,
-//     never stored in or served.
+//     live process, plus the longest lease, after it started: by then every
+//     process has read the registry again and keeps it right, and a write
+//     that started with an older view has committed or outlived its lease
+//     (its marks do not name what is new). Until then it is only removed
+//     from, never stored in or served.
 //   - An encoding whose processes are all gone is abandoned once another
 //     live version notices (its writes stop removing it), and comes back,
-//     when its processes return, with a fresh keyspace. A registry that is
-//     missing (first run, or flushed with the data) gives epoch 0, so that
-//     processes that register at different times agree.
+//     when its processes return, with a fresh keyspace.
+//   - Epochs (of encodings and of list namespaces) are the server's time,
+//     in microseconds, when they start, so none is ever used twice: a
+//     keyspace abandoned once, which may hold values nobody kept right,
+//     never comes back.
+//   - A registry found empty (a first run, a flush, or the registry alone
+//     lost: deleted, evicted, overwritten with another type) starts again.
+//     Each process tells, when it registers, when it last registered and
+//     the longest period and lease it then knew of. A process that was
+//     live before the registry started again proves that processes ran
+//     (and may still run) with a view of the lost registry, in keyspaces it
+//     named: then everything started since is started again and trusted
+//     only after the trust delay, which covers the longest period and lease
+//     that process knew of until every process of before can be back.
+//     Without such a process it was a first run (or everything was gone),
+//     and what starts is trusted at once, as on a first run.
+//   - Every keyspace names the server epoch (failover.go). The registry
+//     notes when a process first registers in a new one: its keyspaces are
+//     trusted after the trust delay too, since processes that have not
+//     read the stamp since still write the old epoch's keyspaces, and a
+//     write that started before publishes there.
 
 // registerScript: KEYS registry; ARGV process, encoding, layout, period
-// ms, lists ("name=def name=def"). Returns: server time, the longest live
-// period, the encoding's epoch and join time, the number of other live
+// ms, lists ("name=def name=def"), lease ms; of this process's last
+// registration: its server time (0 for none), the registry's start id
+// then, the longest period and lease it knew of; a new start id, used if
+// the registry starts again; the server epoch. Returns: server time, the
+// longest live period, the longest live lease, the encoding's epoch and
+// join time, whether its trust must wait even alone ("1"), the registry's
+// start id, when the registry saw the server epoch start (0: trusted from
+// the start, -1: an epoch the others left), the number of other live
 // encodings followed by each one's hash and epoch, then each of the lists'
-// state ("epoch:trusted-at", or "-" when not every live version defines it), in
+// state ("epoch:since", or "-" when not every live version defines it), in
 // the order given.
 var registerScript = redis.NewScript(`
 local reg = KEYS[1]
@@ -59,20 +85,91 @@ local kt = redis.call('TYPE', reg)['ok']
 if kt ~= 'hash' and kt ~= 'none' then redis.call('DEL', reg) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local proc, hash, layout, period = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local proc, hash, layout, period, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6])
+local last, lastStart = tonumber(ARGV[7]) or 0, ARGV[8]
+local hintPeriod, hintLease = tonumber(ARGV[9]) or 0, tonumber(ARGV[10]) or 0
 local f = {}
 local all = redis.call('HGETALL', reg)
 for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
-local liveHash, liveLayout, maxPeriod = {}, {}, period
+-- A fresh epoch: the server's time in microseconds, past the one it
+-- replaces.
+local nowUs = t[1] .. string.format('%06d', tonumber(t[2]))
+local function fresh(old)
+  local o = tonumber(old or '')
+  if o and o >= tonumber(nowUs) then return string.format('%.0f', o + 1) end
+  return nowUs
+end
+-- 'r' names the registry's start, and tells whether a process from before
+-- it has shown up since ("1").
+local start, proven = string.match(f['r'] or '', '^([^:]+):([01])$')
+if #all == 0 then
+  start, proven = ARGV[11], '0'
+  redis.call('HSET', reg, 'r', start .. ':0')
+elseif not start then
+  start, proven = ARGV[11], '1'
+  redis.call('HSET', reg, 'r', start .. ':1')
+end
+-- A process that last registered in another start of the registry,
+-- recently enough to have counted as live, ran with a view of a registry
+-- that was lost.
+local survivor = last > 0 and lastStart ~= '' and lastStart ~= start and now - last <= 3 * period + 1000
+if survivor then
+  if proven == '0' then
+    -- Everything here started since the restart, by processes that took
+    -- it for a first run, and may be trusted already: start it again.
+    for k, v in pairs(f) do
+      local kind = string.sub(k, 1, 2)
+      if kind == 'v:' then
+        local nv = fresh(string.match(v, '^(%d+):')) .. ':' .. now .. ':w'
+        redis.call('HSET', reg, k, nv)
+        f[k] = nv
+      elseif kind == 'l:' and v ~= '-' then
+        local nv = fresh(string.match(v, '^(%d+):')) .. ':' .. now
+        redis.call('HSET', reg, k, nv)
+        f[k] = nv
+      end
+    end
+    proven = '1'
+    redis.call('HSET', reg, 'r', start .. ':1')
+  end
+  -- The processes not back yet have at most the longest period and lease
+  -- this one knew of: they count in the trust delay as one live process.
+  local _, _, hp, _, hl = string.match(f['p:~'] or '', '^([^|]+)|([^|]+)|(%d+)|(%d+)|(%d+)$')
+  hp = math.max(tonumber(hp or '0'), hintPeriod, period)
+  hl = math.max(tonumber(hl or '0'), hintLease, lease)
+  f['p:~'] = '~|~|' .. hp .. '|' .. now .. '|' .. hl
+  redis.call('HSET', reg, 'p:~', f['p:~'])
+end
+-- 'e' is the server epoch the registry last saw, and when it moved to it
+-- (0: before anything was cached in it). Every keyspace names the server
+-- epoch: those of a new one are trusted once every process can have moved
+-- to it (some may still write the old one's, with their last view of the
+-- stamp, or publish a write that started before).
+local serverSince = 0
+local known, movedAt = string.match(f['e'] or '', '^(%d+):(%d+)$')
+if not known then
+  redis.call('HSET', reg, 'e', ARGV[12] .. ':0')
+elseif tonumber(ARGV[12]) > tonumber(known) then
+  serverSince = now
+  redis.call('HSET', reg, 'e', ARGV[12] .. ':' .. now)
+elseif ARGV[12] == known then
+  serverSince = tonumber(movedAt)
+else
+  serverSince = -1 -- an epoch the others left: nothing in it is trusted
+end
+local liveHash, liveLayout, maxPeriod, maxLease = {}, {}, period, lease
 for k, v in pairs(f) do
   if string.sub(k, 1, 2) == 'p:' then
-    local h, l, p, seen = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(%d+)$')
+    local h, l, p, seen, ls = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(%d+)|(%d+)$')
     if not seen or now - tonumber(seen) > 3 * tonumber(p) + 1000 then
       redis.call('HDEL', reg, k)
     else
-      liveHash[h] = true
-      liveLayout[l] = true
+      if h ~= '~' then
+        liveHash[h] = true
+        liveLayout[l] = true
+      end
       if tonumber(p) > maxPeriod then maxPeriod = tonumber(p) end
+      if tonumber(ls) > maxLease then maxLease = tonumber(ls) end
     end
   end
 end
@@ -81,19 +178,34 @@ end
 -- keyspace.
 for k, v in pairs(f) do
   local h = string.sub(k, 3)
-  if string.sub(k, 1, 2) == 'v:' and h ~= hash and not liveHash[h] and string.sub(v, -2) ~= ':s' then
-    redis.call('HSET', reg, k, v .. ':s')
+  if string.sub(k, 1, 2) == 'v:' and h ~= hash and not liveHash[h] and not string.match(v, ':%a*s%a*$') then
+    local nv = string.match(v, '^(%d+:%d+)') or '0:0'
+    local fl = string.match(v, '^%d+:%d+:(%a*)$') or ''
+    redis.call('HSET', reg, k, nv .. ':' .. fl .. 's')
   end
 end
 local own = f['v:' .. hash]
-local epoch, joined, stale
-if own then epoch, joined, stale = string.match(own, '^(%d+):(%d+)(:?s?)$') end
-if not epoch or (stale == ':s' and not liveHash[hash]) then
-  if own then epoch = tostring(now) else epoch = '0' end
-  joined = tostring(now)
+local epoch, joined, flags
+if own then epoch, joined, flags = string.match(own, '^(%d+):(%d+):?(%a*)$') end
+local wait = false
+if not epoch then
+  -- New here, or its entry lost or unreadable: processes of the encoding
+  -- that are live (or from before a restart) may keep another keyspace.
+  epoch, joined = fresh(own and string.match(own, '^(%d+)')), tostring(now)
+  wait = survivor or liveHash[hash] == true
+elseif string.find(flags, 's') and not liveHash[hash] then
+  epoch, joined = fresh(epoch), tostring(now)
+else
+  wait = string.find(flags, 'w') ~= nil
 end
-redis.call('HSET', reg, 'v:' .. hash, epoch .. ':' .. joined)
-redis.call('HSET', reg, 'p:' .. proc, hash .. '|' .. layout .. '|' .. period .. '|' .. now)
+local ownValue = epoch .. ':' .. joined
+if wait then ownValue = ownValue .. ':w' end
+redis.call('HSET', reg, 'v:' .. hash, ownValue)
+-- The layouts that were live before this registration: a list one of them
+-- defines was kept in a namespace that its state, if missing, lost.
+local before = {}
+for l, _ in pairs(liveLayout) do before[l] = true end
+redis.call('HSET', reg, 'p:' .. proc, hash .. '|' .. layout .. '|' .. period .. '|' .. now .. '|' .. lease)
 redis.call('HSET', reg, 'd:' .. layout, ARGV[5])
 f['d:' .. layout] = ARGV[5]
 liveHash[hash] = true
@@ -115,16 +227,26 @@ for def, _ in pairs(defs) do
   local common = true
   for _, set in pairs(liveDefs) do if not set[def] then common = false end end
   local st = f['l:' .. def] -- see listState
+  local valid = st == '-' or (st and string.match(st, '^%d+:%d+$'))
   local next
   if not common then next = '-'
-  elseif not st then next = '0:0'
-  elseif st == '-' then next = now .. ':' .. (now + 2 * maxPeriod) end
+  elseif st == '-' then next = fresh(nil) .. ':' .. now
+  elseif not valid then
+    -- New, or its state lost: trusted at once only if no process could
+    -- have kept it under the lost state.
+    local kept = survivor
+    for l, _ in pairs(before) do if liveDefs[l] and liveDefs[l][def] then kept = true end end
+    if kept then next = fresh(st and string.match(st, '^(%d+)')) .. ':' .. now
+    else next = fresh(st and string.match(st, '^(%d+)')) .. ':0' end
+  end
   if next and next ~= st then
     redis.call('HSET', reg, 'l:' .. def, next)
     f['l:' .. def] = next
   end
 end
-local out = {tostring(now), tostring(maxPeriod), epoch, joined}
+local w = '0'
+if wait then w = '1' end
+local out = {tostring(now), tostring(maxPeriod), tostring(maxLease), epoch, joined, w, start, tostring(serverSince)}
 local n = {}
 for h, _ in pairs(liveHash) do
   if h ~= hash then
@@ -145,7 +267,7 @@ return out
 type listSpace struct {
 	ks    keyspace
 	def   string
-	state string // "epoch:trusted-at", as the registry holds it
+	state string // "epoch:since", as the registry holds it
 	// trustedAt is when the namespace may be stored in and served, in this
 	// process's clock (0: from the start).
 	trustedAt int64
@@ -168,9 +290,25 @@ type generation struct {
 	// live version defines alike has none.
 	lists   map[string]listSpace
 	expires time.Time
-	// guessed is set when Redis did not answer: own is the keyspace of an
-	// empty registry and others are unknown. Every use tries to refresh it.
+	// guessed is set when Redis did not answer: own is a guess of the
+	// keyspace and others are unknown (no registry read, or a view older
+	// than the others may rely on). Writes do not mark with it; they leave
+	// what they change to repairs, which read the registry. Every use tries
+	// to refresh it.
 	guessed bool
+}
+
+// distrusted returns a copy of g that serves and stores nothing, and whose
+// keyspaces count as a guess: writes repair what they change in every
+// version the registry names once it answers.
+func (g *generation) distrusted() *generation {
+	d := *g
+	d.trusted, d.guessed = false, true
+	d.lists = make(map[string]listSpace, len(g.lists))
+	for name, l := range g.lists {
+		d.lists[name] = listSpace{ks: l.ks, def: l.def}
+	}
+	return &d
 }
 
 // list returns the key of a list entry and whether the list may be stored
@@ -219,7 +357,12 @@ func newLayout(typ, hash string, indexes []string, defs []string) layout {
 type versionState struct {
 	cur        atomic.Pointer[generation]
 	refreshing sync.Mutex
-	due        atomic.Bool // read the registry at the next use
+	// Of the last registration (under refreshing): its server time, the
+	// registry's start id, and the longest period and lease it reported.
+	// The next one tells the registry, which may have been lost since.
+	lastAt, lastPeriod, lastLease int64
+	lastStart                     string
+	due                           atomic.Bool // read the registry at the next use
 }
 
 // versionsDue makes the next use of a type's generations read the registry.
@@ -266,18 +409,25 @@ func (c *Cache) generation(ctx context.Context, typ, hash string, l layout) *gen
 	st.due.Store(false)
 	var next *generation
 	if c.redisUp() { // within the breaker's cooldown, keep what we know
-		next = c.register(ctx, typ, hash, l, server)
+		next = c.register(ctx, st, typ, hash, l, server)
 	}
 	if next == nil {
-		if g != nil {
+		if g != nil && !g.guessed && time.Now().Before(g.expires.Add(c.versionCheck)) {
 			return g
+		}
+		if g != nil {
+			// Older than the others may rely on: their versions, lists and
+			// verdicts on this one may have changed since. Its keyspaces
+			// still name where to mark and remove; nothing is served or
+			// stored.
+			return g.distrusted()
 		}
 		next = &generation{server: server, own: newKeyspace(c.prefix, typ, server+"."+hash+".0"), guessed: true,
 			lists: make(map[string]listSpace, len(l.names))}
 		for i, name := range l.names {
 			// Not served; named so that a write records its lists for the
 			// outbox, which finds their real namespaces when it drains.
-			next.lists[name] = listSpace{ks: c.listKeyspace(typ, server, l.defs[i], "0")}
+			next.lists[name] = listSpace{ks: c.listKeyspace(typ, server, l.defs[i], "0"), def: l.defs[i]}
 		}
 	}
 	st.cur.Store(next)
@@ -298,12 +448,16 @@ func (c *Cache) listKeyspace(typ, server, def, epoch string) keyspace {
 	return newKeyspace(c.prefix, typ, server+".L"+def+"."+epoch)
 }
 
-func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server string) *generation {
+func (c *Cache) register(ctx context.Context, st *versionState, typ, hash string, l layout, server string) *generation {
 	ctx, cancel := c.writeCtx(ctx)
 	defer cancel()
+	// The view ages from the request: what the answer tells may be older
+	// than the moment it arrives (a stall in between).
+	asked := time.Now()
 	res, err := registerScript.Run(ctx, c.rdb, []string{c.registryKey(typ)},
-		c.nonce, hash, l.id, c.versionCheck.Milliseconds(), l.lists).StringSlice()
-	if err == nil && len(res) < 5 {
+		c.nonce, hash, l.id, c.versionCheck.Milliseconds(), l.lists, c.lease.Milliseconds(),
+		st.lastAt, st.lastStart, st.lastPeriod, st.lastLease, c.token(), server).StringSlice()
+	if err == nil && len(res) < 9 {
 		err = fmt.Errorf("entcachemodel: registry answered %d fields", len(res))
 	}
 	if err != nil {
@@ -311,15 +465,20 @@ func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server
 		return nil
 	}
 	num := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
-	now, maxPeriod, joined := num(res[0]), num(res[1]), num(res[3])
+	now, maxPeriod, maxLease, joined, wait := num(res[0]), num(res[1]), num(res[2]), num(res[4]), res[5] == "1"
+	delay := 2*maxPeriod + maxLease
 	g := &generation{
 		server:  server,
-		own:     newKeyspace(c.prefix, typ, server+"."+hash+"."+res[2]),
-		expires: time.Now().Add(c.versionCheck),
+		own:     newKeyspace(c.prefix, typ, server+"."+hash+"."+res[3]),
+		expires: asked.Add(c.versionCheck),
 		lists:   make(map[string]listSpace, len(l.names)),
 	}
-	n := int(num(res[4]))
-	rest := res[5:]
+	// The keyspaces of a server epoch other processes may not have moved to
+	// yet are not trusted.
+	serverSince := num(res[7])
+	servers := serverSince == 0 || serverSince > 0 && now >= serverSince+delay
+	n := int(num(res[8]))
+	rest := res[9:]
 	if len(rest) < 2*n+len(l.names) {
 		c.fail(ctx, "register version", fmt.Errorf("entcachemodel: registry answered %d fields", len(res)))
 		return nil
@@ -327,17 +486,18 @@ func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server
 	for i := 0; i < n; i++ {
 		g.others = append(g.others, newKeyspace(c.prefix, typ, server+"."+rest[2*i]+"."+rest[2*i+1]))
 	}
-	g.trusted = n == 0 || now >= joined+2*maxPeriod
-	skew := time.Now().UnixMilli() - now // this process's clock, less the server's
+	g.trusted = servers && (n == 0 && !wait || now >= joined+delay)
+	st.lastAt, st.lastStart, st.lastPeriod, st.lastLease = now, res[6], maxPeriod, maxLease
+	skew := time.Now().UnixMilli() - now // this process's clock, less the server's (at least)
 	for i, name := range l.names {
 		state := rest[2*n+i]
-		epoch, at, ok := strings.Cut(state, ":")
+		epoch, since, ok := strings.Cut(state, ":")
 		if !ok {
 			continue // not every live version defines it alike
 		}
 		ls := listSpace{ks: c.listKeyspace(typ, server, l.defs[i], epoch), def: l.defs[i], state: state}
-		if t := num(at); t > 0 {
-			ls.trustedAt = t + skew
+		if t := num(since); t > 0 {
+			ls.trustedAt = t + delay + skew
 		}
 		g.lists[name] = ls
 	}
@@ -345,7 +505,8 @@ func (c *Cache) register(ctx context.Context, typ, hash string, l layout, server
 }
 
 // registryProcess reads a process entry of the registry ("p:<id>"): its
-// encoding, its period and when it last registered (server ms).
+// encoding, its period and when it last registered (server ms). The
+// entry "p:~" stands for processes of a lost registry (hash "~").
 func registryProcess(v string) (hash string, period, seen int64, ok bool) {
 	parts := strings.Split(v, "|")
 	if len(parts) < 4 {
@@ -421,6 +582,11 @@ func (c *Cache) keyspaces(ctx context.Context, typ, hash string) (spaces, error)
 	defer cancel()
 	server := c.serverEpoch(ctx)
 	reg, err := c.rdb.HGetAll(ctx, c.registryKey(typ)).Result()
+	if isWrongType(err) {
+		// Not a registry: it names nothing, and the next registration
+		// starts it again with fresh keyspaces.
+		reg, err = map[string]string{}, nil
+	}
 	if err != nil {
 		return spaces{}, err
 	}

@@ -81,7 +81,7 @@ func TestVersionsInvalidateEachOther(t *testing.T) {
 	m := miniredis.RunT(t)
 	const check = 100 * time.Millisecond
 	newCache := func() *Cache {
-		return New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true}), WithVersionCheck(check))
+		return New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true}), WithVersionCheck(check), WithLease(check))
 	}
 	db := &fakeDB{rows: map[int]row{1: {ID: 1, Age: 1}}}
 	ctx := context.Background()
@@ -107,7 +107,7 @@ func TestVersionsInvalidateEachOther(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, got.Age, "the new version's write removed the old version's value")
 
-	time.Sleep(2*check + 50*time.Millisecond)
+	time.Sleep(3*check + 50*time.Millisecond)
 	assert.True(t, newSchema.generation(ctx, newCache2).trusted, "trusted once the others know it")
 	got, err = newReader.Get(ctx, 1)
 	require.NoError(t, err)
@@ -153,14 +153,14 @@ func TestStaleVersionViewWaitsForTheRefresh(t *testing.T) {
 	gate := &registryGate{entered: make(chan struct{}), release: make(chan struct{})}
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
 	rdb.AddHook(gate)
-	oldCache := New(rdb, WithVersionCheck(check))
-	newCache := New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true}), WithVersionCheck(check))
+	oldCache := New(rdb, WithVersionCheck(check), WithLease(check))
+	newCache := New(redis.NewClient(&redis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true}), WithVersionCheck(check), WithLease(check))
 	oldSchema, newSchema := rowSchema("old"), rowSchema("new")
 
 	require.Empty(t, oldSchema.generation(ctx, oldCache).others)
 	// The old version goes idle; the new one joins and comes to be trusted.
 	newSchema.generation(ctx, newCache)
-	time.Sleep(2*check + 50*time.Millisecond)
+	time.Sleep(3*check + 50*time.Millisecond)
 	require.True(t, newSchema.generation(ctx, newCache).trusted)
 
 	gate.armed.Store(true)

@@ -172,12 +172,19 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		w.Restrict(ids)
 	}
 	keys := make([]string, 0, len(ids)+len(w.Lists))
+	// rels names the same entries in every keyspace, and also the list
+	// entries of lists this view keeps in none: for repairs, which resolve
+	// them against the registry as it is when they run.
+	rels := make([]string, 0, len(ids)+len(w.Lists))
 	for _, id := range ids {
 		keys = append(keys, ks.row(s.idText(d, id)))
+		rels = append(rels, relKey(keys[len(keys)-1]))
 	}
 	for _, l := range w.Lists {
 		if idx := s.index(l.Index); idx != nil {
-			if k, _ := g.list(l.Index, s.indexKey(d, idx, l.Key)); k != "" {
+			ik := s.indexKey(d, idx, l.Key)
+			rels = append(rels, listRel(l.Index, ik))
+			if k, _ := g.list(l.Index, ik); k != "" {
 				keys = append(keys, k)
 			}
 		}
@@ -190,7 +197,9 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		for _, r := range rows {
 			for _, idx := range s.Indexes {
 				if k, ok := idx.Key(r); ok && !idx.Unique {
-					if lk, _ := g.list(idx.Name, s.indexKey(d, idx, k)); lk != "" {
+					ik := s.indexKey(d, idx, k)
+					rels = append(rels, listRel(idx.Name, ik))
+					if lk, _ := g.list(idx.Name, ik); lk != "" {
 						keys = append(keys, lk)
 					}
 				}
@@ -209,18 +218,22 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 			}
 		}
 	}
-	if err := p.mark(ctx, c, all); err != nil {
+	p.named(rels)
+	err = errGuessed // the keys of a guess are not where the others look
+	if !g.guessed {
+		err = p.mark(ctx, c, all)
+	}
+	if err != nil {
 		if c.strict {
 			if w.Tx == nil {
 				p.abort(ctx, c, true) // no statement ran
 			}
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-		rel := make([]string, len(keys))
-		for i, k := range keys {
-			rel[i] = relKey(k)
-		}
-		c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, rel)
+		p.mu.Lock()
+		p.unmarked = true
+		p.mu.Unlock()
+		c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, dedupe(rels))
 	}
 	v, err := next(ctx)
 	if err != nil && (w.Done == nil || !w.Done()) {
@@ -388,6 +401,26 @@ func inChunks[K, V any](ctx context.Context, keys []K, query func(context.Contex
 // errBreakerOpen reports a mark skipped because Redis failed a moment ago.
 var errBreakerOpen = errors.New("entcachemodel: redis failed recently; not tried")
 
+// errGuessed reports a mark skipped because the registry could not be read:
+// the keyspaces are a guess.
+var errGuessed = errors.New("entcachemodel: the schema versions are unknown; not marked")
+
+// listRel is the keyspace rel name of a list entry (relKey of its key).
+func listRel(index, key string) string { return "l:" + index + ":" + key }
+
+// dedupe returns keys without repeats, in first-seen order.
+func dedupe(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // part buffers one type's writes until they are published.
 type part[T any, ID comparable] struct {
 	schema  *Schema[T, ID]
@@ -397,10 +430,15 @@ type part[T any, ID comparable] struct {
 	tokens  map[string]string // data key -> token this part holds
 	order   []string          // key texts of the ids (Schema.idText)
 	rows    map[string]*pending[T, ID]
-	unsure  bool          // a write failed: end unused tokens by removing their data
-	moves   []string      // watch keys of the owners the writes moved rows to
-	watches []string      // watch keys of the owners whose rows they changed unnamed
-	renew   chan struct{} // closed to stop renewing the watches
+	unsure  bool // a write failed: end unused tokens by removing their data
+	// rels names what the writes may change, in every keyspace (keyspace
+	// rel names); unmarked tells that some of it could not be marked, so
+	// repairs must resolve rels against the registry.
+	rels     []string
+	unmarked bool
+	moves    []string      // watch keys of the owners the writes moved rows to
+	watches  []string      // watch keys of the owners whose rows they changed unnamed
+	renew    chan struct{} // closed to stop renewing the watches
 }
 
 type pending[T any, ID comparable] struct {
@@ -473,6 +511,13 @@ func (p *part[T, ID]) mark(ctx context.Context, c *Cache, keys []string) error {
 		p.tokens[k] = tokens[i]
 	}
 	return nil
+}
+
+// named records the keyspace rel names of what a write may change.
+func (p *part[T, ID]) named(rels []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rels = append(p.rels, rels...)
 }
 
 // move records the owners the part's writes moved rows to.
@@ -593,6 +638,11 @@ func (p *part[T, ID]) abort(ctx context.Context, c *Cache, keep bool) {
 		if err := c.removeHeld(ctx, keys, tokens); err != nil {
 			c.fail(ctx, "remove", err)
 			c.repair.add(keys...)
+		}
+		if p.unmarked {
+			// What could not be marked is in no token: remove it in every
+			// version, once Redis answers.
+			c.repair.addRel(p.schema.Type, p.schema.Hash, dedupe(p.rels)...)
 		}
 		return
 	}
@@ -738,10 +788,21 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		used[k] = true
 		ops = append(ops, op{key: k, token: p.tokens[k]})
 	}
-	for _, k := range joined {
-		if !used[k] {
-			used[k] = true
-			ops = append(ops, op{key: k})
+	for _, j := range joined {
+		// A mover names the row in the keyspaces its view knows; this
+		// write's view may know more (a version that joined since).
+		same := []string{j}
+		if rel := relKey(j); strings.HasPrefix(rel, "r:") {
+			same = append(same, ks.at(rel))
+			for _, other := range g.others {
+				same = append(same, other.at(rel))
+			}
+		}
+		for _, k := range same {
+			if !used[k] {
+				used[k] = true
+				ops = append(ops, op{key: k})
+			}
 		}
 	}
 	var unused []op
@@ -763,8 +824,27 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			keys = append(keys, o.key)
 		}
 		c.repair.add(keys...)
+		// The view these keys come from may be older than the registry, or
+		// a guess: the same entries go in every version it names when the
+		// repair runs, with the lists the rows are in now.
+		rels := slices.Clone(p.rels)
+		for _, t := range p.order {
+			rels = append(rels, relKey(ks.row(t)))
+			r := p.rows[t]
+			if r.deleted {
+				continue
+			}
+			for _, idx := range s.Indexes {
+				if ik, ok := idx.Key(r.entity); ok && !idx.Unique {
+					rels = append(rels, listRel(idx.Name, s.indexKey(d, idx, ik)))
+				}
+			}
+		}
+		c.repair.addRel(s.Type, s.Hash, dedupe(rels)...)
 	}
-	if !c.redisUp() {
+	if !c.redisUp() || g.guessed {
+		// A guess names keys no other process looks at: the repair finds
+		// them in the registry.
 		repair()
 		return
 	}
