@@ -1,0 +1,125 @@
+package ent_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/entcachemodel/entcachemodel/ent"
+)
+
+// The hit path's allocations, counted (testing.AllocsPerRun counts every
+// allocation of the process: on the embedded Redis, the server's too, so
+// the tests count the cache's own allocations as those beyond a raw GET of
+// the same keys, and the absolute figure on a real server).
+
+// hitUser creates a user (with a nickname and tags when full, as the
+// benchmarks' users otherwise) and returns it cached, with the Redis key
+// of its value.
+func hitUser(t *testing.T, e *env, i int, full bool) (*ent.User, string) {
+	t.Helper()
+	c := e.client.User.Create().SetEmail(fmt.Sprintf("hit%d@x.io", i)).
+		SetFirstName(fmt.Sprintf("F%d", i)).SetLastName("L").SetAge(40 + i)
+	if full {
+		c.SetNickname("nick").SetTags([]string{"a", "b", "c"})
+	}
+	u, err := c.Save(e.ctx)
+	require.NoError(t, err)
+	got, err := e.client.User.Cached().Get(e.ctx, u.ID)
+	require.NoError(t, err)
+	keys, err := e.redis.Keys(e.ctx, e.rowPattern(u.ID))
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	return got, keys[0]
+}
+
+// rawGetAllocs counts the allocations of a raw go-redis GET of key.
+func rawGetAllocs(t *testing.T, rdb redis.UniversalClient, ctx context.Context, key string) float64 {
+	t.Helper()
+	return testing.AllocsPerRun(200, func() {
+		if _, err := rdb.Get(ctx, key).Result(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+type ctxKey struct{}
+
+func TestHitAllocations(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		full bool
+		// own is the most the cache may allocate beyond the raw GET: the
+		// key and the entity, its nickname pointer and tags slice when it
+		// has them, and a context of its own when the caller's carries
+		// values.
+		own float64
+	}{
+		{"background", context.Background(), false, 2},
+		{"values", context.WithValue(context.Background(), ctxKey{}, 1), false, 3},
+		{"background, every field", context.Background(), true, 4},
+		{"values, every field", context.WithValue(context.Background(), ctxKey{}, 1), true, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, key := hitUser(t, e, len(tc.name), tc.full)
+			raw := rawGetAllocs(t, e.redis.Client, tc.ctx, key)
+			hits := e.cache.Stats().Hits
+			got := testing.AllocsPerRun(200, func() {
+				v, err := e.client.User.Cached().Get(tc.ctx, u.ID)
+				if err != nil || v.ID != u.ID {
+					t.Fatalf("get %d: %v, %v", u.ID, v, err)
+				}
+			})
+			assert.Equal(t, hits+201, e.cache.Stats().Hits, "every read was a hit")
+			t.Logf("Cached().Get: %.0f allocations, a raw GET %.0f", got, raw)
+			assert.LessOrEqual(t, got-raw, tc.own, "allocations beyond the raw GET")
+			if e.redis.Mini == nil && !tc.full {
+				// On a real server only the client allocates: the target,
+				// for the benchmarks' users.
+				assert.LessOrEqual(t, got, 10.0, "allocations of a hit")
+			}
+		})
+	}
+}
+
+func TestGetManyAllocations(t *testing.T) {
+	e := newEnv(t)
+	const n = 100
+	var ids []int
+	var keys []string
+	for i := range n {
+		u, k := hitUser(t, e, i, true)
+		ids, keys = append(ids, u.ID), append(keys, k)
+	}
+	raw := testing.AllocsPerRun(20, func() {
+		pipe := e.redis.Client.Pipeline()
+		cmds := make([]*redis.StringCmd, len(keys))
+		for i, k := range keys {
+			cmds[i] = pipe.Get(e.ctx, k)
+		}
+		if _, err := pipe.Exec(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cmds {
+			if _, err := c.Result(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	got := testing.AllocsPerRun(20, func() {
+		us, err := e.client.User.Cached().GetMany(e.ctx, ids...)
+		if err != nil || len(us) != n {
+			t.Fatalf("get many: %d users, %v", len(us), err)
+		}
+	})
+	t.Logf("GetMany(%d): %.0f allocations, a raw pipeline %.0f", n, got, raw)
+	// Per id: the key, the entity, its nickname and its tags; and a few
+	// for the call (the slices of keys, values and rows, the map of keys).
+	assert.LessOrEqual(t, got-raw, 4*n+15.0, "allocations beyond the raw pipeline")
+}
