@@ -320,10 +320,19 @@ func (d *Decoder) Int() int64 {
 
 // Uint reads an unsigned integer.
 func (d *Decoder) Uint() uint64 {
+	if d.err == nil && len(d.buf) > 0 && d.buf[0] < 0x80 {
+		x := d.buf[0] // one byte: most lengths, small numbers
+		d.buf = d.buf[1:]
+		return uint64(x)
+	}
+	return d.uvarint()
+}
+
+// uvarint is binary.Uvarint, on the string.
+func (d *Decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	// binary.Uvarint, on a string.
 	var x uint64
 	var s uint
 	for i := 0; i < len(d.buf); i++ {

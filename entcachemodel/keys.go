@@ -82,6 +82,15 @@ func (k keyspace) rowDigits(id []byte) string {
 	return "{" + k.base + ":r:r" + string(id) + "}"
 }
 
+// appendRowDigits appends the key rowDigits returns to b.
+func (k keyspace) appendRowDigits(b, id []byte) []byte {
+	b = append(b, '{')
+	b = append(b, k.base...)
+	b = append(b, ":r:r"...)
+	b = append(b, id...)
+	return append(b, '}')
+}
+
 // unique returns the key of a unique index entry (value: the id).
 func (k keyspace) unique(index, key string) string {
 	return "{" + k.base + ":u:" + index + ":" + key + "}"

@@ -65,6 +65,16 @@ func (r Reader[T, ID]) dialect() string {
 	return r.db.Dialect()
 }
 
+// idDialect returns the dialect as the key texts of ids depend on it: ""
+// for integer ids, whose texts are the same on every database (and the
+// dialect is an interface call away).
+func (r Reader[T, ID]) idDialect() string {
+	if r.schema.IDKind == IntID {
+		return ""
+	}
+	return r.dialect()
+}
+
 // cacheUp reports whether to read through the cache, and drains the outbox
 // when that is due.
 func (r Reader[T, ID]) cacheUp(ctx context.Context) bool {
@@ -108,7 +118,7 @@ func (r Reader[T, ID]) Get(ctx context.Context, id ID) (T, error) {
 	if !g.trusted {
 		return r.getOrdered(ctx, id)
 	}
-	d := r.dialect()
+	d := r.idDialect()
 	key := r.schema.rowKey(g.own, d, id)
 	val, ok, err := c.getOneAt(ctx, key, now)
 	if err != nil {
@@ -164,28 +174,10 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 		return r.loadOrdered(ctx, ids)
 	}
 	ks := g.own
-	d := r.dialect()
+	d := r.idDialect()
 	// Ids the database finds equal share one key text, and one key: slot
 	// tells each id's place among the keys asked.
-	slot := make([]int, len(ids))
-	keys := make([]string, 0, len(ids))
-	uniq := make([]ID, 0, len(ids)) // the first id of each key
-	var seen map[string]int
-	if len(ids) > 1 {
-		seen = make(map[string]int, len(ids))
-	}
-	for i, id := range ids {
-		k := r.schema.rowKey(ks, d, id)
-		if j, ok := seen[k]; ok {
-			slot[i] = j
-			continue
-		}
-		if seen != nil {
-			seen[k] = len(keys)
-		}
-		slot[i] = len(keys)
-		keys, uniq = append(keys, k), append(uniq, id)
-	}
+	keys, slot, uniq := r.schema.rowKeys(ks, d, ids)
 	vals, present, err := c.getStrings(ctx, keys, now)
 	if err != nil {
 		c.fail(ctx, "get", err)
@@ -196,9 +188,10 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	var missIDs []ID
 	var missAt []int
 	var missTexts, missKeys []string
+	dec := decoders.Get().(*Decoder)
 	for j, id := range uniq {
 		if present[j] {
-			if v, ok := r.schema.decodeString(vals[j]); ok && r.schema.sameID(d, v, id) {
+			if v, ok := r.schema.decodeWith(dec, vals[j]); ok && r.schema.sameID(d, v, id) {
 				r.bind(v)
 				rows[j], have[j] = v, true
 				continue
@@ -208,6 +201,8 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 		missTexts = append(missTexts, r.schema.idText(d, id))
 		missKeys = append(missKeys, keys[j])
 	}
+	*dec = Decoder{}
+	decoders.Put(dec)
 	c.stats.hits.Add(uint64(len(keys) - len(missIDs)))
 	if len(missIDs) > 0 {
 		found, err := r.fillMisses(ctx, missIDs, missTexts, missKeys)

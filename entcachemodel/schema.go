@@ -98,6 +98,70 @@ func (s *Schema[T, ID]) rowKey(ks keyspace, d string, id ID) string {
 	return ks.row(s.idText(d, id))
 }
 
+// rowKeys returns the keys of ids in ks on dialect d (rowKey), and for
+// each id the index of its key: ids the database finds equal (whose key
+// texts are equal) share one key, that of the first of them. The keys of
+// integer ids are substrings of one string, built in one allocation.
+func (s *Schema[T, ID]) rowKeys(ks keyspace, d string, ids []ID) (keys []string, slot []int, uniq []ID) {
+	slot = make([]int, len(ids))
+	keys = make([]string, 0, len(ids))
+	uniq = make([]ID, 0, len(ids))
+	if s.IDKind == IntID {
+		// Integer ids are equal when their texts are: one map by id.
+		var seen map[ID]int
+		if len(ids) > 1 {
+			seen = make(map[ID]int, len(ids))
+		}
+		buf := make([]byte, 0, len(ids)*(len(ks.base)+12))
+		ends := make([]int, 0, len(ids))
+		var digits [24]byte
+		for i, id := range ids {
+			if j, ok := seen[id]; ok {
+				slot[i] = j
+				continue
+			}
+			b, ok := appendInt(digits[:0], id)
+			if !ok {
+				return s.rowKeysByText(ks, d, ids)
+			}
+			if seen != nil {
+				seen[id] = len(uniq)
+			}
+			slot[i] = len(uniq)
+			uniq = append(uniq, id)
+			buf = ks.appendRowDigits(buf, b)
+			ends = append(ends, len(buf))
+		}
+		all := string(buf)
+		start := 0
+		for _, end := range ends {
+			keys = append(keys, all[start:end])
+			start = end
+		}
+		return keys, slot, uniq
+	}
+	return s.rowKeysByText(ks, d, ids)
+}
+
+// rowKeysByText is rowKeys for ids of any kind.
+func (s *Schema[T, ID]) rowKeysByText(ks keyspace, d string, ids []ID) (keys []string, slot []int, uniq []ID) {
+	slot = make([]int, len(ids))
+	keys = make([]string, 0, len(ids))
+	uniq = make([]ID, 0, len(ids))
+	seen := make(map[string]int, len(ids))
+	for i, id := range ids {
+		k := s.rowKey(ks, d, id)
+		if j, ok := seen[k]; ok {
+			slot[i] = j
+			continue
+		}
+		seen[k] = len(keys)
+		slot[i] = len(keys)
+		keys, uniq = append(keys, k), append(uniq, id)
+	}
+	return keys, slot, uniq
+}
+
 // sameID reports whether the entity v, read under the key of id, is the
 // row of id: the one whose key text is id's.
 func (s *Schema[T, ID]) sameID(d string, v T, id ID) bool {
@@ -164,6 +228,14 @@ func (s *Schema[T, ID]) decode(data []byte) (v T, ok bool) {
 // entity's strings are substrings of data.
 func (s *Schema[T, ID]) decodeString(data string) (v T, ok bool) {
 	d := decoders.Get().(*Decoder)
+	v, ok = s.decodeWith(d, data)
+	*d = Decoder{}
+	decoders.Put(d)
+	return v, ok
+}
+
+// decodeWith is decodeString with the Decoder d, which it resets.
+func (s *Schema[T, ID]) decodeWith(d *Decoder, data string) (v T, ok bool) {
 	defer func() {
 		// Generated decoders do not panic on bad input; this guards
 		// hand-written Decode functions and JSON field types.
@@ -171,8 +243,6 @@ func (s *Schema[T, ID]) decodeString(data string) (v T, ok bool) {
 			var zero T
 			v, ok = zero, false
 		}
-		*d = Decoder{}
-		decoders.Put(d)
 	}()
 	d.reset(data)
 	v = s.Decode(d)
