@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -122,4 +123,70 @@ func TestGetManyAllocations(t *testing.T) {
 	// Per id: the key, the entity, its nickname and its tags; and a few
 	// for the call (the slices of keys, values and rows, the map of keys).
 	assert.LessOrEqual(t, got-raw, 4*n+15.0, "allocations beyond the raw pipeline")
+}
+
+// GetMany answers ids asked twice, missing ids and ids not cached yet in
+// the order asked, from one pipeline and one fill.
+func TestGetManyDuplicatesAndMisses(t *testing.T) {
+	e := newEnv(t)
+	a, _ := hitUser(t, e, 1, true)
+	b, err := e.client.User.Create().SetEmail("b@x.io").SetFirstName("B").SetLastName("B").Save(e.ctx)
+	require.NoError(t, err)
+	c, err := e.client.User.Create().SetEmail("c@x.io").SetFirstName("C").SetLastName("C").Save(e.ctx)
+	require.NoError(t, err)
+	// b and c were published by their creates: drop c's value so that it
+	// is read from the database.
+	keys, err := e.redis.Keys(e.ctx, e.rowPattern(c.ID))
+	require.NoError(t, err)
+	for _, k := range keys {
+		require.NoError(t, e.redis.Client.Del(e.ctx, k).Err())
+	}
+	const missing = 1 << 30
+	for round := range 2 {
+		got, err := e.client.User.Cached().GetMany(e.ctx, a.ID, b.ID, a.ID, missing, c.ID, b.ID, c.ID)
+		require.NoError(t, err)
+		var ids []int
+		for _, u := range got {
+			ids = append(ids, u.ID)
+			want, err := e.client.User.Get(e.ctx, u.ID)
+			require.NoError(t, err)
+			assert.Equal(t, want.Fields(), u.Fields(), "round %d", round)
+			// Bound to the client: edge queries work.
+			_, err = u.QueryPets().All(e.ctx)
+			require.NoError(t, err)
+		}
+		assert.Equal(t, []int{a.ID, b.ID, a.ID, c.ID, b.ID, c.ID}, ids, "round %d", round)
+	}
+	n := e.queries(func() {
+		_, err := e.client.User.Cached().GetMany(e.ctx, c.ID, a.ID, c.ID)
+		require.NoError(t, err)
+	})
+	assert.Zero(t, n, "c was filled by the first round")
+}
+
+// Cached().Get under every kind of context: values, a cancellable one, a
+// deadline sooner than the cache's timeout, one already cancelled.
+func TestGetContexts(t *testing.T) {
+	e := newEnv(t)
+	u, _ := hitUser(t, e, 1, false)
+	cancellable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	soon, cancelSoon := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelSoon()
+	for name, ctx := range map[string]context.Context{
+		"values":      context.WithValue(context.Background(), ctxKey{}, 1),
+		"cancellable": cancellable,
+		"deadline":    soon,
+		"todo":        context.TODO(),
+	} {
+		hits := e.cache.Stats().Hits
+		got, err := e.client.User.Cached().Get(ctx, u.ID)
+		require.NoError(t, err, name)
+		assert.Equal(t, u.Fields(), got.Fields(), name)
+		assert.Equal(t, hits+1, e.cache.Stats().Hits, name)
+	}
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	_, err := e.client.User.Cached().Get(done, u.ID)
+	assert.ErrorIs(t, err, context.Canceled, "a cancelled caller is not answered")
 }
