@@ -182,7 +182,7 @@ var colldocCacheSchema = &entcachemodel.Schema[*CollDoc, uuid.UUID]{
 		e.String(v.Kind)
 	},
 	Decode: func(d *entcachemodel.Decoder) *CollDoc {
-		v := &CollDoc{}
+		v := entcachemodel.Alloc[CollDoc](d)
 		id, err := colldocCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -402,7 +402,7 @@ var collnameCacheSchema = &entcachemodel.Schema[*CollName, int]{
 		e.String(v.Nick)
 	},
 	Decode: func(d *entcachemodel.Decoder) *CollName {
-		v := &CollName{}
+		v := entcachemodel.Alloc[CollName](d)
 		id, err := collnameCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -627,7 +627,7 @@ var colltagCacheSchema = &entcachemodel.Schema[*CollTag, string]{
 		e.String(v.Slug)
 	},
 	Decode: func(d *entcachemodel.Decoder) *CollTag {
-		v := &CollTag{}
+		v := entcachemodel.Alloc[CollTag](d)
 		id, err := colltagCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -867,7 +867,7 @@ var collwordCacheSchema = &entcachemodel.Schema[*CollWord, string]{
 		e.Int(int64(v.Rank))
 	},
 	Decode: func(d *entcachemodel.Decoder) *CollWord {
-		v := &CollWord{}
+		v := entcachemodel.Alloc[CollWord](d)
 		id, err := collwordCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1362,7 +1362,7 @@ var kindallCacheSchema = &entcachemodel.Schema[*KindAll, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *KindAll {
-		v := &KindAll{}
+		v := entcachemodel.Alloc[KindAll](d)
 		id, err := kindallCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1917,7 +1917,7 @@ var kindbareCacheSchema = &entcachemodel.Schema[*KindBare, int]{
 		e.String(v.Name)
 	},
 	Decode: func(d *entcachemodel.Decoder) *KindBare {
-		v := &KindBare{}
+		v := entcachemodel.Alloc[KindBare](d)
 		id, err := kindbareCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2179,7 +2179,7 @@ var kindoptCacheSchema = &entcachemodel.Schema[*KindOpt, int]{
 		e.Int(int64(v.Counter))
 	},
 	Decode: func(d *entcachemodel.Decoder) *KindOpt {
-		v := &KindOpt{}
+		v := entcachemodel.Alloc[KindOpt](d)
 		id, err := kindoptCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2524,7 +2524,7 @@ var linkbadgeCacheSchema = &entcachemodel.Schema[*LinkBadge, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkBadge {
-		v := &LinkBadge{}
+		v := entcachemodel.Alloc[LinkBadge](d)
 		id, err := linkbadgeCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2745,7 +2745,7 @@ var linkcatCacheSchema = &entcachemodel.Schema[*LinkCat, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkCat {
-		v := &LinkCat{}
+		v := entcachemodel.Alloc[LinkCat](d)
 		id, err := linkcatCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2963,7 +2963,7 @@ var linkdogCacheSchema = &entcachemodel.Schema[*LinkDog, int]{
 		e.Int(int64(v.OwnerID))
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkDog {
-		v := &LinkDog{}
+		v := entcachemodel.Alloc[LinkDog](d)
 		id, err := linkdogCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -3171,7 +3171,7 @@ var linkgroupCacheSchema = &entcachemodel.Schema[*LinkGroup, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkGroup {
-		v := &LinkGroup{}
+		v := entcachemodel.Alloc[LinkGroup](d)
 		id, err := linkgroupCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -3380,7 +3380,7 @@ var linkinfoCacheSchema = &entcachemodel.Schema[*LinkInfo, int]{
 		e.String(v.Name)
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkInfo {
-		v := &LinkInfo{}
+		v := entcachemodel.Alloc[LinkInfo](d)
 		id, err := linkinfoCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -3608,7 +3608,7 @@ var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkNode {
-		v := &LinkNode{}
+		v := entcachemodel.Alloc[LinkNode](d)
 		id, err := linknodeCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -3856,7 +3856,7 @@ var linktoyCacheSchema = &entcachemodel.Schema[*LinkToy, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkToy {
-		v := &LinkToy{}
+		v := entcachemodel.Alloc[LinkToy](d)
 		id, err := linktoyCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -4076,7 +4076,7 @@ var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Pet {
-		v := &Pet{}
+		v := entcachemodel.Alloc[Pet](d)
 		id, err := petCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -4298,7 +4298,7 @@ var semaccountCacheSchema = &entcachemodel.Schema[*SemAccount, int]{
 		e.Bool(v.Deleted)
 	},
 	Decode: func(d *entcachemodel.Decoder) *SemAccount {
-		v := &SemAccount{}
+		v := entcachemodel.Alloc[SemAccount](d)
 		id, err := semaccountCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -4519,7 +4519,7 @@ var semnoteCacheSchema = &entcachemodel.Schema[*SemNote, int]{
 		e.String(v.Text)
 	},
 	Decode: func(d *entcachemodel.Decoder) *SemNote {
-		v := &SemNote{}
+		v := entcachemodel.Alloc[SemNote](d)
 		id, err := semnoteCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -4761,7 +4761,7 @@ var userCacheSchema = &entcachemodel.Schema[*User, int]{
 		e.Bool(v.Active)
 	},
 	Decode: func(d *entcachemodel.Decoder) *User {
-		v := &User{}
+		v := entcachemodel.Alloc[User](d)
 		id, err := userCacheParseID(d.String())
 		if err != nil {
 			d.Fail()

@@ -189,6 +189,7 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	var missAt []int
 	var missTexts, missKeys []string
 	dec := decoders.Get().(*Decoder)
+	dec.batch = len(keys) // the entities come from one allocation
 	for j, id := range uniq {
 		if present[j] {
 			if v, ok := r.schema.decodeWith(dec, vals[j]); ok && r.schema.sameID(d, v, id) {

@@ -244,7 +244,7 @@ var accountCacheSchema = &entcachemodel.Schema[*Account, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Account {
-		v := &Account{}
+		v := entcachemodel.Alloc[Account](d)
 		id, err := accountCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -568,7 +568,7 @@ var cardCacheSchema = &entcachemodel.Schema[*Card, string]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Card {
-		v := &Card{}
+		v := entcachemodel.Alloc[Card](d)
 		id, err := cardCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -831,7 +831,7 @@ var commentCacheSchema = &entcachemodel.Schema[*Comment, uuid.UUID]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Comment {
-		v := &Comment{}
+		v := entcachemodel.Alloc[Comment](d)
 		id, err := commentCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1086,7 +1086,7 @@ var counterCacheSchema = &entcachemodel.Schema[*Counter, uint64]{
 		e.Int(int64(v.N))
 	},
 	Decode: func(d *entcachemodel.Decoder) *Counter {
-		v := &Counter{}
+		v := entcachemodel.Alloc[Counter](d)
 		id, err := counterCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1324,7 +1324,7 @@ var groupCacheSchema = &entcachemodel.Schema[*Group, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Group {
-		v := &Group{}
+		v := entcachemodel.Alloc[Group](d)
 		id, err := groupCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1605,7 +1605,7 @@ var postCacheSchema = &entcachemodel.Schema[*Post, int]{
 		e.Bool(v.Deleted)
 	},
 	Decode: func(d *entcachemodel.Decoder) *Post {
-		v := &Post{}
+		v := entcachemodel.Alloc[Post](d)
 		id, err := postCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1904,7 +1904,7 @@ var profileCacheSchema = &entcachemodel.Schema[*Profile, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Profile {
-		v := &Profile{}
+		v := entcachemodel.Alloc[Profile](d)
 		id, err := profileCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2426,7 +2426,7 @@ var scalarCacheSchema = &entcachemodel.Schema[*Scalar, int]{
 		e.Value(scalar.ValueScanner.Vs.Value(v.Vs))
 	},
 	Decode: func(d *entcachemodel.Decoder) *Scalar {
-		v := &Scalar{}
+		v := entcachemodel.Alloc[Scalar](d)
 		id, err := scalarCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2993,7 +2993,7 @@ var tagCacheSchema = &entcachemodel.Schema[*Tag, string]{
 		e.Int(int64(v.Weight))
 	},
 	Decode: func(d *entcachemodel.Decoder) *Tag {
-		v := &Tag{}
+		v := entcachemodel.Alloc[Tag](d)
 		id, err := tagCacheParseID(d.String())
 		if err != nil {
 			d.Fail()

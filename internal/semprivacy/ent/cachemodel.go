@@ -167,7 +167,7 @@ var semsecretCacheSchema = &entcachemodel.Schema[*SemSecret, int]{
 		e.Int(int64(v.Level))
 	},
 	Decode: func(d *entcachemodel.Decoder) *SemSecret {
-		v := &SemSecret{}
+		v := entcachemodel.Alloc[SemSecret](d)
 		id, err := semsecretCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
