@@ -14,9 +14,10 @@ import (
 )
 
 // The hit path's allocations, counted (testing.AllocsPerRun counts every
-// allocation of the process: on the embedded Redis, the server's too, so
-// the tests count the cache's own allocations as those beyond a raw GET of
-// the same keys, and the absolute figure on a real server).
+// allocation of the process: the tests count the cache's own as those
+// beyond a raw GET of the same keys, and the absolute figure on a single
+// server. The embedded Redis allocates in the process, unevenly: there
+// they only log the counts).
 
 // hitUser creates a user (with a nickname and tags when full, as the
 // benchmarks' users otherwise) and returns it cached, with the Redis key
@@ -79,6 +80,11 @@ func TestHitAllocations(t *testing.T) {
 			})
 			assert.Equal(t, hits+201, e.cache.Stats().Hits, "every read was a hit")
 			t.Logf("Cached().Get: %.0f allocations, a raw GET %.0f", got, raw)
+			if e.redis.Mini != nil {
+				// The embedded server allocates in this process too, and
+				// not the same for every command: no count to assert.
+				return
+			}
 			assert.LessOrEqual(t, got-raw, tc.own, "allocations beyond the raw GET")
 			if _, single := e.redis.Client.(*redis.Client); single && e.redis.Mini == nil && !tc.full {
 				// On a real server only the client allocates: the target,
@@ -121,6 +127,9 @@ func TestGetManyAllocations(t *testing.T) {
 		}
 	})
 	t.Logf("GetMany(%d): %.0f allocations, a raw pipeline %.0f", n, got, raw)
+	if e.redis.Mini != nil {
+		return // the embedded server's allocations count too
+	}
 	// Per id: the key, the entity, its nickname and its tags; and a few
 	// for the call (the slices of keys, values and rows, the map of keys).
 	assert.LessOrEqual(t, got-raw, 4*n+15.0, "allocations beyond the raw pipeline")
