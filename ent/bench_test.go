@@ -3,8 +3,14 @@ package ent_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/entcachemodel/entcachemodel/ent"
@@ -25,6 +31,8 @@ type benchEnv struct {
 	ctx    context.Context
 	drv    *testenv.Counter
 	client *ent.Client
+	// redis is the cache's Redis (nil without a cache).
+	redis *testenv.Redis
 	// seed is a client without cache model on the same pool: it inserts
 	// the rows quickly, without publishing them.
 	seed *ent.Client
@@ -40,10 +48,12 @@ func newBenchEnv(b *testing.B, cached bool) *benchEnv {
 	drv, err := db.Open()
 	require.NoError(b, err)
 	opts := []ent.Option{ent.Driver(drv)}
+	var rs *testenv.Redis
 	if cached {
 		r, err := testenv.OpenRedis()
 		require.NoError(b, err)
 		b.Cleanup(r.Close)
+		rs = r
 		if r.Mini == nil {
 			// A real server outlives the benchmark: drop its keys (the
 			// cleanups run last registered first, so before r.Close).
@@ -53,7 +63,7 @@ func newBenchEnv(b *testing.B, cached bool) *benchEnv {
 	}
 	client := ent.NewClient(opts...)
 	b.Cleanup(func() { client.Close() })
-	e := &benchEnv{b: b, ctx: context.Background(), drv: drv, client: client, seed: ent.NewClient(ent.Driver(drv))}
+	e := &benchEnv{b: b, ctx: context.Background(), drv: drv, client: client, redis: rs, seed: ent.NewClient(ent.Driver(drv))}
 	require.NoError(b, client.Schema.Create(e.ctx))
 	return e
 }
@@ -124,16 +134,75 @@ const (
 	benchAges  = benchUsers / 20 // 20 users per age
 )
 
+// rowKeys returns the Redis keys of the cached users ids, which must all
+// be cached: what a raw GET of the same value reads.
+func (e *benchEnv) rowKeys(ids []int) []string {
+	e.b.Helper()
+	keys, err := e.redis.Keys(e.ctx, "{"+entcachemodel.KeyPart(e.redis.Prefix)+":User:*:r:*}")
+	require.NoError(e.b, err)
+	byID := make(map[int]string, len(keys))
+	for _, k := range keys {
+		if strings.HasSuffix(k, ":lk") {
+			continue
+		}
+		i := strings.LastIndex(k, ":r:r")
+		id, err := strconv.Atoi(strings.TrimSuffix(k[i+len(":r:r"):], "}"))
+		require.NoError(e.b, err, k)
+		byID[id] = k
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
+		require.NotEmpty(e.b, out[i], "user %d is not cached", id)
+	}
+	return out
+}
+
+// rawGet reads a key as a plain go-redis client would.
+func (e *benchEnv) rawGet(key string) error {
+	_, err := e.redis.Client.Get(e.ctx, key).Bytes()
+	return err
+}
+
+// rawPipeline reads keys in one pipeline of GETs, as a plain go-redis
+// client would.
+func (e *benchEnv) rawPipeline(keys []string) error {
+	pipe := e.redis.Client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(e.ctx, k)
+	}
+	if _, err := pipe.Exec(e.ctx); err != nil {
+		return err
+	}
+	for _, c := range cmds {
+		if _, err := c.Bytes(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func BenchmarkGet(b *testing.B) {
 	read := map[string]func(e *benchEnv, id int) (*ent.User, error){
 		"cached":   func(e *benchEnv, id int) (*ent.User, error) { return e.client.User.Cached().Get(e.ctx, id) },
 		"database": func(e *benchEnv, id int) (*ent.User, error) { return e.client.User.Get(e.ctx, id) },
 	}
-	for _, name := range []string{"cached", "database"} {
+	for _, name := range []string{"cached", "database", "raw-get"} {
 		b.Run(name, func(b *testing.B) {
 			e := newBenchEnv(b, true)
 			ids := e.createUsers(benchUsers, benchAges)
-			for _, id := range ids { // warm every key, as a steady state would
+			e.warmRows(ids) // warm every key, as a steady state would
+			if name == "raw-get" {
+				keys := e.rowKeys(ids)
+				e.loop(func(i int) {
+					if err := e.rawGet(keys[i%len(keys)]); err != nil {
+						b.Fatalf("get %s: %v", keys[i%len(keys)], err)
+					}
+				})
+				return
+			}
+			for _, id := range ids {
 				_, err := read[name](e, id)
 				require.NoError(b, err)
 			}
@@ -188,11 +257,22 @@ func BenchmarkGetMany100(b *testing.B) {
 			return e.client.User.Query().Where(user.IDIn(ids...)).All(e.ctx)
 		},
 	}
-	for _, name := range []string{"cached", "database"} {
+	for _, name := range []string{"cached", "database", "raw-pipeline"} {
 		b.Run(name, func(b *testing.B) {
 			e := newBenchEnv(b, true)
 			ids := e.createUsers(benchUsers, benchAges)
 			batches := len(ids) / batch
+			if name == "raw-pipeline" {
+				e.warmRows(ids)
+				keys := e.rowKeys(ids)
+				e.loop(func(i int) {
+					start := (i % batches) * batch
+					if err := e.rawPipeline(keys[start : start+batch]); err != nil {
+						b.Fatalf("pipeline at %d: %v", start, err)
+					}
+				})
+				return
+			}
 			for i := range batches { // warm
 				_, err := read[name](e, ids[i*batch:(i+1)*batch])
 				require.NoError(b, err)
@@ -275,4 +355,117 @@ func BenchmarkCreate(b *testing.B) {
 			})
 		})
 	}
+}
+
+// The paired benchmarks compare a cached read with the raw Redis commands
+// that read the same keys, on one database, one Redis and one set of keys,
+// in alternating short rounds (the order flipped every round), so that the
+// noise of a shared machine falls on both sides alike. They report each
+// side's time per operation (for several goroutines: wall time over all
+// operations, the inverse of throughput), their ratio, and the median of
+// the rounds' ratios, which a burst of load on the machine moves least.
+// bench/run prints them.
+
+// pairRound is how many operations each goroutine runs per side and round.
+const pairRound = 20
+
+// pair runs sides[0] and sides[1] in alternating rounds of pairRound
+// operations on each of goroutines goroutines, and reports their times.
+// An operation is given a number that runs through the keys.
+func (e *benchEnv) pair(goroutines int, sides [2]func(i int) error) {
+	e.b.Helper()
+	var total [2]time.Duration
+	var ops [2]int
+	var ratios []float64 // of each round: a burst of load on the machine falls on both its sides
+	var failed sync.Once
+	fail := func(err error) { failed.Do(func() { e.b.Error(err) }) }
+	round := 0
+	for e.b.Loop() {
+		var took [2]time.Duration
+		for k := range 2 {
+			side := (k + round) % 2
+			start := time.Now()
+			if goroutines == 1 {
+				for j := range pairRound {
+					if err := sides[side](round*pairRound + j); err != nil {
+						fail(err)
+					}
+				}
+			} else {
+				var wg sync.WaitGroup
+				for g := range goroutines {
+					wg.Go(func() {
+						for j := range pairRound {
+							if err := sides[side]((round*goroutines+g)*pairRound + j); err != nil {
+								fail(err)
+							}
+						}
+					})
+				}
+				wg.Wait()
+			}
+			took[side] = time.Since(start)
+			total[side] += took[side]
+			ops[side] += pairRound * goroutines
+		}
+		ratios = append(ratios, float64(took[0])/float64(took[1]))
+		round++
+	}
+	slices.Sort(ratios)
+	ns := func(side int) float64 { return float64(total[side].Nanoseconds()) / float64(ops[side]) }
+	e.b.ReportMetric(0, "ns/op") // an iteration is a round: its time says nothing
+	e.b.ReportMetric(ns(0), "cached-ns/op")
+	e.b.ReportMetric(ns(1), "raw-ns/op")
+	e.b.ReportMetric(ns(0)/ns(1), "time-ratio")
+	e.b.ReportMetric(ratios[len(ratios)/2], "median-ratio")
+}
+
+// BenchmarkPairedGet compares Cached().Get with a raw GET of the same key,
+// from 1 to 64 goroutines.
+func BenchmarkPairedGet(b *testing.B) {
+	e := newBenchEnv(b, true)
+	ids := e.createUsers(benchUsers, benchAges)
+	e.warmRows(ids)
+	keys := e.rowKeys(ids)
+	for _, goroutines := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("goroutines-%d", goroutines), func(b *testing.B) {
+			e.b = b
+			e.pair(goroutines, [2]func(int) error{
+				func(i int) error {
+					id := ids[i%len(ids)]
+					u, err := e.client.User.Cached().Get(e.ctx, id)
+					if err == nil && u.ID != id {
+						err = fmt.Errorf("get %d: got user %d", id, u.ID)
+					}
+					return err
+				},
+				func(i int) error { return e.rawGet(keys[i%len(keys)]) },
+			})
+		})
+	}
+}
+
+// BenchmarkPairedGetMany100 compares GetMany of 100 ids with one raw
+// pipeline of 100 GETs of the same keys.
+func BenchmarkPairedGetMany100(b *testing.B) {
+	const batch = 100
+	e := newBenchEnv(b, true)
+	ids := e.createUsers(benchUsers, benchAges)
+	e.warmRows(ids)
+	keys := e.rowKeys(ids)
+	batches := len(ids) / batch
+	e.pair(1, [2]func(int) error{
+		func(i int) error {
+			start := (i % batches) * batch
+			us, err := e.client.User.Cached().GetMany(e.ctx, ids[start:start+batch]...)
+			if err == nil && len(us) != batch {
+				err = fmt.Errorf("get many at %d: %d users", start, len(us))
+			}
+			return err
+		},
+		func(i int) error {
+			start := (i % batches) * batch
+			return e.rawPipeline(keys[start : start+batch])
+		},
+	})
 }

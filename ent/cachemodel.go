@@ -170,7 +170,7 @@ func colldocCacheParseID(s string) (uuid.UUID, error) {
 // colldocCacheSchema describes CollDoc to the cache.
 var colldocCacheSchema = &entcachemodel.Schema[*CollDoc, uuid.UUID]{
 	Type:       "CollDoc",
-	Hash:       "89eefaf4ff3c",
+	Hash:       "0bcd99a7aee6",
 	ID:         func(v *CollDoc) uuid.UUID { return v.ID },
 	FormatID:   colldocCacheFormatID,
 	ParseID:    colldocCacheParseID,
@@ -182,7 +182,7 @@ var colldocCacheSchema = &entcachemodel.Schema[*CollDoc, uuid.UUID]{
 		e.String(v.Kind)
 	},
 	Decode: func(d *entcachemodel.Decoder) *CollDoc {
-		v := &CollDoc{}
+		v := entcachemodel.Alloc[CollDoc](d)
 		id, err := colldocCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -312,12 +312,18 @@ type CollDocCache struct {
 
 func (c *CollDocCache) reader() entcachemodel.Reader[*CollDoc, uuid.UUID] {
 	cfg := c.client.config
-	return colldocCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []uuid.UUID) ([]*CollDoc, error) {
-			return c.client.cacheQuery().Where(colldoc.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *CollDoc) { v.config = cfg },
-	)
+	return colldocCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, colldocCacheLoad, colldocCacheAttach)
+}
+
+// colldocCacheLoad reads CollDoc rows by id, as stored, through client (a
+// *CollDocClient): the reads of the cache.
+func colldocCacheLoad(ctx context.Context, client any, ids []uuid.UUID) ([]*CollDoc, error) {
+	return client.(*CollDocClient).cacheQuery().Where(colldoc.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// colldocCacheAttach binds a cached CollDoc to client (a *CollDocClient).
+func colldocCacheAttach(client any, v *CollDoc) {
+	v.config = client.(*CollDocClient).config
 }
 
 func (c *CollDocCache) lookup(index *entcachemodel.Index[*CollDoc], key string, ps ...predicate.CollDoc) entcachemodel.Lookup[*CollDoc, uuid.UUID] {
@@ -456,7 +462,7 @@ func collnameCacheParseID(s string) (int, error) {
 // collnameCacheSchema describes CollName to the cache.
 var collnameCacheSchema = &entcachemodel.Schema[*CollName, int]{
 	Type:           "CollName",
-	Hash:           "cf8b52ee09f9",
+	Hash:           "abeb2f5bc0aa",
 	ID:             func(v *CollName) int { return v.ID },
 	FormatID:       collnameCacheFormatID,
 	ParseID:        collnameCacheParseID,
@@ -470,7 +476,7 @@ var collnameCacheSchema = &entcachemodel.Schema[*CollName, int]{
 		e.String(v.Nick)
 	},
 	Decode: func(d *entcachemodel.Decoder) *CollName {
-		v := &CollName{}
+		v := entcachemodel.Alloc[CollName](d)
 		id, err := collnameCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -601,12 +607,18 @@ type CollNameCache struct {
 
 func (c *CollNameCache) reader() entcachemodel.Reader[*CollName, int] {
 	cfg := c.client.config
-	return collnameCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*CollName, error) {
-			return c.client.cacheQuery().Where(collname.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *CollName) { v.config = cfg },
-	)
+	return collnameCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, collnameCacheLoad, collnameCacheAttach)
+}
+
+// collnameCacheLoad reads CollName rows by id, as stored, through client (a
+// *CollNameClient): the reads of the cache.
+func collnameCacheLoad(ctx context.Context, client any, ids []int) ([]*CollName, error) {
+	return client.(*CollNameClient).cacheQuery().Where(collname.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// collnameCacheAttach binds a cached CollName to client (a *CollNameClient).
+func collnameCacheAttach(client any, v *CollName) {
+	v.config = client.(*CollNameClient).config
 }
 
 func (c *CollNameCache) lookup(index *entcachemodel.Index[*CollName], key string, ps ...predicate.CollName) entcachemodel.Lookup[*CollName, int] {
@@ -750,7 +762,7 @@ func colltagCacheParseID(s string) (string, error) {
 // colltagCacheSchema describes CollTag to the cache.
 var colltagCacheSchema = &entcachemodel.Schema[*CollTag, string]{
 	Type:       "CollTag",
-	Hash:       "98d8b59340b3",
+	Hash:       "17a131a09d19",
 	ID:         func(v *CollTag) string { return v.ID },
 	FormatID:   colltagCacheFormatID,
 	ParseID:    colltagCacheParseID,
@@ -763,7 +775,7 @@ var colltagCacheSchema = &entcachemodel.Schema[*CollTag, string]{
 		e.String(v.Slug)
 	},
 	Decode: func(d *entcachemodel.Decoder) *CollTag {
-		v := &CollTag{}
+		v := entcachemodel.Alloc[CollTag](d)
 		id, err := colltagCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -897,12 +909,18 @@ type CollTagCache struct {
 
 func (c *CollTagCache) reader() entcachemodel.Reader[*CollTag, string] {
 	cfg := c.client.config
-	return colltagCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []string) ([]*CollTag, error) {
-			return c.client.cacheQuery().Where(colltag.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *CollTag) { v.config = cfg },
-	)
+	return colltagCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, colltagCacheLoad, colltagCacheAttach)
+}
+
+// colltagCacheLoad reads CollTag rows by id, as stored, through client (a
+// *CollTagClient): the reads of the cache.
+func colltagCacheLoad(ctx context.Context, client any, ids []string) ([]*CollTag, error) {
+	return client.(*CollTagClient).cacheQuery().Where(colltag.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// colltagCacheAttach binds a cached CollTag to client (a *CollTagClient).
+func colltagCacheAttach(client any, v *CollTag) {
+	v.config = client.(*CollTagClient).config
 }
 
 func (c *CollTagCache) lookup(index *entcachemodel.Index[*CollTag], key string, ps ...predicate.CollTag) entcachemodel.Lookup[*CollTag, string] {
@@ -1056,7 +1074,7 @@ func collwordCacheParseID(s string) (string, error) {
 // collwordCacheSchema describes CollWord to the cache.
 var collwordCacheSchema = &entcachemodel.Schema[*CollWord, string]{
 	Type:           "CollWord",
-	Hash:           "605b3803c6db",
+	Hash:           "93f55953d8ca",
 	ID:             func(v *CollWord) string { return v.ID },
 	FormatID:       collwordCacheFormatID,
 	ParseID:        collwordCacheParseID,
@@ -1071,7 +1089,7 @@ var collwordCacheSchema = &entcachemodel.Schema[*CollWord, string]{
 		e.Int(int64(v.Rank))
 	},
 	Decode: func(d *entcachemodel.Decoder) *CollWord {
-		v := &CollWord{}
+		v := entcachemodel.Alloc[CollWord](d)
 		id, err := collwordCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1215,12 +1233,18 @@ type CollWordCache struct {
 
 func (c *CollWordCache) reader() entcachemodel.Reader[*CollWord, string] {
 	cfg := c.client.config
-	return collwordCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []string) ([]*CollWord, error) {
-			return c.client.cacheQuery().Where(collword.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *CollWord) { v.config = cfg },
-	)
+	return collwordCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, collwordCacheLoad, collwordCacheAttach)
+}
+
+// collwordCacheLoad reads CollWord rows by id, as stored, through client (a
+// *CollWordClient): the reads of the cache.
+func collwordCacheLoad(ctx context.Context, client any, ids []string) ([]*CollWord, error) {
+	return client.(*CollWordClient).cacheQuery().Where(collword.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// collwordCacheAttach binds a cached CollWord to client (a *CollWordClient).
+func collwordCacheAttach(client any, v *CollWord) {
+	v.config = client.(*CollWordClient).config
 }
 
 func (c *CollWordCache) lookup(index *entcachemodel.Index[*CollWord], key string, ps ...predicate.CollWord) entcachemodel.Lookup[*CollWord, string] {
@@ -1571,7 +1595,7 @@ func kindallCacheParseID(s string) (int, error) {
 // kindallCacheSchema describes KindAll to the cache.
 var kindallCacheSchema = &entcachemodel.Schema[*KindAll, int]{
 	Type:       "KindAll",
-	Hash:       entcachemodel.ShapedHash("222b7554646b", reflect.TypeFor[kindtype.Meta](), reflect.TypeFor[[]string]()),
+	Hash:       entcachemodel.ShapedHash("ec17a13b8bb1", reflect.TypeFor[kindtype.Meta](), reflect.TypeFor[[]string]()),
 	ID:         func(v *KindAll) int { return v.ID },
 	FormatID:   kindallCacheFormatID,
 	ParseID:    kindallCacheParseID,
@@ -1614,8 +1638,8 @@ var kindallCacheSchema = &entcachemodel.Schema[*KindAll, int]{
 		if v.FTime != nil {
 			e.Time(*v.FTime)
 		}
-		e.JSON(v.FJSON)
-		e.JSON(v.FStrings)
+		e.JSONField(&v.FJSON)
+		e.JSONField(&v.FStrings)
 		e.String(string(v.FEnum))
 		e.String(string(v.FColor))
 		e.Binary(v.FUUID)
@@ -1639,7 +1663,7 @@ var kindallCacheSchema = &entcachemodel.Schema[*KindAll, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *KindAll {
-		v := &KindAll{}
+		v := entcachemodel.Alloc[KindAll](d)
 		id, err := kindallCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1999,12 +2023,18 @@ type KindAllCache struct {
 
 func (c *KindAllCache) reader() entcachemodel.Reader[*KindAll, int] {
 	cfg := c.client.config
-	return kindallCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*KindAll, error) {
-			return c.client.cacheQuery().Where(kindall.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *KindAll) { v.config = cfg },
-	)
+	return kindallCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, kindallCacheLoad, kindallCacheAttach)
+}
+
+// kindallCacheLoad reads KindAll rows by id, as stored, through client (a
+// *KindAllClient): the reads of the cache.
+func kindallCacheLoad(ctx context.Context, client any, ids []int) ([]*KindAll, error) {
+	return client.(*KindAllClient).cacheQuery().Where(kindall.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// kindallCacheAttach binds a cached KindAll to client (a *KindAllClient).
+func kindallCacheAttach(client any, v *KindAll) {
+	v.config = client.(*KindAllClient).config
 }
 
 func (c *KindAllCache) lookup(index *entcachemodel.Index[*KindAll], key string, ps ...predicate.KindAll) entcachemodel.Lookup[*KindAll, int] {
@@ -2336,7 +2366,7 @@ func kindbareCacheParseID(s string) (int, error) {
 // kindbareCacheSchema describes KindBare to the cache.
 var kindbareCacheSchema = &entcachemodel.Schema[*KindBare, int]{
 	Type:      "KindBare",
-	Hash:      "71271e3b7b3b",
+	Hash:      "5b696f392a39",
 	ID:        func(v *KindBare) int { return v.ID },
 	FormatID:  kindbareCacheFormatID,
 	ParseID:   kindbareCacheParseID,
@@ -2347,7 +2377,7 @@ var kindbareCacheSchema = &entcachemodel.Schema[*KindBare, int]{
 		e.String(v.Name)
 	},
 	Decode: func(d *entcachemodel.Decoder) *KindBare {
-		v := &KindBare{}
+		v := entcachemodel.Alloc[KindBare](d)
 		id, err := kindbareCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2447,12 +2477,18 @@ type KindBareCache struct {
 
 func (c *KindBareCache) reader() entcachemodel.Reader[*KindBare, int] {
 	cfg := c.client.config
-	return kindbareCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*KindBare, error) {
-			return c.client.cacheQuery().Where(kindbare.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *KindBare) { v.config = cfg },
-	)
+	return kindbareCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, kindbareCacheLoad, kindbareCacheAttach)
+}
+
+// kindbareCacheLoad reads KindBare rows by id, as stored, through client (a
+// *KindBareClient): the reads of the cache.
+func kindbareCacheLoad(ctx context.Context, client any, ids []int) ([]*KindBare, error) {
+	return client.(*KindBareClient).cacheQuery().Where(kindbare.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// kindbareCacheAttach binds a cached KindBare to client (a *KindBareClient).
+func kindbareCacheAttach(client any, v *KindBare) {
+	v.config = client.(*KindBareClient).config
 }
 
 func (c *KindBareCache) lookup(index *entcachemodel.Index[*KindBare], key string, ps ...predicate.KindBare) entcachemodel.Lookup[*KindBare, int] {
@@ -2643,7 +2679,7 @@ func kindoptCacheParseID(s string) (int, error) {
 // kindoptCacheSchema describes KindOpt to the cache.
 var kindoptCacheSchema = &entcachemodel.Schema[*KindOpt, int]{
 	Type:       "KindOpt",
-	Hash:       "43466fceeb0d",
+	Hash:       "2cb8d5712e8a",
 	ID:         func(v *KindOpt) int { return v.ID },
 	FormatID:   kindoptCacheFormatID,
 	ParseID:    kindoptCacheParseID,
@@ -2663,7 +2699,7 @@ var kindoptCacheSchema = &entcachemodel.Schema[*KindOpt, int]{
 		e.Int(int64(v.Counter))
 	},
 	Decode: func(d *entcachemodel.Decoder) *KindOpt {
-		v := &KindOpt{}
+		v := entcachemodel.Alloc[KindOpt](d)
 		id, err := kindoptCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2859,12 +2895,18 @@ type KindOptCache struct {
 
 func (c *KindOptCache) reader() entcachemodel.Reader[*KindOpt, int] {
 	cfg := c.client.config
-	return kindoptCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*KindOpt, error) {
-			return c.client.cacheQuery().Where(kindopt.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *KindOpt) { v.config = cfg },
-	)
+	return kindoptCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, kindoptCacheLoad, kindoptCacheAttach)
+}
+
+// kindoptCacheLoad reads KindOpt rows by id, as stored, through client (a
+// *KindOptClient): the reads of the cache.
+func kindoptCacheLoad(ctx context.Context, client any, ids []int) ([]*KindOpt, error) {
+	return client.(*KindOptClient).cacheQuery().Where(kindopt.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// kindoptCacheAttach binds a cached KindOpt to client (a *KindOptClient).
+func kindoptCacheAttach(client any, v *KindOpt) {
+	v.config = client.(*KindOptClient).config
 }
 
 func (c *KindOptCache) lookup(index *entcachemodel.Index[*KindOpt], key string, ps ...predicate.KindOpt) entcachemodel.Lookup[*KindOpt, int] {
@@ -3080,7 +3122,7 @@ func linkbadgeCacheParseID(s string) (int, error) {
 // linkbadgeCacheSchema describes LinkBadge to the cache.
 var linkbadgeCacheSchema = &entcachemodel.Schema[*LinkBadge, int]{
 	Type:       "LinkBadge",
-	Hash:       "06e9befa392b",
+	Hash:       "8f2915594b3a",
 	ID:         func(v *LinkBadge) int { return v.ID },
 	FormatID:   linkbadgeCacheFormatID,
 	ParseID:    linkbadgeCacheParseID,
@@ -3096,7 +3138,7 @@ var linkbadgeCacheSchema = &entcachemodel.Schema[*LinkBadge, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkBadge {
-		v := &LinkBadge{}
+		v := entcachemodel.Alloc[LinkBadge](d)
 		id, err := linkbadgeCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -3222,12 +3264,18 @@ type LinkBadgeCache struct {
 
 func (c *LinkBadgeCache) reader() entcachemodel.Reader[*LinkBadge, int] {
 	cfg := c.client.config
-	return linkbadgeCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*LinkBadge, error) {
-			return c.client.cacheQuery().Where(linkbadge.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *LinkBadge) { v.config = cfg },
-	)
+	return linkbadgeCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, linkbadgeCacheLoad, linkbadgeCacheAttach)
+}
+
+// linkbadgeCacheLoad reads LinkBadge rows by id, as stored, through client (a
+// *LinkBadgeClient): the reads of the cache.
+func linkbadgeCacheLoad(ctx context.Context, client any, ids []int) ([]*LinkBadge, error) {
+	return client.(*LinkBadgeClient).cacheQuery().Where(linkbadge.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// linkbadgeCacheAttach binds a cached LinkBadge to client (a *LinkBadgeClient).
+func linkbadgeCacheAttach(client any, v *LinkBadge) {
+	v.config = client.(*LinkBadgeClient).config
 }
 
 func (c *LinkBadgeCache) lookup(index *entcachemodel.Index[*LinkBadge], key string, ps ...predicate.LinkBadge) entcachemodel.Lookup[*LinkBadge, int] {
@@ -3369,7 +3417,7 @@ func linkcatCacheParseID(s string) (int, error) {
 // linkcatCacheSchema describes LinkCat to the cache.
 var linkcatCacheSchema = &entcachemodel.Schema[*LinkCat, int]{
 	Type:       "LinkCat",
-	Hash:       "243d62a89fa7",
+	Hash:       "fc6f0d940654",
 	ID:         func(v *LinkCat) int { return v.ID },
 	FormatID:   linkcatCacheFormatID,
 	ParseID:    linkcatCacheParseID,
@@ -3385,7 +3433,7 @@ var linkcatCacheSchema = &entcachemodel.Schema[*LinkCat, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkCat {
-		v := &LinkCat{}
+		v := entcachemodel.Alloc[LinkCat](d)
 		id, err := linkcatCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -3519,12 +3567,18 @@ type LinkCatCache struct {
 
 func (c *LinkCatCache) reader() entcachemodel.Reader[*LinkCat, int] {
 	cfg := c.client.config
-	return linkcatCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*LinkCat, error) {
-			return c.client.cacheQuery().Where(linkcat.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *LinkCat) { v.config = cfg },
-	)
+	return linkcatCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, linkcatCacheLoad, linkcatCacheAttach)
+}
+
+// linkcatCacheLoad reads LinkCat rows by id, as stored, through client (a
+// *LinkCatClient): the reads of the cache.
+func linkcatCacheLoad(ctx context.Context, client any, ids []int) ([]*LinkCat, error) {
+	return client.(*LinkCatClient).cacheQuery().Where(linkcat.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// linkcatCacheAttach binds a cached LinkCat to client (a *LinkCatClient).
+func linkcatCacheAttach(client any, v *LinkCat) {
+	v.config = client.(*LinkCatClient).config
 }
 
 func (c *LinkCatCache) lookup(index *entcachemodel.Index[*LinkCat], key string, ps ...predicate.LinkCat) entcachemodel.Lookup[*LinkCat, int] {
@@ -3663,7 +3717,7 @@ func linkdogCacheParseID(s string) (int, error) {
 // linkdogCacheSchema describes LinkDog to the cache.
 var linkdogCacheSchema = &entcachemodel.Schema[*LinkDog, int]{
 	Type:       "LinkDog",
-	Hash:       "eaffd3e09f98",
+	Hash:       "438fa0834902",
 	ID:         func(v *LinkDog) int { return v.ID },
 	FormatID:   linkdogCacheFormatID,
 	ParseID:    linkdogCacheParseID,
@@ -3676,7 +3730,7 @@ var linkdogCacheSchema = &entcachemodel.Schema[*LinkDog, int]{
 		e.Int(int64(v.OwnerID))
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkDog {
-		v := &LinkDog{}
+		v := entcachemodel.Alloc[LinkDog](d)
 		id, err := linkdogCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -3798,12 +3852,18 @@ type LinkDogCache struct {
 
 func (c *LinkDogCache) reader() entcachemodel.Reader[*LinkDog, int] {
 	cfg := c.client.config
-	return linkdogCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*LinkDog, error) {
-			return c.client.cacheQuery().Where(linkdog.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *LinkDog) { v.config = cfg },
-	)
+	return linkdogCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, linkdogCacheLoad, linkdogCacheAttach)
+}
+
+// linkdogCacheLoad reads LinkDog rows by id, as stored, through client (a
+// *LinkDogClient): the reads of the cache.
+func linkdogCacheLoad(ctx context.Context, client any, ids []int) ([]*LinkDog, error) {
+	return client.(*LinkDogClient).cacheQuery().Where(linkdog.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// linkdogCacheAttach binds a cached LinkDog to client (a *LinkDogClient).
+func linkdogCacheAttach(client any, v *LinkDog) {
+	v.config = client.(*LinkDogClient).config
 }
 
 func (c *LinkDogCache) lookup(index *entcachemodel.Index[*LinkDog], key string, ps ...predicate.LinkDog) entcachemodel.Lookup[*LinkDog, int] {
@@ -3932,7 +3992,7 @@ func linkgroupCacheParseID(s string) (int, error) {
 // linkgroupCacheSchema describes LinkGroup to the cache.
 var linkgroupCacheSchema = &entcachemodel.Schema[*LinkGroup, int]{
 	Type:       "LinkGroup",
-	Hash:       "5140444fea94",
+	Hash:       "c6269ef13edd",
 	ID:         func(v *LinkGroup) int { return v.ID },
 	FormatID:   linkgroupCacheFormatID,
 	ParseID:    linkgroupCacheParseID,
@@ -3952,7 +4012,7 @@ var linkgroupCacheSchema = &entcachemodel.Schema[*LinkGroup, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkGroup {
-		v := &LinkGroup{}
+		v := entcachemodel.Alloc[LinkGroup](d)
 		id, err := linkgroupCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -4083,12 +4143,18 @@ type LinkGroupCache struct {
 
 func (c *LinkGroupCache) reader() entcachemodel.Reader[*LinkGroup, int] {
 	cfg := c.client.config
-	return linkgroupCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*LinkGroup, error) {
-			return c.client.cacheQuery().Where(linkgroup.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *LinkGroup) { v.config = cfg },
-	)
+	return linkgroupCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, linkgroupCacheLoad, linkgroupCacheAttach)
+}
+
+// linkgroupCacheLoad reads LinkGroup rows by id, as stored, through client (a
+// *LinkGroupClient): the reads of the cache.
+func linkgroupCacheLoad(ctx context.Context, client any, ids []int) ([]*LinkGroup, error) {
+	return client.(*LinkGroupClient).cacheQuery().Where(linkgroup.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// linkgroupCacheAttach binds a cached LinkGroup to client (a *LinkGroupClient).
+func linkgroupCacheAttach(client any, v *LinkGroup) {
+	v.config = client.(*LinkGroupClient).config
 }
 
 func (c *LinkGroupCache) lookup(index *entcachemodel.Index[*LinkGroup], key string, ps ...predicate.LinkGroup) entcachemodel.Lookup[*LinkGroup, int] {
@@ -4217,7 +4283,7 @@ func linkinfoCacheParseID(s string) (int, error) {
 // linkinfoCacheSchema describes LinkInfo to the cache.
 var linkinfoCacheSchema = &entcachemodel.Schema[*LinkInfo, int]{
 	Type:       "LinkInfo",
-	Hash:       "18d20d87d882",
+	Hash:       "cc10ceea8f4a",
 	ID:         func(v *LinkInfo) int { return v.ID },
 	FormatID:   linkinfoCacheFormatID,
 	ParseID:    linkinfoCacheParseID,
@@ -4229,7 +4295,7 @@ var linkinfoCacheSchema = &entcachemodel.Schema[*LinkInfo, int]{
 		e.String(v.Name)
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkInfo {
-		v := &LinkInfo{}
+		v := entcachemodel.Alloc[LinkInfo](d)
 		id, err := linkinfoCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -4346,12 +4412,18 @@ type LinkInfoCache struct {
 
 func (c *LinkInfoCache) reader() entcachemodel.Reader[*LinkInfo, int] {
 	cfg := c.client.config
-	return linkinfoCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*LinkInfo, error) {
-			return c.client.cacheQuery().Where(linkinfo.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *LinkInfo) { v.config = cfg },
-	)
+	return linkinfoCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, linkinfoCacheLoad, linkinfoCacheAttach)
+}
+
+// linkinfoCacheLoad reads LinkInfo rows by id, as stored, through client (a
+// *LinkInfoClient): the reads of the cache.
+func linkinfoCacheLoad(ctx context.Context, client any, ids []int) ([]*LinkInfo, error) {
+	return client.(*LinkInfoClient).cacheQuery().Where(linkinfo.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// linkinfoCacheAttach binds a cached LinkInfo to client (a *LinkInfoClient).
+func linkinfoCacheAttach(client any, v *LinkInfo) {
+	v.config = client.(*LinkInfoClient).config
 }
 
 func (c *LinkInfoCache) lookup(index *entcachemodel.Index[*LinkInfo], key string, ps ...predicate.LinkInfo) entcachemodel.Lookup[*LinkInfo, int] {
@@ -4493,7 +4565,7 @@ func linknodeCacheParseID(s string) (int, error) {
 // linknodeCacheSchema describes LinkNode to the cache.
 var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 	Type:       "LinkNode",
-	Hash:       "5739249d7cbe",
+	Hash:       "df4f879d00e1",
 	ID:         func(v *LinkNode) int { return v.ID },
 	FormatID:   linknodeCacheFormatID,
 	ParseID:    linknodeCacheParseID,
@@ -4525,7 +4597,7 @@ var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkNode {
-		v := &LinkNode{}
+		v := entcachemodel.Alloc[LinkNode](d)
 		id, err := linknodeCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -4680,12 +4752,18 @@ type LinkNodeCache struct {
 
 func (c *LinkNodeCache) reader() entcachemodel.Reader[*LinkNode, int] {
 	cfg := c.client.config
-	return linknodeCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*LinkNode, error) {
-			return c.client.cacheQuery().Where(linknode.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *LinkNode) { v.config = cfg },
-	)
+	return linknodeCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, linknodeCacheLoad, linknodeCacheAttach)
+}
+
+// linknodeCacheLoad reads LinkNode rows by id, as stored, through client (a
+// *LinkNodeClient): the reads of the cache.
+func linknodeCacheLoad(ctx context.Context, client any, ids []int) ([]*LinkNode, error) {
+	return client.(*LinkNodeClient).cacheQuery().Where(linknode.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// linknodeCacheAttach binds a cached LinkNode to client (a *LinkNodeClient).
+func linknodeCacheAttach(client any, v *LinkNode) {
+	v.config = client.(*LinkNodeClient).config
 }
 
 func (c *LinkNodeCache) lookup(index *entcachemodel.Index[*LinkNode], key string, ps ...predicate.LinkNode) entcachemodel.Lookup[*LinkNode, int] {
@@ -4827,7 +4905,7 @@ func linktoyCacheParseID(s string) (int, error) {
 // linktoyCacheSchema describes LinkToy to the cache.
 var linktoyCacheSchema = &entcachemodel.Schema[*LinkToy, int]{
 	Type:      "LinkToy",
-	Hash:      "4d0c7ed6f66e",
+	Hash:      "0a526d8b297f",
 	ID:        func(v *LinkToy) int { return v.ID },
 	FormatID:  linktoyCacheFormatID,
 	ParseID:   linktoyCacheParseID,
@@ -4846,7 +4924,7 @@ var linktoyCacheSchema = &entcachemodel.Schema[*LinkToy, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *LinkToy {
-		v := &LinkToy{}
+		v := entcachemodel.Alloc[LinkToy](d)
 		id, err := linktoyCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -4980,12 +5058,18 @@ type LinkToyCache struct {
 
 func (c *LinkToyCache) reader() entcachemodel.Reader[*LinkToy, int] {
 	cfg := c.client.config
-	return linktoyCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*LinkToy, error) {
-			return c.client.cacheQuery().Where(linktoy.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *LinkToy) { v.config = cfg },
-	)
+	return linktoyCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, linktoyCacheLoad, linktoyCacheAttach)
+}
+
+// linktoyCacheLoad reads LinkToy rows by id, as stored, through client (a
+// *LinkToyClient): the reads of the cache.
+func linktoyCacheLoad(ctx context.Context, client any, ids []int) ([]*LinkToy, error) {
+	return client.(*LinkToyClient).cacheQuery().Where(linktoy.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// linktoyCacheAttach binds a cached LinkToy to client (a *LinkToyClient).
+func linktoyCacheAttach(client any, v *LinkToy) {
+	v.config = client.(*LinkToyClient).config
 }
 
 func (c *LinkToyCache) lookup(index *entcachemodel.Index[*LinkToy], key string, ps ...predicate.LinkToy) entcachemodel.Lookup[*LinkToy, int] {
@@ -5114,7 +5198,7 @@ func petCacheParseID(s string) (int, error) {
 // petCacheSchema describes Pet to the cache.
 var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 	Type:       "Pet",
-	Hash:       "e3dc785e877f",
+	Hash:       "97aa38c42e6d",
 	ID:         func(v *Pet) int { return v.ID },
 	FormatID:   petCacheFormatID,
 	ParseID:    petCacheParseID,
@@ -5134,7 +5218,7 @@ var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Pet {
-		v := &Pet{}
+		v := entcachemodel.Alloc[Pet](d)
 		id, err := petCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -5264,12 +5348,18 @@ type PetCache struct {
 
 func (c *PetCache) reader() entcachemodel.Reader[*Pet, int] {
 	cfg := c.client.config
-	return petCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*Pet, error) {
-			return c.client.cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Pet) { v.config = cfg },
-	)
+	return petCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, petCacheLoad, petCacheAttach)
+}
+
+// petCacheLoad reads Pet rows by id, as stored, through client (a
+// *PetClient): the reads of the cache.
+func petCacheLoad(ctx context.Context, client any, ids []int) ([]*Pet, error) {
+	return client.(*PetClient).cacheQuery().Where(pet.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// petCacheAttach binds a cached Pet to client (a *PetClient).
+func petCacheAttach(client any, v *Pet) {
+	v.config = client.(*PetClient).config
 }
 
 func (c *PetCache) lookup(index *entcachemodel.Index[*Pet], key string, ps ...predicate.Pet) entcachemodel.Lookup[*Pet, int] {
@@ -5408,7 +5498,7 @@ func semaccountCacheParseID(s string) (int, error) {
 // semaccountCacheSchema describes SemAccount to the cache.
 var semaccountCacheSchema = &entcachemodel.Schema[*SemAccount, int]{
 	Type:       "SemAccount",
-	Hash:       "5a3fb2a8915d",
+	Hash:       "c750deac35b3",
 	ID:         func(v *SemAccount) int { return v.ID },
 	FormatID:   semaccountCacheFormatID,
 	ParseID:    semaccountCacheParseID,
@@ -5424,7 +5514,7 @@ var semaccountCacheSchema = &entcachemodel.Schema[*SemAccount, int]{
 		e.Bool(v.Deleted)
 	},
 	Decode: func(d *entcachemodel.Decoder) *SemAccount {
-		v := &SemAccount{}
+		v := entcachemodel.Alloc[SemAccount](d)
 		id, err := semaccountCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -5561,12 +5651,18 @@ type SemAccountCache struct {
 
 func (c *SemAccountCache) reader() entcachemodel.Reader[*SemAccount, int] {
 	cfg := c.client.config
-	return semaccountCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*SemAccount, error) {
-			return c.client.cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *SemAccount) { v.config = cfg },
-	)
+	return semaccountCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, semaccountCacheLoad, semaccountCacheAttach)
+}
+
+// semaccountCacheLoad reads SemAccount rows by id, as stored, through client (a
+// *SemAccountClient): the reads of the cache.
+func semaccountCacheLoad(ctx context.Context, client any, ids []int) ([]*SemAccount, error) {
+	return client.(*SemAccountClient).cacheQuery().Where(semaccount.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// semaccountCacheAttach binds a cached SemAccount to client (a *SemAccountClient).
+func semaccountCacheAttach(client any, v *SemAccount) {
+	v.config = client.(*SemAccountClient).config
 }
 
 func (c *SemAccountCache) lookup(index *entcachemodel.Index[*SemAccount], key string, ps ...predicate.SemAccount) entcachemodel.Lookup[*SemAccount, int] {
@@ -5701,7 +5797,7 @@ func semnoteCacheParseID(s string) (int, error) {
 // semnoteCacheSchema describes SemNote to the cache.
 var semnoteCacheSchema = &entcachemodel.Schema[*SemNote, int]{
 	Type:       "SemNote",
-	Hash:       "520492dbad6c",
+	Hash:       "bba06aa18b86",
 	ID:         func(v *SemNote) int { return v.ID },
 	FormatID:   semnoteCacheFormatID,
 	ParseID:    semnoteCacheParseID,
@@ -5713,7 +5809,7 @@ var semnoteCacheSchema = &entcachemodel.Schema[*SemNote, int]{
 		e.String(v.Text)
 	},
 	Decode: func(d *entcachemodel.Decoder) *SemNote {
-		v := &SemNote{}
+		v := entcachemodel.Alloc[SemNote](d)
 		id, err := semnoteCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -5830,12 +5926,18 @@ type SemNoteCache struct {
 
 func (c *SemNoteCache) reader() entcachemodel.Reader[*SemNote, int] {
 	cfg := c.client.config
-	return semnoteCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*SemNote, error) {
-			return c.client.cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *SemNote) { v.config = cfg },
-	)
+	return semnoteCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, semnoteCacheLoad, semnoteCacheAttach)
+}
+
+// semnoteCacheLoad reads SemNote rows by id, as stored, through client (a
+// *SemNoteClient): the reads of the cache.
+func semnoteCacheLoad(ctx context.Context, client any, ids []int) ([]*SemNote, error) {
+	return client.(*SemNoteClient).cacheQuery().Where(semnote.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// semnoteCacheAttach binds a cached SemNote to client (a *SemNoteClient).
+func semnoteCacheAttach(client any, v *SemNote) {
+	v.config = client.(*SemNoteClient).config
 }
 
 func (c *SemNoteCache) lookup(index *entcachemodel.Index[*SemNote], key string, ps ...predicate.SemNote) entcachemodel.Lookup[*SemNote, int] {
@@ -5994,7 +6096,7 @@ func userCacheParseID(s string) (int, error) {
 // userCacheSchema describes User to the cache.
 var userCacheSchema = &entcachemodel.Schema[*User, int]{
 	Type:       "User",
-	Hash:       entcachemodel.ShapedHash("7dd5e05a45fc", reflect.TypeFor[[]string]()),
+	Hash:       entcachemodel.ShapedHash("bff9eaceec6e", reflect.TypeFor[[]string]()),
 	ID:         func(v *User) int { return v.ID },
 	FormatID:   userCacheFormatID,
 	ParseID:    userCacheParseID,
@@ -6012,7 +6114,7 @@ var userCacheSchema = &entcachemodel.Schema[*User, int]{
 			e.String(*v.Nickname)
 		}
 		e.String(v.Password)
-		e.JSON(v.Tags)
+		e.JSONField(&v.Tags)
 		e.String(string(v.Role))
 		e.Float(v.Score)
 		e.RawBytes(v.Avatar)
@@ -6023,7 +6125,7 @@ var userCacheSchema = &entcachemodel.Schema[*User, int]{
 		e.Bool(v.Active)
 	},
 	Decode: func(d *entcachemodel.Decoder) *User {
-		v := &User{}
+		v := entcachemodel.Alloc[User](d)
 		id, err := userCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -6189,12 +6291,18 @@ type UserCache struct {
 
 func (c *UserCache) reader() entcachemodel.Reader[*User, int] {
 	cfg := c.client.config
-	return userCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*User, error) {
-			return c.client.cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *User) { v.config = cfg },
-	)
+	return userCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, userCacheLoad, userCacheAttach)
+}
+
+// userCacheLoad reads User rows by id, as stored, through client (a
+// *UserClient): the reads of the cache.
+func userCacheLoad(ctx context.Context, client any, ids []int) ([]*User, error) {
+	return client.(*UserClient).cacheQuery().Where(user.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// userCacheAttach binds a cached User to client (a *UserClient).
+func userCacheAttach(client any, v *User) {
+	v.config = client.(*UserClient).config
 }
 
 func (c *UserCache) lookup(index *entcachemodel.Index[*User], key string, ps ...predicate.User) entcachemodel.Lookup[*User, int] {

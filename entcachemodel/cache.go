@@ -49,16 +49,18 @@ type Cache struct {
 	nonce    string
 	tokens   atomic.Uint64
 	openTill atomic.Int64 // Redis is not tried until this time (unix nanos)
-	paused   atomic.Bool  // reads go to the database (pause.go)
-	group    singleflight.Group
-	txs      sync.Map // transaction identity -> *txBuffer
-	versions sync.Map // type and hash -> *versionState
-	servers  sync.Map // dialect.Driver -> server (text.go)
-	repair   repairQueue
-	outbox   outbox
-	outage   outage
-	ident    identity
-	stats    stats
+	// deadlines bounds reads by the timeout (deadline.go).
+	deadlines deadlines
+	paused    atomic.Bool // reads go to the database (pause.go)
+	group     singleflight.Group
+	txs       sync.Map // transaction identity -> *txBuffer
+	versions  sync.Map // type and hash -> *versionState
+	servers   sync.Map // dialect.Driver -> server (text.go)
+	repair    repairQueue
+	outbox    outbox
+	outage    outage
+	ident     identity
+	stats     stats
 }
 
 // Option configures a Cache.
@@ -74,7 +76,10 @@ func WithPrefix(prefix string) Option { return func(c *Cache) { c.prefix = prefi
 func WithLease(d time.Duration) Option { return func(c *Cache) { c.lease = d } }
 
 // WithTimeout bounds every Redis round trip (default 500ms). A read that
-// times out falls back to the database.
+// times out falls back to the database. (A read whose context can never be
+// cancelled shares its deadline with the reads that start within a few
+// milliseconds of it: it may take a sixteenth of the timeout longer, at most
+// 10ms.)
 func WithTimeout(d time.Duration) Option { return func(c *Cache) { c.timeout = d } }
 
 // WithFillWait sets how long a read that finds another reader filling the
@@ -261,8 +266,11 @@ func (c *Cache) writeCtx(ctx context.Context) (context.Context, context.CancelFu
 // redisUp reports whether to try Redis: not within the cooldown of an error
 // (the breaker is closed), and not while keys this process left stale wait
 // for repair (Redis may answer again before they are gone).
-func (c *Cache) redisUp() bool {
-	return time.Now().UnixNano() >= c.openTill.Load() && c.repair.len() == 0
+func (c *Cache) redisUp() bool { return c.redisUpAt(time.Now()) }
+
+// redisUpAt is redisUp at the time now.
+func (c *Cache) redisUpAt(now time.Time) bool {
+	return now.UnixNano() >= c.openTill.Load() && c.repair.len() == 0
 }
 
 // fail records and logs a Redis error and opens the breaker for the cooldown.

@@ -70,9 +70,17 @@ return {redis.call('HGET', KEYS[1], 'epoch') or '0', redis.call('HGET', KEYS[1],
 // serverEpoch returns the server epoch keys are built with, checking the
 // servers first when that is due.
 func (c *Cache) serverEpoch(ctx context.Context) string {
+	now := time.Now()
+	return c.serverEpochAt(ctx, &now)
+}
+
+// serverEpochAt is serverEpoch at the time *now, which it reads again
+// after a round trip.
+func (c *Cache) serverEpochAt(ctx context.Context, now *time.Time) string {
 	id := &c.ident
-	if id.due.Load() || time.Now().UnixNano() > id.expires.Load() {
+	if id.due.Load() || now.UnixNano() > id.expires.Load() {
 		c.checkServers(ctx)
+		*now = time.Now()
 	}
 	if e := id.epoch.Load(); e != nil {
 		return *e

@@ -76,6 +76,21 @@ func newKeyspace(prefix, typ, hash string) keyspace {
 // row returns the data key of the entity with the given encoded id.
 func (k keyspace) row(id string) string { return "{" + k.base + ":r:" + KeyPart(id) + "}" }
 
+// rowDigits is row of an id whose text is digits (with a sign): KeyPart
+// keeps it readable, so the key is built in one allocation.
+func (k keyspace) rowDigits(id []byte) string {
+	return "{" + k.base + ":r:r" + string(id) + "}"
+}
+
+// appendRowDigits appends the key rowDigits returns to b.
+func (k keyspace) appendRowDigits(b, id []byte) []byte {
+	b = append(b, '{')
+	b = append(b, k.base...)
+	b = append(b, ":r:r"...)
+	b = append(b, id...)
+	return append(b, '}')
+}
+
 // unique returns the key of a unique index entry (value: the id).
 func (k keyspace) unique(index, key string) string {
 	return "{" + k.base + ":u:" + index + ":" + key + "}"

@@ -54,6 +54,82 @@ func (c *Cache) get(ctx context.Context, keys []string) ([][]byte, error) {
 	return out, nil
 }
 
+// getOne returns the value of one key as Redis replied it (ok false when
+// there is none), with get's checks: a key that holds something other
+// than a string is a miss and is removed, and a read during which a
+// connection was opened is checked against the servers.
+func (c *Cache) getOne(ctx context.Context, key string) (value string, ok bool, err error) {
+	return c.getOneAt(ctx, key, time.Now())
+}
+
+// getOneAt is getOne starting at the time now.
+func (c *Cache) getOneAt(ctx context.Context, key string, now time.Time) (value string, ok bool, err error) {
+	rctx, cancel := c.boundRead(ctx, now)
+	dials := c.ident.dials.Load()
+	value, err = c.rdb.Get(rctx, key).Result()
+	cancel()
+	wrong := false
+	switch {
+	case err == nil:
+		ok = true
+	case errors.Is(err, redis.Nil):
+		err = nil
+	case isWrongType(err):
+		wrong, err = true, nil
+	default:
+		return "", false, err
+	}
+	c.outage.answered(ctx)
+	if c.ident.dials.Load() != dials && c.checkServers(ctx) {
+		return "", false, errServersChanged
+	}
+	if wrong {
+		c.removeForeign(ctx, []string{key})
+	}
+	return value, ok, nil
+}
+
+// getStrings is get on many keys in one pipeline, the values as Redis
+// replied them ("" and false in ok when there is none).
+func (c *Cache) getStrings(ctx context.Context, keys []string, now time.Time) (values []string, ok []bool, err error) {
+	if len(keys) == 1 {
+		v, found, err := c.getOneAt(ctx, keys[0], now)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []string{v}, []bool{found}, nil
+	}
+	rctx, cancel := c.boundRead(ctx, now)
+	defer cancel()
+	dials := c.ident.dials.Load()
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(rctx, k)
+	}
+	_, _ = pipe.Exec(rctx) // each command's error is looked at below
+	values, ok = make([]string, len(keys)), make([]bool, len(keys))
+	var wrong []string
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		switch {
+		case err == nil:
+			values[i], ok[i] = v, true
+		case errors.Is(err, redis.Nil):
+		case isWrongType(err):
+			wrong = append(wrong, keys[i])
+		default:
+			return nil, nil, err
+		}
+	}
+	c.outage.answered(ctx)
+	if c.ident.dials.Load() != dials && c.checkServers(ctx) {
+		return nil, nil, errServersChanged
+	}
+	c.removeForeign(ctx, wrong)
+	return values, ok, nil
+}
+
 // isWrongType reports Redis's answer to a command on a key of another type.
 func isWrongType(err error) bool { return redis.HasErrorPrefix(err, "WRONGTYPE") }
 

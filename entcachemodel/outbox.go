@@ -118,21 +118,27 @@ func (o *outbox) record(ctx context.Context, drv dialect.Driver, inTx bool, typ,
 // is one indexed SELECT every outboxCheck, paid by one call; a drain reads
 // one batch of records at most, and a full batch leaves the next one due.
 func (o *outbox) poke(ctx context.Context, db dialect.Driver) {
-	if db == nil || !o.cache.redisUp() {
-		return
+	o.pokeAt(ctx, db, time.Now())
+}
+
+// pokeAt is poke at the time now; it reports whether it drained.
+func (o *outbox) pokeAt(ctx context.Context, db dialect.Driver, at time.Time) bool {
+	if db == nil || !o.cache.redisUpAt(at) {
+		return false
 	}
-	now, next := time.Now().UnixNano(), o.next.Load()
+	now, next := at.UnixNano(), o.next.Load()
 	if now < next || !o.next.CompareAndSwap(next, now+int64(o.cache.outboxCheck)) {
-		return
+		return false
 	}
 	if !o.draining.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	defer o.draining.Store(false)
 	if err := o.drain(ctx, db); err != nil {
 		// Try again soon: the keys stay stale until the drain succeeds.
 		o.next.Store(time.Now().Add(o.cache.cooldown).UnixNano())
 	}
+	return true
 }
 
 // drain removes the keys of the settled records of this cache's prefix in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -101,7 +102,14 @@ func (c *Cache) ReadsPaused() bool { return c.Enabled() && c.paused.Load() }
 // when the servers are due for a check (one round trip per
 // WithVersionCheck, shared with the server check).
 func (c *Cache) readsPaused(ctx context.Context) bool {
-	c.serverEpoch(ctx)
+	now := time.Now()
+	return c.readsPausedAt(ctx, &now)
+}
+
+// readsPausedAt is readsPaused at the time *now, which it reads again
+// after a round trip.
+func (c *Cache) readsPausedAt(ctx context.Context, now *time.Time) bool {
+	c.serverEpochAt(ctx, now)
 	return c.paused.Load()
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"entgo.io/ent/dialect"
 	"github.com/redis/go-redis/v9"
@@ -19,6 +20,10 @@ type Reader[T any, ID comparable] struct {
 	db     dialect.Driver
 	load   func(context.Context, []ID) ([]T, error)
 	attach func(T)
+	// Or, from ReaderFor: plain functions of the client.
+	client   any
+	loadFrom func(ctx context.Context, client any, ids []ID) ([]T, error)
+	attachTo func(client any, v T)
 }
 
 // Reader returns a Reader on c. db is the client's driver, outside any
@@ -29,6 +34,30 @@ func (s *Schema[T, ID]) Reader(c *Cache, db dialect.Driver, load func(context.Co
 	return Reader[T, ID]{schema: s, cache: c, db: db, load: load, attach: attach}
 }
 
+// ReaderFor is Reader with plain functions that are given the client
+// (generated code passes its *XClient): a Reader built per read then
+// allocates nothing, where closures over the client would.
+func (s *Schema[T, ID]) ReaderFor(c *Cache, db dialect.Driver, client any, load func(ctx context.Context, client any, ids []ID) ([]T, error), attach func(client any, v T)) Reader[T, ID] {
+	return Reader[T, ID]{schema: s, cache: c, db: db, client: client, loadFrom: load, attachTo: attach}
+}
+
+// loadRows reads rows by id from the database.
+func (r Reader[T, ID]) loadRows(ctx context.Context, ids []ID) ([]T, error) {
+	if r.loadFrom != nil {
+		return r.loadFrom(ctx, r.client, ids)
+	}
+	return r.load(ctx, ids)
+}
+
+// bind binds a decoded entity to the client.
+func (r Reader[T, ID]) bind(v T) {
+	if r.attachTo != nil {
+		r.attachTo(r.client, v)
+		return
+	}
+	r.attach(v)
+}
+
 // dialect returns the dialect of the database, "" without one.
 func (r Reader[T, ID]) dialect() string {
 	if r.db == nil {
@@ -37,14 +66,31 @@ func (r Reader[T, ID]) dialect() string {
 	return r.db.Dialect()
 }
 
+// idDialect returns the dialect as the key texts of ids depend on it: ""
+// for integer ids, whose texts are the same on every database (and the
+// dialect is an interface call away).
+func (r Reader[T, ID]) idDialect() string {
+	if r.schema.IDKind == IntID {
+		return ""
+	}
+	return r.dialect()
+}
+
 // cacheUp reports whether to read through the cache (Redis answers and
 // reads are not paused), and drains the outbox when that is due.
 func (r Reader[T, ID]) cacheUp(ctx context.Context) bool {
+	return r.cacheUpAt(ctx, time.Now())
+}
+
+// cacheUpAt is cacheUp at the time now.
+func (r Reader[T, ID]) cacheUpAt(ctx context.Context, now time.Time) bool {
 	if !r.cache.Enabled() {
 		return false
 	}
-	r.cache.outbox.poke(ctx, r.db)
-	return r.cache.redisUp() && !r.cache.readsPaused(ctx)
+	if r.cache.outbox.pokeAt(ctx, r.db, now) {
+		now = time.Now() // the drain took time, and may have failed
+	}
+	return r.cache.redisUpAt(now) && !r.cache.readsPausedAt(ctx, &now)
 }
 
 // Lookup is a read by a published index.
@@ -58,9 +104,49 @@ type Lookup[T any, ID comparable] struct {
 	Query func(context.Context) ([]T, error)
 }
 
-// Get returns the entity with the given id, or ErrNotFound.
+// Get returns the entity with the given id, or ErrNotFound. A hit costs one
+// GET and allocates, besides what go-redis does, only the key, the entity
+// (with its pointers, slices and maps) and, for a caller's context that can
+// be cancelled, a context.WithTimeout.
 func (r Reader[T, ID]) Get(ctx context.Context, id ID) (T, error) {
-	rows, err := r.GetMany(ctx, id)
+	var zero T
+	c := r.cache
+	now := time.Now() // one reading of the clock for the whole hit
+	if !r.cacheUpAt(ctx, now) {
+		return r.getOrdered(ctx, id)
+	}
+	g := r.schema.generationAt(ctx, c, &now)
+	if !g.trusted {
+		return r.getOrdered(ctx, id)
+	}
+	d := r.idDialect()
+	key := r.schema.rowKey(g.own, d, id)
+	val, ok, err := c.getOneAt(ctx, key, now)
+	if err != nil {
+		c.fail(ctx, "get", err)
+		return r.getOrdered(ctx, id)
+	}
+	if ok {
+		if v, ok := r.schema.decodeString(val); ok && r.schema.sameID(d, v, id) {
+			r.bind(v)
+			c.stats.hits.Add(1)
+			return v, nil
+		}
+	}
+	text := r.schema.idText(d, id)
+	found, err := r.fillMisses(ctx, []ID{id}, []string{text}, []string{key})
+	if err != nil {
+		return zero, err
+	}
+	if v, ok := found[text]; ok {
+		return v, nil
+	}
+	return zero, ErrNotFound
+}
+
+// getOrdered is Get from the database.
+func (r Reader[T, ID]) getOrdered(ctx context.Context, id ID) (T, error) {
+	rows, err := r.loadOrdered(ctx, []ID{id})
 	if err != nil || len(rows) == 0 {
 		var zero T
 		if err == nil {
@@ -80,84 +166,84 @@ func (r Reader[T, ID]) GetMany(ctx context.Context, ids ...ID) ([]T, error) {
 	if len(ids) == 0 {
 		return []T{}, nil // as ent's All: empty, not nil
 	}
-	if !r.cacheUp(ctx) {
+	now := time.Now()
+	if !r.cacheUpAt(ctx, now) {
 		return r.loadOrdered(ctx, ids)
 	}
-	g := r.schema.generation(ctx, c)
+	g := r.schema.generationAt(ctx, c, &now)
 	if !g.trusted {
 		return r.loadOrdered(ctx, ids)
 	}
 	ks := g.own
-	d := r.dialect()
-	// Ids the database finds equal share one key text, and one key.
-	texts := make([]string, len(ids))
-	uniq := make([]ID, 0, len(ids))
-	var uniqTexts, keys []string
-	seen := make(map[string]struct{}, len(ids))
-	for i, id := range ids {
-		texts[i] = r.schema.idText(d, id)
-		if _, ok := seen[texts[i]]; !ok {
-			seen[texts[i]] = struct{}{}
-			uniq = append(uniq, id)
-			uniqTexts = append(uniqTexts, texts[i])
-			keys = append(keys, ks.row(texts[i]))
-		}
-	}
-	vals, err := c.get(ctx, keys)
+	d := r.idDialect()
+	// Ids the database finds equal share one key text, and one key: slot
+	// tells each id's place among the keys asked.
+	keys, slot, uniq := r.schema.rowKeys(ks, d, ids)
+	vals, present, err := c.getStrings(ctx, keys, now)
 	if err != nil {
 		c.fail(ctx, "get", err)
 		return r.loadOrdered(ctx, ids)
 	}
-	found := make(map[string]T, len(uniq))
+	rows := make([]T, len(keys))
+	have := make([]bool, len(keys))
 	var missIDs []ID
+	var missAt []int
 	var missTexts, missKeys []string
-	for i, id := range uniq {
-		if vals[i] != nil {
-			if v, ok := r.schema.decode(vals[i]); ok && r.schema.idText(d, r.schema.ID(v)) == uniqTexts[i] {
-				r.attach(v)
-				found[uniqTexts[i]] = v
+	dec := decoders.Get().(*Decoder)
+	dec.batch = len(keys) // the entities come from one allocation
+	for j, id := range uniq {
+		if present[j] {
+			if v, ok := r.schema.decodeWith(dec, vals[j]); ok && r.schema.sameID(d, v, id) {
+				r.bind(v)
+				rows[j], have[j] = v, true
 				continue
 			}
 		}
-		missIDs = append(missIDs, id)
-		missTexts = append(missTexts, uniqTexts[i])
-		missKeys = append(missKeys, keys[i])
+		missIDs, missAt = append(missIDs, id), append(missAt, j)
+		missTexts = append(missTexts, r.schema.idText(d, id))
+		missKeys = append(missKeys, keys[j])
 	}
-	c.stats.hits.Add(uint64(len(uniq) - len(missIDs)))
-	switch len(missIDs) {
-	case 0:
-	case 1:
-		// Concurrent misses of one key in this process share one fill.
-		ch := c.group.DoChan(missKeys[0], func() (any, error) {
-			return r.fill(context.WithoutCancel(ctx), missIDs, missTexts, missKeys)
-		})
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case res := <-ch:
-			if res.Err != nil {
-				return nil, res.Err
-			}
-			for t, v := range res.Val.(map[string]T) {
-				found[t] = v
-			}
-		}
-	default:
-		filled, err := r.fill(ctx, missIDs, missTexts, missKeys)
+	*dec = Decoder{}
+	decoders.Put(dec)
+	c.stats.hits.Add(uint64(len(keys) - len(missIDs)))
+	if len(missIDs) > 0 {
+		found, err := r.fillMisses(ctx, missIDs, missTexts, missKeys)
 		if err != nil {
 			return nil, err
 		}
-		for t, v := range filled {
-			found[t] = v
+		for m, j := range missAt {
+			rows[j], have[j] = found[missTexts[m]]
 		}
 	}
 	out := make([]T, 0, len(ids))
 	for i := range ids {
-		if v, ok := found[texts[i]]; ok {
-			out = append(out, v)
+		if j := slot[i]; have[j] {
+			out = append(out, rows[j])
 		}
 	}
 	return out, nil
+}
+
+// fillMisses reads ids missed in Redis (with their key texts and keys)
+// through fill, and returns the rows found by key text.
+func (r Reader[T, ID]) fillMisses(ctx context.Context, missIDs []ID, missTexts, missKeys []string) (map[string]T, error) {
+	c := r.cache
+	if len(missIDs) > 1 {
+		return r.fill(ctx, missIDs, missTexts, missKeys)
+	}
+	// Concurrent misses of one key in this process share one fill.
+	ch := c.group.DoChan(missKeys[0], func() (any, error) {
+		return r.fill(context.WithoutCancel(ctx), missIDs, missTexts, missKeys)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(map[string]T), nil
+	}
 }
 
 // fill reads missed rows from the database under fill leases and stores
@@ -182,7 +268,7 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, texts, keys []string)
 		}
 		if e, ok := r.schema.decode(v); ok && r.schema.idText(d, r.schema.ID(e)) == texts[i] {
 			c.stats.hits.Add(1)
-			r.attach(e)
+			r.bind(e)
 			found[texts[i]] = e
 		} else {
 			retry = append(retry, i)
@@ -198,7 +284,7 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, texts, keys []string)
 		if data := c.waitFor(ctx, keys[0]); data != nil {
 			if v, ok := r.schema.decode(data); ok && r.schema.idText(d, r.schema.ID(v)) == texts[0] {
 				c.stats.hits.Add(1)
-				r.attach(v)
+				r.bind(v)
 				found[texts[0]] = v
 				return found, nil
 			}
@@ -252,7 +338,7 @@ func (r Reader[T, ID]) fill(ctx context.Context, ids []ID, texts, keys []string)
 // their rows are returned in aliases too.
 func (r Reader[T, ID]) resolve(ctx context.Context, ids []ID, texts []string) (found map[string]T, aliases map[string]bool, err error) {
 	d := r.dialect()
-	rows, err := r.load(ctx, ids)
+	rows, err := r.loadRows(ctx, ids)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -276,7 +362,7 @@ func (r Reader[T, ID]) resolve(ctx context.Context, ids []ID, texts []string) (f
 		if _, ok := found[texts[i]]; ok {
 			continue
 		}
-		one, err := r.load(ctx, []ID{id})
+		one, err := r.loadRows(ctx, []ID{id})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -383,11 +383,32 @@ func (c *Cache) versionsDue(typ string) {
 // but only for one more period: what is new is trusted two of the longest
 // periods after it started, so every process must know it by then.
 func (c *Cache) generation(ctx context.Context, typ, hash string, l layout) *generation {
-	v, _ := c.versions.LoadOrStore(typ+"\x00"+hash+"\x00"+l.id, &versionState{})
-	st := v.(*versionState)
-	g := st.cur.Load()
 	now := time.Now()
-	server := c.serverEpoch(ctx)
+	return c.generationOf(ctx, c.versionState(typ, hash, l), typ, hash, l, &now)
+}
+
+// versionState returns what the cache knows of one version of a type.
+func (c *Cache) versionState(typ, hash string, l layout) *versionState {
+	return c.versionStateOf(versionName(typ, hash, l))
+}
+
+// versionName names a version of a type among the cache's versions.
+func versionName(typ, hash string, l layout) string { return typ + "\x00" + hash + "\x00" + l.id }
+
+// versionStateOf is versionState of the version named (versionName).
+func (c *Cache) versionStateOf(name string) *versionState {
+	if v, ok := c.versions.Load(name); ok {
+		return v.(*versionState)
+	}
+	v, _ := c.versions.LoadOrStore(name, &versionState{})
+	return v.(*versionState)
+}
+
+// generationOf is generation at the time *now, given the type's
+// versionState. It reads the time again after a round trip.
+func (c *Cache) generationOf(ctx context.Context, st *versionState, typ, hash string, l layout, now *time.Time) *generation {
+	g := st.cur.Load()
+	server := c.serverEpochAt(ctx, now)
 	if g != nil && g.server != server {
 		g = nil // the servers changed: every keyspace did
 		st.cur.Store(nil)
@@ -395,6 +416,7 @@ func (c *Cache) generation(ctx context.Context, typ, hash string, l layout) *gen
 	if g != nil && now.Before(g.expires) && !st.due.Load() {
 		return g
 	}
+	defer func() { *now = time.Now() }()
 	if g != nil && !g.guessed && now.Before(g.expires.Add(c.versionCheck)) {
 		if !st.refreshing.TryLock() {
 			return g // another goroutine is refreshing; what we have will do

@@ -165,7 +165,8 @@ func build(n *gen.Type) (*Type, error) {
 	hash := sha256.New()
 	// v2: times keep their location; fields with a ValueScanner are cached;
 	// index keys are normalized per dialect (collations), in the runtime.
-	fmt.Fprintf(hash, "entcachemodel/v2 %s id:%s\n", n.Name, n.ID.Type)
+	// v3: JSON fields in the codec's native form (Encoder.JSONField).
+	fmt.Fprintf(hash, "entcachemodel/v3 %s id:%s\n", n.Name, n.ID.Type)
 	for _, f := range n.Fields {
 		enc, dec, err := fieldCode(n, f, "v."+f.StructField(), f.NillableValue())
 		if err != nil {
@@ -412,7 +413,7 @@ func fieldCode(n *gen.Type, f *gen.Field, x string, nillable bool) (enc, dec str
 	ptr := f.Type.RType.IsPtr() // a pointer GoType, nil for NULL
 	switch tt := f.Type.Type; {
 	case tt == field.TypeJSON:
-		return fmt.Sprintf("e.JSON(%s)", x), fmt.Sprintf("d.JSON(&%s)", x), nil
+		return fmt.Sprintf("e.JSONField(&%s)", x), fmt.Sprintf("d.JSON(&%s)", x), nil
 	case binaryUUID(f):
 		put = func(v string) string { return fmt.Sprintf("e.Binary(%s)", v) }
 		get = func(target string) string { return fmt.Sprintf("d.Binary(&%s)", target) }

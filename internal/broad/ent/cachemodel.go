@@ -214,7 +214,7 @@ func accountCacheParseID(s string) (int, error) {
 // accountCacheSchema describes Account to the cache.
 var accountCacheSchema = &entcachemodel.Schema[*Account, int]{
 	Type:       "Account",
-	Hash:       "ea30424c9b7b",
+	Hash:       "88f79a88085d",
 	ID:         func(v *Account) int { return v.ID },
 	FormatID:   accountCacheFormatID,
 	ParseID:    accountCacheParseID,
@@ -244,7 +244,7 @@ var accountCacheSchema = &entcachemodel.Schema[*Account, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Account {
-		v := &Account{}
+		v := entcachemodel.Alloc[Account](d)
 		id, err := accountCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -433,12 +433,18 @@ type AccountCache struct {
 
 func (c *AccountCache) reader() entcachemodel.Reader[*Account, int] {
 	cfg := c.client.config
-	return accountCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*Account, error) {
-			return c.client.cacheQuery().Where(account.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Account) { v.config = cfg },
-	)
+	return accountCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, accountCacheLoad, accountCacheAttach)
+}
+
+// accountCacheLoad reads Account rows by id, as stored, through client (a
+// *AccountClient): the reads of the cache.
+func accountCacheLoad(ctx context.Context, client any, ids []int) ([]*Account, error) {
+	return client.(*AccountClient).cacheQuery().Where(account.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// accountCacheAttach binds a cached Account to client (a *AccountClient).
+func accountCacheAttach(client any, v *Account) {
+	v.config = client.(*AccountClient).config
 }
 
 func (c *AccountCache) lookup(index *entcachemodel.Index[*Account], key string, ps ...predicate.Account) entcachemodel.Lookup[*Account, int] {
@@ -635,7 +641,7 @@ func cardCacheParseID(s string) (string, error) {
 // cardCacheSchema describes Card to the cache.
 var cardCacheSchema = &entcachemodel.Schema[*Card, string]{
 	Type:       "Card",
-	Hash:       "0520eb241ff6",
+	Hash:       "bd4c9aa4d4fb",
 	ID:         func(v *Card) string { return v.ID },
 	FormatID:   cardCacheFormatID,
 	ParseID:    cardCacheParseID,
@@ -656,7 +662,7 @@ var cardCacheSchema = &entcachemodel.Schema[*Card, string]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Card {
-		v := &Card{}
+		v := entcachemodel.Alloc[Card](d)
 		id, err := cardCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -808,12 +814,18 @@ type CardCache struct {
 
 func (c *CardCache) reader() entcachemodel.Reader[*Card, string] {
 	cfg := c.client.config
-	return cardCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []string) ([]*Card, error) {
-			return c.client.cacheQuery().Where(card.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Card) { v.config = cfg },
-	)
+	return cardCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, cardCacheLoad, cardCacheAttach)
+}
+
+// cardCacheLoad reads Card rows by id, as stored, through client (a
+// *CardClient): the reads of the cache.
+func cardCacheLoad(ctx context.Context, client any, ids []string) ([]*Card, error) {
+	return client.(*CardClient).cacheQuery().Where(card.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// cardCacheAttach binds a cached Card to client (a *CardClient).
+func cardCacheAttach(client any, v *Card) {
+	v.config = client.(*CardClient).config
 }
 
 func (c *CardCache) lookup(index *entcachemodel.Index[*Card], key string, ps ...predicate.Card) entcachemodel.Lookup[*Card, string] {
@@ -971,7 +983,7 @@ func commentCacheParseID(s string) (uuid.UUID, error) {
 // commentCacheSchema describes Comment to the cache.
 var commentCacheSchema = &entcachemodel.Schema[*Comment, uuid.UUID]{
 	Type:      "Comment",
-	Hash:      "c7c0af1cc202",
+	Hash:      "f155894228fa",
 	ID:        func(v *Comment) uuid.UUID { return v.ID },
 	FormatID:  commentCacheFormatID,
 	ParseID:   commentCacheParseID,
@@ -992,7 +1004,7 @@ var commentCacheSchema = &entcachemodel.Schema[*Comment, uuid.UUID]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Comment {
-		v := &Comment{}
+		v := entcachemodel.Alloc[Comment](d)
 		id, err := commentCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1153,12 +1165,18 @@ type CommentCache struct {
 
 func (c *CommentCache) reader() entcachemodel.Reader[*Comment, uuid.UUID] {
 	cfg := c.client.config
-	return commentCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []uuid.UUID) ([]*Comment, error) {
-			return c.client.cacheQuery().Where(comment.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Comment) { v.config = cfg },
-	)
+	return commentCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, commentCacheLoad, commentCacheAttach)
+}
+
+// commentCacheLoad reads Comment rows by id, as stored, through client (a
+// *CommentClient): the reads of the cache.
+func commentCacheLoad(ctx context.Context, client any, ids []uuid.UUID) ([]*Comment, error) {
+	return client.(*CommentClient).cacheQuery().Where(comment.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// commentCacheAttach binds a cached Comment to client (a *CommentClient).
+func commentCacheAttach(client any, v *Comment) {
+	v.config = client.(*CommentClient).config
 }
 
 func (c *CommentCache) lookup(index *entcachemodel.Index[*Comment], key string, ps ...predicate.Comment) entcachemodel.Lookup[*Comment, uuid.UUID] {
@@ -1307,7 +1325,7 @@ func counterCacheParseID(s string) (uint64, error) {
 // counterCacheSchema describes Counter to the cache.
 var counterCacheSchema = &entcachemodel.Schema[*Counter, uint64]{
 	Type:       "Counter",
-	Hash:       "32ff079926f9",
+	Hash:       "ca29e09ee140",
 	ID:         func(v *Counter) uint64 { return v.ID },
 	FormatID:   counterCacheFormatID,
 	ParseID:    counterCacheParseID,
@@ -1320,7 +1338,7 @@ var counterCacheSchema = &entcachemodel.Schema[*Counter, uint64]{
 		e.Int(int64(v.N))
 	},
 	Decode: func(d *entcachemodel.Decoder) *Counter {
-		v := &Counter{}
+		v := entcachemodel.Alloc[Counter](d)
 		id, err := counterCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1460,12 +1478,18 @@ type CounterCache struct {
 
 func (c *CounterCache) reader() entcachemodel.Reader[*Counter, uint64] {
 	cfg := c.client.config
-	return counterCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []uint64) ([]*Counter, error) {
-			return c.client.cacheQuery().Where(counter.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Counter) { v.config = cfg },
-	)
+	return counterCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, counterCacheLoad, counterCacheAttach)
+}
+
+// counterCacheLoad reads Counter rows by id, as stored, through client (a
+// *CounterClient): the reads of the cache.
+func counterCacheLoad(ctx context.Context, client any, ids []uint64) ([]*Counter, error) {
+	return client.(*CounterClient).cacheQuery().Where(counter.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// counterCacheAttach binds a cached Counter to client (a *CounterClient).
+func counterCacheAttach(client any, v *Counter) {
+	v.config = client.(*CounterClient).config
 }
 
 func (c *CounterCache) lookup(index *entcachemodel.Index[*Counter], key string, ps ...predicate.Counter) entcachemodel.Lookup[*Counter, uint64] {
@@ -1614,7 +1638,7 @@ func groupCacheParseID(s string) (int, error) {
 // groupCacheSchema describes Group to the cache.
 var groupCacheSchema = &entcachemodel.Schema[*Group, int]{
 	Type:       "Group",
-	Hash:       "7b3d3d800e10",
+	Hash:       "810675f2a70e",
 	ID:         func(v *Group) int { return v.ID },
 	FormatID:   groupCacheFormatID,
 	ParseID:    groupCacheParseID,
@@ -1631,7 +1655,7 @@ var groupCacheSchema = &entcachemodel.Schema[*Group, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Group {
-		v := &Group{}
+		v := entcachemodel.Alloc[Group](d)
 		id, err := groupCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -1771,12 +1795,18 @@ type GroupCache struct {
 
 func (c *GroupCache) reader() entcachemodel.Reader[*Group, int] {
 	cfg := c.client.config
-	return groupCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*Group, error) {
-			return c.client.cacheQuery().Where(group.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Group) { v.config = cfg },
-	)
+	return groupCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, groupCacheLoad, groupCacheAttach)
+}
+
+// groupCacheLoad reads Group rows by id, as stored, through client (a
+// *GroupClient): the reads of the cache.
+func groupCacheLoad(ctx context.Context, client any, ids []int) ([]*Group, error) {
+	return client.(*GroupClient).cacheQuery().Where(group.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// groupCacheAttach binds a cached Group to client (a *GroupClient).
+func groupCacheAttach(client any, v *Group) {
+	v.config = client.(*GroupClient).config
 }
 
 func (c *GroupCache) lookup(index *entcachemodel.Index[*Group], key string, ps ...predicate.Group) entcachemodel.Lookup[*Group, int] {
@@ -1961,7 +1991,7 @@ func postCacheParseID(s string) (int, error) {
 // postCacheSchema describes Post to the cache.
 var postCacheSchema = &entcachemodel.Schema[*Post, int]{
 	Type:       "Post",
-	Hash:       "2456bdf9eb11",
+	Hash:       "badb4d47b8e8",
 	ID:         func(v *Post) int { return v.ID },
 	FormatID:   postCacheFormatID,
 	ParseID:    postCacheParseID,
@@ -1980,7 +2010,7 @@ var postCacheSchema = &entcachemodel.Schema[*Post, int]{
 		e.Bool(v.Deleted)
 	},
 	Decode: func(d *entcachemodel.Decoder) *Post {
-		v := &Post{}
+		v := entcachemodel.Alloc[Post](d)
 		id, err := postCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2153,12 +2183,18 @@ type PostCache struct {
 
 func (c *PostCache) reader() entcachemodel.Reader[*Post, int] {
 	cfg := c.client.config
-	return postCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*Post, error) {
-			return c.client.cacheQuery().Where(post.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Post) { v.config = cfg },
-	)
+	return postCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, postCacheLoad, postCacheAttach)
+}
+
+// postCacheLoad reads Post rows by id, as stored, through client (a
+// *PostClient): the reads of the cache.
+func postCacheLoad(ctx context.Context, client any, ids []int) ([]*Post, error) {
+	return client.(*PostClient).cacheQuery().Where(post.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// postCacheAttach binds a cached Post to client (a *PostClient).
+func postCacheAttach(client any, v *Post) {
+	v.config = client.(*PostClient).config
 }
 
 func (c *PostCache) lookup(index *entcachemodel.Index[*Post], key string, ps ...predicate.Post) entcachemodel.Lookup[*Post, int] {
@@ -2346,7 +2382,7 @@ func profileCacheParseID(s string) (int, error) {
 // profileCacheSchema describes Profile to the cache.
 var profileCacheSchema = &entcachemodel.Schema[*Profile, int]{
 	Type:       "Profile",
-	Hash:       "481f5619c9ae",
+	Hash:       "dac3fd0d1133",
 	ID:         func(v *Profile) int { return v.ID },
 	FormatID:   profileCacheFormatID,
 	ParseID:    profileCacheParseID,
@@ -2367,7 +2403,7 @@ var profileCacheSchema = &entcachemodel.Schema[*Profile, int]{
 		}
 	},
 	Decode: func(d *entcachemodel.Decoder) *Profile {
-		v := &Profile{}
+		v := entcachemodel.Alloc[Profile](d)
 		id, err := profileCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -2515,12 +2551,18 @@ type ProfileCache struct {
 
 func (c *ProfileCache) reader() entcachemodel.Reader[*Profile, int] {
 	cfg := c.client.config
-	return profileCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*Profile, error) {
-			return c.client.cacheQuery().Where(profile.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Profile) { v.config = cfg },
-	)
+	return profileCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, profileCacheLoad, profileCacheAttach)
+}
+
+// profileCacheLoad reads Profile rows by id, as stored, through client (a
+// *ProfileClient): the reads of the cache.
+func profileCacheLoad(ctx context.Context, client any, ids []int) ([]*Profile, error) {
+	return client.(*ProfileClient).cacheQuery().Where(profile.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// profileCacheAttach binds a cached Profile to client (a *ProfileClient).
+func profileCacheAttach(client any, v *Profile) {
+	v.config = client.(*ProfileClient).config
 }
 
 func (c *ProfileCache) lookup(index *entcachemodel.Index[*Profile], key string, ps ...predicate.Profile) entcachemodel.Lookup[*Profile, int] {
@@ -2874,7 +2916,7 @@ func scalarCacheParseID(s string) (int, error) {
 // scalarCacheSchema describes Scalar to the cache.
 var scalarCacheSchema = &entcachemodel.Schema[*Scalar, int]{
 	Type:       "Scalar",
-	Hash:       entcachemodel.ShapedHash("c9c5381d4577", reflect.TypeFor[map[string]int](), reflect.TypeFor[[]string](), reflect.TypeFor[broadtype.Point](), reflect.TypeFor[*broadtype.Point]()),
+	Hash:       entcachemodel.ShapedHash("6fd86adc5d30", reflect.TypeFor[map[string]int](), reflect.TypeFor[[]string](), reflect.TypeFor[broadtype.Point](), reflect.TypeFor[*broadtype.Point]()),
 	ID:         func(v *Scalar) int { return v.ID },
 	FormatID:   scalarCacheFormatID,
 	ParseID:    scalarCacheParseID,
@@ -2926,10 +2968,10 @@ var scalarCacheSchema = &entcachemodel.Schema[*Scalar, int]{
 		if v.NilT != nil {
 			e.Time(*v.NilT)
 		}
-		e.JSON(v.JMap)
-		e.JSON(v.JList)
-		e.JSON(v.JPoint)
-		e.JSON(v.JPtr)
+		e.JSONField(&v.JMap)
+		e.JSONField(&v.JList)
+		e.JSONField(&v.JPoint)
+		e.JSONField(&v.JPtr)
 		e.String(string(v.E))
 		e.Bool(v.NilE != nil)
 		if v.NilE != nil {
@@ -2957,7 +2999,7 @@ var scalarCacheSchema = &entcachemodel.Schema[*Scalar, int]{
 		e.Value(scalar.ValueScanner.Vs.Value(v.Vs))
 	},
 	Decode: func(d *entcachemodel.Decoder) *Scalar {
-		v := &Scalar{}
+		v := entcachemodel.Alloc[Scalar](d)
 		id, err := scalarCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -3328,12 +3370,18 @@ type ScalarCache struct {
 
 func (c *ScalarCache) reader() entcachemodel.Reader[*Scalar, int] {
 	cfg := c.client.config
-	return scalarCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*Scalar, error) {
-			return c.client.cacheQuery().Where(scalar.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Scalar) { v.config = cfg },
-	)
+	return scalarCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, scalarCacheLoad, scalarCacheAttach)
+}
+
+// scalarCacheLoad reads Scalar rows by id, as stored, through client (a
+// *ScalarClient): the reads of the cache.
+func scalarCacheLoad(ctx context.Context, client any, ids []int) ([]*Scalar, error) {
+	return client.(*ScalarClient).cacheQuery().Where(scalar.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// scalarCacheAttach binds a cached Scalar to client (a *ScalarClient).
+func scalarCacheAttach(client any, v *Scalar) {
+	v.config = client.(*ScalarClient).config
 }
 
 func (c *ScalarCache) lookup(index *entcachemodel.Index[*Scalar], key string, ps ...predicate.Scalar) entcachemodel.Lookup[*Scalar, int] {
@@ -3659,7 +3707,7 @@ func tagCacheParseID(s string) (string, error) {
 // tagCacheSchema describes Tag to the cache.
 var tagCacheSchema = &entcachemodel.Schema[*Tag, string]{
 	Type:       "Tag",
-	Hash:       "4b9ab946c96c",
+	Hash:       "e60c6f28950f",
 	ID:         func(v *Tag) string { return v.ID },
 	FormatID:   tagCacheFormatID,
 	ParseID:    tagCacheParseID,
@@ -3672,7 +3720,7 @@ var tagCacheSchema = &entcachemodel.Schema[*Tag, string]{
 		e.Int(int64(v.Weight))
 	},
 	Decode: func(d *entcachemodel.Decoder) *Tag {
-		v := &Tag{}
+		v := entcachemodel.Alloc[Tag](d)
 		id, err := tagCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -3812,12 +3860,18 @@ type TagCache struct {
 
 func (c *TagCache) reader() entcachemodel.Reader[*Tag, string] {
 	cfg := c.client.config
-	return tagCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []string) ([]*Tag, error) {
-			return c.client.cacheQuery().Where(tag.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Tag) { v.config = cfg },
-	)
+	return tagCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, tagCacheLoad, tagCacheAttach)
+}
+
+// tagCacheLoad reads Tag rows by id, as stored, through client (a
+// *TagClient): the reads of the cache.
+func tagCacheLoad(ctx context.Context, client any, ids []string) ([]*Tag, error) {
+	return client.(*TagClient).cacheQuery().Where(tag.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// tagCacheAttach binds a cached Tag to client (a *TagClient).
+func tagCacheAttach(client any, v *Tag) {
+	v.config = client.(*TagClient).config
 }
 
 func (c *TagCache) lookup(index *entcachemodel.Index[*Tag], key string, ps ...predicate.Tag) entcachemodel.Lookup[*Tag, string] {

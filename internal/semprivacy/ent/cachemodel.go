@@ -154,7 +154,7 @@ func semsecretCacheParseID(s string) (int, error) {
 // semsecretCacheSchema describes SemSecret to the cache.
 var semsecretCacheSchema = &entcachemodel.Schema[*SemSecret, int]{
 	Type:       "SemSecret",
-	Hash:       "dce3cfd60822",
+	Hash:       "72a5e18688b8",
 	ID:         func(v *SemSecret) int { return v.ID },
 	FormatID:   semsecretCacheFormatID,
 	ParseID:    semsecretCacheParseID,
@@ -167,7 +167,7 @@ var semsecretCacheSchema = &entcachemodel.Schema[*SemSecret, int]{
 		e.Int(int64(v.Level))
 	},
 	Decode: func(d *entcachemodel.Decoder) *SemSecret {
-		v := &SemSecret{}
+		v := entcachemodel.Alloc[SemSecret](d)
 		id, err := semsecretCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -301,12 +301,18 @@ type SemSecretCache struct {
 
 func (c *SemSecretCache) reader() entcachemodel.Reader[*SemSecret, int] {
 	cfg := c.client.config
-	return semsecretCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*SemSecret, error) {
-			return c.client.cacheQuery().Where(semsecret.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *SemSecret) { v.config = cfg },
-	)
+	return semsecretCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, semsecretCacheLoad, semsecretCacheAttach)
+}
+
+// semsecretCacheLoad reads SemSecret rows by id, as stored, through client (a
+// *SemSecretClient): the reads of the cache.
+func semsecretCacheLoad(ctx context.Context, client any, ids []int) ([]*SemSecret, error) {
+	return client.(*SemSecretClient).cacheQuery().Where(semsecret.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// semsecretCacheAttach binds a cached SemSecret to client (a *SemSecretClient).
+func semsecretCacheAttach(client any, v *SemSecret) {
+	v.config = client.(*SemSecretClient).config
 }
 
 func (c *SemSecretCache) lookup(index *entcachemodel.Index[*SemSecret], key string, ps ...predicate.SemSecret) entcachemodel.Lookup[*SemSecret, int] {

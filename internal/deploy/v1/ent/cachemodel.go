@@ -166,7 +166,7 @@ func memberCacheParseID(s string) (int, error) {
 // memberCacheSchema describes Member to the cache.
 var memberCacheSchema = &entcachemodel.Schema[*Member, int]{
 	Type:       "Member",
-	Hash:       entcachemodel.ShapedHash("f20ee8258dfe", reflect.TypeFor[profile.Profile]()),
+	Hash:       entcachemodel.ShapedHash("ca829cb661c8", reflect.TypeFor[profile.Profile]()),
 	ID:         func(v *Member) int { return v.ID },
 	FormatID:   memberCacheFormatID,
 	ParseID:    memberCacheParseID,
@@ -179,10 +179,10 @@ var memberCacheSchema = &entcachemodel.Schema[*Member, int]{
 		e.Int(int64(v.Age))
 		e.String(v.Team)
 		e.Int(int64(v.Level))
-		e.JSON(v.Profile)
+		e.JSONField(&v.Profile)
 	},
 	Decode: func(d *entcachemodel.Decoder) *Member {
-		v := &Member{}
+		v := entcachemodel.Alloc[Member](d)
 		id, err := memberCacheParseID(d.String())
 		if err != nil {
 			d.Fail()
@@ -325,12 +325,18 @@ type MemberCache struct {
 
 func (c *MemberCache) reader() entcachemodel.Reader[*Member, int] {
 	cfg := c.client.config
-	return memberCacheSchema.Reader(cfg.cacheModel(), cfg.driver,
-		func(ctx context.Context, ids []int) ([]*Member, error) {
-			return c.client.cacheQuery().Where(member.IDIn(ids...)).All(cacheAllow(ctx))
-		},
-		func(v *Member) { v.config = cfg },
-	)
+	return memberCacheSchema.ReaderFor(cfg.cacheModel(), cfg.driver, c.client, memberCacheLoad, memberCacheAttach)
+}
+
+// memberCacheLoad reads Member rows by id, as stored, through client (a
+// *MemberClient): the reads of the cache.
+func memberCacheLoad(ctx context.Context, client any, ids []int) ([]*Member, error) {
+	return client.(*MemberClient).cacheQuery().Where(member.IDIn(ids...)).All(cacheAllow(ctx))
+}
+
+// memberCacheAttach binds a cached Member to client (a *MemberClient).
+func memberCacheAttach(client any, v *Member) {
+	v.config = client.(*MemberClient).config
 }
 
 func (c *MemberCache) lookup(index *entcachemodel.Index[*Member], key string, ps ...predicate.Member) entcachemodel.Lookup[*Member, int] {
