@@ -355,6 +355,18 @@ func (v *verifier[T, ID]) settle(ctx context.Context, k runKeys, cands []candida
 		mode = "repair"
 	}
 	lm := c.leaseMillis()
+	// One candidate per difference (a SCAN may return a key twice).
+	type what struct{ row, list string }
+	once := map[what]bool{}
+	uniq := cands[:0:0]
+	for _, cd := range cands {
+		w := what{cd.rowKey, cd.key}
+		if !once[w] {
+			once[w] = true
+			uniq = append(uniq, cd)
+		}
+	}
+	cands = uniq
 	for len(cands) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -418,14 +430,16 @@ func (v *verifier[T, ID]) settle(ctx context.Context, k runKeys, cands []candida
 			db[s.idText(d, s.ID(r))] = r
 		}
 		// Round trip 2: look again, each key under its lease.
-		rowMode := map[string]string{} // row key -> mode
-		members := map[string][]any{}  // list key -> members to find
-		for _, cd := range cands {
+		rowMode := map[string]string{}          // row key -> mode
+		rowOf := map[string]*candidate[T, ID]{} // row key -> its row's candidate
+		members := map[string][]any{}           // list key -> members to find
+		for i, cd := range cands {
 			if !ready(cd) {
 				continue
 			}
 			if cd.list == nil {
 				rowMode[cd.rowKey] = mode
+				rowOf[cd.rowKey] = &cands[i]
 			} else if _, ok := rowMode[cd.rowKey]; !ok {
 				rowMode[cd.rowKey] = "hold"
 			}
@@ -447,7 +461,7 @@ func (v *verifier[T, ID]) settle(ctx context.Context, k runKeys, cands []candida
 			key, ks := keys[i], []string{keys[i], lease(keys[i])}
 			if m, ok := rowMode[key]; ok {
 				want, absent := "", "1"
-				if cd := v.rowOf(cands, key); cd != nil {
+				if cd := rowOf[key]; cd != nil {
 					if r, ok := db[cd.text]; ok {
 						want, absent = string(s.encode(r)), "0"
 					}
@@ -532,21 +546,6 @@ func (v *verifier[T, ID]) settle(ctx context.Context, k runKeys, cands []candida
 		case <-t.C:
 		}
 		delay = min(2*delay, 100*time.Millisecond)
-	}
-	return nil
-}
-
-// rowOf returns the row candidate of key, nil when only lists need it.
-func (v *verifier[T, ID]) rowOf(cands []candidate[T, ID], key string) *candidate[T, ID] {
-	for i := range cands {
-		if cands[i].rowKey == key && cands[i].list == nil {
-			return &cands[i]
-		}
-	}
-	for i := range cands {
-		if cands[i].rowKey == key && cands[i].parsed {
-			return &cands[i]
-		}
 	}
 	return nil
 }
