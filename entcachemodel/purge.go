@@ -157,7 +157,7 @@ return redis.call('DEL', KEYS[1])
 // purgeRegistryScript: KEYS registry; ARGV deadAfter ms. Removes the
 // entries of versions gone for deadAfter, and the registry when none is
 // left. Returns the keys removed.
-var purgeRegistryScript = redis.NewScript(`
+var purgeRegistryScript = redis.NewScript(luaLive + `
 local kt = redis.call('TYPE', KEYS[1])['ok']
 if kt == 'none' then return 0 end
 if kt ~= 'hash' then return redis.call('DEL', KEYS[1]) end
@@ -169,7 +169,7 @@ local kv = redis.call('HGETALL', KEYS[1])
 for i = 1, #kv, 2 do
   if string.sub(kv[i], 1, 2) == 'p:' then
     local _, _, p, seen = string.match(kv[i + 1], '^([^|]+)|([^|]+)|(%d+)|(%d+)')
-    if seen and now - tonumber(seen) <= 3 * tonumber(p) + 1000 then return 0 end
+    if seen and live(tonumber(p), tonumber(seen), now) then return 0 end
   end
 end
 redis.call('DEL', KEYS[1])

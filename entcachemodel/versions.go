@@ -79,7 +79,7 @@ import (
 // encodings followed by each one's hash and epoch, then each of the lists'
 // state ("epoch:since", or "-" when not every live version defines it), in
 // the order given.
-var registerScript = redis.NewScript(`
+var registerScript = redis.NewScript(luaLive + `
 local reg = KEYS[1]
 local kt = redis.call('TYPE', reg)['ok']
 if kt ~= 'hash' and kt ~= 'none' then redis.call('DEL', reg) end
@@ -112,7 +112,7 @@ end
 -- A process that last registered in another start of the registry,
 -- recently enough to have counted as live, ran with a view of a registry
 -- that was lost.
-local survivor = last > 0 and lastStart ~= '' and lastStart ~= start and now - last <= 3 * period + 1000
+local survivor = last > 0 and lastStart ~= '' and lastStart ~= start and live(period, last, now)
 if survivor then
   if proven == '0' then
     -- Everything here started since the restart, by processes that took
@@ -161,7 +161,7 @@ local liveHash, liveLayout, maxPeriod, maxLease = {}, {}, period, lease
 for k, v in pairs(f) do
   if string.sub(k, 1, 2) == 'p:' then
     local h, l, p, seen, ls = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(%d+)|(%d+)$')
-    if not seen or now - tonumber(seen) > 3 * tonumber(p) + 1000 then
+    if not seen or not live(tonumber(p), tonumber(seen), now) then
       redis.call('HDEL', reg, k)
     else
       if h ~= '~' then
@@ -539,9 +539,16 @@ func registryProcess(v string) (hash string, period, seen int64, ok bool) {
 	return parts[0], p, t, err1 == nil && err2 == nil
 }
 
-// processLive is the registry script's rule: a process is live until 3 of
-// its periods and a second have passed since it last registered.
+// processLive is the registry's liveness rule: a process is live until 3
+// of its periods and a second have passed since it last registered (server
+// ms). luaLive is the same rule for the registry's scripts.
 func processLive(period, seen, now int64) bool { return now-seen <= 3*period+1000 }
+
+// luaLive defines live(period, seen, now), processLive in Lua, for the
+// scripts that read the registry.
+const luaLive = `
+local function live(period, seen, now) return now - seen <= 3 * period + 1000 end
+`
 
 // registryVersions lists the encodings a registry names, for an operator.
 func registryVersions(reg map[string]string, now time.Time) []Version {

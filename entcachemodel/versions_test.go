@@ -254,3 +254,26 @@ func TestGuessedVersionViewEndsWithTheOutage(t *testing.T) {
 	assert.False(t, g.guessed)
 	assert.Len(t, g.others, 1, "the other version is known before this process writes again")
 }
+
+// TestLivenessRuleIsOneRule: the registry's scripts (luaLive) and the Go
+// side (processLive, used by the admin's report) count a process live for
+// exactly the same times, at and around the boundary.
+func TestLivenessRuleIsOneRule(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	ctx := context.Background()
+	script := redis.NewScript(luaLive + `
+if live(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])) then return 1 end
+return 0`)
+	for _, period := range []int64{1, 300, 5000, 65000} {
+		boundary := 3*period + 1000
+		for _, age := range []int64{0, boundary - 1, boundary, boundary + 1, 10 * boundary} {
+			seen := int64(1_700_000_000_000)
+			got, err := script.Run(ctx, rdb, nil, period, seen, seen+age).Int()
+			require.NoError(t, err)
+			assert.Equal(t, processLive(period, seen, seen+age), got == 1, "period %d, age %d", period, age)
+		}
+		assert.True(t, processLive(period, 0, boundary), "live at the boundary")
+		assert.False(t, processLive(period, 0, boundary+1), "gone past it")
+	}
+}
