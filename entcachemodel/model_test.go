@@ -123,6 +123,15 @@ type mWriter struct {
 	ops     []mOp     // script calls still to run
 	ordered bool      // ops run in order (one pipeline); else in any order (a map)
 	due     int64     // its first mark's expiry: the write commits before it
+	// Redis faults (mEnv.faults): broken once a call of this writer failed;
+	// open while its process's breaker stays open for the rest of the
+	// write; unmarked holds the keys (kRow, kList) it named but could not
+	// mark, which its outbox record names, committed with its database
+	// write; opsKind is what its ops are ("flush", "remove", "release",
+	// "repair").
+	broken, open bool
+	unmarked     [2]bool
+	opsKind      string
 }
 
 type mReader struct {
@@ -145,6 +154,8 @@ type mState struct {
 	l          mReader // fills the list
 	noRow      bool    // no row reader
 	noList     bool    // no list reader
+	fault      bool    // a Redis fault happened in this run (at most one)
+	outbox     [2]bool // committed outbox records not drained: kRow, kList
 }
 
 func (s *mState) clone() *mState {
@@ -182,10 +193,11 @@ func (s *mState) key() string {
 		}
 		rel(d.exp)
 	}
-	str("|", s.row, strconv.FormatBool(s.crashed))
+	str("|", s.row, strconv.FormatBool(s.crashed), strconv.FormatBool(s.fault), fmt.Sprint(s.outbox))
 	rel(max(s.lastCommit, s.now-mLease-1)) // any older commit bounds nothing alive
 	for _, w := range s.w {
-		str("|", strconv.Itoa(w.pc), w.tokens[kRow], w.tokens[kList], strconv.FormatBool(w.ordered))
+		str("|", strconv.Itoa(w.pc), w.tokens[kRow], w.tokens[kList], strconv.FormatBool(w.ordered),
+			fmt.Sprint(w.broken, w.open, w.unmarked), w.opsKind)
 		rel(w.due)
 		for _, k := range w.marks {
 			b = strconv.AppendInt(b, int64(k), 10)
@@ -221,6 +233,11 @@ type mEnv struct {
 	observeOnly bool
 	// slowWrites lets a write commit more than a lease after its mark.
 	slowWrites bool
+	// faults lets one Redis call of a writer fail per run (see faultSteps);
+	// noOutbox then drops the outbox record of a write that could not mark.
+	faults, noOutbox bool
+	// allFaults adds the faults after which the breaker closes again.
+	allFaults bool
 }
 
 func newMEnv(t testing.TB) *mEnv {
@@ -444,16 +461,24 @@ func (e *mEnv) enabled(s *mState, maxTicks int) []mStep {
 					out = append(out, mStep{w.name, strconv.Itoa(j)})
 				}
 			}
+			out = append(out, e.faultSteps(s, w)...)
 		case pcReload:
 			out = append(out, mStep{w.name, ""}, mStep{w.name, "fail"})
 		default:
 			out = append(out, mStep{w.name, ""})
+			if (w.pc == pcStart || w.pc == pcMark && len(w.marks) > 0) && !w.broken {
+				out = append(out, e.faultSteps(s, w)...)
+			}
 		}
 		if w.pc == pcDB || w.pc == pcPostMark || w.pc == pcReload || w.pc == pcOps {
 			// The process may die at any point once it holds its marks:
 			// before its write, or anywhere in its publish or abort.
 			out = append(out, mStep{w.name, "die"})
 		}
+		running = true
+	}
+	if s.outbox != [2]bool{} {
+		out = append(out, mStep{"O", ""}) // a process drains the outbox
 		running = true
 	}
 	if !s.noRow && s.r.pc != pcDone {
@@ -515,6 +540,8 @@ func (e *mEnv) step(s *mState, st mStep) (*mState, string) {
 		desc = e.stepRowReader(n)
 	case "L":
 		desc = e.stepListReader(n)
+	case "O":
+		desc = e.stepOutbox(n)
 	default:
 		desc = e.stepWriter(n, &n.w[st.actor[1]-'1'], st.choice)
 	}
@@ -528,6 +555,9 @@ func (e *mEnv) stepWriter(s *mState, w *mWriter, choice string) string {
 		s.crashed = true
 		return e.say("the process dies")
 	}
+	if strings.HasPrefix(choice, "rfail") || strings.HasPrefix(choice, "rlost") {
+		return e.fault(s, w, choice, tok)
+	}
 	switch w.pc {
 	case pcStart:
 		// Mutate: the keys the write names, marked before it runs.
@@ -538,6 +568,9 @@ func (e *mEnv) stepWriter(s *mState, w *mWriter, choice string) string {
 			w.marks = append(w.marks, kList) // Write.Lists
 		}
 		w.pc = pcMark
+		if choice == "start" {
+			return ""
+		}
 		return e.stepWriter(s, w, choice)
 	case pcMark, pcPostMark:
 		if len(w.marks) == 0 {
@@ -565,6 +598,11 @@ func (e *mEnv) stepWriter(s *mState, w *mWriter, choice string) string {
 		if changes {
 			s.row = w.value
 			s.lastCommit = s.now
+			// The outbox record commits with the write (outbox.record).
+			if !e.noOutbox {
+				s.outbox[0] = s.outbox[0] || w.unmarked[0]
+				s.outbox[1] = s.outbox[1] || w.unmarked[1]
+			}
 		}
 		switch choice {
 		case "crash":
@@ -621,6 +659,13 @@ func (e *mEnv) stepWriter(s *mState, w *mWriter, choice string) string {
 // With failed, reading the row back failed: the row is removed, and so are
 // the lists it marked, which may now miss the row.
 func (e *mEnv) flushOps(w *mWriter, ent string, failed bool) {
+	if w.broken && w.open {
+		// The breaker is open: nothing is sent, every key goes to the
+		// repair queue (part.flush's repair).
+		e.repairOps(w, e.flushRepairKeys(w, ent))
+		return
+	}
+	w.opsKind = "flush"
 	w.ordered = true
 	w.ops = nil
 	used := map[int]bool{kRow: true}
@@ -646,6 +691,20 @@ func (e *mEnv) flushOps(w *mWriter, ent string, failed bool) {
 
 // abortOps mirrors part.abort: every token ends, in map order.
 func (e *mEnv) abortOps(w *mWriter, script string) {
+	if w.broken && w.open {
+		// removeHeld (or release) fails at once: what is removed goes to
+		// the repair queue, with what could not be marked; a release is
+		// left to the marks' expiry.
+		var keys [2]bool
+		if script == "remove" {
+			keys = w.unmarked
+			keys[0] = keys[0] || w.tokens[kRow] != ""
+			keys[1] = keys[1] || w.tokens[kList] != ""
+		}
+		e.repairOps(w, keys)
+		return
+	}
+	w.opsKind = script
 	w.ordered = false
 	w.ops = nil
 	for _, k := range []int{kRow, kList} {
@@ -653,10 +712,144 @@ func (e *mEnv) abortOps(w *mWriter, script string) {
 			w.ops = append(w.ops, mOp{script: script, key: k, token: t})
 		}
 	}
+	if script == "remove" && w.broken {
+		// What could not be marked is removed in every version once Redis
+		// answers (part.abort: unmarked).
+		for i, k := range []int{kRow, kList} {
+			if w.unmarked[i] {
+				w.ops = append(w.ops, mOp{script: "remove", key: k})
+			}
+		}
+	}
 	w.pc = pcOps
 	if len(w.ops) == 0 {
 		w.pc = pcDone
 	}
+}
+
+// faultSteps are the Redis faults a writer's next call may meet: at most
+// one per run, and never in a repair (which runs once Redis answers) or a
+// create. "rfail": the call did not run; "rlost": it ran and its reply was
+// lost (after op j, for ops that run in any order). A suffix "-c" on a mark
+// lets the breaker close again before the writer's next call.
+func (e *mEnv) faultSteps(s *mState, w *mWriter) []mStep {
+	if !e.faults || s.fault || w.mode == mCreate || w.opsKind == "repair" {
+		return nil
+	}
+	if w.pc == pcStart || w.pc == pcMark {
+		if !e.allFaults {
+			return []mStep{{w.name, "rfail"}, {w.name, "rlost"}}
+		}
+		return []mStep{{w.name, "rfail"}, {w.name, "rlost"}, {w.name, "rfail-c"}, {w.name, "rlost-c"}}
+	}
+	out := []mStep{{w.name, "rfail"}}
+	if w.ordered {
+		return append(out, mStep{w.name, "rlost"})
+	}
+	for j := range w.ops {
+		out = append(out, mStep{w.name, "rlost/" + strconv.Itoa(j)})
+	}
+	return out
+}
+
+// fault applies a Redis fault to the writer's next call.
+func (e *mEnv) fault(s *mState, w *mWriter, choice string, tok func(int) string) string {
+	s.fault, w.broken = true, true
+	lost := strings.HasPrefix(choice, "rlost")
+	if w.pc == pcStart {
+		e.stepWriter(s, w, "start") // names the keys to mark
+	}
+	if w.pc == pcMark {
+		// One call marks every key of the write (part.mark): on an error
+		// the writer holds none of them, and records them all in the
+		// outbox (Schema.Mutate).
+		w.open = !strings.HasSuffix(choice, "-c")
+		k := w.marks[0]
+		if lost {
+			e.run(s, mOp{script: "mark", key: k, token: tok(k)})
+			if w.due == 0 {
+				w.due = s.now + mLease
+			}
+		}
+		w.tokens, w.marks = [4]string{}, nil
+		w.unmarked = [2]bool{w.mode != mCreate, w.mode != mDelete && mInList(w.value)}
+		w.pc = pcDB
+		return e.say("mark fails (ran: %v); unmarked %v", lost, w.unmarked)
+	}
+	w.open = true
+	i := 0
+	if _, j, ok := strings.Cut(choice, "/"); ok {
+		i, _ = strconv.Atoi(j)
+	}
+	ran := ""
+	if lost {
+		o := w.ops[i]
+		ran = e.say("%s ran (%v), ", o, e.run(s, o))
+	}
+	// The pipeline failed: its keys go to the repair queue (a release is
+	// left to the marks' expiry).
+	var keys [2]bool
+	switch w.opsKind {
+	case "flush":
+		keys = e.flushRepairKeys(w, "")
+	case "remove":
+		keys = w.unmarked
+		keys[0] = keys[0] || w.tokens[kRow] != ""
+		keys[1] = keys[1] || w.tokens[kList] != ""
+	}
+	e.repairOps(w, keys)
+	return ran + e.say("the pipeline fails; repair %v", keys)
+}
+
+// flushRepairKeys are the keys part.flush's repair queues: those of its
+// ops, and every key the write names (its rows and the lists they are in,
+// or may have been moved into).
+func (e *mEnv) flushRepairKeys(w *mWriter, ent string) [2]bool {
+	keys := [2]bool{true, mInList(ent) || w.tokens[kList] != "" || w.mode != mDelete && mInList(w.value)}
+	return keys
+}
+
+// repairOps makes the writer's ops the repair queue's removals of keys:
+// without a token, once Redis answers (repairQueue.run).
+func (e *mEnv) repairOps(w *mWriter, keys [2]bool) {
+	w.opsKind, w.ordered, w.ops = "repair", true, nil
+	for i, k := range []int{kRow, kList} {
+		if keys[i] {
+			w.ops = append(w.ops, mOp{script: "remove", key: k})
+		}
+	}
+	w.pc = pcOps
+	if len(w.ops) == 0 {
+		w.pc = pcDone
+	}
+}
+
+// stepOutbox drains one key of the outbox: a removal without a token
+// (outbox.drain).
+func (e *mEnv) stepOutbox(s *mState) string {
+	for i, k := range []int{kRow, kList} {
+		if s.outbox[i] {
+			s.outbox[i] = false
+			o := mOp{script: "remove", key: k}
+			return e.say("drain %s -> %v", o, e.run(s, o))
+		}
+	}
+	return ""
+}
+
+// covered reports whether a stale key is still to be fixed by something
+// other than its expiry: an outbox record, or a live writer that met a
+// Redis fault (its repair, or its publish once the breaker closes).
+func (s *mState) covered(i int) bool {
+	if s.outbox[i] {
+		return true
+	}
+	for _, w := range s.w {
+		if w.broken && w.pc != pcDone && w.pc != pcCrashed {
+			return true
+		}
+	}
+	return false
 }
 
 // stepRowReader mirrors Reader.GetMany and fill for one id.
@@ -745,7 +938,7 @@ func (s *mState) invariant() string {
 		}
 	}
 	bound := s.lastCommit + mLease
-	if row.typ == "string" && row.str != s.row {
+	if row.typ == "string" && row.str != s.row && !s.covered(0) {
 		switch {
 		case row.exp == 0:
 			return fmt.Sprintf("row cached as %q with no expiry; the database holds %q", row.str, s.row)
@@ -756,7 +949,7 @@ func (s *mState) invariant() string {
 	if list.typ != "" && list.typ != "set" || row.typ != "" && row.typ != "string" {
 		return "a key holds the wrong type"
 	}
-	if slices.Contains(list.set, listPresent) && mInList(s.row) && !slices.Contains(list.set, listMember(mRowID)) {
+	if slices.Contains(list.set, listPresent) && mInList(s.row) && !slices.Contains(list.set, listMember(mRowID)) && !s.covered(1) {
 		switch {
 		case list.exp == 0:
 			return fmt.Sprintf("list cached as %v with no expiry, missing the row (database %q)", list.set, s.row)
@@ -1114,5 +1307,81 @@ func TestModelFindsAWriteThatOutlivesItsLease(t *testing.T) {
 		if !strings.Contains(msg, "with no expiry") {
 			t.Fatalf("%s: the documented limit did not show: %q\n  %s", mode, msg, strings.Join(path, "\n  "))
 		}
+	}
+}
+
+// faultScenarios are the starting points of the Redis-fault model: updates
+// and deletes (creates mark after their insert, and are not faulted). In
+// go test: an update beside a transaction, on a cached row and list (the
+// states where a stale value could stay); MODEL_FAULTS=all runs every
+// start of two pairs of modes, with the breaker closing again too.
+func faultScenarios() ([]mScenario, bool) {
+	all := os.Getenv("MODEL_FAULTS") == "all"
+	var out []mScenario
+	for _, ms := range [][2]mWriterMode{{mPlain, mTx}, {mTx, mDelete}} {
+		for _, sc := range mScenarios(ms[0], ms[1]) {
+			if all || ms[1] == mTx && (sc.name == "update+tx-update_db=B0_cached_row" || sc.name == "update+tx-update_db=A0_cached_list") {
+				out = append(out, sc)
+			}
+		}
+	}
+	return out, all
+}
+
+// TestModelRedisFaults explores the model with one Redis fault per run: a
+// writer's mark or publish pipeline fails, having run or not, with the
+// breaker open for the rest of the write (or, MODEL_FAULTS=all, closed
+// again). A write that could not mark records its keys in the outbox,
+// committed with it, which another process drains at any later time; a
+// pipeline that failed goes to the writer's repair queue (lost if the
+// process dies). A stale key is allowed only while such a repair is due;
+// every run must end as the database, once the leases ran out.
+func TestModelRedisFaults(t *testing.T) {
+	var total int
+	var runs uint64
+	start := time.Now()
+	scenarios, all := faultScenarios()
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newMEnv(t)
+			e.quiet, e.faults, e.allFaults = true, true, all
+			s := sc.state()
+			runs += e.explore(s, s, 1, nil)
+			total += len(e.visited)
+			if e.fail != nil {
+				t.Fatalf("counterexample:\n  %s", strings.Join(e.fail, "\n  "))
+			}
+		})
+	}
+	t.Logf("model with Redis faults: %d states, %d interleavings, %v", total, runs, time.Since(start).Round(time.Millisecond))
+}
+
+// The fault model is not vacuous: a write that could not mark, and whose
+// process dies after its commit, leaves the old row a reader filled before
+// the commit with no expiry, unless the outbox record removes it.
+func TestModelFindsAMarkFailureWithoutTheOutbox(t *testing.T) {
+	sc := mScenario{row: "B0", noList: true, w: [3]mWriter{mW("W1", mPlain, "A1"), mW("W2", mTx, "B2")}}
+	schedule := []string{"R", "R", "R", "W1:rfail", "W1:crash", "R"}
+	e := newMEnv(t)
+	e.faults, e.noOutbox = true, true
+	path, msg := e.replay(sc, schedule)
+	if !strings.Contains(msg, "with no expiry") {
+		t.Fatalf("without the outbox: %q\n  %s", msg, strings.Join(path, "\n  "))
+	}
+	// With the outbox, the old row is allowed only until the drain, which
+	// removes it.
+	e = newMEnv(t)
+	e.faults = true
+	path, msg = e.replay(sc, append(schedule, "O"))
+	if msg != "" || !strings.Contains(path[len(path)-1], "drain remove row") {
+		t.Fatalf("with the outbox: %q\n  %s", msg, strings.Join(path, "\n  "))
+	}
+	// And the search finds it on its own.
+	e = newMEnv(t)
+	e.quiet, e.faults, e.noOutbox = true, true, true
+	s := sc.state()
+	e.explore(s, s, 1, nil)
+	if e.fail == nil {
+		t.Fatalf("no counterexample without the outbox in %d states", len(e.visited))
 	}
 }
