@@ -159,7 +159,7 @@ func (s *seen) write(t *testing.T, c *ent.Client, r *rand.Rand, who string, i in
 		}
 	case 5:
 		var u *ent.User
-		u, err = c.User.UpdateOneID(uid).SetFirstName(who+"-n").SetLastName(fmt.Sprint(i)).
+		u, err = c.User.UpdateOneID(uid).SetFirstName(who + "-n").SetLastName(fmt.Sprint(i)).
 			SetRole([]user.Role{user.RoleAdmin, user.RoleMember}[r.IntN(2)]).SetActive(r.IntN(2) == 0).Save(ctx)
 		if err == nil {
 			s.user(u)
