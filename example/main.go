@@ -3,7 +3,8 @@
 // id or by a published index (email, first+last name, age) are answered from
 // Redis without touching the database, updates and deletes are seen at once,
 // rolled-back writes never reach the cache, and a burst of misses on a cold
-// key costs one database query.
+// key costs one database query. Its last part walks through adopting the
+// cache in a running project (see adopt).
 //
 // Each step prints how many database statements it ran. By default the
 // example uses an in-memory sqlite database and an embedded Redis
@@ -21,7 +22,10 @@ import (
 	"strings"
 	"sync"
 
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/ent/user"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 	"github.com/entcachemodel/entcachemodel/internal/testenv"
 )
@@ -157,6 +161,12 @@ func run(ctx context.Context) error {
 	if failed != nil {
 		return failed
 	}
+	if err := adopt(ctx, db.Dialect, drv, client, step); err != nil {
+		return err
+	}
+	if failed != nil {
+		return failed
+	}
 
 	s := cache.Stats()
 	fmt.Printf("\ncache stats: %d hits, %d misses, %d fills, %d publishes, %d invalidations, %d errors\n",
@@ -203,4 +213,75 @@ func burst(n int, f func() error) error {
 	close(start)
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// adopt walks through the README's migration guide on rows written before
+// the cache existed: warm them, verify them, find and repair a raw SQL
+// write, and pause reads.
+func adopt(ctx context.Context, dialect string, drv *testenv.Counter, client *ent.Client,
+	step func(string, func() (string, error))) error {
+	fmt.Println("\n7. adopting the cache in a running project")
+	// The project before adoption: a client without the cache (Disabled
+	// says so on purpose; an old replica simply has no ent.CacheModel).
+	plain := ent.NewClient(ent.Driver(drv), ent.CacheModel(entcachemodel.Disabled()))
+	var ids []int
+	step("a plain client writes 500 users", func() (string, error) {
+		var bulk []*ent.UserCreate
+		for i := range 500 {
+			bulk = append(bulk, plain.User.Create().SetEmail(fmt.Sprintf("old%d@example.com", i)).
+				SetFirstName("Old").SetLastName(fmt.Sprint(i)).SetAge(20+i%50))
+		}
+		users, err := plain.User.CreateBulk(bulk...).Save(ctx)
+		for _, u := range users {
+			ids = append(ids, u.ID)
+		}
+		return "not in Redis: they were written before adoption", err
+	})
+	if len(ids) == 0 {
+		return nil // the step failed
+	}
+	cached := client.User.Cached()
+	step("Cached().Warm(BatchSize(200), OnProgress)", func() (string, error) {
+		rep, err := cached.Warm(ctx, entcachemodel.BatchSize(200), entcachemodel.OnProgress(func(p entcachemodel.Progress) {
+			fmt.Printf("    warm %s: %d/%d rows, cursor %s\n", p.Type, p.Done, p.Total, p.Cursor)
+		}))
+		return fmt.Sprintf("%d rows published, %d already cached, %d lists", rep.Published, rep.Cached, rep.Lists), err
+	})
+	step("Cached().Get(a warmed row)", func() (string, error) { return show(cached.Get(ctx, ids[7])) })
+	verify := func(opts ...entcachemodel.RunOption) (string, error) {
+		vr, err := cached.Verify(ctx, opts...)
+		msg := fmt.Sprintf("%d rows checked, %d stale, %d orphans, %d bad index, %d repaired",
+			vr.Checked, vr.Stale, vr.Orphans, vr.BadIndex, vr.Repaired)
+		for _, d := range vr.Divergences {
+			msg += fmt.Sprintf("\n    %s %s", d.Kind, d.Key)
+		}
+		return msg, err
+	}
+	step("Cached().Verify()", func() (string, error) { return verify() })
+
+	// A fix typed into psql: the cache cannot see it.
+	step("raw SQL: UPDATE users SET age = 99", func() (string, error) {
+		query, args := entsql.Dialect(dialect).Update(user.Table).Set(user.FieldAge, 99).
+			Where(entsql.EQ(user.FieldID, ids[7])).Query()
+		_, err := drv.Driver.(*entsql.Driver).DB().ExecContext(ctx, query, args...)
+		return fmt.Sprintf("user %d, with db.ExecContext, behind the cache", ids[7]), err
+	})
+	step("Cached().Get(it): stale", func() (string, error) { return show(cached.Get(ctx, ids[7])) })
+	step("Cached().Verify(Repair())", func() (string, error) { return verify(entcachemodel.Repair()) })
+	step("Cached().Get(it): refilled", func() (string, error) { return show(cached.Get(ctx, ids[7])) })
+
+	cache := client.CacheModel
+	step("PauseReads, then Cached().Get", func() (string, error) {
+		if err := cache.PauseReads(ctx); err != nil {
+			return "", err
+		}
+		return show(cached.Get(ctx, ids[7]))
+	})
+	step("ResumeReads, then Cached().Get", func() (string, error) {
+		if err := cache.ResumeReads(ctx); err != nil {
+			return "", err
+		}
+		return show(cached.Get(ctx, ids[7]))
+	})
+	return nil
 }
