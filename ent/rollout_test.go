@@ -1,7 +1,9 @@
 package ent_test
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -121,15 +123,6 @@ func (s *seen) pick(r *rand.Rand, m map[int]bool) int {
 	return ids[r.IntN(len(ids))]
 }
 
-func sortedKeys[K comparable](m map[K]bool, less func(a, b K) int) []K {
-	out := make([]K, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.SortFunc(out, less)
-	return out
-}
-
 const rolloutAges = 6
 
 var petNames = []string{"rex", "tom", "kit", "bo"}
@@ -234,10 +227,12 @@ func (s *seen) diff(t *testing.T, db, c *ent.Client) []string {
 	}
 
 	s.mu.Lock()
-	uids := sortedKeys(s.users, func(a, b int) int { return a - b })
-	pids := sortedKeys(s.pets, func(a, b int) int { return a - b })
-	emails := sortedKeys(s.emails, func(a, b string) int { return cmpString(a, b) })
-	names := sortedKeys(s.names, func(a, b [2]string) int { return cmpString(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) })
+	uids := slices.Sorted(maps.Keys(s.users))
+	pids := slices.Sorted(maps.Keys(s.pets))
+	emails := slices.Sorted(maps.Keys(s.emails))
+	names := slices.SortedFunc(maps.Keys(s.names), func(a, b [2]string) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
+	})
 	s.mu.Unlock()
 
 	for _, id := range uids {
@@ -291,16 +286,6 @@ func (s *seen) diff(t *testing.T, db, c *ent.Client) []string {
 		add(fmt.Sprintf("Pet.ListByName(%q)", name), pets(got), pets(want), gerr, werr)
 	}
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // rollout runs the introduction of the extension up to the point where

@@ -697,9 +697,7 @@ func (e *mEnv) abortOps(w *mWriter, script string) {
 		// left to the marks' expiry.
 		var keys [2]bool
 		if script == "remove" {
-			keys = w.unmarked
-			keys[0] = keys[0] || w.tokens[kRow] != ""
-			keys[1] = keys[1] || w.tokens[kList] != ""
+			keys = removeRepairKeys(w)
 		}
 		e.repairOps(w, keys)
 		return
@@ -793,9 +791,7 @@ func (e *mEnv) fault(s *mState, w *mWriter, choice string, tok func(int) string)
 	case "flush":
 		keys = e.flushRepairKeys(w, "")
 	case "remove":
-		keys = w.unmarked
-		keys[0] = keys[0] || w.tokens[kRow] != ""
-		keys[1] = keys[1] || w.tokens[kList] != ""
+		keys = removeRepairKeys(w)
 	}
 	e.repairOps(w, keys)
 	return ran + e.say("the pipeline fails; repair %v", keys)
@@ -805,8 +801,13 @@ func (e *mEnv) fault(s *mState, w *mWriter, choice string, tok func(int) string)
 // ops, and every key the write names (its rows and the lists they are in,
 // or may have been moved into).
 func (e *mEnv) flushRepairKeys(w *mWriter, ent string) [2]bool {
-	keys := [2]bool{true, mInList(ent) || w.tokens[kList] != "" || w.mode != mDelete && mInList(w.value)}
-	return keys
+	return [2]bool{true, mInList(ent) || w.tokens[kList] != "" || w.mode != mDelete && mInList(w.value)}
+}
+
+// removeRepairKeys are the keys part.abort's repair queues when its
+// removal fails: those it holds tokens on, and those it could not mark.
+func removeRepairKeys(w *mWriter) [2]bool {
+	return [2]bool{w.unmarked[0] || w.tokens[kRow] != "", w.unmarked[1] || w.tokens[kList] != ""}
 }
 
 // repairOps makes the writer's ops the repair queue's removals of keys:

@@ -273,12 +273,16 @@ type listSpace struct {
 	trustedAt int64
 }
 
+// trusted reports whether the namespace, in the state this generation
+// knows, may be stored in and served now.
+func (l listSpace) trusted() bool {
+	return l.state != "" && time.Now().UnixMilli() >= l.trustedAt
+}
+
 // servable reports whether the list, in the state the registry holds now
 // (read with the list itself), may be served: the state is the one this
 // generation knows, and its namespace is trusted.
-func (l listSpace) servable(state string) bool {
-	return l.state != "" && state == l.state && time.Now().UnixMilli() >= l.trustedAt
-}
+func (l listSpace) servable(state string) bool { return state == l.state && l.trusted() }
 
 // generation is what one process knows of one type's versions.
 type generation struct {
@@ -318,7 +322,7 @@ func (g *generation) list(index, key string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return l.ks.list(index, key), g.trusted && l.state != "" && time.Now().UnixMilli() >= l.trustedAt
+	return l.ks.list(index, key), g.trusted && l.trusted()
 }
 
 // layout is the lists a schema version defines: "name=def" entries, sorted,
