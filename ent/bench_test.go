@@ -357,6 +357,26 @@ func BenchmarkCreate(b *testing.B) {
 	}
 }
 
+// BenchmarkBulkUpdate updates 10,000 cached rows in one statement
+// (Update().Where(...)): each operation moves them all to a new age list.
+// Run it with a small -benchtime (5x): one operation writes 10,000 rows.
+func BenchmarkBulkUpdate(b *testing.B) {
+	const rows = 10000
+	for _, v := range writeVariants {
+		b.Run(v.name, func(b *testing.B) {
+			e := newBenchEnv(b, v.cached)
+			ids := e.createUsers(rows, 1)
+			e.warmRows(ids)
+			e.loop(func(i int) {
+				n, err := e.client.User.Update().Where(user.AgeGTE(0)).SetAge(1 + i).Save(e.ctx)
+				if err != nil || n != rows {
+					b.Fatalf("bulk update: %d rows, %v", n, err)
+				}
+			})
+		})
+	}
+}
+
 // The paired benchmarks compare a cached read with the raw Redis commands
 // that read the same keys, on one database, one Redis and one set of keys,
 // in alternating short rounds (the order flipped every round), so that the

@@ -253,24 +253,48 @@ func (c *Cache) waitFor(ctx context.Context, key string) []byte {
 	return nil
 }
 
-// scriptBatch bounds the scripts of one pipeline, so that each round trip
-// fits in the timeout however many keys a write touches (a script runs in
-// microseconds on Redis, but much slower on an embedded server).
+// scriptBatch is the size of the first pipelines of scripts, so that each
+// round trip fits in the timeout however many keys a write touches (a
+// script runs in microseconds on Redis, but much slower on an embedded
+// server).
 const scriptBatch = 100
 
-// runScripts runs n scripts in pipelines of at most scriptBatch, each round
-// trip bounded by the timeout. It stops at the first failed pipeline.
+// maxScriptPipe bounds the scripts of one pipeline of runScripts: pipelines
+// grow up to it while they take a small part of the timeout, so that a bulk
+// write costs round trips by the thousand rows, and Redis is never held by
+// one pipeline for long (a script takes microseconds: 4,096 take some tens
+// of milliseconds).
+const maxScriptPipe = 4096
+
+// runScripts runs n scripts in pipelines, each round trip bounded by the
+// timeout. Pipelines start at scriptBatch scripts, or at the size the
+// Cache's earlier runs reached, and grow (4x, up to maxScriptPipe) while a
+// full one took under an eighth of the timeout; one that took over a third
+// halves the size. It stops at the first failed pipeline.
 func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeliner, int) *redis.Cmd) ([]*redis.Cmd, error) {
 	if n == 0 {
 		return nil, nil
 	}
 	cmds := make([]*redis.Cmd, n)
-	for start := 0; start < n; start += scriptBatch {
-		batch := cmds[start:min(n, start+scriptBatch)]
+	for start := 0; start < n; {
+		size := int(c.pipeSize.Load())
+		if size <= 0 {
+			size = scriptBatch
+		}
+		end := min(n, start+size)
+		batch := cmds[start:end]
+		began := time.Now()
 		err := c.runBatch(ctx, batch, func(pipe redis.Pipeliner, i int) *redis.Cmd { return build(pipe, start+i) })
 		if err != nil {
 			return cmds, err
 		}
+		switch took := time.Since(began); {
+		case took < c.timeout/8 && end-start == size:
+			c.pipeSize.Store(int64(min(4*size, maxScriptPipe)))
+		case took > c.timeout/3:
+			c.pipeSize.Store(int64(max(size/2, 10)))
+		}
+		start = end
 	}
 	return cmds, nil
 }

@@ -219,6 +219,7 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		}
 	}
 	p.named(rels)
+	p.touch(w.Op, w.Mutation)
 	err = errGuessed // the keys of a guess are not where the others look
 	if !g.guessed {
 		err = p.mark(ctx, c, all)
@@ -436,9 +437,15 @@ type part[T any, ID comparable] struct {
 	// repairs must resolve rels against the registry.
 	rels     []string
 	unmarked bool
-	moves    []string      // watch keys of the owners the writes moved rows to
-	watches  []string      // watch keys of the owners whose rows they changed unnamed
-	renew    chan struct{} // closed to stop renewing the watches
+	// touched names the fields the part's writes set, added to or
+	// cleared; all tells that any field may have changed (a create, an
+	// edge, a mutation not described). The index entries of fields none
+	// of them touched are left as they are.
+	touched map[string]bool
+	all     bool
+	moves   []string      // watch keys of the owners the writes moved rows to
+	watches []string      // watch keys of the owners whose rows they changed unnamed
+	renew   chan struct{} // closed to stop renewing the watches
 }
 
 type pending[T any, ID comparable] struct {
@@ -511,6 +518,47 @@ func (p *part[T, ID]) mark(ctx context.Context, c *Cache, keys []string) error {
 		p.tokens[k] = tokens[i]
 	}
 	return nil
+}
+
+// touch records the fields a write may change.
+func (p *part[T, ID]) touch(op ent.Op, m ent.Mutation) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.all {
+		return
+	}
+	if op.Is(ent.OpCreate) || m == nil || len(m.AddedEdges()) > 0 || len(m.RemovedEdges()) > 0 || len(m.ClearedEdges()) > 0 {
+		// A create's row is new everywhere; an edge may set a foreign key
+		// an index is keyed by.
+		p.all = true
+		return
+	}
+	if p.touched == nil {
+		p.touched = map[string]bool{}
+	}
+	for _, f := range m.Fields() {
+		p.touched[f] = true
+	}
+	for _, f := range m.AddedFields() {
+		p.touched[f] = true
+	}
+	for _, f := range m.ClearedFields() {
+		p.touched[f] = true
+	}
+}
+
+// changes reports whether the part's writes may have changed a field the
+// index is keyed by; it holds p.mu.
+func (p *part[T, ID]) changes(idx *Index[T]) bool {
+	if p.all {
+		return true
+	}
+	for _, f := range strings.Split(idx.Name, ",") {
+		if p.touched[f] {
+			return true
+		}
+	}
+	return false
 }
 
 // named records the keyspace rel names of what a write may change.
@@ -748,6 +796,11 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			ops = append(ops, op{key: key, token: p.tokens[key], value: s.encode(r.entity)})
 		}
 		for _, idx := range s.Indexes {
+			if !p.changes(idx) {
+				// The row's entry is where it was: a unique entry already
+				// points at it, a list already holds it (if cached).
+				continue
+			}
 			ik, ok := idx.Key(r.entity)
 			if !ok {
 				continue
