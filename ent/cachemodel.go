@@ -139,6 +139,10 @@ func cacheAllow(ctx context.Context) context.Context {
 	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
+// cacheBeforeUpsert runs, just before an insert with OnConflict options, the
+// conflict lookup that the cache hook of m deferred to it.
+func cacheBeforeUpsert(m Mutation) { entcachemodel.BeforeUpsert(m) }
+
 // cacheError turns the runtime's not-found error into ent's.
 func cacheError(err error, label string) error {
 	if errors.Is(err, entcachemodel.ErrNotFound) {
@@ -234,7 +238,9 @@ func colldocCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]uuid.UUID, error) {
 				var ps []predicate.CollDoc
 				if v, ok := m.ID(); ok {
@@ -529,7 +535,9 @@ func collnameCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.CollName
 				if v, ok := m.Nick(); ok {
@@ -828,7 +836,9 @@ func colltagCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]string, error) {
 				var ps []predicate.CollTag
 				if v, ok := m.ID(); ok {
@@ -1143,7 +1153,9 @@ func collwordCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]string, error) {
 				var ps []predicate.CollWord
 				if v, ok := m.ID(); ok {
@@ -2759,7 +2771,9 @@ func kindoptCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.KindOpt
 				if v, ok := m.Handle(); ok {
@@ -5570,7 +5584,9 @@ func semaccountCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.SemAccount
 				if v, ok := m.Email(); ok {
@@ -6194,7 +6210,9 @@ func userCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.User
 				if v, ok := m.Email(); ok {

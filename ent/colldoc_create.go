@@ -132,6 +132,9 @@ func (_c *CollDocCreate) createSpec() (*CollDoc, *sqlgraph.CreateSpec) {
 		_node = &CollDoc{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(colldoc.Table, sqlgraph.NewFieldSpec(colldoc.FieldID, field.TypeUUID))
 	)
+	if len(_c.conflict) > 0 {
+		cacheBeforeUpsert(_c.mutation)
+	}
 	_spec.OnConflict = _c.conflict
 	if id, ok := _c.mutation.ID(); ok {
 		_node.ID = id
@@ -340,6 +343,11 @@ func (_c *CollDocCreateBulk) Save(ctx context.Context) ([]*CollDoc, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					if len(_c.conflict) > 0 {
+						for _, b := range _c.builders {
+							cacheBeforeUpsert(b.mutation)
+						}
+					}
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

@@ -121,6 +121,9 @@ func (_c *CollNameCreate) createSpec() (*CollName, *sqlgraph.CreateSpec) {
 		_node = &CollName{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(collname.Table, sqlgraph.NewFieldSpec(collname.FieldID, field.TypeInt))
 	)
+	if len(_c.conflict) > 0 {
+		cacheBeforeUpsert(_c.mutation)
+	}
 	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.Name(); ok {
 		_spec.SetField(collname.FieldName, field.TypeString, value)
@@ -342,6 +345,11 @@ func (_c *CollNameCreateBulk) Save(ctx context.Context) ([]*CollName, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					if len(_c.conflict) > 0 {
+						for _, b := range _c.builders {
+							cacheBeforeUpsert(b.mutation)
+						}
+					}
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

@@ -159,6 +159,9 @@ func (_c *CollWordCreate) createSpec() (*CollWord, *sqlgraph.CreateSpec) {
 		_node = &CollWord{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(collword.Table, sqlgraph.NewFieldSpec(collword.FieldID, field.TypeString))
 	)
+	if len(_c.conflict) > 0 {
+		cacheBeforeUpsert(_c.mutation)
+	}
 	_spec.OnConflict = _c.conflict
 	if id, ok := _c.mutation.ID(); ok {
 		_node.ID = id
@@ -440,6 +443,11 @@ func (_c *CollWordCreateBulk) Save(ctx context.Context) ([]*CollWord, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					if len(_c.conflict) > 0 {
+						for _, b := range _c.builders {
+							cacheBeforeUpsert(b.mutation)
+						}
+					}
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

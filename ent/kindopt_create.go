@@ -227,6 +227,9 @@ func (_c *KindOptCreate) createSpec() (*KindOpt, *sqlgraph.CreateSpec) {
 		_node = &KindOpt{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(kindopt.Table, sqlgraph.NewFieldSpec(kindopt.FieldID, field.TypeInt))
 	)
+	if len(_c.conflict) > 0 {
+		cacheBeforeUpsert(_c.mutation)
+	}
 	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.OwnerID(); ok {
 		_spec.SetField(kindopt.FieldOwnerID, field.TypeInt, value)
@@ -801,6 +804,11 @@ func (_c *KindOptCreateBulk) Save(ctx context.Context) ([]*KindOpt, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					if len(_c.conflict) > 0 {
+						for _, b := range _c.builders {
+							cacheBeforeUpsert(b.mutation)
+						}
+					}
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

@@ -179,6 +179,9 @@ func (_c *SemAccountCreate) createSpec() (*SemAccount, *sqlgraph.CreateSpec) {
 		_node = &SemAccount{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(semaccount.Table, sqlgraph.NewFieldSpec(semaccount.FieldID, field.TypeInt))
 	)
+	if len(_c.conflict) > 0 {
+		cacheBeforeUpsert(_c.mutation)
+	}
 	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.Email(); ok {
 		_spec.SetField(semaccount.FieldEmail, field.TypeString, value)
@@ -503,6 +506,11 @@ func (_c *SemAccountCreateBulk) Save(ctx context.Context) ([]*SemAccount, error)
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					if len(_c.conflict) > 0 {
+						for _, b := range _c.builders {
+							cacheBeforeUpsert(b.mutation)
+						}
+					}
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

@@ -34,9 +34,6 @@ type Cache struct {
 	cooldown time.Duration
 	strict   bool
 	disabled bool
-	// pipeSize is the size runScripts' pipelines have grown to (0: not
-	// yet run).
-	pipeSize atomic.Int64
 	log      *slog.Logger
 	// versionCheck is how often the registry of schema versions is read.
 	versionCheck time.Duration

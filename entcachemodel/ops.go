@@ -259,28 +259,23 @@ func (c *Cache) waitFor(ctx context.Context, key string) []byte {
 // server).
 const scriptBatch = 100
 
-// maxScriptPipe bounds the scripts of one pipeline of runScripts: pipelines
-// grow up to it while they take a small part of the timeout, so that a bulk
-// write costs round trips by the thousand rows, and Redis is never held by
-// one pipeline for long (a script takes microseconds: 4,096 take some tens
-// of milliseconds).
+// maxScriptPipe bounds the scripts of one pipeline of runScripts: a script
+// takes microseconds on Redis, so 4,096 hold it for some milliseconds.
 const maxScriptPipe = 4096
 
 // runScripts runs n scripts in pipelines, each round trip bounded by the
-// timeout. Pipelines start at scriptBatch scripts, or at the size the
-// Cache's earlier runs reached, and grow (4x, up to maxScriptPipe) while a
-// full one took under an eighth of the timeout; one that took over a third
-// halves the size. It stops at the first failed pipeline.
+// timeout, so that a bulk write costs round trips by the thousand rows, not
+// by the row. The first pipeline holds scriptBatch scripts; each next one
+// four times more (up to maxScriptPipe) while the last took under an eighth
+// of the timeout, half as many when it took over a third (a slow, embedded
+// server). It stops at the first failed pipeline.
 func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeliner, int) *redis.Cmd) ([]*redis.Cmd, error) {
 	if n == 0 {
 		return nil, nil
 	}
 	cmds := make([]*redis.Cmd, n)
+	size := scriptBatch
 	for start := 0; start < n; {
-		size := int(c.pipeSize.Load())
-		if size <= 0 {
-			size = scriptBatch
-		}
 		end := min(n, start+size)
 		batch := cmds[start:end]
 		began := time.Now()
@@ -289,10 +284,10 @@ func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeline
 			return cmds, err
 		}
 		switch took := time.Since(began); {
-		case took < c.timeout/8 && end-start == size:
-			c.pipeSize.Store(int64(min(4*size, maxScriptPipe)))
+		case took < c.timeout/8:
+			size = min(4*size, maxScriptPipe)
 		case took > c.timeout/3:
-			c.pipeSize.Store(int64(max(size/2, 10)))
+			size = max(size/2, 10)
 		}
 		start = end
 	}

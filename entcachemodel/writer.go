@@ -50,6 +50,12 @@ type Write[T any, ID comparable] struct {
 	// with on a unique field or index: the rows an upsert would update
 	// instead of inserting. Generated for types with upserts enabled.
 	Conflicts func(context.Context) ([]ID, error)
+	// ConflictsAtInsert tells that the generated insert calls BeforeUpsert
+	// with the mutation when it has OnConflict options: Conflicts then runs
+	// there, just before the insert, and a plain create runs no conflict
+	// lookup. (Hooks see the mutation, not the builder that holds the
+	// options.)
+	ConflictsAtInsert bool
 	// Reload reads committed rows by id, outside any transaction.
 	Reload func(context.Context, []ID) ([]T, error)
 	// Owners, for a write from the owner's side of hidden foreign keys,
@@ -143,7 +149,18 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 	g := s.generation(ctx, c)
 	ks := g.own
 	d := p.dialect
-	ids, err := w.existing(ctx)
+	// A create's conflicts are looked up just before its insert, and only
+	// if it is an upsert, when the generated code can tell (not under
+	// WithStrictWrites, whose failed marks must fail the write before any
+	// statement: the insert cannot be failed from there).
+	deferred := w.Op.Is(ent.OpCreate) && w.ConflictsAtInsert && w.Mutation != nil && w.Conflicts != nil && !c.strict
+	var (
+		ids []ID
+		err error
+	)
+	if !deferred {
+		ids, err = w.existing(ctx)
+	}
 	lookAfter := false // find an upsert's rows again after the write
 	if err != nil {
 		if !w.Op.Is(ent.OpCreate) {
@@ -219,7 +236,6 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		}
 	}
 	p.named(rels)
-	p.touch(w.Op, w.Mutation)
 	err = errGuessed // the keys of a guess are not where the others look
 	if !g.guessed {
 		err = p.mark(ctx, c, all)
@@ -236,7 +252,19 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		p.mu.Unlock()
 		c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, dedupe(rels))
 	}
+	upsert := !deferred // unless deferred, any create may be one
+	if deferred {
+		upserts.Store(w.Mutation, func() {
+			upsert = true
+			var more []ID
+			more, lookAfter = s.markConflicts(ctx, c, p, g, w)
+			ids = append(ids, more...)
+		})
+		defer upserts.Delete(w.Mutation)
+	}
 	v, err := next(ctx)
+	// After the write: the user hooks inside this one may have set fields.
+	p.touch(w.Op, w.Mutation)
 	if err != nil && (w.Done == nil || !w.Done()) {
 		// The write may have changed its rows before it failed (a later
 		// statement of it failed, or its commit was not acknowledged), and
@@ -264,7 +292,7 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		} else if e, ok := v.(T); ok {
 			created = append(created, s.ID(e))
 		}
-		if w.Conflicts != nil && (lookAfter || w.Driver != nil && w.Driver.Dialect() == dialect.MySQL) {
+		if w.Conflicts != nil && (lookAfter || upsert && w.Driver != nil && w.Driver.Dialect() == dialect.MySQL) {
 			// MySQL does not return the ids of the rows an upsert updated
 			// (ent guesses a bulk upsert's as LAST_INSERT_ID()+i): find them
 			// by their unique values.
@@ -344,6 +372,57 @@ func (w Write[T, ID]) existing(ctx context.Context) ([]ID, error) {
 		return w.Conflicts(ctx)
 	}
 	return nil, nil
+}
+
+// upserts holds, by mutation, what the cache write of a create runs just
+// before its insert if the insert turns out to be an upsert.
+var upserts sync.Map
+
+// BeforeUpsert runs what the cache write of m deferred to its insert: the
+// generated statement code calls it just before an insert with OnConflict
+// options (the rows it may update are looked up and marked then).
+func BeforeUpsert(m ent.Mutation) {
+	if f, ok := upserts.Load(m); ok {
+		f.(func())()
+	}
+}
+
+// markConflicts looks up the rows an upsert conflicts with and marks them,
+// as Mutate marks the rows of an update before its statement. It runs
+// inside the write, just before the insert; it reports the rows, and
+// whether the lookup failed (ent's insert then decides, and the rows are
+// looked up again after it).
+func (s *Schema[T, ID]) markConflicts(ctx context.Context, c *Cache, p *part[T, ID], g *generation, w Write[T, ID]) ([]ID, bool) {
+	ids, err := w.Conflicts(ctx)
+	if err != nil {
+		return nil, true
+	}
+	if len(ids) == 0 {
+		return nil, false
+	}
+	d := p.dialect
+	keys := make([]string, 0, len(ids)*(1+len(g.others)))
+	rels := make([]string, 0, len(ids))
+	for _, id := range ids {
+		k := g.own.row(s.idText(d, id))
+		keys = append(keys, k)
+		rels = append(rels, relKey(k))
+		for _, other := range g.others {
+			keys = append(keys, g.own.rebase(k, other))
+		}
+	}
+	p.named(rels)
+	err = errGuessed
+	if !g.guessed {
+		err = p.mark(ctx, c, keys)
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.unmarked = true
+		p.mu.Unlock()
+		c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, dedupe(rels))
+	}
+	return ids, false
 }
 
 // movesLists reports whether m changes a field that lists are keyed by in a

@@ -127,6 +127,10 @@ func cacheAllow(ctx context.Context) context.Context {
 	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
+// cacheBeforeUpsert runs, just before an insert with OnConflict options, the
+// conflict lookup that the cache hook of m deferred to it.
+func cacheBeforeUpsert(m Mutation) { entcachemodel.BeforeUpsert(m) }
+
 // cacheError turns the runtime's not-found error into ent's.
 func cacheError(err error, label string) error {
 	if errors.Is(err, entcachemodel.ErrNotFound) {
@@ -319,7 +323,9 @@ func accountCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.Account
 				if v, ok := m.Email(); ok {
@@ -727,7 +733,9 @@ func cardCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]string, error) {
 				var ps []predicate.Card
 				if v, ok := m.ID(); ok {
@@ -1071,7 +1079,9 @@ func commentCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]uuid.UUID, error) {
 				var ps []predicate.Comment
 				if v, ok := m.ID(); ok {
@@ -1391,7 +1401,9 @@ func counterCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]uint64, error) {
 				var ps []predicate.Counter
 				if v, ok := m.ID(); ok {
@@ -1716,7 +1728,9 @@ func groupCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.Group
 				if v, ok := m.Name(); ok {
@@ -2073,7 +2087,9 @@ func postCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.Post
 				if v0, ok := m.Slug(); ok {
@@ -2469,7 +2485,9 @@ func profileCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.Profile
 				if v, ok := m.Handle(); ok {
@@ -3129,7 +3147,9 @@ func scalarCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.Scalar
 				if v, ok := m.S(); ok {
@@ -3773,7 +3793,9 @@ func tagCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]string, error) {
 				var ps []predicate.Tag
 				if v, ok := m.ID(); ok {

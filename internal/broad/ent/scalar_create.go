@@ -711,6 +711,9 @@ func (_c *ScalarCreate) createSpec() (*Scalar, *sqlgraph.CreateSpec, error) {
 		_node = &Scalar{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(scalar.Table, sqlgraph.NewFieldSpec(scalar.FieldID, field.TypeInt))
 	)
+	if len(_c.conflict) > 0 {
+		cacheBeforeUpsert(_c.mutation)
+	}
 	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.I(); ok {
 		_spec.SetField(scalar.FieldI, field.TypeInt, value)
@@ -2470,6 +2473,11 @@ func (_c *ScalarCreateBulk) Save(ctx context.Context) ([]*Scalar, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					if len(_c.conflict) > 0 {
+						for _, b := range _c.builders {
+							cacheBeforeUpsert(b.mutation)
+						}
+					}
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

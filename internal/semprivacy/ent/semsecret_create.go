@@ -119,6 +119,9 @@ func (_c *SemSecretCreate) createSpec() (*SemSecret, *sqlgraph.CreateSpec) {
 		_node = &SemSecret{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(semsecret.Table, sqlgraph.NewFieldSpec(semsecret.FieldID, field.TypeInt))
 	)
+	if len(_c.conflict) > 0 {
+		cacheBeforeUpsert(_c.mutation)
+	}
 	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.Name(); ok {
 		_spec.SetField(semsecret.FieldName, field.TypeString, value)
@@ -353,6 +356,11 @@ func (_c *SemSecretCreateBulk) Save(ctx context.Context) ([]*SemSecret, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					if len(_c.conflict) > 0 {
+						for _, b := range _c.builders {
+							cacheBeforeUpsert(b.mutation)
+						}
+					}
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

@@ -173,6 +173,9 @@ func (_c *MemberCreate) createSpec() (*Member, *sqlgraph.CreateSpec) {
 		_node = &Member{config: _c.config}
 		_spec = sqlgraph.NewCreateSpec(member.Table, sqlgraph.NewFieldSpec(member.FieldID, field.TypeInt))
 	)
+	if len(_c.conflict) > 0 {
+		cacheBeforeUpsert(_c.mutation)
+	}
 	_spec.OnConflict = _c.conflict
 	if value, ok := _c.mutation.Email(); ok {
 		_spec.SetField(member.FieldEmail, field.TypeString, value)
@@ -523,6 +526,11 @@ func (_c *MemberCreateBulk) Save(ctx context.Context) ([]*Member, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					if len(_c.conflict) > 0 {
+						for _, b := range _c.builders {
+							cacheBeforeUpsert(b.mutation)
+						}
+					}
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

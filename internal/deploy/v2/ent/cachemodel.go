@@ -115,6 +115,10 @@ func cacheAllow(ctx context.Context) context.Context {
 	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
+// cacheBeforeUpsert runs, just before an insert with OnConflict options, the
+// conflict lookup that the cache hook of m deferred to it.
+func cacheBeforeUpsert(m Mutation) { entcachemodel.BeforeUpsert(m) }
+
 // cacheError turns the runtime's not-found error into ent's.
 func cacheError(err error, label string) error {
 	if errors.Is(err, entcachemodel.ErrNotFound) {
@@ -253,7 +257,9 @@ func memberCacheHook(next Mutator) Mutator {
 			return rows, err
 		}
 		if m.Op().Is(OpCreate) {
-			// An upsert updates the row it conflicts with.
+			// An upsert updates the row it conflicts with (looked up by the
+			// insert, see BeforeUpsert).
+			w.ConflictsAtInsert = true
 			w.Conflicts = func(ctx context.Context) ([]int, error) {
 				var ps []predicate.Member
 				if v, ok := m.Email(); ok {
