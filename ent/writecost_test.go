@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -205,7 +206,11 @@ func TestWriteCosts(t *testing.T) {
 		require.NoError(t, e.cached.User.Create().SetEmail("c@x.io").SetFirstName("C").SetAge(4).
 			OnConflictColumns(user.FieldEmail).UpdateNewValues().Exec(ctx))
 	}))
-	assert.Equal(t, want+2, c.stmts, "an upsert: ent's insert, the conflict lookup, the read-back")
+	extra := int64(2) // the conflict lookup, the read-back
+	if e.cdrv.Dialect() == dialect.MySQL {
+		extra++ // MySQL does not return the id of the row an upsert updated: looked up again
+	}
+	assert.Equal(t, want+extra, c.stmts, "an upsert: ent's insert, the conflict lookup, the read-back")
 
 	// Bulk creates. (ent inserts a bulk in one statement: 2,000 users of
 	// 12 columns stay under sqlite's and PostgreSQL's parameter limits.)
