@@ -207,6 +207,10 @@ func (e *env) hits(ours, peer *ent.Client, rounds, round int) error {
 		if err != nil || len(keys) == 0 {
 			return 0
 		}
+		keys = slices.DeleteFunc(keys, func(k string) bool { return strings.HasSuffix(k, ":lk") })
+		if len(keys) == 0 {
+			return 0
+		}
 		var sum int64
 		for _, k := range keys[:min(100, len(keys))] {
 			sum += e.rdb8.StrLen(e.ctx, k).Val()
