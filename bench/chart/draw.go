@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -29,15 +30,15 @@ func drawChart(path string, throughput, payload []series) error {
 	tp.X.Scale = plot.LogScale{}
 	tp.X.Tick.Marker = plot.ConstantTicks(ticks(goroutineCounts))
 	pl := plot.New()
-	pl.Title.Text = "Latency of one read vs row payload"
+	pl.Title.Text = "One read vs row payload, time / a raw GET of the key"
 	pl.X.Label.Text = "nickname bytes"
-	pl.Y.Label.Text = "us/read"
+	pl.Y.Label.Text = "time / raw GET (same rounds)"
 	pl.X.Scale = plot.LogScale{}
 	pl.X.Tick.Marker = plot.ConstantTicks(ticks(payloadSizes))
 	for _, p := range []struct {
 		p *plot.Plot
 		s []series
-	}{{tp, throughput}, {pl, payload}} {
+	}{{tp, throughput}, {pl, relative(payload, "raw GET")}} {
 		for i, s := range p.s {
 			xy := make(plotter.XYs, len(s.x))
 			for j := range s.x {
@@ -47,8 +48,8 @@ func drawChart(path string, throughput, payload []series) error {
 			if err != nil {
 				return err
 			}
-			line.Color = palette[i%len(palette)]
-			points.Color = palette[i%len(palette)]
+			line.Color = colorOf(s.name, i)
+			points.Color = line.Color
 			p.p.Add(line, points)
 			p.p.Legend.Add(s.name, line, points)
 		}
@@ -84,4 +85,41 @@ func ticks(xs []int) []plot.Tick {
 		out[i] = plot.Tick{Value: float64(x), Label: fmt.Sprint(x)}
 	}
 	return out
+}
+
+// relative divides every series but the one named base by base, point by
+// point (the sides of a point ran in the same alternating rounds, so their
+// ratio is what the noise of the machine moves least), and drops base.
+func relative(all []series, base string) []series {
+	var b *series
+	for i := range all {
+		if all[i].name == base {
+			b = &all[i]
+		}
+	}
+	if b == nil {
+		return all
+	}
+	var out []series
+	for _, s := range all {
+		if s.name == base {
+			continue
+		}
+		r := series{name: s.name + " / " + base, x: s.x}
+		for j := range s.y {
+			r.y = append(r.y, s.y[j]/b.y[j])
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// colorOf gives a series the same color in both panels.
+func colorOf(name string, i int) color.Color {
+	for k, p := range []string{"cached", "raw", "database", "near"} {
+		if strings.HasPrefix(name, p) {
+			return palette[k]
+		}
+	}
+	return palette[i%len(palette)]
 }
