@@ -71,7 +71,10 @@ func (e *env) peer(ttl time.Duration) (*ent.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ent.NewClient(ent.Driver(entcache.NewDriver(drv, entcache.TTL(ttl), entcache.Levels(entcache.NewRedis(e.rdb8))))), nil
+	// A plain client: no cache model of ours (Disabled says so, and keeps
+	// the generated client from warning about unpublished writes).
+	return ent.NewClient(ent.Driver(entcache.NewDriver(drv, entcache.TTL(ttl), entcache.Levels(entcache.NewRedis(e.rdb8)))),
+		ent.CacheModel(entcachemodel.Disabled())), nil
 }
 
 // redisV8 opens a go-redis v8 client (the peer's) on the Redis of rs.
