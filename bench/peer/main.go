@@ -32,6 +32,10 @@ import (
 	"github.com/entcachemodel/entcachemodel/internal/testenv"
 )
 
+// nearOption, when set (near.go, -tags nearcache), is the option that
+// turns the near cache on.
+var nearOption func() entcachemodel.Option
+
 func main() {
 	rounds := flag.Int("rounds", 400, "alternating rounds of the hit comparison")
 	round := flag.Int("round", 20, "reads per side and round")
@@ -257,6 +261,17 @@ func (e *env) stale(window time.Duration, trials int) error {
 		{"ours (Cached().Get)", e.ours, e.ours, cached},
 		{"peer entcache, TTL 1s", peer1, peer1, plainGet},
 	}
+	if nearOption != nil {
+		near := func() (*ent.Client, error) {
+			drv, err := e.db.Open()
+			if err != nil {
+				return nil, err
+			}
+			return ent.NewClient(ent.Driver(drv), ent.CacheModel(entcachemodel.New(e.rs.Client,
+				entcachemodel.WithPrefix(e.rs.Prefix), nearOption()))), nil
+		}
+		sides = append(sides, side{"ours, near cache (Cached().Get)", near, e.ours, cached})
+	}
 	for _, s := range sides {
 		reader, err := s.reader()
 		if err != nil {
@@ -299,7 +314,12 @@ func (e *env) stale(window time.Duration, trials int) error {
 			lastS = last.Round(time.Millisecond).String()
 		}
 		fmt.Printf("%-34s %10d %10d %14s\n", s.name, reads/trials, stale/trials, lastS)
-		if strings.HasPrefix(s.name, "ours") {
+		if strings.HasPrefix(s.name, "ours, near") {
+			fmt.Printf("STALE-NEAR %d\n", stale)
+			if stale > 0 {
+				fmt.Println("BUG: the near cache served a stale read after the update returned")
+			}
+		} else if strings.HasPrefix(s.name, "ours") {
 			fmt.Printf("STALE-OURS %d\n", stale)
 			if stale > 0 {
 				fmt.Println("BUG: ours served a stale read after the update returned")
