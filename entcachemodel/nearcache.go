@@ -55,6 +55,46 @@ type nearCache struct {
 	down atomic.Bool
 
 	hits, fills, drops, invalidations atomic.Uint64
+
+	// held and heldKeys are DelayNearInvalidations.
+	holdMu   sync.Mutex
+	held     bool
+	heldKeys [][]rueidis.RedisMessage
+}
+
+// holdInvalidations keeps keys for later while invalidations are held.
+func (n *nearCache) holdInvalidations(keys []rueidis.RedisMessage) bool {
+	n.holdMu.Lock()
+	defer n.holdMu.Unlock()
+	if n.held {
+		n.heldKeys = append(n.heldKeys, keys)
+	}
+	return n.held
+}
+
+// DelayNearInvalidations holds back the invalidations Redis sends the
+// near cache until the returned function is called, as a slow network
+// would: tests use it to check that the process's own writes do not wait
+// for them. Without a near cache it does nothing.
+func (c *Cache) DelayNearInvalidations() (release func()) {
+	n := c.near
+	if n == nil {
+		return func() {}
+	}
+	n.holdMu.Lock()
+	n.held = true
+	n.holdMu.Unlock()
+	return func() {
+		n.holdMu.Lock()
+		n.held = false
+		keys := n.heldKeys
+		n.heldKeys = nil
+		n.holdMu.Unlock()
+		s := &nearStore{n: n}
+		for _, k := range keys {
+			s.Delete(k)
+		}
+	}
 }
 
 type nearShard struct {
@@ -83,6 +123,7 @@ func newNearCache(c *Cache) *nearCache {
 	for i := range n.shards {
 		n.shards[i].m = make(map[string]any)
 	}
+	opt.ClientName = NearClientName(c)
 	opt.NewCacheStoreFn = func(rueidis.CacheStoreOption) rueidis.CacheStore { return &nearStore{n: n} }
 	// A connection that stops answering is closed, and the cache dropped,
 	// within this time (rueidis pings idle connections).
@@ -118,6 +159,10 @@ func nearOptions(rdb redis.UniversalClient) (rueidis.ClientOption, error) {
 	}
 	return rueidis.ClientOption{}, fmt.Errorf("entcachemodel: the near cache needs a *redis.Client or *redis.ClusterClient, not %T", rdb)
 }
+
+// NearClientName is the CLIENT SETNAME of the near cache's connections
+// (CLIENT LIST shows them; tests kill them).
+func NearClientName(c *Cache) string { return "ecm-near-" + c.nonce }
 
 // close releases the connections of the near cache.
 func (n *nearCache) close() {
@@ -244,6 +289,9 @@ func (s *nearStore) Update(string, string, rueidis.RedisMessage) int64 { return 
 func (s *nearStore) Cancel(string, string, error) {}
 
 func (s *nearStore) Delete(keys []rueidis.RedisMessage) {
+	if s.n.holdInvalidations(keys) {
+		return
+	}
 	if keys == nil {
 		s.n.dropAll()
 		return

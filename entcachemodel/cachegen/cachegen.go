@@ -94,8 +94,8 @@ type Type struct {
 	Decode         []string
 	// Clone are statements that make c, a shallow copy of the entity v,
 	// share nothing a caller could change with v (Schema.Clone).
-	Clone []string
-	Indexes        []*Index
+	Clone   []string
+	Indexes []*Index
 	// Conflicts are statements that collect, in ps, a predicate per unique
 	// field or index whose values a create sets (upserts enabled only).
 	Conflicts []string
