@@ -145,6 +145,15 @@ func TestChaos(t *testing.T) {
 		st.Publishes, st.Invalidations, st.Errors = st.Publishes+s.Publishes, st.Invalidations+s.Invalidations, st.Errors+s.Errors
 		st.OutboxRecords, st.OutboxRepairs = st.OutboxRecords+s.OutboxRecords, st.OutboxRepairs+s.OutboxRepairs
 	}
+	var near entcachemodel.NearStats
+	for _, p := range c.procs {
+		n := p.cache.NearStats()
+		near.On = near.On || n.On
+		near.Hits, near.Fills, near.Invalidations, near.Drops = near.Hits+n.Hits, near.Fills+n.Fills, near.Invalidations+n.Invalidations, near.Drops+n.Drops
+	}
+	if near.On {
+		t.Logf("near cache: hits %d fills %d invalidations %d drops %d", near.Hits, near.Fills, near.Invalidations, near.Drops)
+	}
 	total := 0
 	for _, n := range c.ops {
 		total += n
