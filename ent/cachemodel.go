@@ -196,6 +196,10 @@ var colldocCacheSchema = &entcachemodel.Schema[*CollDoc, uuid.UUID]{
 		v.Kind = d.String()
 		return v
 	},
+	Clone: func(v *CollDoc) *CollDoc {
+		c := *v
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*CollDoc]{collDocCacheByKind},
 }
 
@@ -492,6 +496,10 @@ var collnameCacheSchema = &entcachemodel.Schema[*CollName, int]{
 		v.Name = d.String()
 		v.Nick = d.String()
 		return v
+	},
+	Clone: func(v *CollName) *CollName {
+		c := *v
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*CollName]{collNameCacheByName, collNameCacheByNick},
 }
@@ -793,6 +801,10 @@ var colltagCacheSchema = &entcachemodel.Schema[*CollTag, string]{
 		v.Label = d.String()
 		v.Slug = d.String()
 		return v
+	},
+	Clone: func(v *CollTag) *CollTag {
+		c := *v
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*CollTag]{collTagCacheByLabel, collTagCacheBySlug},
 }
@@ -1110,6 +1122,10 @@ var collwordCacheSchema = &entcachemodel.Schema[*CollWord, string]{
 		v.Code = d.String()
 		v.Rank = int(d.Int())
 		return v
+	},
+	Clone: func(v *CollWord) *CollWord {
+		c := *v
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*CollWord]{collWordCacheByLabel, collWordCacheByCode, collWordCacheByRank},
 }
@@ -1745,6 +1761,38 @@ var kindallCacheSchema = &entcachemodel.Schema[*KindAll, int]{
 			}
 		}
 		return v
+	},
+	Clone: func(v *KindAll) *KindAll {
+		c := *v
+		if c.FInt16 != nil {
+			x := *c.FInt16
+			c.FInt16 = &x
+		}
+		if c.FUint16 != nil {
+			x := *c.FUint16
+			c.FUint16 = &x
+		}
+		if c.FFloat64 != nil {
+			x := *c.FFloat64
+			c.FFloat64 = &x
+		}
+		entcachemodel.DeepCopy(&c.FBytes)
+		if c.FTime != nil {
+			x := *c.FTime
+			c.FTime = &x
+		}
+		entcachemodel.DeepCopy(&c.FJSON)
+		c.FStrings = append(c.FStrings[:0:0], c.FStrings...)
+		if c.FUUIDPtr != nil {
+			x := *c.FUUIDPtr
+			c.FUUIDPtr = &x
+		}
+		entcachemodel.DeepCopy(&c.FCode)
+		entcachemodel.DeepCopy(&c.FNull)
+		entcachemodel.DeepCopy(&c.FNullstr)
+		entcachemodel.DeepCopy(&c.FNulltime)
+		entcachemodel.DeepCopy(&c.FURL)
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*KindAll]{kindAllCacheByFInt, kindAllCacheByFInt8, kindAllCacheByFInt16, kindAllCacheByFInt32, kindAllCacheByFInt64, kindAllCacheByFUint, kindAllCacheByFUint8, kindAllCacheByFUint16, kindAllCacheByFUint32, kindAllCacheByFUint64, kindAllCacheByFUUIDPtr, kindAllCacheByFCode, kindAllCacheByFNull, kindAllCacheByFNullstr, kindAllCacheByFLevel, kindAllCacheByFLabel, kindAllCacheByFColor, kindAllCacheByFEnumFBool},
 }
@@ -2399,6 +2447,10 @@ var kindbareCacheSchema = &entcachemodel.Schema[*KindBare, int]{
 		v.Name = d.String()
 		return v
 	},
+	Clone: func(v *KindBare) *KindBare {
+		c := *v
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*KindBare]{},
 }
 
@@ -2728,6 +2780,10 @@ var kindoptCacheSchema = &entcachemodel.Schema[*KindOpt, int]{
 		d.Binary(&v.Tag)
 		v.Counter = int(d.Int())
 		return v
+	},
+	Clone: func(v *KindOpt) *KindOpt {
+		c := *v
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*KindOpt]{kindOptCacheByOwnerID, kindOptCacheByHandle, kindOptCacheByTeamSeat, kindOptCacheByGroupSlot, kindOptCacheByFlag, kindOptCacheByTag, kindOptCacheByCounter},
 }
@@ -3166,6 +3222,14 @@ var linkbadgeCacheSchema = &entcachemodel.Schema[*LinkBadge, int]{
 		}
 		return v
 	},
+	Clone: func(v *LinkBadge) *LinkBadge {
+		c := *v
+		if c.link_group_badge != nil {
+			x := *c.link_group_badge
+			c.link_group_badge = &x
+		}
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*LinkBadge]{linkBadgeCacheByName},
 }
 
@@ -3461,6 +3525,14 @@ var linkcatCacheSchema = &entcachemodel.Schema[*LinkCat, int]{
 		}
 		return v
 	},
+	Clone: func(v *LinkCat) *LinkCat {
+		c := *v
+		if c.OwnerID != nil {
+			x := *c.OwnerID
+			c.OwnerID = &x
+		}
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*LinkCat]{linkCatCacheByOwnerID, linkCatCacheByName},
 }
 
@@ -3755,6 +3827,10 @@ var linkdogCacheSchema = &entcachemodel.Schema[*LinkDog, int]{
 		v.OwnerID = int(d.Int())
 		return v
 	},
+	Clone: func(v *LinkDog) *LinkDog {
+		c := *v
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*LinkDog]{linkDogCacheByName},
 }
 
@@ -4044,6 +4120,18 @@ var linkgroupCacheSchema = &entcachemodel.Schema[*LinkGroup, int]{
 		}
 		return v
 	},
+	Clone: func(v *LinkGroup) *LinkGroup {
+		c := *v
+		if c.link_group_info != nil {
+			x := *c.link_group_info
+			c.link_group_info = &x
+		}
+		if c.link_group_tag != nil {
+			x := *c.link_group_tag
+			c.link_group_tag = &x
+		}
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*LinkGroup]{linkGroupCacheByName},
 }
 
@@ -4318,6 +4406,10 @@ var linkinfoCacheSchema = &entcachemodel.Schema[*LinkInfo, int]{
 		v.ID = id
 		v.Name = d.String()
 		return v
+	},
+	Clone: func(v *LinkInfo) *LinkInfo {
+		c := *v
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*LinkInfo]{linkInfoCacheByName},
 }
@@ -4641,6 +4733,30 @@ var linknodeCacheSchema = &entcachemodel.Schema[*LinkNode, int]{
 		}
 		return v
 	},
+	Clone: func(v *LinkNode) *LinkNode {
+		c := *v
+		if c.ParentID != nil {
+			x := *c.ParentID
+			c.ParentID = &x
+		}
+		if c.link_node_kids != nil {
+			x := *c.link_node_kids
+			c.link_node_kids = &x
+		}
+		if c.link_node_next != nil {
+			x := *c.link_node_next
+			c.link_node_next = &x
+		}
+		if c.link_node_boss != nil {
+			x := *c.link_node_boss
+			c.link_node_boss = &x
+		}
+		if c.link_node_twin != nil {
+			x := *c.link_node_twin
+			c.link_node_twin = &x
+		}
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*LinkNode]{linkNodeCacheByParentID, linkNodeCacheByName},
 }
 
@@ -4956,6 +5072,18 @@ var linktoyCacheSchema = &entcachemodel.Schema[*LinkToy, int]{
 		}
 		return v
 	},
+	Clone: func(v *LinkToy) *LinkToy {
+		c := *v
+		if c.CatID != nil {
+			x := *c.CatID
+			c.CatID = &x
+		}
+		if c.link_box_toys != nil {
+			x := *c.link_box_toys
+			c.link_box_toys = &x
+		}
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*LinkToy]{linkToyCacheByCatID},
 }
 
@@ -5250,6 +5378,18 @@ var petCacheSchema = &entcachemodel.Schema[*Pet, int]{
 		}
 		return v
 	},
+	Clone: func(v *Pet) *Pet {
+		c := *v
+		if c.Species != nil {
+			x := *c.Species
+			c.Species = &x
+		}
+		if c.user_pets != nil {
+			x := *c.user_pets
+			c.user_pets = &x
+		}
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*Pet]{petCacheByName},
 }
 
@@ -5541,6 +5681,10 @@ var semaccountCacheSchema = &entcachemodel.Schema[*SemAccount, int]{
 		v.Age = int(d.Int())
 		v.Deleted = d.Bool()
 		return v
+	},
+	Clone: func(v *SemAccount) *SemAccount {
+		c := *v
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*SemAccount]{semAccountCacheByEmail, semAccountCacheByAge},
 }
@@ -5834,6 +5978,10 @@ var semnoteCacheSchema = &entcachemodel.Schema[*SemNote, int]{
 		v.ID = id
 		v.Text = d.String()
 		return v
+	},
+	Clone: func(v *SemNote) *SemNote {
+		c := *v
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*SemNote]{semNoteCacheByText},
 }
@@ -6167,6 +6315,20 @@ var userCacheSchema = &entcachemodel.Schema[*User, int]{
 		}
 		v.Active = d.Bool()
 		return v
+	},
+	Clone: func(v *User) *User {
+		c := *v
+		if c.Nickname != nil {
+			x := *c.Nickname
+			c.Nickname = &x
+		}
+		c.Tags = append(c.Tags[:0:0], c.Tags...)
+		c.Avatar = append(c.Avatar[:0:0], c.Avatar...)
+		if c.JoinedAt != nil {
+			x := *c.JoinedAt
+			c.JoinedAt = &x
+		}
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*User]{userCacheByEmail, userCacheByFirstNameLastName, userCacheByAge, userCacheByRoleActive},
 }

@@ -145,6 +145,15 @@ func TestChaos(t *testing.T) {
 		st.Publishes, st.Invalidations, st.Errors = st.Publishes+s.Publishes, st.Invalidations+s.Invalidations, st.Errors+s.Errors
 		st.OutboxRecords, st.OutboxRepairs = st.OutboxRecords+s.OutboxRecords, st.OutboxRepairs+s.OutboxRepairs
 	}
+	var near entcachemodel.NearStats
+	for _, p := range c.procs {
+		n := p.cache.NearStats()
+		near.On = near.On || n.On
+		near.Hits, near.Fills, near.Invalidations, near.Drops = near.Hits+n.Hits, near.Fills+n.Fills, near.Invalidations+n.Invalidations, near.Drops+n.Drops
+	}
+	if near.On {
+		t.Logf("near cache: hits %d fills %d invalidations %d drops %d", near.Hits, near.Fills, near.Invalidations, near.Drops)
+	}
 	total := 0
 	for _, n := range c.ops {
 		total += n
@@ -187,15 +196,20 @@ type chaos struct {
 }
 
 func (c *chaos) options() []entcachemodel.Option {
-	return []entcachemodel.Option{
+	var near []entcachemodel.Option
+	if os.Getenv("CHAOS_NEAR") == "1" {
+		// Every process with a near cache (off on miniredis, logged).
+		near = append(near, entcachemodel.WithNearCache(10000))
+	}
+	return append(near,
 		entcachemodel.WithLease(chaosLease),
 		// Injected delays are short; the timeout only bounds the slow Lua of
 		// the embedded server under -race (drains run hundreds of scripts).
-		entcachemodel.WithTimeout(2 * time.Second),
-		entcachemodel.WithCooldown(50 * time.Millisecond),
+		entcachemodel.WithTimeout(2*time.Second),
+		entcachemodel.WithCooldown(50*time.Millisecond),
 		entcachemodel.WithVersionCheck(time.Second),             // registry refreshes within the run
 		entcachemodel.WithLogger(slog.New(slog.DiscardHandler)), // injected faults log by the hundred
-	}
+	)
 }
 
 // chaosProc is one process: its own pool, Redis client, cache and client.
@@ -221,6 +235,7 @@ func (c *chaos) newProc(name string) *chaosProc {
 	drv, err := c.e.db.Open()
 	require.NoError(c.t, err)
 	p.cache = entcachemodel.New(rdb, append([]entcachemodel.Option{entcachemodel.WithPrefix(c.e.redis.Prefix)}, c.options()...)...)
+	c.t.Cleanup(p.cache.Close)
 	// Now and then a commit commits and reports an error, as when its
 	// acknowledgement is lost: the write's outcome is unknown to the cache.
 	p.client = ent.NewClient(ent.Driver(&chaosDriver{Driver: drv, c: c}), ent.CacheModel(p.cache))

@@ -78,12 +78,30 @@ type costEnv struct {
 func newCostEnv(t *testing.T) *costEnv {
 	e := newEnv(t)
 	h := &tripCounter{}
+	// Pipelines grow while a round trip takes a small part of the client's
+	// read timeout: on an embedded server under the race detector, Lua is
+	// slow enough for the default 3s to stop them early.
 	rdb := e.redis.NewClient()
+	switch r := rdb.(type) {
+	case *redis.Client:
+		o := *r.Options()
+		o.ReadTimeout, o.WriteTimeout = time.Minute, time.Minute
+		r.Close()
+		rdb = redis.NewClient(&o)
+	case *redis.ClusterClient:
+		o := *r.Options()
+		o.ReadTimeout, o.WriteTimeout = time.Minute, time.Minute
+		r.Close()
+		rdb = redis.NewClusterClient(&o)
+	}
 	t.Cleanup(func() { rdb.Close() })
 	rdb.AddHook(h)
 	// A long timeout: the embedded server runs scripts slowly, and the
 	// write pipelines grow only while they take a small part of it.
-	cdrv, _, cached := e.process(rdb, entcachemodel.WithTimeout(time.Minute))
+	cdrv, _, cached := e.process(rdb, entcachemodel.WithTimeout(time.Minute),
+		// The counts are of the writes alone: no periodic registry read or
+		// watch renewal falls in a write, however slow the run.
+		entcachemodel.WithVersionCheck(time.Hour), entcachemodel.WithLease(10*time.Minute))
 	pdrv, err := e.db.Open()
 	require.NoError(t, err)
 	plain := ent.NewClient(ent.Driver(pdrv))

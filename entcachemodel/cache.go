@@ -45,6 +45,9 @@ type Cache struct {
 	// startPaused is WithReadsPaused: the state of reads while Redis holds
 	// none (pause.go).
 	startPaused bool
+	// nearMax is WithNearCache: the bound of the near cache (nearcache.go).
+	nearMax int
+	near    *nearCache
 
 	nonce    string
 	tokens   atomic.Uint64
@@ -149,6 +152,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 	c.outage.cache = c
 	c.ident.due.Store(true)
 	rdb.AddHook(dialWatch{&c.ident})
+	c.near = newNearCache(c)
 	if _, cluster := rdb.(*redis.ClusterClient); cluster && c.acks > 0 {
 		c.log.Error("entcachemodel: WithReplicaAcks needs a client of one master; on a Redis Cluster client it is off")
 		c.acks = 0
@@ -280,6 +284,9 @@ func (c *Cache) fail(ctx context.Context, op string, err error) {
 	}
 	c.stats.errors.Add(1)
 	c.openTill.Store(time.Now().Add(c.cooldown).UnixNano())
+	if c.near != nil {
+		c.near.dropAll() // what Redis now holds is unsure
+	}
 	c.ident.due.Store(true) // the server may be another one when it answers
 	c.outage.failed(ctx, op, err)
 }

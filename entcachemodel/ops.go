@@ -267,14 +267,15 @@ const maxScriptPipe = 4096
 // timeout, so that a bulk write costs round trips by the thousand rows, not
 // by the row. The first pipeline holds scriptBatch scripts; each next one
 // four times more (up to maxScriptPipe) while the last took under an eighth
-// of the timeout, half as many when it took over a third (a slow, embedded
-// server). It stops at the first failed pipeline.
+// of the round trip's budget (roundTrip), half as many when it took over a
+// third (a slow, embedded server). It stops at the first failed pipeline.
 func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeliner, int) *redis.Cmd) ([]*redis.Cmd, error) {
 	if n == 0 {
 		return nil, nil
 	}
 	cmds := make([]*redis.Cmd, n)
 	size := scriptBatch
+	budget := c.roundTrip()
 	for start := 0; start < n; {
 		end := min(n, start+size)
 		batch := cmds[start:end]
@@ -284,14 +285,33 @@ func (c *Cache) runScripts(ctx context.Context, n int, build func(redis.Pipeline
 			return cmds, err
 		}
 		switch took := time.Since(began); {
-		case took < c.timeout/8:
+		case took < budget/8:
 			size = min(4*size, maxScriptPipe)
-		case took > c.timeout/3:
+		case took > budget/3:
 			size = max(size/2, 10)
 		}
 		start = end
 	}
 	return cmds, nil
+}
+
+// roundTrip is the longest a round trip may take: the timeout, or the
+// client's own read timeout when it is shorter (a reply slower than it
+// fails the pipeline whatever the context allows).
+func (c *Cache) roundTrip() time.Duration {
+	var read time.Duration
+	switch r := c.rdb.(type) {
+	case *redis.Client:
+		read = r.Options().ReadTimeout
+	case *redis.ClusterClient:
+		read = r.Options().ReadTimeout
+	case *redis.Ring:
+		read = r.Options().ReadTimeout
+	}
+	if read > 0 && read < c.timeout {
+		return read
+	}
+	return c.timeout
 }
 
 // runBatch runs one pipeline of scripts into cmds. When Redis does not know a

@@ -121,6 +121,11 @@ func (r Reader[T, ID]) Get(ctx context.Context, id ID) (T, error) {
 	}
 	d := r.idDialect()
 	key := r.schema.rowKey(g.own, d, id)
+	if c.near != nil && r.schema.Clone != nil {
+		if v, ok := r.nearGet(ctx, key, d, id); ok {
+			return v, nil
+		}
+	}
 	val, ok, err := c.getOneAt(ctx, key, now)
 	if err != nil {
 		c.fail(ctx, "get", err)

@@ -46,6 +46,10 @@ type Schema[T any, ID comparable] struct {
 	// Encode and Decode convert an entity to and from its cached value.
 	Encode func(*Encoder, T)
 	Decode func(*Decoder) T
+	// Clone returns a deep copy of an entity: the near cache (WithNearCache)
+	// returns copies, so a caller may change what it is given. Without it
+	// the type is not held in the near cache.
+	Clone func(T) T
 	// Indexes are the published lookups besides the id.
 	Indexes []*Index[T]
 

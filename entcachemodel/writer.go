@@ -754,6 +754,7 @@ func (p *part[T, ID]) uncertain(ids []ID) {
 func (p *part[T, ID]) abort(ctx context.Context, c *Cache, keep bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.nearEvict(c, nil)
 	p.stopWatches()
 	keys := make([]string, 0, len(p.tokens))
 	tokens := make([]string, 0, len(p.tokens))
@@ -788,6 +789,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	g := s.generation(ctx, c)
 	ks := g.own
 	d := p.dialect
+	defer p.nearEvict(c, g) // read-own-writes: before the write returns
 	var reload []ID
 	var reloadTexts []string
 	reloadFailed := false

@@ -92,7 +92,10 @@ type Type struct {
 	TableCollation string
 	Encode         []string
 	Decode         []string
-	Indexes        []*Index
+	// Clone are statements that make c, a shallow copy of the entity v,
+	// share nothing a caller could change with v (Schema.Clone).
+	Clone   []string
+	Indexes []*Index
 	// Conflicts are statements that collect, in ps, a predicate per unique
 	// field or index whose values a create sets (upserts enabled only).
 	Conflicts []string
@@ -175,6 +178,9 @@ func build(n *gen.Type) (*Type, error) {
 		}
 		t.Encode, t.Decode = append(t.Encode, enc), append(t.Decode, dec)
 		fmt.Fprintf(hash, "%s %s %v %v\n%s\n%s\n", f.Name, f.Type, f.Nillable, f.Type.Type, enc, dec)
+		if cl := cloneCode(f, "c."+f.StructField(), f.NillableValue()); cl != "" {
+			t.Clone = append(t.Clone, cl)
+		}
 		if f.Type.Type == field.TypeJSON {
 			t.Shapes = append(t.Shapes, f.Type.String())
 		}
@@ -184,6 +190,9 @@ func build(n *gen.Type) (*Type, error) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if cl := cloneCode(fk.Field, "c."+fk.StructField(), fk.Field.Nillable); cl != "" {
+			t.Clone = append(t.Clone, cl)
 		}
 		t.Encode, t.Decode = append(t.Encode, enc), append(t.Decode, dec)
 		fmt.Fprintf(hash, "fk %s %s %v\n%s\n%s\n", fk.StructField(), fk.Field.Type, fk.Field.Nillable, enc, dec)
@@ -470,6 +479,40 @@ func fieldCode(n *gen.Type, f *gen.Field, x string, nillable bool) (enc, dec str
 		enc, dec = put(x), get(x)
 	}
 	return enc, dec, nil
+}
+
+// cloneCode returns the statements that give x, a field of a shallow copy
+// of an entity, a value of its own ("" when a copy of the field is one):
+// a new pointer for a nillable scalar, a new backing array for bytes and
+// slices of scalars, and entcachemodel.DeepCopy for the other types.
+func cloneCode(f *gen.Field, x string, nillable bool) string {
+	tt := f.Type.Type
+	rt := f.Type.RType
+	ptr := rt.IsPtr()
+	scalar := false
+	switch {
+	case binaryUUID(f):
+		scalar = true
+	case tt == field.TypeJSON && !nillable:
+		switch f.Type.String() {
+		case "[]string", "[]int", "[]int64", "[]int32", "[]uint", "[]uint64", "[]float64", "[]bool":
+			return fmt.Sprintf("%[1]s = append(%[1]s[:0:0], %[1]s...)", x)
+		}
+	case f.HasGoType() || f.HasValueScanner():
+		scalar = rt != nil && basicKind(rt.Kind) && !ptr && !f.HasValueScanner()
+	case tt == field.TypeBool, isSigned(tt), isUnsigned(tt), tt == field.TypeFloat32, tt == field.TypeFloat64,
+		tt == field.TypeString, tt == field.TypeEnum, tt == field.TypeTime:
+		scalar = true
+	case tt == field.TypeBytes && !nillable:
+		return fmt.Sprintf("%[1]s = append(%[1]s[:0:0], %[1]s...)", x)
+	}
+	switch {
+	case scalar && nillable:
+		return fmt.Sprintf("if %[1]s != nil {\n\t\t\tx := *%[1]s\n\t\t\t%[1]s = &x\n\t\t}", x)
+	case scalar:
+		return ""
+	}
+	return fmt.Sprintf("entcachemodel.DeepCopy(&%s)", x)
 }
 
 // basic returns the put and get of a field of Go type typ, encoded as the

@@ -276,6 +276,22 @@ var accountCacheSchema = &entcachemodel.Schema[*Account, int]{
 		}
 		return v
 	},
+	Clone: func(v *Account) *Account {
+		c := *v
+		if c.Nickname != nil {
+			x := *c.Nickname
+			c.Nickname = &x
+		}
+		if c.ParentID != nil {
+			x := *c.ParentID
+			c.ParentID = &x
+		}
+		if c.account_spouse != nil {
+			x := *c.account_spouse
+			c.account_spouse = &x
+		}
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*Account]{accountCacheByEmail, accountCacheByAge, accountCacheByNameAge, accountCacheByNickname, accountCacheByRole, accountCacheByParentID},
 }
 
@@ -687,6 +703,18 @@ var cardCacheSchema = &entcachemodel.Schema[*Card, string]{
 		}
 		return v
 	},
+	Clone: func(v *Card) *Card {
+		c := *v
+		if c.OwnerID != nil {
+			x := *c.OwnerID
+			c.OwnerID = &x
+		}
+		if c.ExpiresAt != nil {
+			x := *c.ExpiresAt
+			c.ExpiresAt = &x
+		}
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*Card]{cardCacheByOwnerID, cardCacheByKind, cardCacheByNumber},
 }
 
@@ -1032,6 +1060,18 @@ var commentCacheSchema = &entcachemodel.Schema[*Comment, uuid.UUID]{
 		}
 		return v
 	},
+	Clone: func(v *Comment) *Comment {
+		c := *v
+		if c.Likes != nil {
+			x := *c.Likes
+			c.Likes = &x
+		}
+		if c.account_comments != nil {
+			x := *c.account_comments
+			c.account_comments = &x
+		}
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*Comment]{commentCacheByPostID, commentCacheByLikes},
 }
 
@@ -1359,6 +1399,10 @@ var counterCacheSchema = &entcachemodel.Schema[*Counter, uint64]{
 		v.N = int(d.Int())
 		return v
 	},
+	Clone: func(v *Counter) *Counter {
+		c := *v
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*Counter]{counterCacheByN, counterCacheByName},
 }
 
@@ -1681,6 +1725,14 @@ var groupCacheSchema = &entcachemodel.Schema[*Group, int]{
 			v.group_manager = &x
 		}
 		return v
+	},
+	Clone: func(v *Group) *Group {
+		c := *v
+		if c.group_manager != nil {
+			x := *c.group_manager
+			c.group_manager = &x
+		}
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*Group]{groupCacheByName, groupCacheByOpen},
 }
@@ -2040,6 +2092,10 @@ var postCacheSchema = &entcachemodel.Schema[*Post, int]{
 		v.Views = d.Uint()
 		v.Deleted = d.Bool()
 		return v
+	},
+	Clone: func(v *Post) *Post {
+		c := *v
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*Post]{postCacheByAuthorID, postCacheByAuthorIDSlug, postCacheByTitle, postCacheByStatus, postCacheByDeleted, postCacheByViews},
 }
@@ -2437,6 +2493,18 @@ var profileCacheSchema = &entcachemodel.Schema[*Profile, int]{
 			v.post_featured_in = &x
 		}
 		return v
+	},
+	Clone: func(v *Profile) *Profile {
+		c := *v
+		if c.account_profile != nil {
+			x := *c.account_profile
+			c.account_profile = &x
+		}
+		if c.post_featured_in != nil {
+			x := *c.post_featured_in
+			c.post_featured_in = &x
+		}
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*Profile]{profileCacheByHandle, profileCacheByBio},
 }
@@ -3105,6 +3173,51 @@ var scalarCacheSchema = &entcachemodel.Schema[*Scalar, int]{
 		}
 		return v
 	},
+	Clone: func(v *Scalar) *Scalar {
+		c := *v
+		if c.I32 != nil {
+			x := *c.I32
+			c.I32 = &x
+		}
+		if c.U16 != nil {
+			x := *c.U16
+			c.U16 = &x
+		}
+		if c.F64 != nil {
+			x := *c.F64
+			c.F64 = &x
+		}
+		if c.NilS != nil {
+			x := *c.NilS
+			c.NilS = &x
+		}
+		if c.NilB != nil {
+			x := *c.NilB
+			c.NilB = &x
+		}
+		c.Bytes = append(c.Bytes[:0:0], c.Bytes...)
+		entcachemodel.DeepCopy(&c.NilBytes)
+		if c.NilT != nil {
+			x := *c.NilT
+			c.NilT = &x
+		}
+		entcachemodel.DeepCopy(&c.JMap)
+		c.JList = append(c.JList[:0:0], c.JList...)
+		entcachemodel.DeepCopy(&c.JPoint)
+		entcachemodel.DeepCopy(&c.JPtr)
+		if c.NilE != nil {
+			x := *c.NilE
+			c.NilE = &x
+		}
+		if c.NilUID != nil {
+			x := *c.NilUID
+			c.NilUID = &x
+		}
+		entcachemodel.DeepCopy(&c.Other)
+		entcachemodel.DeepCopy(&c.NullS)
+		entcachemodel.DeepCopy(&c.Vs)
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*Scalar]{scalarCacheByS, scalarCacheByI, scalarCacheByI8E, scalarCacheByI32, scalarCacheByI64, scalarCacheByBLevel, scalarCacheByNilS, scalarCacheByNilB, scalarCacheByNilE, scalarCacheByUID, scalarCacheByHandle, scalarCacheByCents, scalarCacheByFrozen, scalarCacheByRenamed, scalarCacheByU, scalarCacheByU64, scalarCacheByU16, scalarCacheByNilUID, scalarCacheByOptS, scalarCacheByI16},
 }
 
@@ -3750,6 +3863,10 @@ var tagCacheSchema = &entcachemodel.Schema[*Tag, string]{
 		v.Label = d.String()
 		v.Weight = int(d.Int())
 		return v
+	},
+	Clone: func(v *Tag) *Tag {
+		c := *v
+		return &c
 	},
 	Indexes: []*entcachemodel.Index[*Tag]{tagCacheByLabel, tagCacheByWeight},
 }

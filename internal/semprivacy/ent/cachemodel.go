@@ -182,6 +182,10 @@ var semsecretCacheSchema = &entcachemodel.Schema[*SemSecret, int]{
 		v.Level = int(d.Int())
 		return v
 	},
+	Clone: func(v *SemSecret) *SemSecret {
+		c := *v
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*SemSecret]{semSecretCacheByName, semSecretCacheByLevel},
 }
 

@@ -200,6 +200,11 @@ var memberCacheSchema = &entcachemodel.Schema[*Member, int]{
 		d.JSON(&v.Profile)
 		return v
 	},
+	Clone: func(v *Member) *Member {
+		c := *v
+		entcachemodel.DeepCopy(&c.Profile)
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*Member]{memberCacheByEmail, memberCacheByAge, memberCacheByTeam},
 }
 

@@ -215,6 +215,11 @@ var memberCacheSchema = &entcachemodel.Schema[*Member, int]{
 		v.Nick = d.String()
 		return v
 	},
+	Clone: func(v *Member) *Member {
+		c := *v
+		entcachemodel.DeepCopy(&c.Profile)
+		return &c
+	},
 	Indexes: []*entcachemodel.Index[*Member]{memberCacheByEmail, memberCacheByAge, memberCacheByLevel, memberCacheByNick},
 }
 
