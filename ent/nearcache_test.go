@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,7 +115,7 @@ func TestNearCacheOtherProcessWrite(t *testing.T) {
 func killNear(t *testing.T, ctx context.Context, rdb redis.UniversalClient, cache *entcachemodel.Cache) {
 	t.Helper()
 	name := entcachemodel.NearClientName(cache)
-	killed := 0
+	var killed atomic.Int64 // ForEachShard runs kill on every master at once
 	kill := func(ctx context.Context, c *redis.Client) error {
 		list, err := c.ClientList(ctx).Result()
 		if err != nil {
@@ -129,7 +130,7 @@ func killNear(t *testing.T, ctx context.Context, rdb redis.UniversalClient, cach
 					if err := c.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err != nil {
 						return err
 					}
-					killed++
+					killed.Add(1)
 				}
 			}
 		}
@@ -141,7 +142,7 @@ func killNear(t *testing.T, ctx context.Context, rdb redis.UniversalClient, cach
 	case *redis.Client:
 		require.NoError(t, kill(ctx, r))
 	}
-	require.NotZero(t, killed, "no connection named %s", name)
+	require.NotZero(t, killed.Load(), "no connection named %s", name)
 }
 
 func TestNearCacheDroppedOnConnectionLoss(t *testing.T) {
