@@ -865,6 +865,10 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 	var ops []op
 	var hints []string // key, id pairs
 	used := map[string]bool{}
+	changed := make([]bool, len(s.Indexes)) // by the part's writes, the same for every row
+	for i, idx := range s.Indexes {
+		changed[i] = p.changes(idx)
+	}
 	for _, t := range p.order {
 		r, key := p.rows[t], ks.row(t)
 		used[key] = true
@@ -876,8 +880,8 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		} else {
 			ops = append(ops, op{key: key, token: p.tokens[key], value: s.encode(r.entity)})
 		}
-		for _, idx := range s.Indexes {
-			if !p.changes(idx) {
+		for i, idx := range s.Indexes {
+			if !changed[i] {
 				// The row's entry is where it was: a unique entry already
 				// points at it, a list already holds it (if cached).
 				continue
