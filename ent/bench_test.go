@@ -489,3 +489,28 @@ func BenchmarkPairedGetMany100(b *testing.B) {
 		},
 	})
 }
+
+// BenchmarkPairedGetByEmail compares GetByEmail with a raw GET of the row
+// key of the user it finds: the floor of any lookup that returns the row.
+func BenchmarkPairedGetByEmail(b *testing.B) {
+	e := newBenchEnv(b, true)
+	ids := e.createUsers(benchUsers, benchAges)
+	emails := make([]string, len(ids))
+	for i := range emails {
+		emails[i] = fmt.Sprintf("u%d@x.io", i)
+		_, err := e.client.User.Cached().GetByEmail(e.ctx, emails[i]) // warm
+		require.NoError(b, err)
+	}
+	keys := e.rowKeys(ids)
+	e.pair(1, [2]func(int) error{
+		func(i int) error {
+			email := emails[i%len(emails)]
+			u, err := e.client.User.Cached().GetByEmail(e.ctx, email)
+			if err == nil && u.Email != email {
+				err = fmt.Errorf("get by email %s: got %s", email, u.Email)
+			}
+			return err
+		},
+		func(i int) error { return e.rawGet(keys[i%len(keys)]) },
+	})
+}

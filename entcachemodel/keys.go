@@ -76,6 +76,10 @@ func newKeyspace(prefix, typ, hash string) keyspace {
 // row returns the data key of the entity with the given encoded id.
 func (k keyspace) row(id string) string { return "{" + k.base + ":r:" + KeyPart(id) + "}" }
 
+// rowStart returns what every row key of k starts with: row(id) is
+// rowStart() + KeyPart(id) + "}".
+func (k keyspace) rowStart() string { return "{" + k.base + ":r:" }
+
 // rowDigits is row of an id whose text is digits (with a sign): KeyPart
 // keeps it readable, so the key is built in one allocation.
 func (k keyspace) rowDigits(id []byte) string {

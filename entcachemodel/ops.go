@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,7 +12,8 @@ import (
 
 // This file holds the Redis round trips. Each works on many keys in one
 // pipeline; every script touches one key and its lease, so pipelines are
-// Redis Cluster safe.
+// Redis Cluster safe. The one exception, uniqueGetScript, runs on
+// standalone servers only.
 
 // get returns the values of keys; a missing value is nil. A key that holds
 // something other than a string (not a value the cache wrote) is a miss,
@@ -357,4 +359,68 @@ func (c *Cache) runBatch(ctx context.Context, cmds []*redis.Cmd, build func(redi
 		err = acked()
 	}
 	return err
+}
+
+// uniqueGetScript reads a unique entry and, in the same round trip, the row
+// it names: KEYS[1] the entry, ARGV[1] the row keys' start ("{<keyspace>:r:").
+// It returns false for no entry, 0 for an entry of a type the cache never
+// writes, {id} when the row was not read (an id KeyPart would encode, not
+// keep: Go builds that key; or no row), and {id, row}. It reads only; the
+// row is not among its KEYS, which a standalone server allows and a Cluster
+// does not (the two are in different slots), so it runs on standalone
+// servers only.
+var uniqueGetScript = redis.NewScript(`
+local ok, id = pcall(redis.call, 'GET', KEYS[1])
+if not ok then return 0 end
+if not id then return false end
+if #id == 0 or #id > ` + strconv.Itoa(maxRawPart) + ` or string.find(id, '[^%w%-_%.@%+]') then return {id} end
+local ok2, v = pcall(redis.call, 'GET', ARGV[1] .. 'r' .. id .. '}')
+if not ok2 or not v then return {id} end
+return {id, v}
+`)
+
+// oneTripLookups reports whether a unique lookup may read its entry and its
+// row in one script: on a single server (or a Sentinel's master), not on a
+// Cluster or a Ring, whose keys live on several servers.
+func (c *Cache) oneTripLookups() bool {
+	_, single := c.rdb.(*redis.Client)
+	return single
+}
+
+// getUnique reads a unique entry and the row it names (uniqueGetScript),
+// with get's checks. rowStart is the keyspace's row key start. ok is false
+// when there is no entry; row is "" with rowOK false when the row was not
+// read or is absent.
+func (c *Cache) getUnique(ctx context.Context, key, rowStart string, now time.Time) (id, row string, ok, rowOK bool, err error) {
+	rctx, cancel := c.boundRead(ctx, now)
+	dials := c.ident.dials.Load()
+	res, err := uniqueGetScript.Run(rctx, c.rdb, []string{key}, rowStart).Result()
+	cancel()
+	wrong := false
+	switch {
+	case errors.Is(err, redis.Nil):
+		err = nil
+	case err != nil:
+		return "", "", false, false, err
+	default:
+		switch v := res.(type) {
+		case int64:
+			wrong = true
+		case []any:
+			if len(v) > 0 {
+				id, ok = v[0].(string)
+			}
+			if ok && len(v) > 1 {
+				row, rowOK = v[1].(string)
+			}
+		}
+	}
+	c.outage.answered(ctx)
+	if c.ident.dials.Load() != dials && c.checkServers(ctx) {
+		return "", "", false, false, errServersChanged
+	}
+	if wrong {
+		c.removeForeign(ctx, []string{key})
+	}
+	return id, row, ok, rowOK, nil
 }

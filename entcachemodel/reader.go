@@ -447,7 +447,20 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	d := r.dialect()
 	want := r.schema.indexKey(d, l.Index, l.Key)
 	key := g.own.unique(l.Index.Name, want)
-	if vals, err := c.get(ctx, []string{key}); err != nil {
+	if c.near == nil && c.oneTripLookups() {
+		// The entry and its row in one round trip. (With a near cache the
+		// row is read through Get, which may hold it in process.)
+		text, row, found, rowFound, err := c.getUnique(ctx, key, g.own.rowStart(), time.Now())
+		if err != nil {
+			c.fail(ctx, "get", err)
+			return r.first(ctx, l)
+		}
+		if found {
+			if v, ok := r.uniqueHit(ctx, g.own, d, l, want, text, row, rowFound); ok {
+				return v, nil
+			}
+		}
+	} else if vals, err := c.get(ctx, []string{key}); err != nil {
 		c.fail(ctx, "get", err)
 		return r.first(ctx, l)
 	} else if vals[0] != nil {
@@ -493,6 +506,44 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	// replaced by a writer, or it holds the values only under the column's
 	// collation (stored "Alice", asked "ALICE"): answer from the database.
 	return r.first(ctx, l)
+}
+
+// uniqueHit answers a unique lookup from what getUnique read: the entry's
+// id text and, when rowFound, the row the script read under the key it built
+// from that text. The row counts only when that key is the id's own (ids
+// the database compares folded have their key built from another text) and
+// the row still holds the looked-up values; an entry whose row was not read
+// is answered by Get.
+func (r Reader[T, ID]) uniqueHit(ctx context.Context, ks keyspace, d string, l Lookup[T, ID], want, text, row string, rowFound bool) (T, bool) {
+	var zero T
+	id, err := r.schema.ParseID(text)
+	if err != nil {
+		return zero, false
+	}
+	if rowFound && r.ownKey(ks, d, id, text) {
+		if v, ok := r.schema.decodeString(row); ok && r.schema.sameID(d, v, id) && r.matches(d, l.Index, want, v) {
+			r.bind(v)
+			r.cache.stats.hits.Add(1)
+			return v, true
+		}
+		return zero, false
+	}
+	if v, err := r.Get(ctx, id); err == nil && r.matches(d, l.Index, want, v) {
+		return v, true
+	}
+	return zero, false
+}
+
+// ownKey reports whether the row key built from an id's text as written
+// (ks.row(text)) is the id's own key (rowKey).
+func (r Reader[T, ID]) ownKey(ks keyspace, d string, id ID, text string) bool {
+	if r.schema.IDKind == IntID {
+		var buf [24]byte
+		if b, ok := appendInt(buf[:0], id); ok {
+			return string(b) == text // the key of digits as FormatID writes them
+		}
+	}
+	return r.schema.rowKey(ks, d, id) == ks.row(text)
 }
 
 // matches reports whether v holds the values whose key text (indexKey) is

@@ -113,6 +113,19 @@ func (s *Schema[T, ID]) idText(d string, id ID) string {
 // its parts are normalized as their fields' collations compare them, and
 // long parts are hashed.
 func (s *Schema[T, ID]) indexKey(d string, idx *Index[T], key string) string {
+	if !strings.ContainsAny(idx.Name, ",") && !strings.ContainsAny(key, ":") {
+		// One field, one part: no splitting.
+		v, ok := decodePart(key)
+		if !ok {
+			return key
+		}
+		r, _ := s.textRule(d, idx.Name)
+		n := normal(r, v)
+		if n == v && len(v) <= maxRawPart && key[0] == 'r' && v != "" && isPlain(v) {
+			return key // KeyPart(v) is key
+		}
+		return KeyPart(n)
+	}
 	fields := strings.Split(idx.Name, ",")
 	parts := strings.Split(key, ":")
 	for i, p := range parts {

@@ -189,3 +189,27 @@ type fakeDriver struct {
 }
 
 func (d *fakeDriver) Dialect() string { return d.name }
+
+// TestIndexKeyOneField checks that the key text of a one-field index (built
+// without splitting) is the one the general path builds: each part
+// normalized as its field compares, then KeyPart.
+func TestIndexKeyOneField(t *testing.T) {
+	s := &Schema[string, string]{
+		Collations: map[string]string{"label": "", "code": "utf8mb4_general_ci"},
+		FormatID:   func(s string) string { return s },
+	}
+	long := strings.Repeat("z", maxRawPart+10)
+	values := []string{"", "a", "a b", "go ", "go", "x@y.io", "é", "ra", "x41", "a:b", "{t}", long, long + " ", strings.Repeat("y", maxRawPart)}
+	for _, d := range []string{dialect.MySQL, dialect.Postgres, dialect.SQLite} {
+		for _, field := range []string{"label", "code", "plain"} {
+			idx := &Index[string]{Name: field}
+			for _, v := range values {
+				r, _ := s.textRule(d, field)
+				want := KeyPart(normal(r, v))
+				if got := s.indexKey(d, idx, IndexKey(v)); got != want {
+					t.Errorf("%s %s: key of %q = %q, want %q", d, field, v, got, want)
+				}
+			}
+		}
+	}
+}
