@@ -514,3 +514,83 @@ func BenchmarkPairedGetByEmail(b *testing.B) {
 		func(i int) error { return e.rawGet(keys[i%len(keys)]) },
 	})
 }
+
+// BenchmarkWritePairs compares writes through the cached client with the
+// same writes through a client without the cache on the same pool, in
+// alternating rounds (pair): UpdateOne moving a cached row to another age
+// list, and Create. Each side writes rows of its own, so the cached side's
+// rows stay cached. BulkUpdate is Update() of 10,000 rows, one per side and
+// iteration: run it with a small -benchtime (3x). bench/run runs them in a
+// stage of their own.
+func BenchmarkWritePairs(b *testing.B) {
+	b.Run("UpdateOne", func(b *testing.B) {
+		e := newBenchEnv(b, true)
+		ids := e.createUsers(2*benchUsers, benchAges)
+		mine, theirs := ids[:benchUsers], ids[benchUsers:]
+		e.warmRows(mine)
+		for age := range benchAges {
+			_, err := e.client.User.Cached().ListByAge(e.ctx, age)
+			require.NoError(b, err)
+		}
+		e.pair(1, [2]func(int) error{
+			func(i int) error {
+				return e.client.User.UpdateOneID(mine[i%len(mine)]).SetAge(benchAges + i).Exec(e.ctx)
+			},
+			func(i int) error {
+				return e.seed.User.UpdateOneID(theirs[i%len(theirs)]).SetAge(benchAges + i).Exec(e.ctx)
+			},
+		})
+	})
+	b.Run("Create", func(b *testing.B) {
+		e := newBenchEnv(b, true)
+		e.pair(1, [2]func(int) error{
+			func(i int) error { return newUser(e.client, 2*i, i%benchAges).Exec(e.ctx) },
+			func(i int) error { return newUser(e.seed, 2*i+1, i%benchAges).Exec(e.ctx) },
+		})
+	})
+	b.Run("BulkUpdate", benchmarkBulkUpdatePair)
+}
+
+// benchmarkBulkUpdatePair compares Update() of 10,000 cached rows with the
+// same update of 10,000 other rows through a client without the cache, one
+// of each per iteration, the order flipped every iteration.
+func benchmarkBulkUpdatePair(b *testing.B) {
+	const rows = 10000
+	e := newBenchEnv(b, true)
+	ids := e.createUsers(2*rows, 1)
+	split := ids[rows-1]
+	e.warmRows(ids[:rows])
+	sides := [2]func(i int) error{
+		func(i int) error {
+			_, err := e.client.User.Update().Where(user.IDLTE(split)).SetAge(2 + i).Save(e.ctx)
+			return err
+		},
+		func(i int) error {
+			_, err := e.seed.User.Update().Where(user.IDGT(split)).SetAge(2 + i).Save(e.ctx)
+			return err
+		},
+	}
+	var total [2]time.Duration
+	var ratios []float64
+	round := 0
+	for b.Loop() {
+		var took [2]time.Duration
+		for k := range 2 {
+			side := (k + round) % 2
+			start := time.Now()
+			if err := sides[side](round); err != nil {
+				b.Fatal(err)
+			}
+			took[side] = time.Since(start)
+			total[side] += took[side]
+		}
+		ratios = append(ratios, float64(took[0])/float64(took[1]))
+		round++
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(total[0].Nanoseconds())/float64(round), "cached-ns/op")
+	b.ReportMetric(float64(total[1].Nanoseconds())/float64(round), "raw-ns/op")
+	b.ReportMetric(float64(total[0])/float64(total[1]), "time-ratio")
+	b.ReportMetric(ratios[len(ratios)/2], "median-ratio")
+}
