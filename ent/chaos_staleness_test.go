@@ -49,6 +49,10 @@ type chaosStaleness struct {
 	unseen   int             // committed writes some process had not seen when the load ended
 	readErrs map[string]int  // Gets that failed while polling, by kind
 	worst    string          // what the slowest write went through, for the log
+	// reads counts the polling Gets, nearReads those during which the
+	// process's near hits rose (an upper bound of the probe's near hits:
+	// the process's workers read too).
+	reads, nearReads int
 }
 
 // chaosStalePoll is the pause between two rounds of reads of the probe.
@@ -138,7 +142,12 @@ func (s *chaosStaleness) run(until time.Time) {
 					seen[i], left = true, left-1
 					continue
 				}
+				before := q.cache.NearStats().Hits
 				u, err := q.client.User.Cached().Get(ctx, s.id)
+				s.reads++
+				if q.cache.NearStats().Hits > before {
+					s.nearReads++ // at most: the process's other readers count too
+				}
 				if err != nil {
 					kind := err.Error()
 					if strings.Contains(kind, "locked") || strings.Contains(kind, "busy") {
@@ -194,6 +203,6 @@ func (s *chaosStaleness) report(alive []*chaosProc) {
 		return lags[min(len(lags)-1, len(lags)*q/100)].Round(10 * time.Microsecond).String()
 	}
 	t.Logf("near-cache staleness under chaos: %d writes committed by one process (%v), %d seen by every other process during the load: "+
-		"p50 %s p99 %s max %s (slowest: %s); %d not seen by all when the load ended (all seen after convergence); %d did not commit; reads failed %v; poll %v",
-		committed, s.outcomes, len(lags), pct(50), pct(99), pct(100), s.worst, s.unseen, s.failed, s.readErrs, chaosStalePoll)
+		"p50 %s p99 %s max %s (slowest: %s); %d not seen by all when the load ended (all seen after convergence); %d did not commit; polling reads %d, near hits during them at most %d; reads failed %v; poll %v",
+		committed, s.outcomes, len(lags), pct(50), pct(99), pct(100), s.worst, s.unseen, s.failed, s.reads, s.nearReads, s.readErrs, chaosStalePoll)
 }
