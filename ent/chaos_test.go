@@ -79,6 +79,7 @@ func TestChaos(t *testing.T) {
 		c.e.redis.Mini.ClockTTL(true) // keys expire as time passes, as on a real server
 	}
 	c.seedRows()
+	stale := c.newStaleness()                   // CHAOS_NEAR=1 only
 	windows := max(1, int(dur/(8*time.Second))) // each has its own faults
 	c.spares = make(chan *chaosProc, 2*windows) // two crashes a window
 	for i := range chaosProcs + 2*windows {
@@ -94,6 +95,9 @@ func TestChaos(t *testing.T) {
 		wg.Go(func() { c.work(i, c.procs[i], start.Add(dur)) })
 	}
 	wg.Go(func() { c.inject(rand.New(rand.NewPCG(seed, 1<<32)), start, dur, windows) })
+	if stale != nil {
+		wg.Go(func() { stale.run(start.Add(dur)) })
+	}
 	wg.Wait()
 	// No more injected delays or lost acknowledgements: the last write's
 	// error must be its crash.
@@ -138,6 +142,9 @@ func TestChaos(t *testing.T) {
 	for _, u := range c.unexpected[:min(5, len(c.unexpected))] {
 		t.Errorf("unexpected: %s", u)
 	}
+	if stale != nil {
+		stale.report(alive)
+	}
 	var st entcachemodel.Stats
 	for _, p := range c.procs {
 		s := p.cache.Stats()
@@ -179,6 +186,8 @@ type chaos struct {
 	kinds  []string     // the faults injected
 	fresh  atomic.Int64 // numbers temporary emails and new names
 	quiet  atomic.Bool  // no more injected database delays
+
+	probe int // the staleness probe's row (0: none), which pickID never returns
 
 	mu         sync.Mutex
 	pets       []int // the pets' ids; pets are never deleted
@@ -371,10 +380,17 @@ func (c *chaos) note(bs ...*ent.UserCreate) {
 func (c *chaos) pickID(r *rand.Rand) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.hot) == 0 || r.IntN(10) == 0 {
-		return 1 + r.IntN(c.maxID)
+	for {
+		id := 0
+		if len(c.hot) == 0 || r.IntN(10) == 0 {
+			id = 1 + r.IntN(c.maxID)
+		} else {
+			id = c.hot[r.IntN(len(c.hot))]
+		}
+		if id != c.probe {
+			return id
+		}
 	}
-	return c.hot[r.IntN(len(c.hot))]
 }
 
 func (c *chaos) refresh(p *chaosProc) {
