@@ -345,7 +345,8 @@ func newLayout(typ, hash string, indexes []string, defs []string) layout {
 			sum := sha256.Sum256([]byte(typ + "\x00" + hash + "\x00" + name))
 			def = hex.EncodeToString(sum[:6])
 		}
-		entries = append(entries, name+"="+def)
+		// The storage form of lists is part of what defines a list alike.
+		entries = append(entries, name+"="+def+listFormat)
 	}
 	sort.Strings(entries)
 	for _, e := range entries {
