@@ -518,4 +518,3 @@ func (r Reader[T, ID]) first(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	}
 	return rows[0], nil
 }
-
