@@ -5,11 +5,14 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/ent/colldoc"
+	"github.com/entcachemodel/entcachemodel/ent/colltag"
 	"github.com/entcachemodel/entcachemodel/ent/user"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
@@ -193,5 +196,79 @@ func TestListOfTheOldFormatIsRefilled(t *testing.T) {
 		assert.Equal(t, []string{"#", strconv.Itoa(a.ID), strconv.Itoa(b.ID)}, ms)
 		require.NoError(t, e.redis.Client.Del(e.ctx, key).Err())
 		require.NoError(t, e.redis.Client.SAdd(e.ctx, key, "#", "="+strconv.Itoa(a.ID)).Err())
+	}
+}
+
+// Pages of lists of text and UUID ids equal the database's, under every
+// collation of the test schema: served from Redis where the database
+// orders the ids by their bytes, from the database otherwise.
+func TestListPagesOfTextIDsEqualTheDatabase(t *testing.T) {
+	e := newEnv(t)
+	e.collRows()
+	pdrv, err := e.db.Open()
+	require.NoError(t, err)
+	plain := ent.NewClient(ent.Driver(pdrv))
+	t.Cleanup(func() { plain.Close() })
+	docs, err := plain.CollDoc.Query().Order(colldoc.ByID()).All(e.ctx)
+	require.NoError(t, err)
+	for _, k := range []string{"x", "go", "nothing"} {
+		_, err := e.client.CollDoc.Cached().ListByKind(e.ctx, k) // fills
+		require.NoError(t, err)
+		for _, limit := range []int{0, 1, 2, 5} {
+			afters := []*uuid.UUID{nil, ptr(uuid.Nil), ptr(uuid.MustParse("ffffffff-ffff-ffff-ffff-ffffffffffff"))}
+			for _, d := range docs {
+				afters = append(afters, ptr(d.ID))
+			}
+			for _, after := range afters {
+				var opts []entcachemodel.ListOption
+				q := plain.CollDoc.Query().Where(colldoc.KindEQ(k)).Order(colldoc.ByID())
+				if limit > 0 {
+					opts, q = append(opts, entcachemodel.Limit(limit)), q.Limit(limit)
+				}
+				if after != nil {
+					opts, q = append(opts, entcachemodel.AfterID(*after)), q.Where(colldoc.IDGT(*after))
+				}
+				want, err := q.IDs(e.ctx)
+				require.NoError(t, err)
+				got, err := e.client.CollDoc.Cached().ListByKind(e.ctx, k, opts...)
+				require.NoError(t, err)
+				var gotIDs []uuid.UUID
+				for _, g := range got {
+					gotIDs = append(gotIDs, g.ID)
+				}
+				assert.Equal(t, want, gotIDs, "kind %q limit %d after %v", k, limit, after)
+			}
+		}
+	}
+	tags, err := plain.CollTag.Query().Order(colltag.ByID()).IDs(e.ctx)
+	require.NoError(t, err)
+	for _, label := range []string{"x", "X", "nothing"} {
+		_, err := e.client.CollTag.Cached().ListByLabel(e.ctx, label) // fills
+		require.NoError(t, err)
+		for _, limit := range []int{0, 1, 3} {
+			afters := []*string{nil, ptr(""), ptr("zz")}
+			for _, id := range tags {
+				afters = append(afters, ptr(id))
+			}
+			for _, after := range afters {
+				var opts []entcachemodel.ListOption
+				q := plain.CollTag.Query().Where(colltag.LabelEQ(label)).Order(colltag.ByID())
+				if limit > 0 {
+					opts, q = append(opts, entcachemodel.Limit(limit)), q.Limit(limit)
+				}
+				if after != nil {
+					opts, q = append(opts, entcachemodel.AfterID(*after)), q.Where(colltag.IDGT(*after))
+				}
+				want, err := q.IDs(e.ctx)
+				require.NoError(t, err)
+				got, err := e.client.CollTag.Cached().ListByLabel(e.ctx, label, opts...)
+				require.NoError(t, err)
+				var gotIDs []string
+				for _, g := range got {
+					gotIDs = append(gotIDs, g.ID)
+				}
+				assert.Equal(t, want, gotIDs, "label %q limit %d after %v", label, limit, after)
+			}
+		}
 	}
 }
