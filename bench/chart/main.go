@@ -439,7 +439,7 @@ func (e *env) memory(ids []int) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("%-40s %8.1f  (%s)\n", fmt.Sprintf("per list member, %d members, %s", n, form), per, enc)
+			fmt.Printf("%-40s %8.1f  (%s)\n", fmt.Sprintf("list member, %d in a %s", n, form), per, enc)
 		}
 	}
 	return nil
