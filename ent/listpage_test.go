@@ -1,10 +1,12 @@
 package ent_test
 
 import (
+	"database/sql"
 	"fmt"
 	"strconv"
 	"testing"
 
+	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -271,4 +273,51 @@ func TestListPagesOfTextIDsEqualTheDatabase(t *testing.T) {
 			}
 		}
 	}
+}
+
+// An integer id beyond 2^53, which no score holds exactly, keeps its list
+// out of Redis: its fill is not stored, and a write that moves such a row
+// into a cached list removes the list. Reads equal the database.
+func TestListsOfIDsBeyondScoresAreNotStored(t *testing.T) {
+	e := newEnv(t)
+	small := e.createUser("s1@x.io", 70)
+	big := e.createUser("b1@x.io", 71)
+	const bigID = 1<<53 + 3
+	pdrv, err := e.db.Open()
+	require.NoError(t, err)
+	t.Cleanup(func() { pdrv.Close() })
+	q := "UPDATE users SET id = ? WHERE id = ?"
+	if pdrv.Dialect() == dialect.Postgres {
+		q = "UPDATE users SET id = $1 WHERE id = $2"
+	}
+	var res sql.Result
+	require.NoError(t, pdrv.Exec(e.ctx, q, []any{bigID, big.ID}, &res))
+	cached := e.client.User.Cached()
+	got, err := cached.ListByAge(e.ctx, 71)
+	require.NoError(t, err)
+	assert.Equal(t, []int{bigID}, userIDs(got))
+	assert.Empty(t, e.typeKeys("l:age:r71"), "a list holding an id beyond 2^53 is not stored")
+	got, err = cached.ListByAge(e.ctx, 71, entcachemodel.Limit(1), entcachemodel.AfterID(0))
+	require.NoError(t, err)
+	assert.Equal(t, []int{bigID}, userIDs(got))
+	// A cached list that such a row moves into is removed.
+	got, err = cached.ListByAge(e.ctx, 70)
+	require.NoError(t, err)
+	assert.Equal(t, []int{small.ID}, userIDs(got))
+	require.Len(t, e.typeKeys("l:age:r70"), 1)
+	require.NoError(t, e.client.User.UpdateOneID(bigID).SetAge(70).Exec(e.ctx))
+	assert.Empty(t, e.typeKeys("l:age:r70"), "the list is removed")
+	for _, c := range []struct {
+		opts []entcachemodel.ListOption
+		want []int
+	}{
+		{nil, []int{small.ID, bigID}},
+		{[]entcachemodel.ListOption{entcachemodel.Limit(5)}, []int{small.ID, bigID}},
+		{[]entcachemodel.ListOption{entcachemodel.AfterID(small.ID)}, []int{bigID}},
+	} {
+		got, err = cached.ListByAge(e.ctx, 70, c.opts...)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, userIDs(got))
+	}
+	assert.Empty(t, e.typeKeys("l:age:r70"), "the list is not stored again")
 }
