@@ -345,7 +345,22 @@ func (c *CollDocCache) lookup(index *entcachemodel.Index[*CollDoc], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]uuid.UUID, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*CollDoc, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *uuid.UUID, limit int) ([]*CollDoc, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *CollDocCache) page(q *CollDocQuery, after *uuid.UUID, limit int) *CollDocQuery {
+	if after != nil {
+		q = q.Where(colldoc.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the CollDoc with the given id, like CollDocClient.Get.
@@ -434,9 +449,10 @@ func (c *CollDocCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*CollDocCache)(nil)
 
-// ListByKind returns the CollDoc entities with the given kind, ordered by id.
-func (c *CollDocCache) ListByKind(ctx context.Context, kind string) ([]*CollDoc, error) {
-	return c.reader().ListBy(ctx, c.lookup(collDocCacheByKind, entcachemodel.IndexKey(kind), colldoc.KindEQ(kind)))
+// ListByKind returns the CollDoc entities with the given kind, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CollDocCache) ListByKind(ctx context.Context, kind string, opts ...entcachemodel.ListOption) ([]*CollDoc, error) {
+	return c.reader().ListBy(ctx, c.lookup(collDocCacheByKind, entcachemodel.IndexKey(kind), colldoc.KindEQ(kind)), opts...)
 }
 
 // collNameCacheByName is the published lookup of CollName by name.
@@ -646,7 +662,22 @@ func (c *CollNameCache) lookup(index *entcachemodel.Index[*CollName], key string
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*CollName, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*CollName, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *CollNameCache) page(q *CollNameQuery, after *int, limit int) *CollNameQuery {
+	if after != nil {
+		q = q.Where(collname.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the CollName with the given id, like CollNameClient.Get.
@@ -735,9 +766,10 @@ func (c *CollNameCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*CollNameCache)(nil)
 
-// ListByName returns the CollName entities with the given name, ordered by id.
-func (c *CollNameCache) ListByName(ctx context.Context, name string) ([]*CollName, error) {
-	return c.reader().ListBy(ctx, c.lookup(collNameCacheByName, entcachemodel.IndexKey(name), collname.NameEQ(name)))
+// ListByName returns the CollName entities with the given name, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CollNameCache) ListByName(ctx context.Context, name string, opts ...entcachemodel.ListOption) ([]*CollName, error) {
+	return c.reader().ListBy(ctx, c.lookup(collNameCacheByName, entcachemodel.IndexKey(name), collname.NameEQ(name)), opts...)
 }
 
 // GetByNick returns the CollName with the given nick.
@@ -954,7 +986,22 @@ func (c *CollTagCache) lookup(index *entcachemodel.Index[*CollTag], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]string, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*CollTag, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *string, limit int) ([]*CollTag, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *CollTagCache) page(q *CollTagQuery, after *string, limit int) *CollTagQuery {
+	if after != nil {
+		q = q.Where(colltag.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the CollTag with the given id, like CollTagClient.Get.
@@ -1043,9 +1090,10 @@ func (c *CollTagCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*CollTagCache)(nil)
 
-// ListByLabel returns the CollTag entities with the given label, ordered by id.
-func (c *CollTagCache) ListByLabel(ctx context.Context, label string) ([]*CollTag, error) {
-	return c.reader().ListBy(ctx, c.lookup(collTagCacheByLabel, entcachemodel.IndexKey(label), colltag.LabelEQ(label)))
+// ListByLabel returns the CollTag entities with the given label, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CollTagCache) ListByLabel(ctx context.Context, label string, opts ...entcachemodel.ListOption) ([]*CollTag, error) {
+	return c.reader().ListBy(ctx, c.lookup(collTagCacheByLabel, entcachemodel.IndexKey(label), colltag.LabelEQ(label)), opts...)
 }
 
 // GetBySlug returns the CollTag with the given slug.
@@ -1284,7 +1332,22 @@ func (c *CollWordCache) lookup(index *entcachemodel.Index[*CollWord], key string
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]string, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*CollWord, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *string, limit int) ([]*CollWord, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *CollWordCache) page(q *CollWordQuery, after *string, limit int) *CollWordQuery {
+	if after != nil {
+		q = q.Where(collword.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the CollWord with the given id, like CollWordClient.Get.
@@ -1378,9 +1441,10 @@ func (c *CollWordCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*CollWordCache)(nil)
 
-// ListByLabel returns the CollWord entities with the given label, ordered by id.
-func (c *CollWordCache) ListByLabel(ctx context.Context, label string) ([]*CollWord, error) {
-	return c.reader().ListBy(ctx, c.lookup(collWordCacheByLabel, entcachemodel.IndexKey(label), collword.LabelEQ(label)))
+// ListByLabel returns the CollWord entities with the given label, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CollWordCache) ListByLabel(ctx context.Context, label string, opts ...entcachemodel.ListOption) ([]*CollWord, error) {
+	return c.reader().ListBy(ctx, c.lookup(collWordCacheByLabel, entcachemodel.IndexKey(label), collword.LabelEQ(label)), opts...)
 }
 
 // GetByCode returns the CollWord with the given code.
@@ -1389,9 +1453,10 @@ func (c *CollWordCache) GetByCode(ctx context.Context, code string) (*CollWord, 
 	return v, cacheError(err, collword.Label)
 }
 
-// ListByRank returns the CollWord entities with the given rank, ordered by id.
-func (c *CollWordCache) ListByRank(ctx context.Context, rank int) ([]*CollWord, error) {
-	return c.reader().ListBy(ctx, c.lookup(collWordCacheByRank, entcachemodel.IndexKey(strconv.FormatInt(int64(rank), 10)), collword.RankEQ(rank)))
+// ListByRank returns the CollWord entities with the given rank, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CollWordCache) ListByRank(ctx context.Context, rank int, opts ...entcachemodel.ListOption) ([]*CollWord, error) {
+	return c.reader().ListBy(ctx, c.lookup(collWordCacheByRank, entcachemodel.IndexKey(strconv.FormatInt(int64(rank), 10)), collword.RankEQ(rank)), opts...)
 }
 
 // kindAllCacheByFInt is the published lookup of KindAll by f_int.
@@ -2106,7 +2171,22 @@ func (c *KindAllCache) lookup(index *entcachemodel.Index[*KindAll], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*KindAll, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*KindAll, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *KindAllCache) page(q *KindAllQuery, after *int, limit int) *KindAllQuery {
+	if after != nil {
+		q = q.Where(kindall.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the KindAll with the given id, like KindAllClient.Get.
@@ -2280,137 +2360,187 @@ func (c *KindAllCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*KindAllCache)(nil)
 
-// ListByFInt returns the KindAll entities with the given f_int, ordered by id.
-func (c *KindAllCache) ListByFInt(ctx context.Context, fInt int) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt), 10)), kindall.FIntEQ(fInt)))
+// ListByFInt returns the KindAll entities with the given f_int, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFInt(ctx context.Context, fInt int, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt), 10)), kindall.FIntEQ(fInt)), opts...)
 }
 
-// ListByFInt8 returns the KindAll entities with the given f_int8, ordered by id.
-func (c *KindAllCache) ListByFInt8(ctx context.Context, fInt8 int8) ([]*KindAll, error) {
+// ListByFInt8 returns the KindAll entities with the given f_int8, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFInt8(ctx context.Context, fInt8 int8, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
 	if fInt8 == 0 {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindall.FInt8EQ(fInt8)).Order(kindall.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindall.FInt8EQ(fInt8)).Order(kindall.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt8, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt8), 10)), kindall.FInt8EQ(fInt8)))
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt8, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt8), 10)), kindall.FInt8EQ(fInt8)), opts...)
 }
 
-// ListByFInt16 returns the KindAll entities with the given f_int16, ordered by id.
-func (c *KindAllCache) ListByFInt16(ctx context.Context, fInt16 int16) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt16, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt16), 10)), kindall.FInt16EQ(fInt16)))
+// ListByFInt16 returns the KindAll entities with the given f_int16, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFInt16(ctx context.Context, fInt16 int16, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt16, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt16), 10)), kindall.FInt16EQ(fInt16)), opts...)
 }
 
-// ListByFInt32 returns the KindAll entities with the given f_int32, ordered by id.
-func (c *KindAllCache) ListByFInt32(ctx context.Context, fInt32 int32) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt32, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt32), 10)), kindall.FInt32EQ(fInt32)))
+// ListByFInt32 returns the KindAll entities with the given f_int32, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFInt32(ctx context.Context, fInt32 int32, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt32, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt32), 10)), kindall.FInt32EQ(fInt32)), opts...)
 }
 
-// ListByFInt64 returns the KindAll entities with the given f_int64, ordered by id.
-func (c *KindAllCache) ListByFInt64(ctx context.Context, fInt64 int64) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt64, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt64), 10)), kindall.FInt64EQ(fInt64)))
+// ListByFInt64 returns the KindAll entities with the given f_int64, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFInt64(ctx context.Context, fInt64 int64, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFInt64, entcachemodel.IndexKey(strconv.FormatInt(int64(fInt64), 10)), kindall.FInt64EQ(fInt64)), opts...)
 }
 
-// ListByFUint returns the KindAll entities with the given f_uint, ordered by id.
-func (c *KindAllCache) ListByFUint(ctx context.Context, fUint uint) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint), 10)), kindall.FUintEQ(fUint)))
+// ListByFUint returns the KindAll entities with the given f_uint, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFUint(ctx context.Context, fUint uint, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint), 10)), kindall.FUintEQ(fUint)), opts...)
 }
 
-// ListByFUint8 returns the KindAll entities with the given f_uint8, ordered by id.
-func (c *KindAllCache) ListByFUint8(ctx context.Context, fUint8 uint8) ([]*KindAll, error) {
+// ListByFUint8 returns the KindAll entities with the given f_uint8, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFUint8(ctx context.Context, fUint8 uint8, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
 	if fUint8 == 0 {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindall.FUint8EQ(fUint8)).Order(kindall.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindall.FUint8EQ(fUint8)).Order(kindall.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint8, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint8), 10)), kindall.FUint8EQ(fUint8)))
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint8, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint8), 10)), kindall.FUint8EQ(fUint8)), opts...)
 }
 
-// ListByFUint16 returns the KindAll entities with the given f_uint16, ordered by id.
-func (c *KindAllCache) ListByFUint16(ctx context.Context, fUint16 uint16) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint16, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint16), 10)), kindall.FUint16EQ(fUint16)))
+// ListByFUint16 returns the KindAll entities with the given f_uint16, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFUint16(ctx context.Context, fUint16 uint16, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint16, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint16), 10)), kindall.FUint16EQ(fUint16)), opts...)
 }
 
-// ListByFUint32 returns the KindAll entities with the given f_uint32, ordered by id.
-func (c *KindAllCache) ListByFUint32(ctx context.Context, fUint32 uint32) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint32, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint32), 10)), kindall.FUint32EQ(fUint32)))
+// ListByFUint32 returns the KindAll entities with the given f_uint32, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFUint32(ctx context.Context, fUint32 uint32, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint32, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint32), 10)), kindall.FUint32EQ(fUint32)), opts...)
 }
 
-// ListByFUint64 returns the KindAll entities with the given f_uint64, ordered by id.
-func (c *KindAllCache) ListByFUint64(ctx context.Context, fUint64 uint64) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint64, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint64), 10)), kindall.FUint64EQ(fUint64)))
+// ListByFUint64 returns the KindAll entities with the given f_uint64, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFUint64(ctx context.Context, fUint64 uint64, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUint64, entcachemodel.IndexKey(strconv.FormatUint(uint64(fUint64), 10)), kindall.FUint64EQ(fUint64)), opts...)
 }
 
-// ListByFUUIDPtr returns the KindAll entities with the given f_uuid_ptr, ordered by id.
-func (c *KindAllCache) ListByFUUIDPtr(ctx context.Context, fuuidPtr uuid.UUID) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUUIDPtr, entcachemodel.IndexKey(fuuidPtr.String()), kindall.FUUIDPtrEQ(fuuidPtr)))
+// ListByFUUIDPtr returns the KindAll entities with the given f_uuid_ptr, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFUUIDPtr(ctx context.Context, fuuidPtr uuid.UUID, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFUUIDPtr, entcachemodel.IndexKey(fuuidPtr.String()), kindall.FUUIDPtrEQ(fuuidPtr)), opts...)
 }
 
-// ListByFCode returns the KindAll entities with the given f_code, ordered by id.
-func (c *KindAllCache) ListByFCode(ctx context.Context, fCode *kindtype.Code) ([]*KindAll, error) {
+// ListByFCode returns the KindAll entities with the given f_code, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFCode(ctx context.Context, fCode *kindtype.Code, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
 	fCodeKey, fCodeOK := entcachemodel.ValueKey(fCode)
 	if !fCodeOK {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindall.FCodeEQ(fCode)).Order(kindall.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindall.FCodeEQ(fCode)).Order(kindall.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFCode, entcachemodel.IndexKey(fCodeKey), kindall.FCodeEQ(fCode)))
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFCode, entcachemodel.IndexKey(fCodeKey), kindall.FCodeEQ(fCode)), opts...)
 }
 
-// ListByFNull returns the KindAll entities with the given f_null, ordered by id.
-func (c *KindAllCache) ListByFNull(ctx context.Context, fNull kindtype.NullText) ([]*KindAll, error) {
+// ListByFNull returns the KindAll entities with the given f_null, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFNull(ctx context.Context, fNull kindtype.NullText, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
 	fNullKey, fNullOK := entcachemodel.OptionalValueKey(&fNull)
 	if !fNullOK {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindall.FNullEQ(fNull)).Order(kindall.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindall.FNullEQ(fNull)).Order(kindall.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFNull, entcachemodel.IndexKey(fNullKey), kindall.FNullEQ(fNull)))
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFNull, entcachemodel.IndexKey(fNullKey), kindall.FNullEQ(fNull)), opts...)
 }
 
-// ListByFNullstr returns the KindAll entities with the given f_nullstr, ordered by id.
-func (c *KindAllCache) ListByFNullstr(ctx context.Context, fNullstr sql.NullString) ([]*KindAll, error) {
+// ListByFNullstr returns the KindAll entities with the given f_nullstr, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFNullstr(ctx context.Context, fNullstr sql.NullString, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
 	fNullstrKey, fNullstrOK := entcachemodel.OptionalValueKey(&fNullstr)
 	if !fNullstrOK {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindall.FNullstrEQ(fNullstr)).Order(kindall.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindall.FNullstrEQ(fNullstr)).Order(kindall.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFNullstr, entcachemodel.IndexKey(fNullstrKey), kindall.FNullstrEQ(fNullstr)))
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFNullstr, entcachemodel.IndexKey(fNullstrKey), kindall.FNullstrEQ(fNullstr)), opts...)
 }
 
-// ListByFLevel returns the KindAll entities with the given f_level, ordered by id.
-func (c *KindAllCache) ListByFLevel(ctx context.Context, fLevel kindtype.Level) ([]*KindAll, error) {
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFLevel, entcachemodel.IndexKey(strconv.FormatInt(int64(fLevel), 10)), kindall.FLevelEQ(fLevel)))
+// ListByFLevel returns the KindAll entities with the given f_level, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFLevel(ctx context.Context, fLevel kindtype.Level, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFLevel, entcachemodel.IndexKey(strconv.FormatInt(int64(fLevel), 10)), kindall.FLevelEQ(fLevel)), opts...)
 }
 
-// ListByFLabel returns the KindAll entities with the given f_label, ordered by id.
-func (c *KindAllCache) ListByFLabel(ctx context.Context, fLabel kindtype.Label) ([]*KindAll, error) {
+// ListByFLabel returns the KindAll entities with the given f_label, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFLabel(ctx context.Context, fLabel kindtype.Label, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
 	if fLabel == "" {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindall.FLabelEQ(fLabel)).Order(kindall.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindall.FLabelEQ(fLabel)).Order(kindall.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFLabel, entcachemodel.IndexKey(string(fLabel)), kindall.FLabelEQ(fLabel)))
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFLabel, entcachemodel.IndexKey(string(fLabel)), kindall.FLabelEQ(fLabel)), opts...)
 }
 
-// ListByFColor returns the KindAll entities with the given f_color, ordered by id.
-func (c *KindAllCache) ListByFColor(ctx context.Context, fColor kindtype.Color) ([]*KindAll, error) {
+// ListByFColor returns the KindAll entities with the given f_color, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFColor(ctx context.Context, fColor kindtype.Color, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
 	if fColor == "" {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindall.FColorEQ(fColor)).Order(kindall.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindall.FColorEQ(fColor)).Order(kindall.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFColor, entcachemodel.IndexKey(string(fColor)), kindall.FColorEQ(fColor)))
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFColor, entcachemodel.IndexKey(string(fColor)), kindall.FColorEQ(fColor)), opts...)
 }
 
-// ListByFEnumFBool returns the KindAll entities with the given f_enum,f_bool, ordered by id.
-func (c *KindAllCache) ListByFEnumFBool(ctx context.Context, fEnum kindall.FEnum, fBool bool) ([]*KindAll, error) {
+// ListByFEnumFBool returns the KindAll entities with the given f_enum,f_bool, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindAllCache) ListByFEnumFBool(ctx context.Context, fEnum kindall.FEnum, fBool bool, opts ...entcachemodel.ListOption) ([]*KindAll, error) {
 	if !fBool {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindall.FEnumEQ(fEnum), kindall.FBoolEQ(fBool)).Order(kindall.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindall.FEnumEQ(fEnum), kindall.FBoolEQ(fBool)).Order(kindall.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFEnumFBool, entcachemodel.IndexKey(string(fEnum), strconv.FormatBool(bool(fBool))), kindall.FEnumEQ(fEnum), kindall.FBoolEQ(fBool)))
+	return c.reader().ListBy(ctx, c.lookup(kindAllCacheByFEnumFBool, entcachemodel.IndexKey(string(fEnum), strconv.FormatBool(bool(fBool))), kindall.FEnumEQ(fEnum), kindall.FBoolEQ(fBool)), opts...)
 }
 
 // kindbareCacheFormatID returns the key text of a KindBare id.
@@ -2564,7 +2694,22 @@ func (c *KindBareCache) lookup(index *entcachemodel.Index[*KindBare], key string
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*KindBare, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*KindBare, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *KindBareCache) page(q *KindBareQuery, after *int, limit int) *KindBareQuery {
+	if after != nil {
+		q = q.Where(kindbare.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the KindBare with the given id, like KindBareClient.Get.
@@ -2988,7 +3133,22 @@ func (c *KindOptCache) lookup(index *entcachemodel.Index[*KindOpt], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*KindOpt, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*KindOpt, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *KindOptCache) page(q *KindOptQuery, after *int, limit int) *KindOptQuery {
+	if after != nil {
+		q = q.Where(kindopt.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the KindOpt with the given id, like KindOptClient.Get.
@@ -3097,14 +3257,19 @@ func (c *KindOptCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*KindOptCache)(nil)
 
-// ListByOwnerID returns the KindOpt entities with the given owner_id, ordered by id.
-func (c *KindOptCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*KindOpt, error) {
+// ListByOwnerID returns the KindOpt entities with the given owner_id, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindOptCache) ListByOwnerID(ctx context.Context, ownerID int, opts ...entcachemodel.ListOption) ([]*KindOpt, error) {
 	if ownerID == 0 {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindopt.OwnerIDEQ(ownerID)).Order(kindopt.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindopt.OwnerIDEQ(ownerID)).Order(kindopt.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), kindopt.OwnerIDEQ(ownerID)))
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), kindopt.OwnerIDEQ(ownerID)), opts...)
 }
 
 // GetByHandle returns the KindOpt with the given handle.
@@ -3129,44 +3294,64 @@ func (c *KindOptCache) GetByTeamSeat(ctx context.Context, team string, seat int)
 	return v, cacheError(err, kindopt.Label)
 }
 
-// ListByGroupSlot returns the KindOpt entities with the given group,slot, ordered by id.
-func (c *KindOptCache) ListByGroupSlot(ctx context.Context, group string, slot int) ([]*KindOpt, error) {
+// ListByGroupSlot returns the KindOpt entities with the given group,slot, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindOptCache) ListByGroupSlot(ctx context.Context, group string, slot int, opts ...entcachemodel.ListOption) ([]*KindOpt, error) {
 	if slot == 0 {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindopt.GroupEQ(group), kindopt.SlotEQ(slot)).Order(kindopt.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindopt.GroupEQ(group), kindopt.SlotEQ(slot)).Order(kindopt.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByGroupSlot, entcachemodel.IndexKey(group, strconv.FormatInt(int64(slot), 10)), kindopt.GroupEQ(group), kindopt.SlotEQ(slot)))
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByGroupSlot, entcachemodel.IndexKey(group, strconv.FormatInt(int64(slot), 10)), kindopt.GroupEQ(group), kindopt.SlotEQ(slot)), opts...)
 }
 
-// ListByFlag returns the KindOpt entities with the given flag, ordered by id.
-func (c *KindOptCache) ListByFlag(ctx context.Context, flag bool) ([]*KindOpt, error) {
+// ListByFlag returns the KindOpt entities with the given flag, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindOptCache) ListByFlag(ctx context.Context, flag bool, opts ...entcachemodel.ListOption) ([]*KindOpt, error) {
 	if !flag {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindopt.FlagEQ(flag)).Order(kindopt.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindopt.FlagEQ(flag)).Order(kindopt.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByFlag, entcachemodel.IndexKey(strconv.FormatBool(bool(flag))), kindopt.FlagEQ(flag)))
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByFlag, entcachemodel.IndexKey(strconv.FormatBool(bool(flag))), kindopt.FlagEQ(flag)), opts...)
 }
 
-// ListByTag returns the KindOpt entities with the given tag, ordered by id.
-func (c *KindOptCache) ListByTag(ctx context.Context, tag uuid.UUID) ([]*KindOpt, error) {
+// ListByTag returns the KindOpt entities with the given tag, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindOptCache) ListByTag(ctx context.Context, tag uuid.UUID, opts ...entcachemodel.ListOption) ([]*KindOpt, error) {
 	if tag == (uuid.UUID{}) {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindopt.TagEQ(tag)).Order(kindopt.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindopt.TagEQ(tag)).Order(kindopt.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByTag, entcachemodel.IndexKey(tag.String()), kindopt.TagEQ(tag)))
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByTag, entcachemodel.IndexKey(tag.String()), kindopt.TagEQ(tag)), opts...)
 }
 
-// ListByCounter returns the KindOpt entities with the given counter, ordered by id.
-func (c *KindOptCache) ListByCounter(ctx context.Context, counter int) ([]*KindOpt, error) {
+// ListByCounter returns the KindOpt entities with the given counter, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *KindOptCache) ListByCounter(ctx context.Context, counter int, opts ...entcachemodel.ListOption) ([]*KindOpt, error) {
 	if counter == 0 {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(kindopt.CounterEQ(counter)).Order(kindopt.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(kindopt.CounterEQ(counter)).Order(kindopt.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByCounter, entcachemodel.IndexKey(strconv.FormatInt(int64(counter), 10)), kindopt.CounterEQ(counter)))
+	return c.reader().ListBy(ctx, c.lookup(kindOptCacheByCounter, entcachemodel.IndexKey(strconv.FormatInt(int64(counter), 10)), kindopt.CounterEQ(counter)), opts...)
 }
 
 // linkBadgeCacheByName is the published lookup of LinkBadge by name.
@@ -3365,7 +3550,22 @@ func (c *LinkBadgeCache) lookup(index *entcachemodel.Index[*LinkBadge], key stri
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*LinkBadge, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*LinkBadge, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *LinkBadgeCache) page(q *LinkBadgeQuery, after *int, limit int) *LinkBadgeQuery {
+	if after != nil {
+		q = q.Where(linkbadge.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the LinkBadge with the given id, like LinkBadgeClient.Get.
@@ -3454,9 +3654,10 @@ func (c *LinkBadgeCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*LinkBadgeCache)(nil)
 
-// ListByName returns the LinkBadge entities with the given name, ordered by id.
-func (c *LinkBadgeCache) ListByName(ctx context.Context, name string) ([]*LinkBadge, error) {
-	return c.reader().ListBy(ctx, c.lookup(linkBadgeCacheByName, entcachemodel.IndexKey(name), linkbadge.NameEQ(name)))
+// ListByName returns the LinkBadge entities with the given name, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *LinkBadgeCache) ListByName(ctx context.Context, name string, opts ...entcachemodel.ListOption) ([]*LinkBadge, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkBadgeCacheByName, entcachemodel.IndexKey(name), linkbadge.NameEQ(name)), opts...)
 }
 
 // linkCatCacheByOwnerID is the published lookup of LinkCat by owner_id.
@@ -3676,7 +3877,22 @@ func (c *LinkCatCache) lookup(index *entcachemodel.Index[*LinkCat], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*LinkCat, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*LinkCat, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *LinkCatCache) page(q *LinkCatQuery, after *int, limit int) *LinkCatQuery {
+	if after != nil {
+		q = q.Where(linkcat.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the LinkCat with the given id, like LinkCatClient.Get.
@@ -3770,14 +3986,16 @@ func (c *LinkCatCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*LinkCatCache)(nil)
 
-// ListByOwnerID returns the LinkCat entities with the given owner_id, ordered by id.
-func (c *LinkCatCache) ListByOwnerID(ctx context.Context, ownerID int) ([]*LinkCat, error) {
-	return c.reader().ListBy(ctx, c.lookup(linkCatCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), linkcat.OwnerIDEQ(ownerID)))
+// ListByOwnerID returns the LinkCat entities with the given owner_id, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *LinkCatCache) ListByOwnerID(ctx context.Context, ownerID int, opts ...entcachemodel.ListOption) ([]*LinkCat, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkCatCacheByOwnerID, entcachemodel.IndexKey(strconv.FormatInt(int64(ownerID), 10)), linkcat.OwnerIDEQ(ownerID)), opts...)
 }
 
-// ListByName returns the LinkCat entities with the given name, ordered by id.
-func (c *LinkCatCache) ListByName(ctx context.Context, name string) ([]*LinkCat, error) {
-	return c.reader().ListBy(ctx, c.lookup(linkCatCacheByName, entcachemodel.IndexKey(name), linkcat.NameEQ(name)))
+// ListByName returns the LinkCat entities with the given name, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *LinkCatCache) ListByName(ctx context.Context, name string, opts ...entcachemodel.ListOption) ([]*LinkCat, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkCatCacheByName, entcachemodel.IndexKey(name), linkcat.NameEQ(name)), opts...)
 }
 
 // linkDogCacheByName is the published lookup of LinkDog by name.
@@ -3965,7 +4183,22 @@ func (c *LinkDogCache) lookup(index *entcachemodel.Index[*LinkDog], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*LinkDog, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*LinkDog, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *LinkDogCache) page(q *LinkDogQuery, after *int, limit int) *LinkDogQuery {
+	if after != nil {
+		q = q.Where(linkdog.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the LinkDog with the given id, like LinkDogClient.Get.
@@ -4054,9 +4287,10 @@ func (c *LinkDogCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*LinkDogCache)(nil)
 
-// ListByName returns the LinkDog entities with the given name, ordered by id.
-func (c *LinkDogCache) ListByName(ctx context.Context, name string) ([]*LinkDog, error) {
-	return c.reader().ListBy(ctx, c.lookup(linkDogCacheByName, entcachemodel.IndexKey(name), linkdog.NameEQ(name)))
+// ListByName returns the LinkDog entities with the given name, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *LinkDogCache) ListByName(ctx context.Context, name string, opts ...entcachemodel.ListOption) ([]*LinkDog, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkDogCacheByName, entcachemodel.IndexKey(name), linkdog.NameEQ(name)), opts...)
 }
 
 // linkGroupCacheByName is the published lookup of LinkGroup by name.
@@ -4268,7 +4502,22 @@ func (c *LinkGroupCache) lookup(index *entcachemodel.Index[*LinkGroup], key stri
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*LinkGroup, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*LinkGroup, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *LinkGroupCache) page(q *LinkGroupQuery, after *int, limit int) *LinkGroupQuery {
+	if after != nil {
+		q = q.Where(linkgroup.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the LinkGroup with the given id, like LinkGroupClient.Get.
@@ -4357,9 +4606,10 @@ func (c *LinkGroupCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*LinkGroupCache)(nil)
 
-// ListByName returns the LinkGroup entities with the given name, ordered by id.
-func (c *LinkGroupCache) ListByName(ctx context.Context, name string) ([]*LinkGroup, error) {
-	return c.reader().ListBy(ctx, c.lookup(linkGroupCacheByName, entcachemodel.IndexKey(name), linkgroup.NameEQ(name)))
+// ListByName returns the LinkGroup entities with the given name, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *LinkGroupCache) ListByName(ctx context.Context, name string, opts ...entcachemodel.ListOption) ([]*LinkGroup, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkGroupCacheByName, entcachemodel.IndexKey(name), linkgroup.NameEQ(name)), opts...)
 }
 
 // linkInfoCacheByName is the published lookup of LinkInfo by name.
@@ -4541,7 +4791,22 @@ func (c *LinkInfoCache) lookup(index *entcachemodel.Index[*LinkInfo], key string
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*LinkInfo, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*LinkInfo, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *LinkInfoCache) page(q *LinkInfoQuery, after *int, limit int) *LinkInfoQuery {
+	if after != nil {
+		q = q.Where(linkinfo.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the LinkInfo with the given id, like LinkInfoClient.Get.
@@ -4630,9 +4895,10 @@ func (c *LinkInfoCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*LinkInfoCache)(nil)
 
-// ListByName returns the LinkInfo entities with the given name, ordered by id.
-func (c *LinkInfoCache) ListByName(ctx context.Context, name string) ([]*LinkInfo, error) {
-	return c.reader().ListBy(ctx, c.lookup(linkInfoCacheByName, entcachemodel.IndexKey(name), linkinfo.NameEQ(name)))
+// ListByName returns the LinkInfo entities with the given name, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *LinkInfoCache) ListByName(ctx context.Context, name string, opts ...entcachemodel.ListOption) ([]*LinkInfo, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkInfoCacheByName, entcachemodel.IndexKey(name), linkinfo.NameEQ(name)), opts...)
 }
 
 // linkNodeCacheByParentID is the published lookup of LinkNode by parent_id.
@@ -4905,7 +5171,22 @@ func (c *LinkNodeCache) lookup(index *entcachemodel.Index[*LinkNode], key string
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*LinkNode, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*LinkNode, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *LinkNodeCache) page(q *LinkNodeQuery, after *int, limit int) *LinkNodeQuery {
+	if after != nil {
+		q = q.Where(linknode.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the LinkNode with the given id, like LinkNodeClient.Get.
@@ -4999,14 +5280,16 @@ func (c *LinkNodeCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*LinkNodeCache)(nil)
 
-// ListByParentID returns the LinkNode entities with the given parent_id, ordered by id.
-func (c *LinkNodeCache) ListByParentID(ctx context.Context, parentID int) ([]*LinkNode, error) {
-	return c.reader().ListBy(ctx, c.lookup(linkNodeCacheByParentID, entcachemodel.IndexKey(strconv.FormatInt(int64(parentID), 10)), linknode.ParentIDEQ(parentID)))
+// ListByParentID returns the LinkNode entities with the given parent_id, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *LinkNodeCache) ListByParentID(ctx context.Context, parentID int, opts ...entcachemodel.ListOption) ([]*LinkNode, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkNodeCacheByParentID, entcachemodel.IndexKey(strconv.FormatInt(int64(parentID), 10)), linknode.ParentIDEQ(parentID)), opts...)
 }
 
-// ListByName returns the LinkNode entities with the given name, ordered by id.
-func (c *LinkNodeCache) ListByName(ctx context.Context, name string) ([]*LinkNode, error) {
-	return c.reader().ListBy(ctx, c.lookup(linkNodeCacheByName, entcachemodel.IndexKey(name), linknode.NameEQ(name)))
+// ListByName returns the LinkNode entities with the given name, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *LinkNodeCache) ListByName(ctx context.Context, name string, opts ...entcachemodel.ListOption) ([]*LinkNode, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkNodeCacheByName, entcachemodel.IndexKey(name), linknode.NameEQ(name)), opts...)
 }
 
 // linkToyCacheByCatID is the published lookup of LinkToy by cat_id.
@@ -5223,7 +5506,22 @@ func (c *LinkToyCache) lookup(index *entcachemodel.Index[*LinkToy], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*LinkToy, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*LinkToy, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *LinkToyCache) page(q *LinkToyQuery, after *int, limit int) *LinkToyQuery {
+	if after != nil {
+		q = q.Where(linktoy.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the LinkToy with the given id, like LinkToyClient.Get.
@@ -5312,9 +5610,10 @@ func (c *LinkToyCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*LinkToyCache)(nil)
 
-// ListByCatID returns the LinkToy entities with the given cat_id, ordered by id.
-func (c *LinkToyCache) ListByCatID(ctx context.Context, catID int) ([]*LinkToy, error) {
-	return c.reader().ListBy(ctx, c.lookup(linkToyCacheByCatID, entcachemodel.IndexKey(strconv.FormatInt(int64(catID), 10)), linktoy.CatIDEQ(catID)))
+// ListByCatID returns the LinkToy entities with the given cat_id, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *LinkToyCache) ListByCatID(ctx context.Context, catID int, opts ...entcachemodel.ListOption) ([]*LinkToy, error) {
+	return c.reader().ListBy(ctx, c.lookup(linkToyCacheByCatID, entcachemodel.IndexKey(strconv.FormatInt(int64(catID), 10)), linktoy.CatIDEQ(catID)), opts...)
 }
 
 // petCacheByName is the published lookup of Pet by name.
@@ -5525,7 +5824,22 @@ func (c *PetCache) lookup(index *entcachemodel.Index[*Pet], key string, ps ...pr
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Pet, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*Pet, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *PetCache) page(q *PetQuery, after *int, limit int) *PetQuery {
+	if after != nil {
+		q = q.Where(pet.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Pet with the given id, like PetClient.Get.
@@ -5614,9 +5928,10 @@ func (c *PetCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*PetCache)(nil)
 
-// ListByName returns the Pet entities with the given name, ordered by id.
-func (c *PetCache) ListByName(ctx context.Context, name string) ([]*Pet, error) {
-	return c.reader().ListBy(ctx, c.lookup(petCacheByName, entcachemodel.IndexKey(name), pet.NameEQ(name)))
+// ListByName returns the Pet entities with the given name, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *PetCache) ListByName(ctx context.Context, name string, opts ...entcachemodel.ListOption) ([]*Pet, error) {
+	return c.reader().ListBy(ctx, c.lookup(petCacheByName, entcachemodel.IndexKey(name), pet.NameEQ(name)), opts...)
 }
 
 // semAccountCacheByEmail is the published lookup of SemAccount by email.
@@ -5834,7 +6149,22 @@ func (c *SemAccountCache) lookup(index *entcachemodel.Index[*SemAccount], key st
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*SemAccount, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*SemAccount, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *SemAccountCache) page(q *SemAccountQuery, after *int, limit int) *SemAccountQuery {
+	if after != nil {
+		q = q.Where(semaccount.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the SemAccount with the given id, like SemAccountClient.Get.
@@ -5929,9 +6259,10 @@ func (c *SemAccountCache) GetByEmail(ctx context.Context, email string) (*SemAcc
 	return v, cacheError(err, semaccount.Label)
 }
 
-// ListByAge returns the SemAccount entities with the given age, ordered by id.
-func (c *SemAccountCache) ListByAge(ctx context.Context, age int) ([]*SemAccount, error) {
-	return c.reader().ListBy(ctx, c.lookup(semAccountCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), semaccount.AgeEQ(age)))
+// ListByAge returns the SemAccount entities with the given age, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *SemAccountCache) ListByAge(ctx context.Context, age int, opts ...entcachemodel.ListOption) ([]*SemAccount, error) {
+	return c.reader().ListBy(ctx, c.lookup(semAccountCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), semaccount.AgeEQ(age)), opts...)
 }
 
 // semNoteCacheByText is the published lookup of SemNote by text.
@@ -6113,7 +6444,22 @@ func (c *SemNoteCache) lookup(index *entcachemodel.Index[*SemNote], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*SemNote, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*SemNote, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *SemNoteCache) page(q *SemNoteQuery, after *int, limit int) *SemNoteQuery {
+	if after != nil {
+		q = q.Where(semnote.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the SemNote with the given id, like SemNoteClient.Get.
@@ -6202,9 +6548,10 @@ func (c *SemNoteCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*SemNoteCache)(nil)
 
-// ListByText returns the SemNote entities with the given text, ordered by id.
-func (c *SemNoteCache) ListByText(ctx context.Context, text string) ([]*SemNote, error) {
-	return c.reader().ListBy(ctx, c.lookup(semNoteCacheByText, entcachemodel.IndexKey(text), semnote.TextEQ(text)))
+// ListByText returns the SemNote entities with the given text, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *SemNoteCache) ListByText(ctx context.Context, text string, opts ...entcachemodel.ListOption) ([]*SemNote, error) {
+	return c.reader().ListBy(ctx, c.lookup(semNoteCacheByText, entcachemodel.IndexKey(text), semnote.TextEQ(text)), opts...)
 }
 
 // userCacheByEmail is the published lookup of User by email.
@@ -6494,7 +6841,22 @@ func (c *UserCache) lookup(index *entcachemodel.Index[*User], key string, ps ...
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*User, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*User, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *UserCache) page(q *UserQuery, after *int, limit int) *UserQuery {
+	if after != nil {
+		q = q.Where(user.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the User with the given id, like UserClient.Get.
@@ -6600,14 +6962,16 @@ func (c *UserCache) GetByFirstNameLastName(ctx context.Context, firstName string
 	return v, cacheError(err, user.Label)
 }
 
-// ListByAge returns the User entities with the given age, ordered by id.
-func (c *UserCache) ListByAge(ctx context.Context, age int) ([]*User, error) {
-	return c.reader().ListBy(ctx, c.lookup(userCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), user.AgeEQ(age)))
+// ListByAge returns the User entities with the given age, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *UserCache) ListByAge(ctx context.Context, age int, opts ...entcachemodel.ListOption) ([]*User, error) {
+	return c.reader().ListBy(ctx, c.lookup(userCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), user.AgeEQ(age)), opts...)
 }
 
-// ListByRoleActive returns the User entities with the given role,active, ordered by id.
-func (c *UserCache) ListByRoleActive(ctx context.Context, role user.Role, active bool) ([]*User, error) {
-	return c.reader().ListBy(ctx, c.lookup(userCacheByRoleActive, entcachemodel.IndexKey(string(role), strconv.FormatBool(bool(active))), user.RoleEQ(role), user.ActiveEQ(active)))
+// ListByRoleActive returns the User entities with the given role,active, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *UserCache) ListByRoleActive(ctx context.Context, role user.Role, active bool, opts ...entcachemodel.ListOption) ([]*User, error) {
+	return c.reader().ListBy(ctx, c.lookup(userCacheByRoleActive, entcachemodel.IndexKey(string(role), strconv.FormatBool(bool(active))), user.RoleEQ(role), user.ActiveEQ(active)), opts...)
 }
 
 // CacheAdmin returns the maintenance of every cached type (Warm, Verify,

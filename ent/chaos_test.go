@@ -809,6 +809,13 @@ var chaosOps = []chaosOp{
 		c.expectList(us, func(u *ent.User) bool { return u.Age == age }, "%s: ListByAge(%d)", p, age)
 		return err
 	}},
+	{"read-by-age-page", 2, func(c *chaos, p *chaosProc, r *rand.Rand) error {
+		age, limit, after := chaosAge(r), 1+r.IntN(4), r.IntN(300)
+		us, err := p.client.User.Cached().ListByAge(c.e.ctx, age, entcachemodel.Limit(limit), entcachemodel.AfterID(after))
+		c.expectList(us, func(u *ent.User) bool { return u.Age == age && u.ID > after }, "%s: ListByAge(%d, Limit(%d), AfterID(%d))", p, age, limit, after)
+		c.expect(len(us) <= limit, "%s: ListByAge(%d, Limit(%d)) returned %d rows", p, age, limit, len(us))
+		return err
+	}},
 	{"read-by-role-active", 3, func(c *chaos, p *chaosProc, r *rand.Rand) error {
 		role, active := chaosRole(r), r.IntN(2) == 0
 		us, err := p.client.User.Cached().ListByRoleActive(c.e.ctx, role, active)

@@ -115,8 +115,8 @@ func (e *maintEnv) bareWarm() {
 			pipe.Set(e.ctx, e.bareKey("r", id), ent.EncodeUser(u), 0)
 			pipe.Set(e.ctx, e.bareKey("email", entcachemodel.KeyPart(u.Email)), id, 0)
 			pipe.Set(e.ctx, e.bareKey("name", entcachemodel.KeyPart(u.FirstName)+":"+entcachemodel.KeyPart(u.LastName)), id, 0)
-			pipe.SAdd(e.ctx, e.bareKey("age", strconv.Itoa(u.Age)), "="+id)
-			pipe.SAdd(e.ctx, e.bareKey("role", string(u.Role)+":"+strconv.FormatBool(u.Active)), "="+id)
+			pipe.ZAdd(e.ctx, e.bareKey("age", strconv.Itoa(u.Age)), redis.Z{Score: float64(u.ID), Member: id})
+			pipe.ZAdd(e.ctx, e.bareKey("role", string(u.Role)+":"+strconv.FormatBool(u.Active)), redis.Z{Score: float64(u.ID), Member: id})
 		}
 		_, err := pipe.Exec(e.ctx)
 		require.NoError(e.b, err)

@@ -161,8 +161,12 @@ func loadRedis(t *testing.T, rdb redis.UniversalClient, k string, d mData) {
 		return
 	case "string":
 		err = rdb.Set(ctx, k, d.str, 0).Err()
-	case "set":
-		err = rdb.SAdd(ctx, k, d.set).Err()
+	case "zset":
+		for _, x := range d.set {
+			if err = rdb.ZAdd(ctx, k, redis.Z{Score: mScore(x), Member: x}).Err(); err != nil {
+				break
+			}
+		}
 	case "hash":
 		for _, f := range d.hash {
 			if err = rdb.HSet(ctx, k, f[0], f[1]).Err(); err != nil {
@@ -193,8 +197,8 @@ func readRedis(t *testing.T, rdb redis.UniversalClient, k string) mData {
 	switch typ {
 	case "string":
 		d.str, err = rdb.Get(ctx, k).Result()
-	case "set":
-		d.set, err = rdb.SMembers(ctx, k).Result()
+	case "zset":
+		d.set, err = rdb.ZRange(ctx, k, 0, -1).Result()
 		slices.Sort(d.set)
 	case "hash":
 		var h map[string]string

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -54,7 +55,7 @@ func mInList(v string) bool { return strings.HasPrefix(v, mInA) }
 
 // mData is one Redis key as the checker sees it.
 type mData struct {
-	typ  string // "", "string", "set", "hash"
+	typ  string // "", "string", "zset" (a list), "hash"
 	str  string
 	set  []string    // sorted
 	hash [][2]string // sorted by field
@@ -325,9 +326,11 @@ func (e *mEnv) load(k string, d mData, now int64) {
 		if err := m.Set(k, d.str); err != nil {
 			e.t.Fatal(err)
 		}
-	case "set":
-		if _, err := m.SAdd(k, d.set...); err != nil {
-			e.t.Fatal(err)
+	case "zset":
+		for _, x := range d.set {
+			if _, err := m.ZAdd(k, mScore(x), x); err != nil {
+				e.t.Fatal(err)
+			}
 		}
 	case "hash":
 		for _, f := range d.hash {
@@ -353,8 +356,8 @@ func (e *mEnv) read(k string, now int64) mData {
 	switch d.typ {
 	case "string":
 		d.str, _ = m.Get(k)
-	case "set":
-		d.set, _ = m.Members(k)
+	case "zset":
+		d.set, _ = m.ZMembers(k)
 		slices.Sort(d.set)
 	case "hash":
 		fs, _ := m.HKeys(k)
@@ -400,7 +403,7 @@ func (e *mEnv) call(rdb redis.Scripter, keys []string, o mOp) any {
 	case "release":
 		sc = releaseScript
 	case "listAdd":
-		sc, args = listAddScript, append(args, o.args[0])
+		sc, args = listAddScript, append(args, o.args[0], o.args[1])
 	case "listFill":
 		sc = listFillScript
 		for _, a := range o.args {
@@ -675,7 +678,7 @@ func (e *mEnv) flushOps(w *mWriter, ent string, failed bool) {
 		w.ops = append(w.ops, mOp{script: "publish", key: kRow, token: w.tokens[kRow], args: []string{ent}})
 		if mInList(ent) {
 			used[kList] = true
-			w.ops = append(w.ops, mOp{script: "listAdd", key: kList, token: w.tokens[kList], args: []string{listMember(mRowID)}})
+			w.ops = append(w.ops, mOp{script: "listAdd", key: kList, token: w.tokens[kList], args: []string{mRowID, listMemberOf(IntID, mRowID)}})
 		}
 	}
 	for _, k := range []int{kRow, kList} {
@@ -901,7 +904,7 @@ func (e *mEnv) stepListReader(s *mState) string {
 	case 0:
 		if ms := s.redis[kList].set; slices.Contains(ms, listPresent) {
 			r.pc = pcDone
-			return e.say("SMEMBERS list -> %v", ms)
+			return e.say("ZRANGE list -> %v", ms)
 		}
 		r.pc = 1
 		return "SMEMBERS list -> miss"
@@ -920,9 +923,9 @@ func (e *mEnv) stepListReader(s *mState) string {
 		return e.say("db list -> member %v", r.has)
 	case 3:
 		r.pc = pcDone
-		o := mOp{script: "listFill", key: kList, token: r.token, args: []string{listPresent}}
+		o := mOp{script: "listFill", key: kList, token: r.token, args: []string{listPresentScore(IntID), listPresent}}
 		if r.has {
-			o.args = append(o.args, listMember(mRowID))
+			o.args = append(o.args, mRowID, listMemberOf(IntID, mRowID))
 		}
 		return e.say("%s -> %v", o, e.run(s, o))
 	}
@@ -947,10 +950,10 @@ func (s *mState) invariant() string {
 			return fmt.Sprintf("stale row %q (database %q) lives until +%dms, %dms past one lease after the last commit", row.str, s.row, row.exp-s.now, row.exp-bound)
 		}
 	}
-	if list.typ != "" && list.typ != "set" || row.typ != "" && row.typ != "string" {
+	if list.typ != "" && list.typ != "zset" || row.typ != "" && row.typ != "string" {
 		return "a key holds the wrong type"
 	}
-	if slices.Contains(list.set, listPresent) && mInList(s.row) && !slices.Contains(list.set, listMember(mRowID)) && !s.covered(1) {
+	if slices.Contains(list.set, listPresent) && mInList(s.row) && !slices.Contains(list.set, listMemberOf(IntID, mRowID)) && !s.covered(1) {
 		switch {
 		case list.exp == 0:
 			return fmt.Sprintf("list cached as %v with no expiry, missing the row (database %q)", list.set, s.row)
@@ -967,7 +970,7 @@ func (s *mState) converged() string {
 	if row.typ == "string" && row.str != s.row {
 		return fmt.Sprintf("row cached as %q (expiry %v), the database holds %q", row.str, row.exp != 0, s.row)
 	}
-	if slices.Contains(list.set, listPresent) && mInList(s.row) && !slices.Contains(list.set, listMember(mRowID)) {
+	if slices.Contains(list.set, listPresent) && mInList(s.row) && !slices.Contains(list.set, listMemberOf(IntID, mRowID)) {
 		return fmt.Sprintf("list cached as %v misses the row (database %q)", list.set, s.row)
 	}
 	return ""
@@ -1071,7 +1074,7 @@ func (sc mScenario) state() *mState {
 		s.redis[kRow] = mData{typ: "string", str: sc.row}
 	}
 	if sc.list != nil {
-		s.redis[kList] = mData{typ: "set", set: slices.Sorted(slices.Values(sc.list))}
+		s.redis[kList] = mData{typ: "zset", set: slices.Sorted(slices.Values(sc.list))}
 	}
 	return s
 }
@@ -1107,7 +1110,7 @@ func mScenarios(a, b mWriterMode) []mScenario {
 			if cached {
 				list = []string{listPresent}
 				if mInList(start) {
-					list = append(list, listMember(mRowID))
+					list = append(list, listMemberOf(IntID, mRowID))
 				}
 			}
 			// The readers touch disjoint keys and the writers never look
@@ -1385,4 +1388,13 @@ func TestModelFindsAMarkFailureWithoutTheOutbox(t *testing.T) {
 	if e.fail == nil {
 		t.Fatalf("no counterexample without the outbox in %d states", len(e.visited))
 	}
+}
+
+// mScore is the score of a list member of the model (integer ids).
+func mScore(m string) float64 {
+	if m == listPresent {
+		return math.Inf(-1)
+	}
+	f, _ := strconv.ParseFloat(m, 64)
+	return f
 }

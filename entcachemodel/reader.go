@@ -2,10 +2,7 @@ package entcachemodel
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -102,6 +99,10 @@ type Lookup[T any, ID comparable] struct {
 	IDs func(context.Context) ([]ID, error)
 	// Query returns the matching rows from the database, by id.
 	Query func(context.Context) ([]T, error)
+	// Page returns the matching rows from the database, by id: only those
+	// whose id the database orders after after (when not nil), and at most
+	// limit of them (when positive). When nil, ListBy pages Query's rows.
+	Page func(ctx context.Context, after *ID, limit int) ([]T, error)
 }
 
 // Get returns the entity with the given id, or ErrNotFound. A hit costs one
@@ -567,128 +568,4 @@ func (r Reader[T, ID]) first(ctx context.Context, l Lookup[T, ID]) (T, error) {
 		return zero, err
 	}
 	return rows[0], nil
-}
-
-// ListBy returns the entities a non-unique index maps Key to, ordered by id.
-// The cached list holds ids; every entity read by them must still hold the
-// looked-up values. A list whose fields compare under a collation Go does
-// not reproduce, or whose ids the database orders in a way Go does not, is
-// read from the database.
-func (r Reader[T, ID]) ListBy(ctx context.Context, l Lookup[T, ID]) ([]T, error) {
-	c := r.cache
-	if !r.cacheUp(ctx) {
-		if c != nil {
-			c.stats.misses.Add(1)
-		}
-		return l.Query(ctx)
-	}
-	g := r.schema.generation(ctx, c)
-	d := r.dialect()
-	order, err := r.schema.order(ctx, c, r.db)
-	if err != nil {
-		c.log.LogAttrs(ctx, slog.LevelWarn, "entcachemodel: reading a list from the database", slog.String("type", r.schema.Type), slog.Any("error", err))
-	}
-	want := r.schema.indexKey(d, l.Index, l.Key)
-	key, storable := g.list(l.Index.Name, want)
-	if !storable || order == nil || r.schema.folded(d, l.Index) {
-		c.stats.misses.Add(1)
-		return l.Query(ctx)
-	}
-	// The list's state is read with it: a version without the list that
-	// registered since this generation was read stops it being served now,
-	// before that version's first write (see versions.go).
-	rctx, cancel := c.readCtx(ctx)
-	pipe := c.rdb.Pipeline()
-	state := pipe.HGet(rctx, c.registryKey(r.schema.Type), listState(g.lists[l.Index.Name].def))
-	list := pipe.SMembers(rctx, key)
-	_, _ = pipe.Exec(rctx)
-	cancel()
-	members, err := list.Result()
-	if isWrongType(err) {
-		// Not a list the cache wrote: remove it and fill it again.
-		c.removeForeign(ctx, []string{key})
-		members, err = nil, nil
-	}
-	if err == nil {
-		if err = state.Err(); errors.Is(err, redis.Nil) || isWrongType(err) {
-			err = nil // no state: not served (the registry is read again below)
-		}
-	}
-	if err != nil {
-		c.fail(ctx, "list", err)
-		c.stats.misses.Add(1)
-		return l.Query(ctx)
-	}
-	if !g.lists[l.Index.Name].servable(state.Val()) {
-		// The registry moved on: read it again before the next use.
-		c.versionsDue(r.schema.Type)
-		c.stats.misses.Add(1)
-		return l.Query(ctx)
-	}
-	var ids []ID
-	if slices.Contains(members, listPresent) {
-		ids = make([]ID, 0, len(members)-1)
-		for _, m := range members {
-			if id, err := r.schema.ParseID(strings.TrimPrefix(m, "=")); err == nil && m != listPresent {
-				ids = append(ids, id)
-			}
-		}
-	} else {
-		res, err, _ := c.group.Do(key, func() (any, error) { return r.fillList(context.WithoutCancel(ctx), key, l) })
-		if err != nil {
-			return nil, err
-		}
-		ids = res.([]ID)
-	}
-	// One row may be a member under two ids the database finds equal.
-	seen := make(map[string]bool, len(ids))
-	uniq := ids[:0:0]
-	for _, id := range ids {
-		if t := r.schema.idText(d, id); !seen[t] {
-			seen[t] = true
-			uniq = append(uniq, id)
-		}
-	}
-	rows, err := r.GetMany(ctx, uniq...)
-	if err != nil {
-		return nil, err
-	}
-	out := rows[:0]
-	for _, v := range rows {
-		if r.matches(d, l.Index, want, v) {
-			out = append(out, v)
-		}
-	}
-	slices.SortFunc(out, func(a, b T) int { return order(r.schema.ID(a), r.schema.ID(b)) })
-	return out, nil
-}
-
-// fillList reads a list's ids from the database under a fill lease.
-func (r Reader[T, ID]) fillList(ctx context.Context, key string, l Lookup[T, ID]) ([]ID, error) {
-	c := r.cache
-	tokens, _, err := c.leases(ctx, []string{key}, false)
-	if err != nil {
-		c.fail(ctx, "lease", err)
-		tokens = []string{""}
-	}
-	c.stats.misses.Add(1)
-	ids, err := l.IDs(ctx)
-	if err != nil || tokens[0] == "" {
-		return ids, err
-	}
-	args := make([]any, 0, len(ids)+2)
-	args = append(args, tokens[0], listPresent)
-	for _, id := range ids {
-		args = append(args, listMember(r.schema.FormatID(id)))
-	}
-	wctx := context.WithoutCancel(ctx)
-	cmds, err := c.runScripts(wctx, 1, func(pipe redis.Pipeliner, _ int) *redis.Cmd {
-		return listFillScript.EvalSha(wctx, pipe, []string{key, lease(key)}, args...)
-	})
-	if err != nil {
-		c.fail(ctx, "fill list", err)
-	} else if n, _ := cmds[0].Int(); n == 1 {
-		c.stats.fills.Add(1)
-	}
-	return ids, nil
 }

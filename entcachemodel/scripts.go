@@ -1,6 +1,10 @@
 package entcachemodel
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Every script takes two keys, a data key and its lease key, which share a
 // Redis Cluster hash tag (see keyspace).
@@ -18,7 +22,7 @@ import "github.com/redis/go-redis/v9"
 // made persistent.
 //
 // A key of a type the protocol never writes (a lease that is not a hash, a
-// value that is neither a string nor a set, or set by something else) is
+// value that is neither a string nor a sorted set, or set by something else) is
 // removed before anything else: with a lease gone, the data goes too, as
 // after a crash, since no token may be trusted to have ordered it.
 const scriptPrelude = `
@@ -29,7 +33,7 @@ if lt ~= 'hash' and lt ~= 'none' then
   redis.call('DEL', KEYS[1])
 else
   local dt = keytype(KEYS[1])
-  if dt ~= 'string' and dt ~= 'set' and dt ~= 'none' then redis.call('DEL', KEYS[1]) end
+  if dt ~= 'string' and dt ~= 'zset' and dt ~= 'none' then redis.call('DEL', KEYS[1]) end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -87,7 +91,7 @@ return 1
 var leaseScript = redis.NewScript(scriptPrelude + `
 if ARGV[3] == 'get' then
   -- A row's value is a string.
-  if keytype(KEYS[1]) == 'set' then redis.call('DEL', KEYS[1]) end
+  if keytype(KEYS[1]) == 'zset' then redis.call('DEL', KEYS[1]) end
   local v = redis.call('GET', KEYS[1])
   if v then return v end
 end
@@ -139,16 +143,17 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 `)
 
-// listAddScript: ARGV token (may be empty), member. Adds the member to a
-// cached list if the list exists. Without a valid token it also refuses
-// pending fills, which may have read the database before this write.
+// listAddScript: ARGV token (may be empty), score, member. Adds the member
+// to a cached list if the list exists. Without a valid token it also
+// refuses pending fills, which may have read the database before this
+// write.
 var listAddScript = redis.NewScript(scriptPrelude + `
 local n, maxexp, held = scan(ARGV[1])
 if crashed or keytype(KEYS[1]) == 'string' then
-  -- A list is a set.
+  -- A list is a sorted set.
   redis.call('DEL', KEYS[1])
 elseif redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('SADD', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
   if held and n == 0 and redis.call('HGET', KEYS[2], '~') == ARGV[1] then redis.call('PERSIST', KEYS[1]) end
 end
 if (not held) or redis.call('HGET', KEYS[2], '~') == ARGV[1] then redis.call('HDEL', KEYS[2], '~') end
@@ -156,8 +161,9 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 `)
 
-// listFillScript: ARGV token, members... Replaces a list if the token is the
-// latest. The member "#" marks a list as present even when it is empty.
+// listFillScript: ARGV token, then score and member pairs. Replaces a list
+// if the token is the latest. The member "#" marks a list as present even
+// when it is empty.
 var listFillScript = redis.NewScript(scriptPrelude + `
 local n, maxexp, held = scan(ARGV[1])
 local ok = held and not crashed and redis.call('HGET', KEYS[2], '~') == ARGV[1]
@@ -167,22 +173,75 @@ if not ok then return 0 end
 redis.call('HDEL', KEYS[2], '~')
 redis.call('DEL', KEYS[1])
 local batch = {}
-for i = 2, #ARGV do
+for i = 2, #ARGV - 1, 2 do
   batch[#batch + 1] = ARGV[i]
-  if #batch == 1000 then
-    redis.call('SADD', KEYS[1], unpack(batch))
+  batch[#batch + 1] = ARGV[i + 1]
+  if #batch == 2000 then
+    redis.call('ZADD', KEYS[1], unpack(batch))
     batch = {}
   end
 end
-if #batch > 0 then redis.call('SADD', KEYS[1], unpack(batch)) end
+if #batch > 0 then redis.call('ZADD', KEYS[1], unpack(batch)) end
 if n > 0 then redis.call('PEXPIREAT', KEYS[1], maxexp) end
 return 1
 `)
 
+// A cached list is a sorted set (see ListBy). An integer id is its own
+// member, in decimal (which Redis stores as an integer), scored by its
+// value: a list holding an id beyond ±2^53, which a score cannot hold
+// exactly, is never stored. Any other id is "=" and its text, all scored
+// 0, so that members order as their bytes do (ZRANGEBYLEX). The member
+// "#" marks a list as present even when it is empty, scored -inf (or 0
+// among texts, before every "=").
+
 // listPresent is the member that marks a cached list as present.
 const listPresent = "#"
 
-// listMember encodes an id as a list member (never equal to listPresent).
-func listMember(id string) string { return "=" + id }
+// listFormat is the storage form of lists, part of every list's definition
+// in the registry: processes that store lists differently (the sets of
+// earlier versions) never share a list namespace, and a list is not served
+// while both run (see versions.go).
+const listFormat = ".z1"
+
+// maxScoreID is the largest integer a score (a float64) holds exactly,
+// with every integer below it.
+const maxScoreID = 1 << 53
+
+// listMemberOf encodes the text of an id of the kind as a list member
+// (never equal to listPresent).
+func listMemberOf(kind IDKind, text string) string {
+	if kind == IntID {
+		return text
+	}
+	return "=" + text
+}
+
+// listScoreOf returns the score of the member of an id of the kind with
+// the text, and false when no score holds it exactly.
+func listScoreOf(kind IDKind, text string) (string, bool) {
+	if kind != IntID {
+		return "0", true
+	}
+	if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+		return text, n <= maxScoreID && n >= -maxScoreID
+	}
+	return "", false
+}
+
+// listPresentScore is the score of listPresent in a list of ids of the kind.
+func listPresentScore(kind IDKind) string {
+	if kind == IntID {
+		return "-inf"
+	}
+	return "0"
+}
 
 var allScripts = []*redis.Script{markScript, leaseScript, setScript, removeScript, releaseScript, listAddScript, listFillScript, watchScript, joinScript}
+
+// listEntry returns the member of id in a cached list, and its score;
+// false when no score holds the id exactly (the list is not stored).
+func (s *Schema[T, ID]) listEntry(id ID) (member, score string, ok bool) {
+	text := s.FormatID(id)
+	score, ok = listScoreOf(s.IDKind, text)
+	return listMemberOf(s.IDKind, text), score, ok
+}

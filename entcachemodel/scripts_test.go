@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,16 +85,16 @@ func (e *scriptEnv) set(key, token, value, mode string) int64 {
 
 func (e *scriptEnv) listFill(key, token string, members ...string) int64 {
 	e.t.Helper()
-	args := []any{token, listPresent}
+	args := []any{token, "-inf", listPresent}
 	for _, m := range members {
-		args = append(args, m)
+		args = append(args, testScore(m), m)
 	}
 	return e.script(listFillScript, key, args...)
 }
 
 func (e *scriptEnv) listAdd(key, token, member string) int64 {
 	e.t.Helper()
-	return e.script(listAddScript, key, token, member)
+	return e.script(listAddScript, key, token, testScore(member), member)
 }
 
 func (e *scriptEnv) value(key string) (string, bool) {
@@ -137,7 +138,7 @@ func (e *scriptEnv) members(key string) []string {
 	if !e.m.Exists(key) {
 		return nil
 	}
-	ms, err := e.m.Members(key)
+	ms, err := e.m.ZMembers(key)
 	if err != nil {
 		e.t.Fatalf("members: %v", err)
 	}
@@ -796,4 +797,13 @@ func TestRunScriptsInBatches(t *testing.T) {
 			t.Fatalf("key %d: latest token %q, want %q", i, got, tokens[i])
 		}
 	}
+}
+
+// testScore is the score of a list member of these tests: "=" and a text
+// scores 0 (the texts order by their bytes); an integer, itself.
+func testScore(m string) string {
+	if strings.HasPrefix(m, "=") {
+		return "0"
+	}
+	return m
 }

@@ -313,11 +313,18 @@ func mariaDBAtLeast(version string, major, minor int) bool {
 // order returns how the database behind db orders ids, or nil when Go
 // cannot reproduce it (then lists are read from the database, ordered there).
 func (s *Schema[T, ID]) order(ctx context.Context, c *Cache, db dialect.Driver) (func(a, b ID) int, error) {
+	cmp, _, err := s.orderOf(ctx, c, db)
+	return cmp, err
+}
+
+// orderOf is order, and whether the order is that of the ids' texts'
+// bytes (strings.Compare of FormatID).
+func (s *Schema[T, ID]) orderOf(ctx context.Context, c *Cache, db dialect.Driver) (_ func(a, b ID) int, bytewise bool, _ error) {
 	text := func(cmp func(a, b string) int) func(a, b ID) int {
 		return func(a, b ID) int { return cmp(s.FormatID(a), s.FormatID(b)) }
 	}
 	if db == nil {
-		return s.CompareID, nil
+		return s.CompareID, false, nil
 	}
 	d := db.Dialect()
 	switch s.IDKind {
@@ -330,41 +337,41 @@ func (s *Schema[T, ID]) order(ctx context.Context, c *Cache, db dialect.Driver) 
 			}
 			switch mysqlRule(coll) {
 			case textPad:
-				return text(padCompare), nil
+				return text(padCompare), false, nil
 			case textExact:
-				return text(strings.Compare), nil
+				return text(strings.Compare), true, nil
 			}
-			return nil, nil
+			return nil, false, nil
 		case dialect.SQLite:
 			if coll == "" { // BINARY
-				return text(strings.Compare), nil
+				return text(strings.Compare), true, nil
 			}
-			return nil, nil
+			return nil, false, nil
 		case dialect.Postgres:
 			if coll != "" {
-				return nil, nil
+				return nil, false, nil
 			}
 			srv, err := c.server(ctx, db)
 			if err != nil || !srv.bytesText {
-				return nil, err
+				return nil, false, err
 			}
-			return text(strings.Compare), nil
+			return text(strings.Compare), true, nil
 		}
-		return nil, nil
+		return nil, false, nil
 	case UUIDID:
 		if d != dialect.MySQL {
 			// PostgreSQL's uuid orders its bytes, as the lower-case
 			// text does; sqlite stores ent's UUIDs as that text.
-			return text(strings.Compare), nil
+			return text(strings.Compare), true, nil
 		}
 		srv, err := c.server(ctx, db)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if srv.mariaUUID {
-			return text(MariaDBUUIDCompare), nil
+			return text(MariaDBUUIDCompare), false, nil
 		}
-		return text(strings.Compare), nil // char(36), utf8mb4_bin
+		return text(strings.Compare), true, nil // char(36), utf8mb4_bin
 	}
-	return s.CompareID, nil
+	return s.CompareID, false, nil
 }

@@ -70,9 +70,9 @@ if latest then redis.call('HDEL', KEYS[2], '~') end
 redis.call('HDEL', KEYS[2], ARGV[1])
 if not (held and latest and not crashed) then return {0} end
 local out = {1}
-if keytype(KEYS[1]) ~= 'set' or redis.call('SISMEMBER', KEYS[1], '#') == 0 then return out end
+if keytype(KEYS[1]) ~= 'zset' or not redis.call('ZSCORE', KEYS[1], '#') then return out end
 for i = 3, #ARGV do
-  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 0 then out[#out + 1] = ARGV[i] end
+  if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then out[#out + 1] = ARGV[i] end
 end
 if #out > 1 and ARGV[2] == 'repair' then redis.call('DEL', KEYS[1]) end
 return out
@@ -278,9 +278,10 @@ func (v *verifier[T, ID]) page(ctx context.Context, k runKeys, rows []T) ([]cand
 		}
 		p := probes[i-n]
 		args := make([]any, 0, 3+len(p.rows))
-		args = append(args, "SMISMEMBER", p.key, listPresent)
+		args = append(args, "ZMSCORE", p.key, listPresent)
 		for _, row := range p.rows {
-			args = append(args, listMember(s.FormatID(s.ID(checked[row]))))
+			m, _, _ := s.listEntry(s.ID(checked[row]))
+			args = append(args, m)
 		}
 		return pipe.Do(ctx, args...)
 	})
@@ -309,11 +310,11 @@ func (v *verifier[T, ID]) page(ctx context.Context, k runKeys, rows []T) ([]cand
 	}
 	for j, p := range probes {
 		flags, _ := cmds[n+j].Slice()
-		if len(flags) != 1+len(p.rows) || flags[0] != int64(1) {
-			continue // not cached (or not a set: a miss for reads)
+		if len(flags) != 1+len(p.rows) || flags[0] == nil {
+			continue // not cached (or not a sorted set: a miss for reads)
 		}
 		for m, row := range p.rows {
-			if flags[1+m] == int64(0) {
+			if flags[1+m] == nil {
 				r := checked[row]
 				cands = append(cands, candidate[T, ID]{id: s.ID(r), parsed: true, text: texts[row], rowKey: keys[row], list: p.idx, key: p.key, lkey: p.lkey})
 			}
@@ -445,7 +446,8 @@ func (v *verifier[T, ID]) settle(ctx context.Context, k runKeys, cands []candida
 			}
 			if cd.list != nil {
 				if r, ok := db[cd.text]; ok && v.holds(cd.list, r, cd.lkey) {
-					members[cd.key] = append(members[cd.key], listMember(s.FormatID(s.ID(r))))
+					m, _, _ := s.listEntry(s.ID(r))
+					members[cd.key] = append(members[cd.key], m)
 				}
 			}
 		}
@@ -517,7 +519,7 @@ func (v *verifier[T, ID]) settle(ctx context.Context, k runKeys, cands []candida
 				retry = append(retry, cd)
 				continue
 			}
-			want := listMember(s.FormatID(s.ID(dbRow)))
+			want, _, _ := s.listEntry(s.ID(dbRow))
 			for _, m := range list[1:] {
 				if m == want {
 					// One removal repairs the list for every row it lacks.
@@ -615,7 +617,7 @@ func (v *verifier[T, ID]) confirmed(ctx context.Context, k runKeys, found []rowC
 		if p.unique {
 			return pipe.Do(ctx, "GET", p.key)
 		}
-		return pipe.Do(ctx, "SMISMEMBER", p.key, listPresent, listMember(p.text))
+		return pipe.Do(ctx, "ZMSCORE", p.key, listPresent, listMemberOf(s.IDKind, p.text))
 	})
 	if err != nil {
 		return err
@@ -633,7 +635,7 @@ func (v *verifier[T, ID]) confirmed(ctx context.Context, k runKeys, found []rowC
 			}
 			continue
 		}
-		if flags, _ := cmds[i].Slice(); len(flags) == 2 && flags[0] == int64(1) && flags[1] == int64(1) {
+		if flags, _ := cmds[i].Slice(); len(flags) == 2 && flags[0] != nil && flags[1] != nil {
 			v.diverged(p.key, "index", "answers with the stale row "+describe(f.cached), database, false)
 		}
 	}

@@ -24,7 +24,8 @@ import (
 //     by any version also removes what every other live encoding cached for
 //     the rows it wrote (rows are known to every version).
 //   - Lists are cached per list definition (Index.Def: its fields and their
-//     key encoding), in a namespace shared by the versions that define the
+//     key encoding, with listFormat, the lists' storage form, appended by
+//     the runtime), in a namespace shared by the versions that define the
 //     list alike. A version that lacks a list cannot keep it right, so a list
 //     is served only while every live version defines it; once that holds
 //     again after it did not, the list starts in a fresh namespace. A list
@@ -345,7 +346,8 @@ func newLayout(typ, hash string, indexes []string, defs []string) layout {
 			sum := sha256.Sum256([]byte(typ + "\x00" + hash + "\x00" + name))
 			def = hex.EncodeToString(sum[:6])
 		}
-		entries = append(entries, name+"="+def)
+		// The storage form of lists is part of what defines a list alike.
+		entries = append(entries, name+"="+def+listFormat)
 	}
 	sort.Strings(entries)
 	for _, e := range entries {

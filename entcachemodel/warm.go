@@ -66,7 +66,7 @@ return 1
 var listLeaseScript = redis.NewScript(scriptPrelude + `
 local n = scan('')
 if crashed then redis.call('DEL', KEYS[1]) end
-if keytype(KEYS[1]) == 'set' and redis.call('SISMEMBER', KEYS[1], '#') == 1 then return 2 end
+if keytype(KEYS[1]) == 'zset' and redis.call('ZSCORE', KEYS[1], '#') then return 2 end
 if n > 0 then return 0 end
 local exp = now + tonumber(ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], exp, '~', ARGV[1])
@@ -290,7 +290,8 @@ type warmList[T any] struct {
 	key     string
 	token   string
 	sample  T
-	members []any
+	members []any // score and member pairs
+	big     bool  // a member no score holds exactly: not stored
 }
 
 // warmed is what a page did.
@@ -517,7 +518,10 @@ func (p *warmPage[T, ID]) store(ctx context.Context) (warmed, error) {
 			return pipe.Do(wctx, "SET", e[0], e[1], "NX")
 		}
 		l := granted[j-len(gone)-len(entries)]
-		args := append([]any{l.token, listPresent}, l.members...)
+		if l.big {
+			return releaseScript.EvalSha(wctx, pipe, []string{l.key, lease(l.key)}, l.token)
+		}
+		args := append([]any{l.token, listPresentScore(s.IDKind), listPresent}, l.members...)
 		return listFillScript.EvalSha(wctx, pipe, []string{l.key, lease(l.key)}, args...)
 	})
 	if err != nil {
@@ -655,7 +659,8 @@ func (w *warmer[T, ID]) members(ctx context.Context, k runKeys, lists []*warmLis
 				continue
 			}
 			if l, ok := byKey[k.list(idx.Name, s.indexKey(d, idx, ik))]; ok {
-				l.members = append(l.members, listMember(s.FormatID(s.ID(v))))
+				m, sc, ok := s.listEntry(s.ID(v))
+				l.members, l.big = append(l.members, sc, m), l.big || !ok
 			}
 		}
 	}

@@ -861,6 +861,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		key, token string
 		value      []byte // nil: remove
 		member     string // list add
+		score      string // of member
 	}
 	var ops []op
 	var hints []string // key, id pairs
@@ -902,7 +903,11 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			used[lk] = true
 			o := op{key: lk, token: p.tokens[lk]}
 			if served {
-				o.member = listMember(s.FormatID(r.id))
+				// An id no score holds exactly removes the list: it is
+				// not stored (see listEntry).
+				if m, sc, ok := s.listEntry(r.id); ok {
+					o.member, o.score = m, sc
+				}
 			}
 			ops = append(ops, o)
 		}
@@ -1000,7 +1005,7 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		o, keys := ops[i], []string{ops[i].key, lease(ops[i].key)}
 		switch {
 		case o.member != "":
-			return listAddScript.EvalSha(wctx, pipe, keys, o.token, o.member)
+			return listAddScript.EvalSha(wctx, pipe, keys, o.token, o.score, o.member)
 		case o.value != nil:
 			return setScript.EvalSha(wctx, pipe, keys, o.token, o.value, "publish")
 		default:

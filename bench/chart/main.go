@@ -19,11 +19,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/entcachemodel/entcachemodel/ent"
 	"github.com/entcachemodel/entcachemodel/ent/user"
@@ -426,7 +430,62 @@ func (e *env) memory(ids []int) error {
 		empty = 0
 	}
 	fmt.Printf("%-40s %8.1f  (%s; list of %d: %.0f, empty list: %.0f)\n", "per list member", (full-empty)/float64(members), ftyp, members, full, empty)
+	// A long list (an author with 100,000 posts), built directly: this
+	// version's sorted set and the set earlier versions stored ("=" and the
+	// id), side by side, with ids of 7 digits.
+	for _, n := range []int{100, 100_000} {
+		for _, form := range []string{"zset", "set (before)"} {
+			per, enc, err := e.longList(form, n)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%-40s %8.1f  (%s)\n", fmt.Sprintf("list member, %d in a %s", n, form), per, enc)
+		}
+	}
 	return nil
+}
+
+// longList stores a list of n members in form ("zset" as lists are now,
+// else the set of earlier versions) under a scratch key and returns its
+// MEMORY USAGE per member, less that of an empty list, and its encoding.
+func (e *env) longList(form string, n int) (float64, string, error) {
+	rdb := e.rs.Client
+	key := "{" + entcachemodel.KeyPart(e.rs.Prefix) + ":memory}:list"
+	empty := key + ":empty"
+	defer rdb.Del(e.ctx, key, empty)
+	rdb.Del(e.ctx, key, empty)
+	const base = 1_000_000
+	zset := form == "zset"
+	if zset {
+		rdb.ZAdd(e.ctx, empty, redis.Z{Score: math.Inf(-1), Member: "#"})
+		rdb.ZAdd(e.ctx, key, redis.Z{Score: math.Inf(-1), Member: "#"})
+	} else {
+		rdb.SAdd(e.ctx, empty, "#")
+		rdb.SAdd(e.ctx, key, "#")
+	}
+	for i := 0; i < n; i += 5000 {
+		pipe := rdb.Pipeline()
+		for id := base + i; id < base+min(n, i+5000); id++ {
+			if zset {
+				pipe.ZAdd(e.ctx, key, redis.Z{Score: float64(id), Member: strconv.Itoa(id)})
+			} else {
+				pipe.SAdd(e.ctx, key, "="+strconv.Itoa(id))
+			}
+		}
+		if _, err := pipe.Exec(e.ctx); err != nil {
+			return 0, "", fmt.Errorf("long list: %w", err)
+		}
+	}
+	full, err := rdb.MemoryUsage(e.ctx, key, 0).Result()
+	if err != nil {
+		return 0, "", fmt.Errorf("MEMORY USAGE %s: %w", key, err)
+	}
+	none, err := rdb.MemoryUsage(e.ctx, empty, 0).Result()
+	if err != nil {
+		return 0, "", fmt.Errorf("MEMORY USAGE %s: %w", empty, err)
+	}
+	enc, _ := rdb.ObjectEncoding(e.ctx, key).Result()
+	return float64(full-none) / float64(n), enc, nil
 }
 
 // rowUsage is the mean MEMORY USAGE of n row keys of users with a nickname

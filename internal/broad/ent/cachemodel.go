@@ -478,7 +478,22 @@ func (c *AccountCache) lookup(index *entcachemodel.Index[*Account], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Account, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*Account, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *AccountCache) page(q *AccountQuery, after *int, limit int) *AccountQuery {
+	if after != nil {
+		q = q.Where(account.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Account with the given id, like AccountClient.Get.
@@ -593,29 +608,34 @@ func (c *AccountCache) GetByEmail(ctx context.Context, email string) (*Account, 
 	return v, cacheError(err, account.Label)
 }
 
-// ListByAge returns the Account entities with the given age, ordered by id.
-func (c *AccountCache) ListByAge(ctx context.Context, age int) ([]*Account, error) {
-	return c.reader().ListBy(ctx, c.lookup(accountCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), account.AgeEQ(age)))
+// ListByAge returns the Account entities with the given age, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *AccountCache) ListByAge(ctx context.Context, age int, opts ...entcachemodel.ListOption) ([]*Account, error) {
+	return c.reader().ListBy(ctx, c.lookup(accountCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), account.AgeEQ(age)), opts...)
 }
 
-// ListByNameAge returns the Account entities with the given name,age, ordered by id.
-func (c *AccountCache) ListByNameAge(ctx context.Context, name string, age int) ([]*Account, error) {
-	return c.reader().ListBy(ctx, c.lookup(accountCacheByNameAge, entcachemodel.IndexKey(name, strconv.FormatInt(int64(age), 10)), account.NameEQ(name), account.AgeEQ(age)))
+// ListByNameAge returns the Account entities with the given name,age, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *AccountCache) ListByNameAge(ctx context.Context, name string, age int, opts ...entcachemodel.ListOption) ([]*Account, error) {
+	return c.reader().ListBy(ctx, c.lookup(accountCacheByNameAge, entcachemodel.IndexKey(name, strconv.FormatInt(int64(age), 10)), account.NameEQ(name), account.AgeEQ(age)), opts...)
 }
 
-// ListByNickname returns the Account entities with the given nickname, ordered by id.
-func (c *AccountCache) ListByNickname(ctx context.Context, nickname string) ([]*Account, error) {
-	return c.reader().ListBy(ctx, c.lookup(accountCacheByNickname, entcachemodel.IndexKey(nickname), account.NicknameEQ(nickname)))
+// ListByNickname returns the Account entities with the given nickname, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *AccountCache) ListByNickname(ctx context.Context, nickname string, opts ...entcachemodel.ListOption) ([]*Account, error) {
+	return c.reader().ListBy(ctx, c.lookup(accountCacheByNickname, entcachemodel.IndexKey(nickname), account.NicknameEQ(nickname)), opts...)
 }
 
-// ListByRole returns the Account entities with the given role, ordered by id.
-func (c *AccountCache) ListByRole(ctx context.Context, role account.Role) ([]*Account, error) {
-	return c.reader().ListBy(ctx, c.lookup(accountCacheByRole, entcachemodel.IndexKey(string(role)), account.RoleEQ(role)))
+// ListByRole returns the Account entities with the given role, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *AccountCache) ListByRole(ctx context.Context, role account.Role, opts ...entcachemodel.ListOption) ([]*Account, error) {
+	return c.reader().ListBy(ctx, c.lookup(accountCacheByRole, entcachemodel.IndexKey(string(role)), account.RoleEQ(role)), opts...)
 }
 
-// ListByParentID returns the Account entities with the given parent_id, ordered by id.
-func (c *AccountCache) ListByParentID(ctx context.Context, parentID int) ([]*Account, error) {
-	return c.reader().ListBy(ctx, c.lookup(accountCacheByParentID, entcachemodel.IndexKey(strconv.FormatInt(int64(parentID), 10)), account.ParentIDEQ(parentID)))
+// ListByParentID returns the Account entities with the given parent_id, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *AccountCache) ListByParentID(ctx context.Context, parentID int, opts ...entcachemodel.ListOption) ([]*Account, error) {
+	return c.reader().ListBy(ctx, c.lookup(accountCacheByParentID, entcachemodel.IndexKey(strconv.FormatInt(int64(parentID), 10)), account.ParentIDEQ(parentID)), opts...)
 }
 
 // cardCacheByOwnerID is the published lookup of Card by owner_id.
@@ -873,7 +893,22 @@ func (c *CardCache) lookup(index *entcachemodel.Index[*Card], key string, ps ...
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]string, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Card, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *string, limit int) ([]*Card, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *CardCache) page(q *CardQuery, after *string, limit int) *CardQuery {
+	if after != nil {
+		q = q.Where(card.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Card with the given id, like CardClient.Get.
@@ -973,14 +1008,16 @@ func (c *CardCache) GetByOwnerID(ctx context.Context, ownerID int) (*Card, error
 	return v, cacheError(err, card.Label)
 }
 
-// ListByKind returns the Card entities with the given kind, ordered by id.
-func (c *CardCache) ListByKind(ctx context.Context, kind card.Kind) ([]*Card, error) {
-	return c.reader().ListBy(ctx, c.lookup(cardCacheByKind, entcachemodel.IndexKey(string(kind)), card.KindEQ(kind)))
+// ListByKind returns the Card entities with the given kind, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CardCache) ListByKind(ctx context.Context, kind card.Kind, opts ...entcachemodel.ListOption) ([]*Card, error) {
+	return c.reader().ListBy(ctx, c.lookup(cardCacheByKind, entcachemodel.IndexKey(string(kind)), card.KindEQ(kind)), opts...)
 }
 
-// ListByNumber returns the Card entities with the given number, ordered by id.
-func (c *CardCache) ListByNumber(ctx context.Context, number string) ([]*Card, error) {
-	return c.reader().ListBy(ctx, c.lookup(cardCacheByNumber, entcachemodel.IndexKey(number), card.NumberEQ(number)))
+// ListByNumber returns the Card entities with the given number, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CardCache) ListByNumber(ctx context.Context, number string, opts ...entcachemodel.ListOption) ([]*Card, error) {
+	return c.reader().ListBy(ctx, c.lookup(cardCacheByNumber, entcachemodel.IndexKey(number), card.NumberEQ(number)), opts...)
 }
 
 // commentCacheByPostID is the published lookup of Comment by post_id.
@@ -1238,7 +1275,22 @@ func (c *CommentCache) lookup(index *entcachemodel.Index[*Comment], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]uuid.UUID, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Comment, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *uuid.UUID, limit int) ([]*Comment, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *CommentCache) page(q *CommentQuery, after *uuid.UUID, limit int) *CommentQuery {
+	if after != nil {
+		q = q.Where(comment.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Comment with the given id, like CommentClient.Get.
@@ -1332,14 +1384,16 @@ func (c *CommentCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*CommentCache)(nil)
 
-// ListByPostID returns the Comment entities with the given post_id, ordered by id.
-func (c *CommentCache) ListByPostID(ctx context.Context, postID int) ([]*Comment, error) {
-	return c.reader().ListBy(ctx, c.lookup(commentCacheByPostID, entcachemodel.IndexKey(strconv.FormatInt(int64(postID), 10)), comment.PostIDEQ(postID)))
+// ListByPostID returns the Comment entities with the given post_id, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CommentCache) ListByPostID(ctx context.Context, postID int, opts ...entcachemodel.ListOption) ([]*Comment, error) {
+	return c.reader().ListBy(ctx, c.lookup(commentCacheByPostID, entcachemodel.IndexKey(strconv.FormatInt(int64(postID), 10)), comment.PostIDEQ(postID)), opts...)
 }
 
-// ListByLikes returns the Comment entities with the given likes, ordered by id.
-func (c *CommentCache) ListByLikes(ctx context.Context, likes int) ([]*Comment, error) {
-	return c.reader().ListBy(ctx, c.lookup(commentCacheByLikes, entcachemodel.IndexKey(strconv.FormatInt(int64(likes), 10)), comment.LikesEQ(likes)))
+// ListByLikes returns the Comment entities with the given likes, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CommentCache) ListByLikes(ctx context.Context, likes int, opts ...entcachemodel.ListOption) ([]*Comment, error) {
+	return c.reader().ListBy(ctx, c.lookup(commentCacheByLikes, entcachemodel.IndexKey(strconv.FormatInt(int64(likes), 10)), comment.LikesEQ(likes)), opts...)
 }
 
 // counterCacheByN is the published lookup of Counter by n.
@@ -1557,7 +1611,22 @@ func (c *CounterCache) lookup(index *entcachemodel.Index[*Counter], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]uint64, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Counter, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *uint64, limit int) ([]*Counter, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *CounterCache) page(q *CounterQuery, after *uint64, limit int) *CounterQuery {
+	if after != nil {
+		q = q.Where(counter.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Counter with the given id, like CounterClient.Get.
@@ -1651,14 +1720,16 @@ func (c *CounterCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*CounterCache)(nil)
 
-// ListByN returns the Counter entities with the given n, ordered by id.
-func (c *CounterCache) ListByN(ctx context.Context, n int) ([]*Counter, error) {
-	return c.reader().ListBy(ctx, c.lookup(counterCacheByN, entcachemodel.IndexKey(strconv.FormatInt(int64(n), 10)), counter.NEQ(n)))
+// ListByN returns the Counter entities with the given n, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CounterCache) ListByN(ctx context.Context, n int, opts ...entcachemodel.ListOption) ([]*Counter, error) {
+	return c.reader().ListBy(ctx, c.lookup(counterCacheByN, entcachemodel.IndexKey(strconv.FormatInt(int64(n), 10)), counter.NEQ(n)), opts...)
 }
 
-// ListByName returns the Counter entities with the given name, ordered by id.
-func (c *CounterCache) ListByName(ctx context.Context, name string) ([]*Counter, error) {
-	return c.reader().ListBy(ctx, c.lookup(counterCacheByName, entcachemodel.IndexKey(name), counter.NameEQ(name)))
+// ListByName returns the Counter entities with the given name, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *CounterCache) ListByName(ctx context.Context, name string, opts ...entcachemodel.ListOption) ([]*Counter, error) {
+	return c.reader().ListBy(ctx, c.lookup(counterCacheByName, entcachemodel.IndexKey(name), counter.NameEQ(name)), opts...)
 }
 
 // groupCacheByName is the published lookup of Group by name.
@@ -1884,7 +1955,22 @@ func (c *GroupCache) lookup(index *entcachemodel.Index[*Group], key string, ps .
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Group, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*Group, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *GroupCache) page(q *GroupQuery, after *int, limit int) *GroupQuery {
+	if after != nil {
+		q = q.Where(group.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Group with the given id, like GroupClient.Get.
@@ -1979,9 +2065,10 @@ func (c *GroupCache) GetByName(ctx context.Context, name string) (*Group, error)
 	return v, cacheError(err, group.Label)
 }
 
-// ListByOpen returns the Group entities with the given open, ordered by id.
-func (c *GroupCache) ListByOpen(ctx context.Context, open bool) ([]*Group, error) {
-	return c.reader().ListBy(ctx, c.lookup(groupCacheByOpen, entcachemodel.IndexKey(strconv.FormatBool(bool(open))), group.OpenEQ(open)))
+// ListByOpen returns the Group entities with the given open, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *GroupCache) ListByOpen(ctx context.Context, open bool, opts ...entcachemodel.ListOption) ([]*Group, error) {
+	return c.reader().ListBy(ctx, c.lookup(groupCacheByOpen, entcachemodel.IndexKey(strconv.FormatBool(bool(open))), group.OpenEQ(open)), opts...)
 }
 
 // postCacheByAuthorID is the published lookup of Post by author_id.
@@ -2278,7 +2365,22 @@ func (c *PostCache) lookup(index *entcachemodel.Index[*Post], key string, ps ...
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Post, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*Post, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *PostCache) page(q *PostQuery, after *int, limit int) *PostQuery {
+	if after != nil {
+		q = q.Where(post.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Post with the given id, like PostClient.Get.
@@ -2387,9 +2489,10 @@ func (c *PostCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*PostCache)(nil)
 
-// ListByAuthorID returns the Post entities with the given author_id, ordered by id.
-func (c *PostCache) ListByAuthorID(ctx context.Context, authorID int) ([]*Post, error) {
-	return c.reader().ListBy(ctx, c.lookup(postCacheByAuthorID, entcachemodel.IndexKey(strconv.FormatInt(int64(authorID), 10)), post.AuthorIDEQ(authorID)))
+// ListByAuthorID returns the Post entities with the given author_id, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *PostCache) ListByAuthorID(ctx context.Context, authorID int, opts ...entcachemodel.ListOption) ([]*Post, error) {
+	return c.reader().ListBy(ctx, c.lookup(postCacheByAuthorID, entcachemodel.IndexKey(strconv.FormatInt(int64(authorID), 10)), post.AuthorIDEQ(authorID)), opts...)
 }
 
 // GetByAuthorIDSlug returns the Post with the given author_id,slug.
@@ -2398,24 +2501,28 @@ func (c *PostCache) GetByAuthorIDSlug(ctx context.Context, authorID int, slug st
 	return v, cacheError(err, post.Label)
 }
 
-// ListByTitle returns the Post entities with the given title, ordered by id.
-func (c *PostCache) ListByTitle(ctx context.Context, title string) ([]*Post, error) {
-	return c.reader().ListBy(ctx, c.lookup(postCacheByTitle, entcachemodel.IndexKey(title), post.TitleEQ(title)))
+// ListByTitle returns the Post entities with the given title, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *PostCache) ListByTitle(ctx context.Context, title string, opts ...entcachemodel.ListOption) ([]*Post, error) {
+	return c.reader().ListBy(ctx, c.lookup(postCacheByTitle, entcachemodel.IndexKey(title), post.TitleEQ(title)), opts...)
 }
 
-// ListByStatus returns the Post entities with the given status, ordered by id.
-func (c *PostCache) ListByStatus(ctx context.Context, status broadtype.Status) ([]*Post, error) {
-	return c.reader().ListBy(ctx, c.lookup(postCacheByStatus, entcachemodel.IndexKey(string(status)), post.StatusEQ(status)))
+// ListByStatus returns the Post entities with the given status, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *PostCache) ListByStatus(ctx context.Context, status broadtype.Status, opts ...entcachemodel.ListOption) ([]*Post, error) {
+	return c.reader().ListBy(ctx, c.lookup(postCacheByStatus, entcachemodel.IndexKey(string(status)), post.StatusEQ(status)), opts...)
 }
 
-// ListByDeleted returns the Post entities with the given deleted, ordered by id.
-func (c *PostCache) ListByDeleted(ctx context.Context, deleted bool) ([]*Post, error) {
-	return c.reader().ListBy(ctx, c.lookup(postCacheByDeleted, entcachemodel.IndexKey(strconv.FormatBool(bool(deleted))), post.DeletedEQ(deleted)))
+// ListByDeleted returns the Post entities with the given deleted, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *PostCache) ListByDeleted(ctx context.Context, deleted bool, opts ...entcachemodel.ListOption) ([]*Post, error) {
+	return c.reader().ListBy(ctx, c.lookup(postCacheByDeleted, entcachemodel.IndexKey(strconv.FormatBool(bool(deleted))), post.DeletedEQ(deleted)), opts...)
 }
 
-// ListByViews returns the Post entities with the given views, ordered by id.
-func (c *PostCache) ListByViews(ctx context.Context, views uint64) ([]*Post, error) {
-	return c.reader().ListBy(ctx, c.lookup(postCacheByViews, entcachemodel.IndexKey(strconv.FormatUint(uint64(views), 10)), post.ViewsEQ(views)))
+// ListByViews returns the Post entities with the given views, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *PostCache) ListByViews(ctx context.Context, views uint64, opts ...entcachemodel.ListOption) ([]*Post, error) {
+	return c.reader().ListBy(ctx, c.lookup(postCacheByViews, entcachemodel.IndexKey(strconv.FormatUint(uint64(views), 10)), post.ViewsEQ(views)), opts...)
 }
 
 // profileCacheByHandle is the published lookup of Profile by handle.
@@ -2660,7 +2767,22 @@ func (c *ProfileCache) lookup(index *entcachemodel.Index[*Profile], key string, 
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Profile, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*Profile, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *ProfileCache) page(q *ProfileQuery, after *int, limit int) *ProfileQuery {
+	if after != nil {
+		q = q.Where(profile.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Profile with the given id, like ProfileClient.Get.
@@ -2755,14 +2877,19 @@ func (c *ProfileCache) GetByHandle(ctx context.Context, handle string) (*Profile
 	return v, cacheError(err, profile.Label)
 }
 
-// ListByBio returns the Profile entities with the given bio, ordered by id.
-func (c *ProfileCache) ListByBio(ctx context.Context, bio string) ([]*Profile, error) {
+// ListByBio returns the Profile entities with the given bio, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ProfileCache) ListByBio(ctx context.Context, bio string, opts ...entcachemodel.ListOption) ([]*Profile, error) {
 	if bio == "" {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(profile.BioEQ(bio)).Order(profile.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(profile.BioEQ(bio)).Order(profile.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(profileCacheByBio, entcachemodel.IndexKey(bio), profile.BioEQ(bio)))
+	return c.reader().ListBy(ctx, c.lookup(profileCacheByBio, entcachemodel.IndexKey(bio), profile.BioEQ(bio)), opts...)
 }
 
 // scalarCacheByS is the published lookup of Scalar by s.
@@ -3526,7 +3653,22 @@ func (c *ScalarCache) lookup(index *entcachemodel.Index[*Scalar], key string, ps
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Scalar, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*Scalar, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *ScalarCache) page(q *ScalarQuery, after *int, limit int) *ScalarQuery {
+	if after != nil {
+		q = q.Where(scalar.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Scalar with the given id, like ScalarClient.Get.
@@ -3701,9 +3843,10 @@ func (c *ScalarCache) GetByS(ctx context.Context, s string) (*Scalar, error) {
 	return v, cacheError(err, scalar.Label)
 }
 
-// ListByI returns the Scalar entities with the given i, ordered by id.
-func (c *ScalarCache) ListByI(ctx context.Context, i int) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByI, entcachemodel.IndexKey(strconv.FormatInt(int64(i), 10)), scalar.IEQ(i)))
+// ListByI returns the Scalar entities with the given i, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByI(ctx context.Context, i int, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByI, entcachemodel.IndexKey(strconv.FormatInt(int64(i), 10)), scalar.IEQ(i)), opts...)
 }
 
 // GetByI8E returns the Scalar with the given i8,e.
@@ -3712,34 +3855,40 @@ func (c *ScalarCache) GetByI8E(ctx context.Context, i8 int8, eValue scalar.E) (*
 	return v, cacheError(err, scalar.Label)
 }
 
-// ListByI32 returns the Scalar entities with the given i32, ordered by id.
-func (c *ScalarCache) ListByI32(ctx context.Context, i32 int32) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByI32, entcachemodel.IndexKey(strconv.FormatInt(int64(i32), 10)), scalar.I32EQ(i32)))
+// ListByI32 returns the Scalar entities with the given i32, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByI32(ctx context.Context, i32 int32, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByI32, entcachemodel.IndexKey(strconv.FormatInt(int64(i32), 10)), scalar.I32EQ(i32)), opts...)
 }
 
-// ListByI64 returns the Scalar entities with the given i64, ordered by id.
-func (c *ScalarCache) ListByI64(ctx context.Context, i64 int64) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByI64, entcachemodel.IndexKey(strconv.FormatInt(int64(i64), 10)), scalar.I64EQ(i64)))
+// ListByI64 returns the Scalar entities with the given i64, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByI64(ctx context.Context, i64 int64, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByI64, entcachemodel.IndexKey(strconv.FormatInt(int64(i64), 10)), scalar.I64EQ(i64)), opts...)
 }
 
-// ListByBLevel returns the Scalar entities with the given b,level, ordered by id.
-func (c *ScalarCache) ListByBLevel(ctx context.Context, b bool, level broadtype.Level) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByBLevel, entcachemodel.IndexKey(strconv.FormatBool(bool(b)), string(level)), scalar.BEQ(b), scalar.LevelEQ(level)))
+// ListByBLevel returns the Scalar entities with the given b,level, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByBLevel(ctx context.Context, b bool, level broadtype.Level, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByBLevel, entcachemodel.IndexKey(strconv.FormatBool(bool(b)), string(level)), scalar.BEQ(b), scalar.LevelEQ(level)), opts...)
 }
 
-// ListByNilS returns the Scalar entities with the given nil_s, ordered by id.
-func (c *ScalarCache) ListByNilS(ctx context.Context, nilS string) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByNilS, entcachemodel.IndexKey(nilS), scalar.NilSEQ(nilS)))
+// ListByNilS returns the Scalar entities with the given nil_s, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByNilS(ctx context.Context, nilS string, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByNilS, entcachemodel.IndexKey(nilS), scalar.NilSEQ(nilS)), opts...)
 }
 
-// ListByNilB returns the Scalar entities with the given nil_b, ordered by id.
-func (c *ScalarCache) ListByNilB(ctx context.Context, nilB bool) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByNilB, entcachemodel.IndexKey(strconv.FormatBool(bool(nilB))), scalar.NilBEQ(nilB)))
+// ListByNilB returns the Scalar entities with the given nil_b, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByNilB(ctx context.Context, nilB bool, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByNilB, entcachemodel.IndexKey(strconv.FormatBool(bool(nilB))), scalar.NilBEQ(nilB)), opts...)
 }
 
-// ListByNilE returns the Scalar entities with the given nil_e, ordered by id.
-func (c *ScalarCache) ListByNilE(ctx context.Context, nilE scalar.NilE) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByNilE, entcachemodel.IndexKey(string(nilE)), scalar.NilEEQ(nilE)))
+// ListByNilE returns the Scalar entities with the given nil_e, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByNilE(ctx context.Context, nilE scalar.NilE, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByNilE, entcachemodel.IndexKey(string(nilE)), scalar.NilEEQ(nilE)), opts...)
 }
 
 // GetByUID returns the Scalar with the given uid.
@@ -3748,64 +3897,82 @@ func (c *ScalarCache) GetByUID(ctx context.Context, uid uuid.UUID) (*Scalar, err
 	return v, cacheError(err, scalar.Label)
 }
 
-// ListByHandle returns the Scalar entities with the given handle, ordered by id.
-func (c *ScalarCache) ListByHandle(ctx context.Context, handle broadtype.Handle) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByHandle, entcachemodel.IndexKey(string(handle)), scalar.HandleEQ(handle)))
+// ListByHandle returns the Scalar entities with the given handle, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByHandle(ctx context.Context, handle broadtype.Handle, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByHandle, entcachemodel.IndexKey(string(handle)), scalar.HandleEQ(handle)), opts...)
 }
 
-// ListByCents returns the Scalar entities with the given cents, ordered by id.
-func (c *ScalarCache) ListByCents(ctx context.Context, cents broadtype.Cents) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByCents, entcachemodel.IndexKey(strconv.FormatInt(int64(cents), 10)), scalar.CentsEQ(cents)))
+// ListByCents returns the Scalar entities with the given cents, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByCents(ctx context.Context, cents broadtype.Cents, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByCents, entcachemodel.IndexKey(strconv.FormatInt(int64(cents), 10)), scalar.CentsEQ(cents)), opts...)
 }
 
-// ListByFrozen returns the Scalar entities with the given frozen, ordered by id.
-func (c *ScalarCache) ListByFrozen(ctx context.Context, frozen string) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByFrozen, entcachemodel.IndexKey(frozen), scalar.FrozenEQ(frozen)))
+// ListByFrozen returns the Scalar entities with the given frozen, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByFrozen(ctx context.Context, frozen string, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByFrozen, entcachemodel.IndexKey(frozen), scalar.FrozenEQ(frozen)), opts...)
 }
 
-// ListByRenamed returns the Scalar entities with the given renamed, ordered by id.
-func (c *ScalarCache) ListByRenamed(ctx context.Context, renamed string) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByRenamed, entcachemodel.IndexKey(renamed), scalar.RenamedEQ(renamed)))
+// ListByRenamed returns the Scalar entities with the given renamed, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByRenamed(ctx context.Context, renamed string, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByRenamed, entcachemodel.IndexKey(renamed), scalar.RenamedEQ(renamed)), opts...)
 }
 
-// ListByU returns the Scalar entities with the given u, ordered by id.
-func (c *ScalarCache) ListByU(ctx context.Context, u uint) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByU, entcachemodel.IndexKey(strconv.FormatUint(uint64(u), 10)), scalar.UEQ(u)))
+// ListByU returns the Scalar entities with the given u, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByU(ctx context.Context, u uint, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByU, entcachemodel.IndexKey(strconv.FormatUint(uint64(u), 10)), scalar.UEQ(u)), opts...)
 }
 
-// ListByU64 returns the Scalar entities with the given u64, ordered by id.
-func (c *ScalarCache) ListByU64(ctx context.Context, u64 uint64) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByU64, entcachemodel.IndexKey(strconv.FormatUint(uint64(u64), 10)), scalar.U64EQ(u64)))
+// ListByU64 returns the Scalar entities with the given u64, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByU64(ctx context.Context, u64 uint64, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByU64, entcachemodel.IndexKey(strconv.FormatUint(uint64(u64), 10)), scalar.U64EQ(u64)), opts...)
 }
 
-// ListByU16 returns the Scalar entities with the given u16, ordered by id.
-func (c *ScalarCache) ListByU16(ctx context.Context, u16 uint16) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByU16, entcachemodel.IndexKey(strconv.FormatUint(uint64(u16), 10)), scalar.U16EQ(u16)))
+// ListByU16 returns the Scalar entities with the given u16, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByU16(ctx context.Context, u16 uint16, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByU16, entcachemodel.IndexKey(strconv.FormatUint(uint64(u16), 10)), scalar.U16EQ(u16)), opts...)
 }
 
-// ListByNilUID returns the Scalar entities with the given nil_uid, ordered by id.
-func (c *ScalarCache) ListByNilUID(ctx context.Context, nilUID uuid.UUID) ([]*Scalar, error) {
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByNilUID, entcachemodel.IndexKey(nilUID.String()), scalar.NilUIDEQ(nilUID)))
+// ListByNilUID returns the Scalar entities with the given nil_uid, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByNilUID(ctx context.Context, nilUID uuid.UUID, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByNilUID, entcachemodel.IndexKey(nilUID.String()), scalar.NilUIDEQ(nilUID)), opts...)
 }
 
-// ListByOptS returns the Scalar entities with the given opt_s, ordered by id.
-func (c *ScalarCache) ListByOptS(ctx context.Context, optS string) ([]*Scalar, error) {
+// ListByOptS returns the Scalar entities with the given opt_s, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByOptS(ctx context.Context, optS string, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
 	if optS == "" {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(scalar.OptSEQ(optS)).Order(scalar.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(scalar.OptSEQ(optS)).Order(scalar.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByOptS, entcachemodel.IndexKey(optS), scalar.OptSEQ(optS)))
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByOptS, entcachemodel.IndexKey(optS), scalar.OptSEQ(optS)), opts...)
 }
 
-// ListByI16 returns the Scalar entities with the given i16, ordered by id.
-func (c *ScalarCache) ListByI16(ctx context.Context, i16 int16) ([]*Scalar, error) {
+// ListByI16 returns the Scalar entities with the given i16, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *ScalarCache) ListByI16(ctx context.Context, i16 int16, opts ...entcachemodel.ListOption) ([]*Scalar, error) {
 	if i16 == 0 {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(scalar.I16EQ(i16)).Order(scalar.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(scalar.I16EQ(i16)).Order(scalar.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(scalarCacheByI16, entcachemodel.IndexKey(strconv.FormatInt(int64(i16), 10)), scalar.I16EQ(i16)))
+	return c.reader().ListBy(ctx, c.lookup(scalarCacheByI16, entcachemodel.IndexKey(strconv.FormatInt(int64(i16), 10)), scalar.I16EQ(i16)), opts...)
 }
 
 // tagCacheByLabel is the published lookup of Tag by label.
@@ -4022,7 +4189,22 @@ func (c *TagCache) lookup(index *entcachemodel.Index[*Tag], key string, ps ...pr
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]string, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Tag, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *string, limit int) ([]*Tag, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *TagCache) page(q *TagQuery, after *string, limit int) *TagQuery {
+	if after != nil {
+		q = q.Where(tag.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Tag with the given id, like TagClient.Get.
@@ -4116,14 +4298,16 @@ func (c *TagCache) Purge(ctx context.Context) (int, error) {
 
 var _ entcachemodel.Maintainer = (*TagCache)(nil)
 
-// ListByLabel returns the Tag entities with the given label, ordered by id.
-func (c *TagCache) ListByLabel(ctx context.Context, label string) ([]*Tag, error) {
-	return c.reader().ListBy(ctx, c.lookup(tagCacheByLabel, entcachemodel.IndexKey(label), tag.LabelEQ(label)))
+// ListByLabel returns the Tag entities with the given label, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *TagCache) ListByLabel(ctx context.Context, label string, opts ...entcachemodel.ListOption) ([]*Tag, error) {
+	return c.reader().ListBy(ctx, c.lookup(tagCacheByLabel, entcachemodel.IndexKey(label), tag.LabelEQ(label)), opts...)
 }
 
-// ListByWeight returns the Tag entities with the given weight, ordered by id.
-func (c *TagCache) ListByWeight(ctx context.Context, weight int) ([]*Tag, error) {
-	return c.reader().ListBy(ctx, c.lookup(tagCacheByWeight, entcachemodel.IndexKey(strconv.FormatInt(int64(weight), 10)), tag.WeightEQ(weight)))
+// ListByWeight returns the Tag entities with the given weight, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *TagCache) ListByWeight(ctx context.Context, weight int, opts ...entcachemodel.ListOption) ([]*Tag, error) {
+	return c.reader().ListBy(ctx, c.lookup(tagCacheByWeight, entcachemodel.IndexKey(strconv.FormatInt(int64(weight), 10)), tag.WeightEQ(weight)), opts...)
 }
 
 // CacheAdmin returns the maintenance of every cached type (Warm, Verify,

@@ -334,7 +334,22 @@ func (c *SemSecretCache) lookup(index *entcachemodel.Index[*SemSecret], key stri
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*SemSecret, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*SemSecret, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *SemSecretCache) page(q *SemSecretQuery, after *int, limit int) *SemSecretQuery {
+	if after != nil {
+		q = q.Where(semsecret.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the SemSecret with the given id, like SemSecretClient.Get.
@@ -429,9 +444,10 @@ func (c *SemSecretCache) GetByName(ctx context.Context, name string) (*SemSecret
 	return v, cacheError(err, semsecret.Label)
 }
 
-// ListByLevel returns the SemSecret entities with the given level, ordered by id.
-func (c *SemSecretCache) ListByLevel(ctx context.Context, level int) ([]*SemSecret, error) {
-	return c.reader().ListBy(ctx, c.lookup(semSecretCacheByLevel, entcachemodel.IndexKey(strconv.FormatInt(int64(level), 10)), semsecret.LevelEQ(level)))
+// ListByLevel returns the SemSecret entities with the given level, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *SemSecretCache) ListByLevel(ctx context.Context, level int, opts ...entcachemodel.ListOption) ([]*SemSecret, error) {
+	return c.reader().ListBy(ctx, c.lookup(semSecretCacheByLevel, entcachemodel.IndexKey(strconv.FormatInt(int64(level), 10)), semsecret.LevelEQ(level)), opts...)
 }
 
 // CacheAdmin returns the maintenance of every cached type (Warm, Verify,

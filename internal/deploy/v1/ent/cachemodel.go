@@ -359,7 +359,22 @@ func (c *MemberCache) lookup(index *entcachemodel.Index[*Member], key string, ps
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Member, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*Member, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *MemberCache) page(q *MemberQuery, after *int, limit int) *MemberQuery {
+	if after != nil {
+		q = q.Where(member.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Member with the given id, like MemberClient.Get.
@@ -459,14 +474,16 @@ func (c *MemberCache) GetByEmail(ctx context.Context, email string) (*Member, er
 	return v, cacheError(err, member.Label)
 }
 
-// ListByAge returns the Member entities with the given age, ordered by id.
-func (c *MemberCache) ListByAge(ctx context.Context, age int) ([]*Member, error) {
-	return c.reader().ListBy(ctx, c.lookup(memberCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), member.AgeEQ(age)))
+// ListByAge returns the Member entities with the given age, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *MemberCache) ListByAge(ctx context.Context, age int, opts ...entcachemodel.ListOption) ([]*Member, error) {
+	return c.reader().ListBy(ctx, c.lookup(memberCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), member.AgeEQ(age)), opts...)
 }
 
-// ListByTeam returns the Member entities with the given team, ordered by id.
-func (c *MemberCache) ListByTeam(ctx context.Context, team string) ([]*Member, error) {
-	return c.reader().ListBy(ctx, c.lookup(memberCacheByTeam, entcachemodel.IndexKey(team), member.TeamEQ(team)))
+// ListByTeam returns the Member entities with the given team, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *MemberCache) ListByTeam(ctx context.Context, team string, opts ...entcachemodel.ListOption) ([]*Member, error) {
+	return c.reader().ListBy(ctx, c.lookup(memberCacheByTeam, entcachemodel.IndexKey(team), member.TeamEQ(team)), opts...)
 }
 
 // CacheAdmin returns the maintenance of every cached type (Warm, Verify,

@@ -386,7 +386,22 @@ func (c *MemberCache) lookup(index *entcachemodel.Index[*Member], key string, ps
 		Key:   key,
 		IDs:   func(ctx context.Context) ([]int, error) { return query().IDs(cacheAllow(ctx)) },
 		Query: func(ctx context.Context) ([]*Member, error) { return query().All(cacheAllow(ctx)) },
+		Page: func(ctx context.Context, after *int, limit int) ([]*Member, error) {
+			return c.page(query(), after, limit).All(cacheAllow(ctx))
+		},
 	}
+}
+
+// page narrows q, ordered by id, to the ids after after (when not nil) and
+// to limit rows (when positive): a page of a list (entcachemodel.Page).
+func (c *MemberCache) page(q *MemberQuery, after *int, limit int) *MemberQuery {
+	if after != nil {
+		q = q.Where(member.IDGT(*after))
+	}
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q
 }
 
 // Get returns the Member with the given id, like MemberClient.Get.
@@ -491,24 +506,31 @@ func (c *MemberCache) GetByEmail(ctx context.Context, email string) (*Member, er
 	return v, cacheError(err, member.Label)
 }
 
-// ListByAge returns the Member entities with the given age, ordered by id.
-func (c *MemberCache) ListByAge(ctx context.Context, age int) ([]*Member, error) {
-	return c.reader().ListBy(ctx, c.lookup(memberCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), member.AgeEQ(age)))
+// ListByAge returns the Member entities with the given age, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *MemberCache) ListByAge(ctx context.Context, age int, opts ...entcachemodel.ListOption) ([]*Member, error) {
+	return c.reader().ListBy(ctx, c.lookup(memberCacheByAge, entcachemodel.IndexKey(strconv.FormatInt(int64(age), 10)), member.AgeEQ(age)), opts...)
 }
 
-// ListByLevel returns the Member entities with the given level, ordered by id.
-func (c *MemberCache) ListByLevel(ctx context.Context, level int) ([]*Member, error) {
-	return c.reader().ListBy(ctx, c.lookup(memberCacheByLevel, entcachemodel.IndexKey(strconv.FormatInt(int64(level), 10)), member.LevelEQ(level)))
+// ListByLevel returns the Member entities with the given level, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *MemberCache) ListByLevel(ctx context.Context, level int, opts ...entcachemodel.ListOption) ([]*Member, error) {
+	return c.reader().ListBy(ctx, c.lookup(memberCacheByLevel, entcachemodel.IndexKey(strconv.FormatInt(int64(level), 10)), member.LevelEQ(level)), opts...)
 }
 
-// ListByNick returns the Member entities with the given nick, ordered by id.
-func (c *MemberCache) ListByNick(ctx context.Context, nick string) ([]*Member, error) {
+// ListByNick returns the Member entities with the given nick, ordered by id:
+// with entcachemodel.Limit and entcachemodel.AfterID, one page of them.
+func (c *MemberCache) ListByNick(ctx context.Context, nick string, opts ...entcachemodel.ListOption) ([]*Member, error) {
 	if nick == "" {
 		// No entry holds this value (an Optional field holds its zero value
 		// for NULL too): ask the database.
-		return c.client.cacheQuery().Where(member.NickEQ(nick)).Order(member.ByID()).All(ctx)
+		after, limit, err := entcachemodel.Page[int](opts...)
+		if err != nil {
+			return nil, err
+		}
+		return c.page(c.client.cacheQuery().Where(member.NickEQ(nick)).Order(member.ByID()), after, limit).All(ctx)
 	}
-	return c.reader().ListBy(ctx, c.lookup(memberCacheByNick, entcachemodel.IndexKey(nick), member.NickEQ(nick)))
+	return c.reader().ListBy(ctx, c.lookup(memberCacheByNick, entcachemodel.IndexKey(nick), member.NickEQ(nick)), opts...)
 }
 
 // CacheAdmin returns the maintenance of every cached type (Warm, Verify,
