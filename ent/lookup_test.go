@@ -2,6 +2,7 @@ package ent_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -22,30 +23,49 @@ func (e *env) uniqueEmailKey(email string) string {
 }
 
 // A cached unique lookup reads its entry and its row in one round trip on a
-// single server; on a Cluster, whose slots hold them apart, in two.
+// standalone server; on a Cluster, whose slots hold them apart, in two; and
+// in two where the server does not say it is standalone (the embedded one),
+// or with WithOneTripLookups(false) (a sharding proxy).
 func TestUniqueLookupRoundTrips(t *testing.T) {
-	e := newCostEnv(t)
-	us := e.users(e.plain, 2, "look")
-	for _, u := range us {
-		_, err := e.cached.User.Cached().GetByEmail(e.ctx, u.Email) // fills the entry and the row
-		require.NoError(t, err)
+	cases := []struct {
+		name string
+		opts []entcachemodel.Option
+		// trips on a standalone server, on the embedded one
+		real, mini int
+	}{
+		{"default", nil, 1, 2},
+		{"on", []entcachemodel.Option{entcachemodel.WithOneTripLookups(true)}, 1, 1},
+		{"off", []entcachemodel.Option{entcachemodel.WithOneTripLookups(false)}, 2, 2},
 	}
-	want := 1
-	if _, cluster := e.redis.Client.(*redis.ClusterClient); cluster {
-		want = 2
-	}
-	for _, u := range us {
-		var got *ent.User
-		c := e.cost(func() {
-			v, err := e.cached.User.Cached().GetByEmail(e.ctx, u.Email)
-			require.NoError(t, err)
-			got = v
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newCostEnv(t, tc.opts...)
+			us := e.users(e.plain, 2, "look")
+			for _, u := range us {
+				_, err := e.cached.User.Cached().GetByEmail(e.ctx, u.Email) // fills the entry and the row
+				require.NoError(t, err)
+			}
+			want := tc.real
+			if e.redis.Mini != nil {
+				want = tc.mini
+			}
+			if _, cluster := e.redis.Client.(*redis.ClusterClient); cluster {
+				want = 2
+			}
+			for _, u := range us {
+				var got *ent.User
+				c := e.cost(func() {
+					v, err := e.cached.User.Cached().GetByEmail(e.ctx, u.Email)
+					require.NoError(t, err)
+					got = v
+				})
+				t.Logf("GetByEmail hit: %v", c)
+				assert.Equal(t, want, c.trips, "GetByEmail hit: round trips")
+				assert.Zero(t, c.stmts, "GetByEmail hit: no database statement")
+				assert.Equal(t, u.ID, got.ID)
+				assert.Equal(t, u.Email, got.Email)
+			}
 		})
-		t.Logf("GetByEmail hit: %v", c)
-		assert.Equal(t, want, c.trips, "GetByEmail hit: round trips")
-		assert.Zero(t, c.stmts, "GetByEmail hit: no database statement")
-		assert.Equal(t, u.ID, got.ID)
-		assert.Equal(t, u.Email, got.Email)
 	}
 }
 
@@ -53,7 +73,7 @@ func TestUniqueLookupRoundTrips(t *testing.T) {
 // writes, is a miss: the answer is the database's, the entry is set again
 // (a foreign key is removed first), and the next lookup hits.
 func TestUniqueLookupBadEntries(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, entcachemodel.WithOneTripLookups(true))
 	a := e.client.User.Create().SetEmail("a@look.io").SetFirstName("A").SetLastName("L").SetAge(3).SaveX(e.ctx)
 	b := e.client.User.Create().SetEmail("b@look.io").SetFirstName("B").SetLastName("L").SetAge(3).SaveX(e.ctx)
 	for _, u := range []*ent.User{a, b} {
@@ -95,6 +115,16 @@ func TestUniqueLookupBadEntries(t *testing.T) {
 	assert.Equal(t, a.ID, got.ID)
 	assert.Equal(t, a.Email, got.Email)
 
+	// The row is not a string.
+	require.NoError(t, e.redis.Client.Del(e.ctx, ra).Err())
+	require.NoError(t, e.redis.Client.RPush(e.ctx, ra, "x").Err())
+	got, err = e.client.User.Cached().GetByEmail(e.ctx, a.Email)
+	require.NoError(t, err)
+	assert.Equal(t, a.ID, got.ID)
+	typ, err = e.redis.Client.Type(e.ctx, ra).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "string", typ, "the foreign row is removed and filled again")
+
 	// After all that, a hit again.
 	n := e.queries(func() {
 		got, err = e.client.User.Cached().GetByEmail(e.ctx, a.Email)
@@ -107,8 +137,10 @@ func TestUniqueLookupBadEntries(t *testing.T) {
 // Ids whose key text is encoded (not plain, as "a b") are read by the Go
 // side's key: the lookup still hits, in two round trips.
 func TestUniqueLookupEncodedIDs(t *testing.T) {
-	e := newEnv(t)
-	for i, id := range []string{"a b", "x{y}", "é", "plain-1"} {
+	e := newEnv(t, entcachemodel.WithOneTripLookups(true))
+	ids := []string{"a b", "x{y}", "é", "plain-1", strings.Repeat("a", 64), strings.Repeat("b", 63) + " ",
+		"a%d", "a[", "a^$", "A.B-C_D@E+F", "t1 ", "Ab"}
+	for i, id := range ids {
 		_, err := e.client.CollTag.Create().SetID(id).SetLabel("l").SetSlug(fmt.Sprintf("slug%d", i)).Save(e.ctx)
 		require.NoError(t, err)
 		_, err = e.client.CollTag.Cached().GetBySlug(e.ctx, fmt.Sprintf("slug%d", i))
@@ -120,4 +152,58 @@ func TestUniqueLookupEncodedIDs(t *testing.T) {
 		})
 		assert.Zero(t, n, "GetBySlug of the tag %q hits", id)
 	}
+}
+
+// An entry whose text parses to a's id but is not the id's own text ("05",
+// "+5") makes the script read another key: a stale copy of a's row there
+// is never served. (Found by review: without the check of the key, the
+// copy was served.)
+func TestUniqueLookupIDTextVariants(t *testing.T) {
+	e := newEnv(t, entcachemodel.WithOneTripLookups(true))
+	a := e.createUser("a@variant.io", 3)
+	_, err := e.client.User.Cached().GetByEmail(e.ctx, a.Email)
+	require.NoError(t, err)
+	ka := e.uniqueEmailKey(a.Email)
+	ra := e.userRowKey(a.ID)
+	stale, err := e.redis.Client.Get(e.ctx, ra).Result()
+	require.NoError(t, err)
+	// a changes (its email stays): the planted copies are stale.
+	a = e.client.User.UpdateOne(a).SetFirstName("Fresh").SaveX(e.ctx)
+	id := fmt.Sprint(a.ID)
+	for _, text := range []string{"0" + id, "00" + id, "+" + id, id + " ", " " + id, id} {
+		plant := strings.TrimSuffix(ra, "r"+id+"}") + entcachemodel.KeyPart(text) + "}"
+		if text != id {
+			require.NoError(t, e.redis.Client.Set(e.ctx, plant, stale, 0).Err())
+		}
+		require.NoError(t, e.redis.Client.Set(e.ctx, ka, text, 0).Err())
+		before := e.cache.Stats()
+		got, err := e.client.User.Cached().GetByEmail(e.ctx, a.Email)
+		require.NoError(t, err, "entry %q", text)
+		assert.Equal(t, a.ID, got.ID, "entry %q", text)
+		assert.Equal(t, "Fresh", got.FirstName, "entry %q: the stale copy under %s is not served", text, plant)
+		assert.Equal(t, before.Errors, e.cache.Stats().Errors, "entry %q: no error", text)
+		if text != id {
+			require.NoError(t, e.redis.Client.Del(e.ctx, plant).Err())
+		}
+	}
+}
+
+// a's row key holding another row's value (b's, from when b had a's
+// email) is not served: the id the row holds must be a's. (Found by
+// review: without the id check, b was returned.)
+func TestUniqueLookupRowOfAnotherID(t *testing.T) {
+	e := newEnv(t, entcachemodel.WithOneTripLookups(true))
+	b := e.createUser("x@another.io", 3)
+	_, err := e.client.User.Cached().Get(e.ctx, b.ID)
+	require.NoError(t, err)
+	old, err := e.redis.Client.Get(e.ctx, e.userRowKey(b.ID)).Result()
+	require.NoError(t, err)
+	e.client.User.UpdateOne(b).SetEmail("y@another.io").SaveX(e.ctx)
+	a := e.client.User.Create().SetEmail("x@another.io").SetFirstName("A").SetLastName("Another").SetAge(4).SaveX(e.ctx)
+	_, err = e.client.User.Cached().GetByEmail(e.ctx, a.Email)
+	require.NoError(t, err)
+	require.NoError(t, e.redis.Client.Set(e.ctx, e.userRowKey(a.ID), old, 0).Err())
+	got, err := e.client.User.Cached().GetByEmail(e.ctx, a.Email)
+	require.NoError(t, err)
+	assert.Equal(t, a.ID, got.ID, "the value under a's key is b's: not served")
 }

@@ -75,7 +75,7 @@ type costEnv struct {
 	plain  *ent.Client
 }
 
-func newCostEnv(t *testing.T) *costEnv {
+func newCostEnv(t *testing.T, opts ...entcachemodel.Option) *costEnv {
 	e := newEnv(t)
 	h := &tripCounter{}
 	// Pipelines grow while a round trip takes a small part of the client's
@@ -98,10 +98,10 @@ func newCostEnv(t *testing.T) *costEnv {
 	rdb.AddHook(h)
 	// A long timeout: the embedded server runs scripts slowly, and the
 	// write pipelines grow only while they take a small part of it.
-	cdrv, _, cached := e.process(rdb, entcachemodel.WithTimeout(time.Minute),
+	cdrv, _, cached := e.process(rdb, append([]entcachemodel.Option{entcachemodel.WithTimeout(time.Minute),
 		// The counts are of the writes alone: no periodic registry read or
 		// watch renewal falls in a write, however slow the run.
-		entcachemodel.WithVersionCheck(time.Hour), entcachemodel.WithLease(10*time.Minute))
+		entcachemodel.WithVersionCheck(time.Hour), entcachemodel.WithLease(10 * time.Minute)}, opts...)...)
 	pdrv, err := e.db.Open()
 	require.NoError(t, err)
 	plain := ent.NewClient(ent.Driver(pdrv))

@@ -48,6 +48,9 @@ type Cache struct {
 	// nearMax is WithNearCache: the bound of the near cache (nearcache.go).
 	nearMax int
 	near    *nearCache
+	// oneTrip is WithOneTripLookups: 0 when the server tells, 1 always (on
+	// a *redis.Client), -1 never.
+	oneTrip int
 
 	nonce    string
 	tokens   atomic.Uint64
@@ -120,6 +123,24 @@ func WithOutboxCheck(d time.Duration) Option { return func(c *Cache) { c.outboxC
 // client. While fewer than n replicas answer, reads go to the database.
 func WithReplicaAcks(n int, timeout time.Duration) Option {
 	return func(c *Cache) { c.acks, c.ackTimeout = n, timeout }
+}
+
+// WithOneTripLookups chooses whether a unique lookup (GetByX) reads its
+// entry and its row in one script. By default it does on a *redis.Client
+// whose server says it is a standalone Redis (INFO server's redis_mode), and
+// reads them in two round trips on a Cluster, a Ring, or a server that does
+// not tell. The script reads a key it does not declare, which only one
+// server holding every key answers right: behind a sharding proxy (Envoy,
+// twemproxy, Codis, a multi-shard managed Redis without the Cluster API)
+// pass false. true turns it on for any *redis.Client, for a server that
+// does not tell but holds every key (an embedded test server).
+func WithOneTripLookups(on bool) Option {
+	return func(c *Cache) {
+		c.oneTrip = -1
+		if on {
+			c.oneTrip = 1
+		}
+	}
 }
 
 // WithLogger sets the logger for Redis errors (default slog.Default()).

@@ -43,6 +43,9 @@ type identity struct {
 	due     atomic.Bool   // check before the next use
 	dials   atomic.Uint64 // connections opened
 	expires atomic.Int64  // unix nanos of the next periodic check
+	// standalone: the client's one server said it is a standalone Redis,
+	// as last checked (oneTripLookups).
+	standalone atomic.Bool
 }
 
 // stampScript: KEYS stamp; ARGV run ids. Records the run ids and returns the
@@ -125,8 +128,9 @@ func (c *Cache) readServers(ctx context.Context) (epoch string, changed bool, er
 	ctx, cancel := c.writeCtx(ctx)
 	defer cancel()
 	id.due.Store(false)
-	ids, err := runIDs(ctx, c.rdb)
+	ids, standalone, err := runIDs(ctx, c.rdb)
 	if err == nil {
+		id.standalone.Store(standalone)
 		var res []string
 		if res, err = stampScript.Run(ctx, c.rdb, []string{c.stampKey()}, ids).StringSlice(); err == nil && len(res) != 2 {
 			err = fmt.Errorf("entcachemodel: the server stamp script answered %d values", len(res))
@@ -151,10 +155,12 @@ func (c *Cache) readServers(ctx context.Context) (epoch string, changed bool, er
 }
 
 // runIDs returns the run ids of the client's masters, sorted and joined; ""
-// for a server that does not tell (an embedded one).
-func runIDs(ctx context.Context, rdb redis.UniversalClient) (string, error) {
+// for a server that does not tell (an embedded one). standalone is true for
+// a *redis.Client whose server says redis_mode:standalone.
+func runIDs(ctx context.Context, rdb redis.UniversalClient) (ids string, standalone bool, err error) {
 	var mu sync.Mutex
-	var ids []string
+	var all []string
+	_, single := rdb.(*redis.Client)
 	one := func(ctx context.Context, c *redis.Client) error {
 		info, err := c.Info(ctx, "server").Result()
 		if err != nil {
@@ -164,15 +170,18 @@ func runIDs(ctx context.Context, rdb redis.UniversalClient) (string, error) {
 			return err
 		}
 		for _, line := range strings.Split(info, "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			line = strings.TrimSpace(line)
+			if v, ok := strings.CutPrefix(line, "run_id:"); ok {
 				mu.Lock()
-				ids = append(ids, v)
+				all = append(all, v)
 				mu.Unlock()
+			}
+			if line == "redis_mode:standalone" && single {
+				standalone = true
 			}
 		}
 		return nil
 	}
-	var err error
 	switch r := rdb.(type) {
 	case *redis.Client:
 		err = one(ctx, r)
@@ -181,10 +190,10 @@ func runIDs(ctx context.Context, rdb redis.UniversalClient) (string, error) {
 	case *redis.Ring:
 		err = r.ForEachShard(ctx, one)
 	default:
-		return "", nil
+		return "", false, nil
 	}
-	slices.Sort(ids)
-	return strings.Join(ids, ","), err
+	slices.Sort(all)
+	return strings.Join(all, ","), standalone, err
 }
 
 // dialWatch is a go-redis hook that counts new connections: one may lead to

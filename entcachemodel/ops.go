@@ -380,11 +380,14 @@ return {id, v}
 `)
 
 // oneTripLookups reports whether a unique lookup may read its entry and its
-// row in one script: on a single server (or a Sentinel's master), not on a
-// Cluster or a Ring, whose keys live on several servers.
+// row in one script: on a single server that holds every key (a standalone
+// Redis, or a Sentinel's master), not on a Cluster or a Ring, whose keys
+// live on several servers (see WithOneTripLookups).
 func (c *Cache) oneTripLookups() bool {
-	_, single := c.rdb.(*redis.Client)
-	return single
+	if _, single := c.rdb.(*redis.Client); !single || c.oneTrip < 0 {
+		return false
+	}
+	return c.oneTrip > 0 || c.ident.standalone.Load()
 }
 
 // getUnique reads a unique entry and the row it names (uniqueGetScript),

@@ -511,10 +511,11 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 
 // uniqueHit answers a unique lookup from what getUnique read: the entry's
 // id text and, when rowFound, the row the script read under the key it built
-// from that text. The row counts only when that key is the id's own (ids
-// the database compares folded have their key built from another text) and
-// the row still holds the looked-up values; an entry whose row was not read
-// is answered by Get.
+// from that text. The row counts only when that key is the id's own (an
+// entry whose text is not the id's as FormatID writes it, "05" or "+5" for
+// 5, names another key, which may hold an old copy), holds the id, and
+// still holds the looked-up values; an entry whose row was not read is
+// answered by Get.
 func (r Reader[T, ID]) uniqueHit(ctx context.Context, ks keyspace, d string, l Lookup[T, ID], want, text, row string, rowFound bool) (T, bool) {
 	var zero T
 	id, err := r.schema.ParseID(text)
