@@ -320,4 +320,10 @@ func TestListsOfIDsBeyondScoresAreNotStored(t *testing.T) {
 		assert.Equal(t, c.want, userIDs(got))
 	}
 	assert.Empty(t, e.typeKeys("l:age:r70"), "the list is not stored again")
+	// Warm neither stores such a list nor counts it as filled (every list
+	// here holds the row: its age's, and its role and active flag's).
+	rep, err := cached.Warm(e.ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Lists, "Warm reports no list filled")
+	assert.Empty(t, e.typeKeys("l:age:r70"), "Warm does not store the list")
 }

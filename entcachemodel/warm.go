@@ -545,8 +545,9 @@ func (p *warmPage[T, ID]) store(ctx context.Context) (warmed, error) {
 			entered++
 		}
 	}
-	for j := range granted {
-		if n, _ := stored.other[len(gone)+len(entries)+j].Int(); n == 1 {
+	for j, l := range granted {
+		// A big list's lease was only released: it is not filled.
+		if n, _ := stored.other[len(gone)+len(entries)+j].Int(); n == 1 && !l.big {
 			filled++
 		}
 	}
