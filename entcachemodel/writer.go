@@ -223,34 +223,11 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 			}
 		}
 	}
-	// Other live encodings (a rolling deploy) cache the same rows under
-	// their own keys: mark those too, so a crash leaves them one lease at
-	// most. (Lists are shared by the versions that define them alike.)
-	all := make([]string, 0, len(keys)*(1+len(g.others)))
-	all = append(all, keys...)
-	for _, other := range g.others {
-		for _, k := range keys {
-			if !isListKey(k) {
-				all = append(all, ks.rebase(k, other))
-			}
+	if err := s.markKeys(ctx, c, p, g, w, keys, rels); err != nil {
+		if w.Tx == nil {
+			p.abort(ctx, c, true) // no statement ran
 		}
-	}
-	p.named(rels)
-	err = errGuessed // the keys of a guess are not where the others look
-	if !g.guessed {
-		err = p.mark(ctx, c, all)
-	}
-	if err != nil {
-		if c.strict {
-			if w.Tx == nil {
-				p.abort(ctx, c, true) // no statement ran
-			}
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		p.mu.Lock()
-		p.unmarked = true
-		p.mu.Unlock()
-		c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, dedupe(rels))
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	upsert := !deferred // unless deferred, any create may be one
 	if deferred {
@@ -400,29 +377,49 @@ func (s *Schema[T, ID]) markConflicts(ctx context.Context, c *Cache, p *part[T, 
 	if len(ids) == 0 {
 		return nil, false
 	}
-	d := p.dialect
-	keys := make([]string, 0, len(ids)*(1+len(g.others)))
+	keys := make([]string, 0, len(ids))
 	rels := make([]string, 0, len(ids))
 	for _, id := range ids {
-		k := g.own.row(s.idText(d, id))
-		keys = append(keys, k)
-		rels = append(rels, relKey(k))
-		for _, other := range g.others {
-			keys = append(keys, g.own.rebase(k, other))
+		keys = append(keys, g.own.row(s.idText(p.dialect, id)))
+		rels = append(rels, relKey(keys[len(keys)-1]))
+	}
+	_ = s.markKeys(ctx, c, p, g, w, keys, rels) // never strict here (see mutate)
+	return ids, false
+}
+
+// markKeys marks keys before a write, and the same rows in the other live
+// encodings (a rolling deploy caches them under their own keys: marked
+// too, a crash leaves them one lease at most; lists are shared by the
+// versions that define them alike), and names rels for repairs. A mark
+// that fails (or a guessed view, whose keys are not where the others look)
+// leaves the part unmarked and the write's rels in the outbox; under
+// WithStrictWrites it is returned instead, for the caller to fail the write.
+func (s *Schema[T, ID]) markKeys(ctx context.Context, c *Cache, p *part[T, ID], g *generation, w Write[T, ID], keys, rels []string) error {
+	all := make([]string, 0, len(keys)*(1+len(g.others)))
+	all = append(all, keys...)
+	for _, other := range g.others {
+		for _, k := range keys {
+			if !isListKey(k) {
+				all = append(all, g.own.rebase(k, other))
+			}
 		}
 	}
 	p.named(rels)
-	err = errGuessed
+	err := errGuessed
 	if !g.guessed {
-		err = p.mark(ctx, c, keys)
+		err = p.mark(ctx, c, all)
 	}
-	if err != nil {
-		p.mu.Lock()
-		p.unmarked = true
-		p.mu.Unlock()
-		c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, dedupe(rels))
+	if err == nil {
+		return nil
 	}
-	return ids, false
+	if c.strict {
+		return err
+	}
+	p.mu.Lock()
+	p.unmarked = true
+	p.mu.Unlock()
+	c.outbox.record(ctx, w.Driver, w.Tx != nil, s.Type, s.Hash, dedupe(rels))
+	return nil
 }
 
 // movesLists reports whether m changes a field that lists are keyed by in a
