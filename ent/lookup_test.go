@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/ent/user"
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
@@ -22,6 +23,9 @@ func (e *env) uniqueEmailKey(email string) string {
 	return keys[0]
 }
 
+// noHints turns lookup hints off, for the tests of the entry path.
+var noHints = entcachemodel.WithLookupHints(0)
+
 // A cached unique lookup reads its entry and its row in one round trip on a
 // standalone server; on a Cluster, whose slots hold them apart, in two; and
 // in two where the server does not say it is standalone (the embedded one),
@@ -33,9 +37,9 @@ func TestUniqueLookupRoundTrips(t *testing.T) {
 		// trips on a standalone server, on the embedded one
 		real, mini int
 	}{
-		{"default", nil, 1, 2},
-		{"on", []entcachemodel.Option{entcachemodel.WithOneTripLookups(true)}, 1, 1},
-		{"off", []entcachemodel.Option{entcachemodel.WithOneTripLookups(false)}, 2, 2},
+		{"default", []entcachemodel.Option{noHints}, 1, 2},
+		{"on", []entcachemodel.Option{noHints, entcachemodel.WithOneTripLookups(true)}, 1, 1},
+		{"off", []entcachemodel.Option{noHints, entcachemodel.WithOneTripLookups(false)}, 2, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,7 +77,7 @@ func TestUniqueLookupRoundTrips(t *testing.T) {
 // writes, is a miss: the answer is the database's, the entry is set again
 // (a foreign key is removed first), and the next lookup hits.
 func TestUniqueLookupBadEntries(t *testing.T) {
-	e := newEnv(t, entcachemodel.WithOneTripLookups(true))
+	e := newEnv(t, noHints, entcachemodel.WithOneTripLookups(true))
 	a := e.client.User.Create().SetEmail("a@look.io").SetFirstName("A").SetLastName("L").SetAge(3).SaveX(e.ctx)
 	b := e.client.User.Create().SetEmail("b@look.io").SetFirstName("B").SetLastName("L").SetAge(3).SaveX(e.ctx)
 	for _, u := range []*ent.User{a, b} {
@@ -137,7 +141,7 @@ func TestUniqueLookupBadEntries(t *testing.T) {
 // Ids whose key text is encoded (not plain, as "a b") are read by the Go
 // side's key: the lookup still hits, in two round trips.
 func TestUniqueLookupEncodedIDs(t *testing.T) {
-	e := newEnv(t, entcachemodel.WithOneTripLookups(true))
+	e := newEnv(t, noHints, entcachemodel.WithOneTripLookups(true))
 	ids := []string{"a b", "x{y}", "é", "plain-1", strings.Repeat("a", 64), strings.Repeat("b", 63) + " ",
 		"a%d", "a[", "a^$", "A.B-C_D@E+F", "t1 ", "Ab"}
 	for i, id := range ids {
@@ -159,7 +163,7 @@ func TestUniqueLookupEncodedIDs(t *testing.T) {
 // is never served. (Found by review: without the check of the key, the
 // copy was served.)
 func TestUniqueLookupIDTextVariants(t *testing.T) {
-	e := newEnv(t, entcachemodel.WithOneTripLookups(true))
+	e := newEnv(t, noHints, entcachemodel.WithOneTripLookups(true))
 	a := e.createUser("a@variant.io", 3)
 	_, err := e.client.User.Cached().GetByEmail(e.ctx, a.Email)
 	require.NoError(t, err)
@@ -192,7 +196,7 @@ func TestUniqueLookupIDTextVariants(t *testing.T) {
 // email) is not served: the id the row holds must be a's. (Found by
 // review: without the id check, b was returned.)
 func TestUniqueLookupRowOfAnotherID(t *testing.T) {
-	e := newEnv(t, entcachemodel.WithOneTripLookups(true))
+	e := newEnv(t, noHints, entcachemodel.WithOneTripLookups(true))
 	b := e.createUser("x@another.io", 3)
 	_, err := e.client.User.Cached().Get(e.ctx, b.ID)
 	require.NoError(t, err)
@@ -206,4 +210,93 @@ func TestUniqueLookupRowOfAnotherID(t *testing.T) {
 	got, err := e.client.User.Cached().GetByEmail(e.ctx, a.Email)
 	require.NoError(t, err)
 	assert.Equal(t, a.ID, got.ID, "the value under a's key is b's: not served")
+}
+
+// A process remembers the id each unique lookup found (WithLookupHints, on
+// by default): the next lookup of the value reads that row in one GET, on
+// every server, a Cluster included, with no statement. Without hints the
+// embedded server and a Cluster take two round trips.
+func TestLookupHintsRoundTrips(t *testing.T) {
+	e := newCostEnv(t)
+	us := e.users(e.plain, 3, "hint")
+	for _, u := range us {
+		c := e.cost(func() {
+			_, err := e.cached.User.Cached().GetByEmail(e.ctx, u.Email) // no hint yet
+			require.NoError(t, err)
+		})
+		assert.GreaterOrEqual(t, c.trips, 1, "first lookup: %v", c)
+	}
+	for _, u := range us {
+		var got *ent.User
+		c := e.cost(func() {
+			v, err := e.cached.User.Cached().GetByEmail(e.ctx, u.Email)
+			require.NoError(t, err)
+			got = v
+		})
+		t.Logf("hinted GetByEmail: %v", c)
+		assert.Equal(t, 1, c.trips, "hinted GetByEmail: round trips")
+		assert.Equal(t, 1, c.cmds, "hinted GetByEmail: one GET")
+		assert.Zero(t, c.stmts, "hinted GetByEmail: no database statement")
+		assert.Equal(t, u.ID, got.ID)
+		assert.Equal(t, u.Email, got.Email)
+	}
+}
+
+// A hint is never trusted: when another process moves the value to another
+// row, deletes the row, changes the row or gives the value to a new row,
+// the lookup answers what the database answers, and the same lookup of a
+// process without hints does too.
+func TestLookupHintsFollowTheData(t *testing.T) {
+	e := newEnv(t)
+	_, _, other := e.process(e.redis.Client)             // writes, in another process
+	_, _, unhinted := e.process(e.redis.Client, noHints) // the entry path, for comparison
+	same := func(email string) {
+		t.Helper()
+		want, wantErr := e.client.User.Query().Where(user.Email(email)).Only(e.ctx)
+		for _, c := range []*ent.Client{e.client, unhinted} {
+			got, err := c.User.Cached().GetByEmail(e.ctx, email)
+			if wantErr != nil {
+				assert.True(t, ent.IsNotFound(err), "GetByEmail(%q): %v, want not found", email, err)
+				continue
+			}
+			require.NoError(t, err, "GetByEmail(%q)", email)
+			assert.Equal(t, want.ID, got.ID, "GetByEmail(%q)", email)
+			assert.Equal(t, want.FirstName, got.FirstName, "GetByEmail(%q)", email)
+		}
+	}
+	create := func(email, name string) *ent.User {
+		return other.User.Create().SetEmail(email).SetFirstName(name).SetLastName("H").SetAge(4).SaveX(e.ctx)
+	}
+	u1, u2 := create("x@hint.io", "one"), create("y@hint.io", "two")
+	same("x@hint.io") // hints x -> u1
+	same("y@hint.io") // hints y -> u2
+
+	// The value moves to another row.
+	other.User.UpdateOne(u1).SetEmail("z@hint.io").ExecX(e.ctx)
+	other.User.UpdateOne(u2).SetEmail("x@hint.io").ExecX(e.ctx)
+	same("x@hint.io")
+	same("y@hint.io")
+	same("z@hint.io")
+
+	// The row changes, keeping the value.
+	other.User.UpdateOne(u2).SetFirstName("two again").ExecX(e.ctx)
+	same("x@hint.io")
+
+	// The row is deleted, then the value is given to a new row.
+	other.User.DeleteOne(u2).ExecX(e.ctx)
+	same("x@hint.io")
+	create("x@hint.io", "three")
+	same("x@hint.io")
+
+	// The hinted row's key holds something the cache never writes: a miss,
+	// and the key is removed.
+	u1 = e.client.User.GetX(e.ctx, u1.ID)
+	same("z@hint.io")
+	rk := e.rowKey(u1.ID)
+	require.NoError(t, e.redis.Client.Del(e.ctx, rk).Err())
+	require.NoError(t, e.redis.Client.HSet(e.ctx, rk, "f", "v").Err())
+	same("z@hint.io")
+	typ, err := e.redis.Client.Type(e.ctx, rk).Result()
+	require.NoError(t, err)
+	assert.NotEqual(t, "hash", typ, "the foreign row key is removed")
 }

@@ -51,6 +51,9 @@ type Cache struct {
 	// oneTrip is WithOneTripLookups: 0 when the server tells, 1 always (on
 	// a *redis.Client), -1 never.
 	oneTrip int
+	// hints is WithLookupHints (hints.go).
+	hintMax int
+	hints   *lookupHints
 
 	nonce    string
 	tokens   atomic.Uint64
@@ -143,6 +146,13 @@ func WithOneTripLookups(on bool) Option {
 	}
 }
 
+// WithLookupHints sets how many unique lookups a process remembers the id
+// of (default 16384; 0 remembers none). A lookup of a remembered value reads
+// the row of that id first, one GET on any server, and checks that it still
+// holds the value, as it checks the row an index entry names; a row that
+// does not costs that GET more. The ids take about 100 bytes each.
+func WithLookupHints(n int) Option { return func(c *Cache) { c.hintMax = n } }
+
 // WithLogger sets the logger for Redis errors (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *Cache) { c.log = l } }
 
@@ -157,6 +167,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 		cooldown:     time.Second,
 		log:          slog.Default(),
 		versionCheck: 5 * time.Second,
+		hintMax:      defaultLookupHints,
 	}
 	for _, opt := range opts {
 		opt(c)
@@ -174,6 +185,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Cache {
 	c.ident.due.Store(true)
 	rdb.AddHook(dialWatch{&c.ident})
 	c.near = newNearCache(c)
+	c.hints = newLookupHints(c.hintMax)
 	if _, cluster := rdb.(*redis.ClusterClient); cluster && c.acks > 0 {
 		c.log.Error("entcachemodel: WithReplicaAcks needs a client of one master; on a Redis Cluster client it is off")
 		c.acks = 0

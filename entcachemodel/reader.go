@@ -122,22 +122,13 @@ func (r Reader[T, ID]) Get(ctx context.Context, id ID) (T, error) {
 	}
 	d := r.idDialect()
 	key := r.schema.rowKey(g.own, d, id)
-	if c.near != nil && r.schema.Clone != nil {
-		if v, ok := r.nearGet(ctx, key, d, id); ok {
-			return v, nil
-		}
-	}
-	val, ok, err := c.getOneAt(ctx, key, now)
+	v, ok, err := r.cachedRow(ctx, key, d, id, now)
 	if err != nil {
 		c.fail(ctx, "get", err)
 		return r.getOrdered(ctx, id)
 	}
 	if ok {
-		if v, ok := r.schema.decodeString(val); ok && r.schema.sameID(d, v, id) {
-			r.bind(v)
-			c.stats.hits.Add(1)
-			return v, nil
-		}
+		return v, nil
 	}
 	text := r.schema.idText(d, id)
 	found, err := r.fillMisses(ctx, []ID{id}, []string{text}, []string{key})
@@ -148,6 +139,30 @@ func (r Reader[T, ID]) Get(ctx context.Context, id ID) (T, error) {
 		return v, nil
 	}
 	return zero, ErrNotFound
+}
+
+// cachedRow reads the row of id, under key, from the cache only: the near
+// cache when there is one, else one GET. ok is false for a miss, and for a
+// value that does not decode or holds another id (d is idDialect). A row
+// found is bound and counted as a hit.
+func (r Reader[T, ID]) cachedRow(ctx context.Context, key, d string, id ID, now time.Time) (v T, ok bool, err error) {
+	c := r.cache
+	if c.near != nil && r.schema.Clone != nil {
+		if v, ok := r.nearGet(ctx, key, d, id); ok {
+			return v, true, nil
+		}
+	}
+	val, found, err := c.getOneAt(ctx, key, now)
+	if err != nil || !found {
+		return v, false, err
+	}
+	if v, ok = r.schema.decodeString(val); ok && r.schema.sameID(d, v, id) {
+		r.bind(v)
+		c.stats.hits.Add(1)
+		return v, true, nil
+	}
+	var zero T
+	return zero, false, nil
 }
 
 // getOrdered is Get from the database.
@@ -438,16 +453,46 @@ func (r Reader[T, ID]) loadOrdered(ctx context.Context, ids []ID) ([]T, error) {
 // wrong answer.
 func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	c := r.cache
-	if !r.cacheUp(ctx) {
+	now := time.Now()
+	if !r.cacheUpAt(ctx, now) {
 		return r.first(ctx, l)
 	}
-	g := r.schema.generation(ctx, c)
+	g := r.schema.generationAt(ctx, c, &now)
 	if !g.trusted {
 		return r.first(ctx, l)
 	}
 	d := r.dialect()
 	want := r.schema.indexKey(d, l.Index, l.Key)
 	key := g.own.unique(l.Index.Name, want)
+	hinted, isHinted := c.hints.get(key)
+	if id, ok := hinted.(ID); ok {
+		// The row of the id found last time, if it still holds the values
+		// (see hints.go).
+		kd := r.idDialect()
+		v, ok, err := r.cachedRow(ctx, r.schema.rowKey(g.own, kd, id), kd, id, now)
+		if err != nil {
+			c.fail(ctx, "get", err)
+			return r.first(ctx, l)
+		}
+		if ok && r.matches(d, l.Index, want, v) {
+			return v, nil
+		}
+	}
+	v, err := r.getBy(ctx, g, d, l, want, key)
+	if err == nil && r.matches(d, l.Index, want, v) {
+		if id := r.schema.ID(v); !isHinted || hinted != any(id) {
+			c.hints.put(key, id)
+		}
+	} else if isHinted {
+		c.hints.drop(key)
+	}
+	return v, err
+}
+
+// getBy is GetBy without hints: the entry of key (the unique key of want,
+// the indexKey of l's values on dialect d) names the row.
+func (r Reader[T, ID]) getBy(ctx context.Context, g *generation, d string, l Lookup[T, ID], want, key string) (T, error) {
+	c := r.cache
 	if c.near == nil && c.oneTripLookups() {
 		// The entry and its row in one round trip. (With a near cache the
 		// row is read through Get, which may hold it in process.)
