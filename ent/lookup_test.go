@@ -300,3 +300,24 @@ func TestLookupHintsFollowTheData(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, "hash", typ, "the foreign row key is removed")
 }
+
+// TestLookupHintsCountOnlyServedRows: a hinted row that no longer holds the
+// looked-up value is read but not served, so it is no hit.
+func TestLookupHintsCountOnlyServedRows(t *testing.T) {
+	e := newEnv(t)
+	_, _, other := e.process(e.redis.Client)
+	u := other.User.Create().SetEmail("h@hint.io").SetFirstName("h").SetLastName("H").SetAge(4).SaveX(e.ctx)
+	lookup := func() error { _, err := e.client.User.Cached().GetByEmail(e.ctx, "h@hint.io"); return err }
+	require.NoError(t, lookup()) // hints h -> u
+	before := e.cache.Stats().Hits
+	require.NoError(t, lookup())
+	require.Equal(t, before+1, e.cache.Stats().Hits, "a hinted row served is one hit")
+
+	other.User.UpdateOne(u).SetEmail("moved@hint.io").ExecX(e.ctx)
+	_, err := e.client.User.Cached().Get(e.ctx, u.ID) // the moved row is cached
+	require.NoError(t, err)
+	before = e.cache.Stats().Hits
+	err = lookup()
+	require.True(t, ent.IsNotFound(err), "GetByEmail of the moved value: %v", err)
+	assert.Equal(t, before, e.cache.Stats().Hits, "the hinted row, read but not served, is no hit")
+}

@@ -364,7 +364,6 @@ func (r Reader[T, ID]) nearGet(ctx context.Context, key, d string, id ID) (T, bo
 			v = r.schema.Clone(v)
 			r.bind(v)
 			n.hits.Add(1)
-			c.stats.hits.Add(1)
 			return v, true
 		}
 	}
@@ -380,7 +379,6 @@ func (r Reader[T, ID]) nearGet(ctx context.Context, key, d string, id ID) (T, bo
 	n.put(key, h, t, v)
 	v = r.schema.Clone(v)
 	r.bind(v)
-	c.stats.hits.Add(1)
 	return v, true
 }
 

@@ -110,41 +110,54 @@ type Lookup[T any, ID comparable] struct {
 // (with its pointers, slices and maps) and, for a caller's context that can
 // be cancelled, a context.WithTimeout.
 func (r Reader[T, ID]) Get(ctx context.Context, id ID) (T, error) {
+	v, cached, err := r.get(ctx, id)
+	if cached {
+		r.cache.stats.hits.Add(1)
+	}
+	return v, err
+}
+
+// get is Get, telling whether the row came from the cache (a hit) without
+// counting it: a unique lookup counts it only if it serves it.
+func (r Reader[T, ID]) get(ctx context.Context, id ID) (v T, cached bool, err error) {
 	var zero T
 	c := r.cache
 	now := time.Now() // one reading of the clock for the whole hit
 	if !r.cacheUpAt(ctx, now) {
-		return r.getOrdered(ctx, id)
+		v, err = r.getOrdered(ctx, id)
+		return v, false, err
 	}
 	g := r.schema.generationAt(ctx, c, &now)
 	if !g.trusted {
-		return r.getOrdered(ctx, id)
+		v, err = r.getOrdered(ctx, id)
+		return v, false, err
 	}
 	d := r.idDialect()
 	key := r.schema.rowKey(g.own, d, id)
 	v, ok, err := r.cachedRow(ctx, key, d, id, now)
 	if err != nil {
 		c.fail(ctx, "get", err)
-		return r.getOrdered(ctx, id)
+		v, err = r.getOrdered(ctx, id)
+		return v, false, err
 	}
 	if ok {
-		return v, nil
+		return v, true, nil
 	}
 	text := r.schema.idText(d, id)
 	found, err := r.fillMisses(ctx, []ID{id}, []string{text}, []string{key})
 	if err != nil {
-		return zero, err
+		return zero, false, err
 	}
 	if v, ok := found[text]; ok {
-		return v, nil
+		return v, false, nil
 	}
-	return zero, ErrNotFound
+	return zero, false, ErrNotFound
 }
 
 // cachedRow reads the row of id, under key, from the cache only: the near
 // cache when there is one, else one GET. ok is false for a miss, and for a
 // value that does not decode or holds another id (d is idDialect). A row
-// found is bound and counted as a hit.
+// found is bound; the caller counts it as a hit if it serves it.
 func (r Reader[T, ID]) cachedRow(ctx context.Context, key, d string, id ID, now time.Time) (v T, ok bool, err error) {
 	c := r.cache
 	if c.near != nil && r.schema.Clone != nil {
@@ -158,7 +171,6 @@ func (r Reader[T, ID]) cachedRow(ctx context.Context, key, d string, id ID, now 
 	}
 	if v, ok = r.schema.decodeString(val); ok && r.schema.sameID(d, v, id) {
 		r.bind(v)
-		c.stats.hits.Add(1)
 		return v, true, nil
 	}
 	var zero T
@@ -450,7 +462,9 @@ func (r Reader[T, ID]) loadOrdered(ctx context.Context, ids []ID) ([]T, error) {
 // GetBy returns the entity a unique index maps Key to, or ErrNotFound.
 // The index entry only names an id; the entity read by that id must still
 // hold the looked-up values, so a stale entry costs a database query, never a
-// wrong answer.
+// wrong answer. The id a lookup found is remembered (a lookup hint, see
+// WithLookupHints): the next lookup of the same values reads that id's row
+// first, under the same check, and reads the entry only if it fails.
 func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	c := r.cache
 	now := time.Now()
@@ -475,6 +489,7 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 			return r.first(ctx, l)
 		}
 		if ok && r.matches(d, l.Index, want, v) {
+			c.stats.hits.Add(1)
 			return v, nil
 		}
 	}
@@ -511,7 +526,8 @@ func (r Reader[T, ID]) getBy(ctx context.Context, g *generation, d string, l Loo
 		return r.first(ctx, l)
 	} else if vals[0] != nil {
 		if id, err := r.schema.ParseID(string(vals[0])); err == nil {
-			if v, err := r.Get(ctx, id); err == nil && r.matches(d, l.Index, want, v) {
+			if v, cached, err := r.get(ctx, id); err == nil && r.matches(d, l.Index, want, v) {
+				r.countHit(cached)
 				return v, nil
 			}
 		}
@@ -545,7 +561,8 @@ func (r Reader[T, ID]) getBy(ctx context.Context, g *generation, d string, l Loo
 		c.fail(ctx, "set index", err)
 	}
 	cancel()
-	if v, err := r.Get(ctx, ids[0]); err == nil && r.matches(d, l.Index, want, v) {
+	if v, cached, err := r.get(ctx, ids[0]); err == nil && r.matches(d, l.Index, want, v) {
+		r.countHit(cached)
 		return v, nil
 	}
 	// The row changed between the two reads, or its cached value is being
@@ -575,10 +592,19 @@ func (r Reader[T, ID]) uniqueHit(ctx context.Context, ks keyspace, d string, l L
 		}
 		return zero, false
 	}
-	if v, err := r.Get(ctx, id); err == nil && r.matches(d, l.Index, want, v) {
+	if v, cached, err := r.get(ctx, id); err == nil && r.matches(d, l.Index, want, v) {
+		r.countHit(cached)
 		return v, true
 	}
 	return zero, false
+}
+
+// countHit counts a row a unique lookup served as a hit if it came from
+// the cache.
+func (r Reader[T, ID]) countHit(cached bool) {
+	if cached {
+		r.cache.stats.hits.Add(1)
+	}
 }
 
 // ownKey reports whether the row key built from an id's text as written
