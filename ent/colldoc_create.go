@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/colldoc"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
 	"github.com/google/uuid"
 )
 
@@ -348,6 +349,10 @@ func (_c *CollDocCreateBulk) Save(ctx context.Context) ([]*CollDoc, error) {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
+					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
+						m := _c.builders[i].mutation
+						return m, m.CacheModel
+					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

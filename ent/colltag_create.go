@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/colltag"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // CollTagCreate is the builder for creating a CollTag entity.
@@ -384,6 +385,10 @@ func (_c *CollTagCreateBulk) Save(ctx context.Context) ([]*CollTag, error) {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
+					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
+						m := _c.builders[i].mutation
+						return m, m.CacheModel
+					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/collword"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // CollWordCreate is the builder for creating a CollWord entity.
@@ -448,6 +449,10 @@ func (_c *CollWordCreateBulk) Save(ctx context.Context) ([]*CollWord, error) {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
+					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
+						m := _c.builders[i].mutation
+						return m, m.CacheModel
+					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/semaccount"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // SemAccountCreate is the builder for creating a SemAccount entity.
@@ -511,6 +512,10 @@ func (_c *SemAccountCreateBulk) Save(ctx context.Context) ([]*SemAccount, error)
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
+					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
+						m := _c.builders[i].mutation
+						return m, m.CacheModel
+					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

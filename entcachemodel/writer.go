@@ -249,6 +249,16 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		// its rows' values and entries must go, never stay. (A write whose
 		// statement ran, and whose error came after, from a user hook, is
 		// published below.)
+		if b := bulkOf(w.Mutation); b != nil && w.Op.Is(ent.OpCreate) {
+			// The rows of a bulk are one INSERT: what the writes handed
+			// over ends with this one.
+			if b.first == w.Mutation {
+				more, moreIDs := takeBulk(b, p)
+				ids = append(ids, append(more, moreIDs...)...)
+			} else {
+				bulks.Delete(w.Mutation)
+			}
+		}
 		if w.Tx == nil {
 			p.abort(ctx, c, false)
 		} else {
@@ -278,6 +288,18 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 				c.log.LogAttrs(ctx, slog.LevelError, "entcachemodel: finding the rows of an upsert failed", slog.String("type", s.Type), slog.Any("error", err))
 			}
 			created = append(created, more...)
+		}
+		if b := bulkOf(w.Mutation); b != nil {
+			// One row of a CreateBulk: the first row's write publishes them
+			// all (see bulk.go).
+			if b.first != w.Mutation {
+				if handBulk(b, w.Mutation, p, created, ids) {
+					return v, err
+				}
+			} else {
+				more, moreIDs := takeBulk(b, p)
+				created, ids = append(created, more...), append(ids, moreIDs...)
+			}
 		}
 		// The ids are known only now. Marking after the insert and reading
 		// the rows back afterwards is the fill protocol; it also publishes
@@ -519,9 +541,12 @@ type part[T any, ID comparable] struct {
 	// of them touched are left as they are.
 	touched map[string]bool
 	all     bool
-	moves   []string      // watch keys of the owners the writes moved rows to
-	watches []string      // watch keys of the owners whose rows they changed unnamed
-	renew   chan struct{} // closed to stop renewing the watches
+	// superseded are tokens of keys the part also holds a later token on
+	// (writes of a bulk taken over, see bulk.go): released when it ends.
+	superseded [][2]string
+	moves      []string      // watch keys of the owners the writes moved rows to
+	watches    []string      // watch keys of the owners whose rows they changed unnamed
+	renew      chan struct{} // closed to stop renewing the watches
 }
 
 type pending[T any, ID comparable] struct {
@@ -753,11 +778,15 @@ func (p *part[T, ID]) abort(ctx context.Context, c *Cache, keep bool) {
 	defer p.mu.Unlock()
 	defer p.nearEvict(c, nil)
 	p.stopWatches()
-	keys := make([]string, 0, len(p.tokens))
-	tokens := make([]string, 0, len(p.tokens))
+	keys := make([]string, 0, len(p.tokens)+len(p.superseded))
+	tokens := make([]string, 0, len(p.tokens)+len(p.superseded))
 	for k, t := range p.tokens {
 		keys = append(keys, k)
 		tokens = append(tokens, t)
+	}
+	for _, kt := range p.superseded {
+		keys = append(keys, kt[0])
+		tokens = append(tokens, kt[1])
 	}
 	if !keep {
 		if err := c.removeHeld(ctx, keys, tokens); err != nil {
@@ -958,6 +987,13 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 			unused = append(unused, op{key: k, token: t})
 		}
 	}
+	// Older tokens on keys the part publishes with a later one go first:
+	// a publish keeps the data's expiry while other tokens are out.
+	early := make([]op, 0, len(p.superseded))
+	for _, kt := range p.superseded {
+		early = append(early, op{key: kt[0], token: kt[1]})
+	}
+	ops = append(early, ops...)
 	repair := func() {
 		keys := make([]string, 0, len(ops))
 		for _, o := range ops {
@@ -1001,6 +1037,8 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		}
 		o, keys := ops[i], []string{ops[i].key, lease(ops[i].key)}
 		switch {
+		case i < len(early):
+			return releaseScript.EvalSha(wctx, pipe, keys, o.token)
 		case o.member != "":
 			return listAddScript.EvalSha(wctx, pipe, keys, o.token, o.score, o.member)
 		case o.value != nil:
@@ -1014,8 +1052,8 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 		repair()
 		return
 	}
-	for i, o := range ops {
-		switch n, _ := cmds[i].Int(); {
+	for i, o := range ops[len(early):] {
+		switch n, _ := cmds[len(early)+i].Int(); {
 		case o.member != "":
 		case o.value != nil && n == 1:
 			c.stats.publishes.Add(1)

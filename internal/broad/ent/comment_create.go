@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/account"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/comment"
 	"github.com/entcachemodel/entcachemodel/internal/broad/ent/post"
@@ -574,6 +575,10 @@ func (_c *CommentCreateBulk) Save(ctx context.Context) ([]*Comment, error) {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
+					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
+						m := _c.builders[i].mutation
+						return m, m.CacheModel
+					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

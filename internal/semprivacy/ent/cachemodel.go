@@ -117,6 +117,23 @@ func cacheAllow(ctx context.Context) context.Context {
 // conflict lookup that the cache hook of m deferred to it.
 func cacheBeforeUpsert(m Mutation) { entcachemodel.BeforeUpsert(m) }
 
+// cacheBulk tells the cache hooks of a CreateBulk's n mutations, just before
+// its insert, that they are one bulk (see entcachemodel.BeginBulk).
+// Builders of other clients (another cache, or none) publish on their own.
+func cacheBulk(c *entcachemodel.Cache, n int, mutation func(int) (Mutation, *entcachemodel.Cache)) {
+	if n < 2 || !c.Enabled() {
+		return
+	}
+	ms := make([]Mutation, n)
+	for i := range ms {
+		var mc *entcachemodel.Cache
+		if ms[i], mc = mutation(i); mc != c {
+			return
+		}
+	}
+	entcachemodel.BeginBulk(c, ms)
+}
+
 // cacheError turns the runtime's not-found error into ent's.
 func cacheError(err error, label string) error {
 	if errors.Is(err, entcachemodel.ErrNotFound) {

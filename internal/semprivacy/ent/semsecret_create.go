@@ -10,6 +10,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
 	"github.com/entcachemodel/entcachemodel/internal/semprivacy/ent/semsecret"
 )
 
@@ -361,6 +362,10 @@ func (_c *SemSecretCreateBulk) Save(ctx context.Context) ([]*SemSecret, error) {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
+					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
+						m := _c.builders[i].mutation
+						return m, m.CacheModel
+					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

@@ -1,0 +1,64 @@
+package entcachemodel
+
+import (
+	"testing"
+
+	"entgo.io/ent"
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// bulkMutation stands for a generated mutation: only its identity counts.
+type bulkMutation struct {
+	ent.Mutation
+	n int
+}
+
+// A bulk is noted only for an enabled cache, and for two rows or more:
+// otherwise no write would ever take the notes back.
+func TestBeginBulkNotesOnlyCachedBulks(t *testing.T) {
+	ms := []ent.Mutation{&bulkMutation{n: 1}, &bulkMutation{n: 2}}
+	BeginBulk(nil, ms)
+	BeginBulk(Disabled(), ms)
+	m := miniredis.RunT(t)
+	c := New(redis.NewClient(&redis.Options{Addr: m.Addr()}), quietLog())
+	BeginBulk(c, ms[:1])
+	for _, m := range ms {
+		assert.Nil(t, bulkOf(m), "not noted")
+	}
+	BeginBulk(c, ms)
+	b := bulkOf(ms[1])
+	require.NotNil(t, b)
+	assert.Same(t, b, bulkOf(ms[0]))
+	assert.Equal(t, ms[0], b.first)
+	p := &part[int, int]{tokens: map[string]string{}, rows: map[string]*pending[int, int]{}}
+	require.True(t, handBulk(b, ms[1], p, []int{7}, nil))
+	assert.Nil(t, bulkOf(ms[1]), "a write that handed itself over is forgotten")
+	created, _ := takeBulk(b, &part[int, int]{tokens: map[string]string{}, rows: map[string]*pending[int, int]{}})
+	assert.Equal(t, []int{7}, created)
+	assert.Nil(t, bulkOf(ms[0]), "the first write forgets the bulk")
+}
+
+// absorb keeps, of several tokens on one key, the latest-marked part's and
+// supersedes the others; rows and what the writes touched join.
+func TestAbsorbKeepsTheLatestToken(t *testing.T) {
+	newPart := func(tokens map[string]string, rows ...string) *part[int, int] {
+		p := &part[int, int]{tokens: tokens, rows: map[string]*pending[int, int]{}}
+		for i, r := range rows {
+			p.order = append(p.order, r)
+			p.rows[r] = &pending[int, int]{id: i}
+		}
+		return p
+	}
+	first := newPart(map[string]string{"list": "w1", "own": "w1b"}, "1")
+	second := newPart(map[string]string{"list": "w2"}, "2")
+	third := newPart(map[string]string{"list": "w3", "row3": "w3r"}, "3")
+	first.absorb([]*part[int, int]{third, second}) // latest first
+	assert.Equal(t, map[string]string{"list": "w3", "own": "w1b", "row3": "w3r"}, first.tokens)
+	assert.ElementsMatch(t, [][2]string{{"list", "w2"}, {"list", "w1"}}, first.superseded)
+	assert.Equal(t, []string{"1", "3", "2"}, first.order)
+	assert.Len(t, first.rows, 3)
+	assert.Empty(t, second.tokens, "an absorbed part holds nothing")
+}
