@@ -2,6 +2,8 @@ package entcachemodel
 
 import (
 	"hash/maphash"
+	"reflect"
+	"strings"
 	"sync"
 )
 
@@ -60,11 +62,13 @@ func (h *lookupHints) get(key string) (any, bool) {
 	return id, ok
 }
 
-// put hints id for key.
+// put hints id for key. A string id is copied: one decoded from a cached
+// row is a substring of the Redis reply, which the hint would keep alive.
 func (h *lookupHints) put(key string, id any) {
 	if h == nil {
 		return
 	}
+	id = ownID(id)
 	s := h.shard(key)
 	s.mu.Lock()
 	if _, ok := s.m[key]; !ok && len(s.m) >= h.max {
@@ -101,4 +105,22 @@ func (h *lookupHints) len() int {
 		s.mu.RUnlock()
 	}
 	return n
+}
+
+// ownID returns id with the bytes of a string id (of a named string type
+// too) copied.
+func ownID(id any) any {
+	switch x := id.(type) {
+	case string:
+		return strings.Clone(x)
+	case int, int64, [16]byte:
+		return id
+	}
+	v := reflect.ValueOf(id)
+	if v.Kind() != reflect.String {
+		return id
+	}
+	c := reflect.New(v.Type()).Elem()
+	c.SetString(strings.Clone(v.String()))
+	return c.Interface()
 }
