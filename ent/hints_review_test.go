@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/entcachemodel/entcachemodel/ent"
 
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
@@ -54,4 +57,37 @@ func TestLookupHintsDoNotRetainRows(t *testing.T) {
 			runtime.KeepAlive(reader)
 		})
 	}
+}
+
+// A hinted row the data moved away from is not what the lookup answers: it
+// is no hit (Stats.Hits counts reads served from Redis). A lookup whose
+// value moved to another row counts what the same lookup without hints
+// counts: one hit, the row the entry names.
+func TestLookupHintsStats(t *testing.T) {
+	e := newEnv(t)
+	_, hinted, hc := e.process(e.redis.Client)
+	_, plain, pc := e.process(e.redis.Client, noHints)
+	u1 := e.createUser("x@stats.io", 1)
+	u2 := e.createUser("y@stats.io", 2)
+	for _, c := range []*ent.Client{hc, pc} {
+		for range 2 {
+			v, err := c.User.Cached().GetByEmail(e.ctx, "x@stats.io") // hints x -> u1
+			require.NoError(t, err)
+			require.Equal(t, u1.ID, v.ID)
+		}
+	}
+	e.client.User.UpdateOne(u1).SetEmail("z@stats.io").ExecX(e.ctx)
+	e.client.User.UpdateOne(u2).SetEmail("x@stats.io").ExecX(e.ctx)
+	delta := func(c *entcachemodel.Cache, client *ent.Client) entcachemodel.Stats {
+		before := c.Stats()
+		v, err := client.User.Cached().GetByEmail(e.ctx, "x@stats.io")
+		require.NoError(t, err)
+		require.Equal(t, u2.ID, v.ID)
+		after := c.Stats()
+		return entcachemodel.Stats{Hits: after.Hits - before.Hits, Misses: after.Misses - before.Misses}
+	}
+	want := delta(plain, pc)
+	require.Equal(t, entcachemodel.Stats{Hits: 1}, want, "without hints")
+	assert.Equal(t, want, delta(hinted, hc), "a lookup whose hinted row no longer holds the value")
+	assert.Equal(t, want, delta(hinted, hc), "hinted again, to the row that holds it")
 }
