@@ -474,8 +474,11 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 			c.fail(ctx, "get", err)
 			return r.first(ctx, l)
 		}
-		if ok && r.matches(d, l.Index, want, v) {
-			return v, nil
+		if ok {
+			if r.matches(d, l.Index, want, v) {
+				return v, nil
+			}
+			c.stats.hits.Add(^uint64(0)) // cachedRow counted it; it is not the answer
 		}
 	}
 	v, err := r.getBy(ctx, g, d, l, want, key)
