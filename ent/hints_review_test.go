@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/ent/user"
 
 	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
@@ -90,4 +91,83 @@ func TestLookupHintsStats(t *testing.T) {
 	require.Equal(t, entcachemodel.Stats{Hits: 1}, want, "without hints")
 	assert.Equal(t, want, delta(hinted, hc), "a lookup whose hinted row no longer holds the value")
 	assert.Equal(t, want, delta(hinted, hc), "hinted again, to the row that holds it")
+}
+
+// The near cache learns of another process's writes by Redis's
+// invalidation pushes, which come late (a slow network, DelayNearInvalidations):
+// meanwhile a near-cached row is an old version of itself. A unique lookup
+// without hints reads its entry from Redis and so never answers another
+// row than the database's (the entry names the new holder; an old version
+// of that holder does not match, and the database answers). A hinted one
+// must not answer from the old version of the hinted row either: after
+// another process moves the value from A to B (or deletes A and gives the
+// value to B), GetByEmail must not return A, whose email the database no
+// longer holds.
+func TestLookupHintsNearCacheOtherProcessMove(t *testing.T) {
+	t.Skip("BUG (near cache + hints): a hinted lookup answers the near cache's old version of the hinted row, " +
+		"a row the database no longer gives the value (moved or deleted), until the invalidation arrives; without hints the entry, read from Redis, names the new holder")
+	e := newNearEnv(t, 100)
+	rdb := e.redis.NewClient()
+	t.Cleanup(func() { rdb.Close() })
+	_, plainCache, plain := e.process(rdb, entcachemodel.WithNearCache(100), noHints)
+	t.Cleanup(plainCache.Close)
+	_, _, other := e.process(e.redis.NewClient()) // writes, without a near cache
+	for _, del := range []bool{false, true} {
+		x, y := fmt.Sprintf("x%v@near.io", del), fmt.Sprintf("y%v@near.io", del)
+		a := other.User.Create().SetEmail(x).SetFirstName("a").SetLastName(x).SetAge(1).SaveX(e.ctx)
+		b := other.User.Create().SetEmail(y).SetFirstName("b").SetLastName(x).SetAge(2).SaveX(e.ctx)
+		for _, c := range []*ent.Client{e.client, plain} {
+			for range 2 { // hints x -> a; the near cache holds a and b
+				_, err := c.User.Cached().GetByEmail(e.ctx, x)
+				require.NoError(t, err)
+				_, err = c.User.Cached().GetByEmail(e.ctx, y)
+				require.NoError(t, err)
+			}
+		}
+		release1, release2 := e.cache.DelayNearInvalidations(), plainCache.DelayNearInvalidations()
+		if del {
+			other.User.DeleteOne(a).ExecX(e.ctx)
+		} else {
+			other.User.UpdateOne(a).SetEmail("z" + x).ExecX(e.ctx)
+		}
+		other.User.UpdateOne(b).SetEmail(x).ExecX(e.ctx)
+		want := e.client.User.Query().Where(user.Email(x)).OnlyX(e.ctx)
+		require.Equal(t, b.ID, want.ID)
+		for name, c := range map[string]*ent.Client{"without hints": plain, "hinted": e.client} {
+			got, err := c.User.Cached().GetByEmail(e.ctx, x)
+			require.NoError(t, err)
+			assert.Equal(t, want.ID, got.ID, "%s, deleted %v: GetByEmail(%q) answers user %d (email %q in the cache), the database user %d", name, del, x, got.ID, got.Email, want.ID)
+		}
+		release1()
+		release2()
+	}
+}
+
+// As TestLookupHintsNearCacheOtherProcessMove, when the value leaves its row
+// and no row holds it: the lookup is not found.
+func TestLookupNearCacheOtherProcessValueGone(t *testing.T) {
+	t.Skip("KNOWN (near cache, with or without hints): a value gone from its row is still found in the near cache's old version of the row until the invalidation arrives")
+	e := newNearEnv(t, 100)
+	rdb := e.redis.NewClient()
+	t.Cleanup(func() { rdb.Close() })
+	_, plainCache, plain := e.process(rdb, entcachemodel.WithNearCache(100), noHints)
+	t.Cleanup(plainCache.Close)
+	_, _, other := e.process(e.redis.NewClient())
+	a := other.User.Create().SetEmail("x@gone.io").SetFirstName("a").SetLastName("gone").SetAge(1).SaveX(e.ctx)
+	for _, c := range []*ent.Client{e.client, plain} {
+		for range 2 {
+			_, err := c.User.Cached().GetByEmail(e.ctx, "x@gone.io")
+			require.NoError(t, err)
+		}
+	}
+	release1, release2 := e.cache.DelayNearInvalidations(), plainCache.DelayNearInvalidations()
+	defer release1()
+	defer release2()
+	other.User.UpdateOne(a).SetEmail("w@gone.io").ExecX(e.ctx)
+	for name, c := range map[string]*ent.Client{"without hints": plain, "hinted": e.client} {
+		got, err := c.User.Cached().GetByEmail(e.ctx, "x@gone.io")
+		if !assert.True(t, ent.IsNotFound(err), "%s: GetByEmail: %v, want not found", name, err) && err == nil {
+			t.Logf("%s: answered user %d (email %q in the near cache)", name, got.ID, got.Email)
+		}
+	}
 }
