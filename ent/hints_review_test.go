@@ -2,8 +2,11 @@ package ent_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -168,6 +171,113 @@ func TestLookupNearCacheOtherProcessValueGone(t *testing.T) {
 		got, err := c.User.Cached().GetByEmail(e.ctx, "x@gone.io")
 		if !assert.True(t, ent.IsNotFound(err), "%s: GetByEmail: %v, want not found", name, err) && err == nil {
 			t.Logf("%s: answered user %d (email %q in the near cache)", name, got.ID, got.Email)
+		}
+	}
+}
+
+// Lookups in processes with hints race writers that move values between
+// rows (and delete and recreate them); once the writers stop, every lookup
+// answers what the database does. Each answer during the run holds the
+// value looked up.
+func TestLookupHintsConcurrentMoves(t *testing.T) {
+	e := newEnv(t)
+	type proc struct {
+		name   string
+		client *ent.Client
+	}
+	var procs []proc
+	for i := range 3 {
+		_, _, c := e.process(e.redis.Client)
+		procs = append(procs, proc{fmt.Sprint("hinted", i), c})
+	}
+	_, _, plain := e.process(e.redis.Client, noHints)
+	procs = append(procs, proc{"without hints", plain})
+	const users, values = 4, 6
+	email := func(i int) string { return fmt.Sprintf("v%d@race.io", i) }
+	ids := make([]int, users)
+	for i := range users {
+		ids[i] = e.createUser(email(i), i).ID
+	}
+	stop := make(chan struct{})
+	var wg, writers sync.WaitGroup
+	var moves, answers atomic.Int64
+	var idsMu sync.Mutex
+	for w := range 2 {
+		_, _, wc := e.process(e.redis.Client)
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			rnd := rand.New(rand.NewPCG(uint64(w), 1))
+			for range 150 {
+				idsMu.Lock()
+				u := ids[rnd.IntN(users)]
+				idsMu.Unlock()
+				if rnd.IntN(10) == 0 {
+					if wc.User.DeleteOneID(u).Exec(e.ctx) == nil {
+						if v, err := wc.User.Create().SetEmail(email(rnd.IntN(values))).SetFirstName(fmt.Sprint("r", rnd.Uint64())).
+							SetLastName("race").SetAge(1).Save(e.ctx); err == nil {
+							// the new row stands in for the deleted one
+							idsMu.Lock()
+							for i := range ids {
+								if ids[i] == u {
+									ids[i] = v.ID
+								}
+							}
+							idsMu.Unlock()
+						}
+					}
+					continue
+				}
+				if wc.User.UpdateOneID(u).SetEmail(email(rnd.IntN(values))).Exec(e.ctx) == nil {
+					moves.Add(1)
+				}
+			}
+		}()
+	}
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(7, 7))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				x := email(rnd.IntN(values))
+				v, err := p.client.User.Cached().GetByEmail(e.ctx, x)
+				if err == nil {
+					answers.Add(1)
+					if v.Email != x {
+						t.Errorf("%s: GetByEmail(%q) answered user %d holding %q", p.name, x, v.ID, v.Email)
+					}
+				} else if !ent.IsNotFound(err) && !strings.Contains(err.Error(), "locked") {
+					t.Errorf("%s: GetByEmail(%q): %v", p.name, x, err)
+				}
+			}
+		}()
+	}
+	writers.Wait()
+	close(stop)
+	wg.Wait()
+	t.Logf("%d moves, %d answers found", moves.Load(), answers.Load())
+	for i := range values {
+		x := email(i)
+		want, wantErr := e.client.User.Query().Where(user.Email(x)).Only(e.ctx)
+		for _, p := range procs {
+			for range 2 {
+				got, err := p.client.User.Cached().GetByEmail(e.ctx, x)
+				if wantErr != nil {
+					assert.True(t, ent.IsNotFound(err), "%s: GetByEmail(%q): %v, want not found", p.name, x, err)
+					continue
+				}
+				if assert.NoError(t, err, "%s: GetByEmail(%q)", p.name, x) {
+					assert.Equal(t, want.ID, got.ID, "%s: GetByEmail(%q)", p.name, x)
+					assert.Equal(t, want.Email, got.Email)
+					assert.Equal(t, want.FirstName, got.FirstName)
+				}
+			}
 		}
 	}
 }
