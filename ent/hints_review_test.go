@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -39,6 +40,9 @@ func TestLookupHintsDoNotRetainRows(t *testing.T) {
 	}{{"hints", nil}, {"no hints", []entcachemodel.Option{noHints}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
+			if e.drv.Dialect() == dialect.MySQL {
+				t.Skip("CollTag's label is a varchar(255) on MySQL")
+			}
 			_, _, reader := e.process(e.redis.Client, tc.opts...)
 			for i := range rows {
 				e.client.CollTag.Create().SetID(fmt.Sprintf("tag-%03d", i)).SetSlug(fmt.Sprintf("slug-%03d", i)).
