@@ -336,3 +336,50 @@ func TestLookupHintsWriterCrashedAfterCommit(t *testing.T) {
 		assert.Equal(t, want.ID, got.ID, "%s: GetByEmail answers user %d (cached email %q), the database user %d", name, got.ID, got.Email, want.ID)
 	}
 }
+
+// Composite unique lookups follow the data field by field: parts that hold
+// the separator, and rows that trade one part, answer as the database.
+func TestLookupHintsCompositeParts(t *testing.T) {
+	e := newEnv(t)
+	_, _, other := e.process(e.redis.Client)
+	_, _, plain := e.process(e.redis.Client, noHints)
+	names := [][2]string{{"a:b", "c"}, {"a", "b:c"}, {"a", "c"}, {"a", "b"}, {"", "a:b:c"}, {"a:b:c", ""}, {"x", "y"}}
+	same := func() {
+		t.Helper()
+		for _, n := range names {
+			want, wantErr := e.client.User.Query().Where(user.FirstName(n[0]), user.LastName(n[1])).Only(e.ctx)
+			for name, c := range map[string]*ent.Client{"hinted": e.client, "without hints": plain} {
+				for range 2 {
+					got, err := c.User.Cached().GetByFirstNameLastName(e.ctx, n[0], n[1])
+					if wantErr != nil {
+						assert.True(t, ent.IsNotFound(err), "%s %q: %v, want not found", name, n, err)
+						continue
+					}
+					if assert.NoError(t, err, "%s %q", name, n) {
+						assert.Equal(t, want.ID, got.ID, "%s %q", name, n)
+					}
+				}
+			}
+		}
+	}
+	var us []*ent.User
+	for i, n := range names[:6] {
+		us = append(us, other.User.Create().SetEmail(fmt.Sprint(i, "@comp.io")).SetFirstName(n[0]).SetLastName(n[1]).SetAge(i).SaveX(e.ctx))
+	}
+	same()
+	// Two rows trade their last names, through a third value, in one transaction.
+	tx, err := other.Tx(e.ctx)
+	require.NoError(t, err)
+	tx.User.UpdateOneID(us[2].ID).SetLastName("tmp").ExecX(e.ctx)
+	tx.User.UpdateOneID(us[3].ID).SetLastName("c").ExecX(e.ctx)
+	tx.User.UpdateOneID(us[2].ID).SetLastName("b").ExecX(e.ctx)
+	require.NoError(t, tx.Commit())
+	same()
+	// One part moves: (a, b:c) becomes (x, y), (a:b, c) becomes (a, b:c).
+	other.User.UpdateOneID(us[1].ID).SetFirstName("x").SetLastName("y").ExecX(e.ctx)
+	other.User.UpdateOneID(us[0].ID).SetFirstName("a").SetLastName("b:c").ExecX(e.ctx)
+	same()
+	// Bulk: every row's first name changes in one statement.
+	other.User.Update().Where(user.FirstName("a")).SetFirstName("A").ExecX(e.ctx)
+	same()
+}
