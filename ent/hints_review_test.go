@@ -114,8 +114,6 @@ func TestLookupHintsStats(t *testing.T) {
 // value to B), GetByEmail must not return A, whose email the database no
 // longer holds.
 func TestLookupHintsNearCacheOtherProcessMove(t *testing.T) {
-	t.Skip("BUG (near cache + hints): a hinted lookup answers the near cache's old version of the hinted row, " +
-		"a row the database no longer gives the value (moved or deleted), until the invalidation arrives; without hints the entry, read from Redis, names the new holder")
 	e := newNearEnv(t, 100)
 	rdb := e.redis.NewClient()
 	t.Cleanup(func() { rdb.Close() })
@@ -297,8 +295,6 @@ func TestLookupHintsConcurrentMoves(t *testing.T) {
 // not answer the old value of the hinted row, which the database no longer
 // gives the value.
 func TestLookupHintsWriterCrashedAfterCommit(t *testing.T) {
-	t.Skip("BUG (hints): for up to one lease after a writer died between commit and publish, a hinted lookup answers the dead writer's row, " +
-		"whose old value (bounded by the mark's expiry) still holds the value the database now gives a new row; without hints the entry names the new row")
 	const leaseTime = 300 * time.Millisecond
 	e := newEnv(t, entcachemodel.WithLease(leaseTime))
 	_, _, plain := e.process(e.redis.Client, entcachemodel.WithLease(leaseTime), noHints)
@@ -390,8 +386,6 @@ func TestLookupHintsCompositeParts(t *testing.T) {
 // the value to a new row and returns. A lookup made after that write
 // returned answers the new row without hints, and must with them.
 func TestLookupHintsWriterBetweenCommitAndPublish(t *testing.T) {
-	t.Skip("BUG (hints): between a writer's commit and its publish, a hinted lookup answers the writer's row from its old value, " +
-		"though another write that gave the value to a new row has returned; without hints the entry names the new row")
 	e := newEnv(t)
 	_, _, plain := e.process(e.redis.Client, noHints)
 	u1 := e.createUser("x@inflight.io", 1)

@@ -468,17 +468,22 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	if id, ok := hinted.(ID); ok {
 		// The row of the id found last time, if it still holds the values
 		// (see hints.go).
+		// Read from Redis, not the near cache (whose copy may be older than
+		// another process's write), and only a value no writer's mark
+		// bounds: an older value may still hold the values after a
+		// committed write gave them to another row.
 		kd := r.idDialect()
-		v, ok, err := r.cachedRow(ctx, r.schema.rowKey(g.own, kd, id), kd, id, now)
+		val, ok, err := c.getUnmarkedAt(ctx, r.schema.rowKey(g.own, kd, id), now)
 		if err != nil {
 			c.fail(ctx, "get", err)
 			return r.first(ctx, l)
 		}
 		if ok {
-			if r.matches(d, l.Index, want, v) {
+			if v, ok := r.schema.decodeString(val); ok && r.schema.sameID(kd, v, id) && r.matches(d, l.Index, want, v) {
+				r.bind(v)
+				c.stats.hits.Add(1)
 				return v, nil
 			}
-			c.stats.hits.Add(^uint64(0)) // cachedRow counted it; it is not the answer
 		}
 	}
 	v, err := r.getBy(ctx, g, d, l, want, key)
