@@ -9,12 +9,13 @@ import (
 
 // Lookup hints: a process remembers, for each unique entry key it looked
 // up, the id the lookup found. The next lookup of that key reads the row by
-// that id first: one GET, on a Cluster too, since no entry is read. The row
-// must hold the looked-up values, exactly as the row an entry names must
+// that id first: one round trip (GET and PTTL), on a Cluster too, since no
+// entry is read. The row must have no expiry (no writer's mark bounds an old
+// value), come from Redis (not the near cache) and hold the looked-up values, exactly as the row an entry names must
 // (GetBy): under a unique index the row that holds them is the one the
 // database would answer, whatever named its id. So a hint is never trusted;
 // one the data has moved away from (the value now in another row, the row
-// gone or changed) costs one GET more, and the lookup goes on as without
+// gone or changed) costs one round trip more, and the lookup goes on as without
 // it and hints the id it finds.
 
 // defaultLookupHints is how many hints a Cache keeps by default.
