@@ -148,9 +148,10 @@ func WithOneTripLookups(on bool) Option {
 
 // WithLookupHints sets how many unique lookups a process remembers the id
 // of (default 16384; 0 remembers none). A lookup of a remembered value reads
-// the row of that id first, one GET on any server, and checks that it still
+// the row of that id first (its GET and PTTL, one round trip on any
+// server), and checks that no writer's mark bounds it and that it still
 // holds the value, as it checks the row an index entry names; a row that
-// does not costs that GET more. The ids take about 100 bytes each.
+// does not costs that round trip more. The ids take about 100 bytes each.
 func WithLookupHints(n int) Option { return func(c *Cache) { c.hintMax = n } }
 
 // WithLogger sets the logger for Redis errors (default slog.Default()).

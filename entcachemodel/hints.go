@@ -2,17 +2,20 @@ package entcachemodel
 
 import (
 	"hash/maphash"
+	"reflect"
+	"strings"
 	"sync"
 )
 
 // Lookup hints: a process remembers, for each unique entry key it looked
 // up, the id the lookup found. The next lookup of that key reads the row by
-// that id first: one GET, on a Cluster too, since no entry is read. The row
-// must hold the looked-up values, exactly as the row an entry names must
+// that id first: one round trip (GET and PTTL), on a Cluster too, since no
+// entry is read. The row must have no expiry (no writer's mark bounds an old
+// value), come from Redis (not the near cache) and hold the looked-up values, exactly as the row an entry names must
 // (GetBy): under a unique index the row that holds them is the one the
 // database would answer, whatever named its id. So a hint is never trusted;
 // one the data has moved away from (the value now in another row, the row
-// gone or changed) costs one GET more, and the lookup goes on as without
+// gone or changed) costs one round trip more, and the lookup goes on as without
 // it and hints the id it finds.
 
 // defaultLookupHints is how many hints a Cache keeps by default.
@@ -60,11 +63,13 @@ func (h *lookupHints) get(key string) (any, bool) {
 	return id, ok
 }
 
-// put hints id for key.
+// put hints id for key. A string id is copied: one decoded from a cached
+// row is a substring of the Redis reply, which the hint would keep alive.
 func (h *lookupHints) put(key string, id any) {
 	if h == nil {
 		return
 	}
+	id = ownID(id)
 	s := h.shard(key)
 	s.mu.Lock()
 	if _, ok := s.m[key]; !ok && len(s.m) >= h.max {
@@ -101,4 +106,22 @@ func (h *lookupHints) len() int {
 		s.mu.RUnlock()
 	}
 	return n
+}
+
+// ownID returns id with the bytes of a string id (of a named string type
+// too) copied.
+func ownID(id any) any {
+	switch x := id.(type) {
+	case string:
+		return strings.Clone(x)
+	case int, int64, [16]byte:
+		return id
+	}
+	v := reflect.ValueOf(id)
+	if v.Kind() != reflect.String {
+		return id
+	}
+	c := reflect.New(v.Type()).Elem()
+	c.SetString(strings.Clone(v.String()))
+	return c.Interface()
 }

@@ -91,6 +91,48 @@ func (c *Cache) getOneAt(ctx context.Context, key string, now time.Time) (value 
 	return value, ok, nil
 }
 
+// getUnmarkedAt is getOneAt in the same round trip as the key's PTTL: ok
+// only for a value without an expiry. A writer's mark bounds the value it
+// may replace to its lease (markScript), so a value with one may be older
+// than a committed write (its writer not yet published, or dead); a value
+// stored by a publish or a fill with no mark outstanding has none.
+func (c *Cache) getUnmarkedAt(ctx context.Context, key string, now time.Time) (value string, ok bool, err error) {
+	rctx, cancel := c.boundRead(ctx, now)
+	dials := c.ident.dials.Load()
+	pipe := c.rdb.Pipeline()
+	get := pipe.Get(rctx, key)
+	ttl := pipe.PTTL(rctx, key)
+	_, _ = pipe.Exec(rctx)
+	cancel()
+	value, err = get.Result()
+	wrong := false
+	switch {
+	case err == nil:
+		ok = true
+	case errors.Is(err, redis.Nil):
+		err = nil
+	case isWrongType(err):
+		wrong, err = true, nil
+	default:
+		return "", false, err
+	}
+	d, terr := ttl.Result()
+	if terr != nil {
+		return "", false, terr
+	}
+	c.outage.answered(ctx)
+	if c.ident.dials.Load() != dials && c.checkServers(ctx) {
+		return "", false, errServersChanged
+	}
+	if wrong {
+		c.removeForeign(ctx, []string{key})
+	}
+	if d != -1 && d != -time.Nanosecond {
+		ok = false // bounded by a mark (or gone): not to be trusted without its entry
+	}
+	return value, ok, nil
+}
+
 // getStrings is get on many keys in one pipeline, the values as Redis
 // replied them ("" and false in ok when there is none).
 func (c *Cache) getStrings(ctx context.Context, keys []string, now time.Time) (values []string, ok []bool, err error) {

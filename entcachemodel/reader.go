@@ -464,7 +464,8 @@ func (r Reader[T, ID]) loadOrdered(ctx context.Context, ids []ID) ([]T, error) {
 // hold the looked-up values, so a stale entry costs a database query, never a
 // wrong answer. The id a lookup found is remembered (a lookup hint, see
 // WithLookupHints): the next lookup of the same values reads that id's row
-// first, under the same check, and reads the entry only if it fails.
+// from Redis first, under the same check, and trusts it only if no writer's
+// mark bounds it; otherwise it reads the entry.
 func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	c := r.cache
 	now := time.Now()
@@ -481,16 +482,22 @@ func (r Reader[T, ID]) GetBy(ctx context.Context, l Lookup[T, ID]) (T, error) {
 	hinted, isHinted := c.hints.get(key)
 	if id, ok := hinted.(ID); ok {
 		// The row of the id found last time, if it still holds the values
-		// (see hints.go).
+		// (see hints.go). Read from Redis, not the near cache (whose copy may be older than
+		// another process's write), and only a value no writer's mark
+		// bounds: an older value may still hold the values after a
+		// committed write gave them to another row.
 		kd := r.idDialect()
-		v, ok, err := r.cachedRow(ctx, r.schema.rowKey(g.own, kd, id), kd, id, now)
+		val, ok, err := c.getUnmarkedAt(ctx, r.schema.rowKey(g.own, kd, id), now)
 		if err != nil {
 			c.fail(ctx, "get", err)
 			return r.first(ctx, l)
 		}
-		if ok && r.matches(d, l.Index, want, v) {
-			c.stats.hits.Add(1)
-			return v, nil
+		if ok {
+			if v, ok := r.schema.decodeString(val); ok && r.schema.sameID(kd, v, id) && r.matches(d, l.Index, want, v) {
+				r.bind(v)
+				c.stats.hits.Add(1)
+				return v, nil
+			}
 		}
 	}
 	v, err := r.getBy(ctx, g, d, l, want, key)
