@@ -1,0 +1,259 @@
+package ent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/entcachemodel/entcachemodel/ent"
+	"github.com/entcachemodel/entcachemodel/ent/user"
+)
+
+// cacheAges fills the cached age lists of ages.
+func (e *env) cacheAges(ages ...int) {
+	e.t.Helper()
+	for _, a := range ages {
+		_, err := e.client.User.Cached().ListByAge(e.ctx, a)
+		require.NoError(e.t, err)
+	}
+}
+
+// requireAgeConsistent checks every stored row of age, and the list.
+func (e *env) requireAgeConsistent(age int) {
+	e.t.Helper()
+	stored, err := e.client.User.Query().Where(user.Age(age)).IDs(e.ctx)
+	require.NoError(e.t, err)
+	e.requireConsistent(stored...)
+	want, err := e.client.User.Query().Where(user.Age(age)).Order(user.ByID()).All(e.ctx)
+	require.NoError(e.t, err)
+	got, err := e.client.User.Cached().ListByAge(e.ctx, age)
+	require.NoError(e.t, err)
+	require.Equal(e.t, userFields(want), userFields(got))
+}
+
+// swapOn installs a user hook (inside the cache hook) that runs the create
+// of the row with email on a fresh mutation holding the same fields: ent
+// runs the bulk's insert with the mutation the hook passed on.
+func swapOn(c *ent.Client, email string) {
+	c.User.Use(func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			um, ok := m.(*ent.UserMutation)
+			if !ok || !um.Op().Is(ent.OpCreate) {
+				return next.Mutate(ctx, m)
+			}
+			if v, _ := um.Email(); v != email {
+				return next.Mutate(ctx, m)
+			}
+			fresh := c.User.Create().Mutation()
+			for _, f := range um.Fields() {
+				v, _ := um.Field(f)
+				if err := fresh.SetField(f, v); err != nil {
+					return nil, err
+				}
+			}
+			return next.Mutate(ctx, fresh)
+		})
+	})
+}
+
+// TestReviewBulkSwappedMutation: a user hook hands ent another mutation for
+// one row of a bulk. The bulk's notes name the mutations ent inserted, so the
+// cache write of that row finds no bulk: the others must still be published
+// (or removed), never left marked.
+func TestReviewBulkSwappedMutation(t *testing.T) {
+	for _, swapped := range []int{0, 2} {
+		t.Run(fmt.Sprintf("row %d", swapped), func(t *testing.T) {
+			e := newEnv(t)
+			e.createUser("first@bulk.io", 40)
+			e.cacheAges(40)
+			swapOn(e.client, fmt.Sprintf("s%d@bulk.io", swapped))
+			us, err := e.client.User.CreateBulk(bulkOf(e.client, "s", 4, 40)...).Save(e.ctx)
+			require.NoError(t, err)
+			e.requireNoTokens()
+			// The swapped row itself is missed by the list (pre-existing:
+			// TestReviewBulkSwappedRowListed); the others not.
+			got, err := e.client.User.Cached().ListByAge(e.ctx, 40)
+			require.NoError(t, err)
+			listed := map[int]bool{}
+			for _, u := range got {
+				listed[u.ID] = true
+			}
+			for i, u := range us {
+				if i != swapped {
+					require.True(t, listed[u.ID], "row %d (%d) in the cached list", i, u.ID)
+					e.requireSettled(e.rowKey(u.ID))
+				}
+			}
+		})
+	}
+}
+
+// TestReviewBulkHookFailsBeforeNext: a user hook fails a row before its
+// statement (a privacy rule, say): nothing is inserted, nothing stays marked.
+func TestReviewBulkHookFailsBeforeNext(t *testing.T) {
+	for _, failing := range []int{0, 2, 3} {
+		t.Run(fmt.Sprintf("row %d", failing), func(t *testing.T) {
+			e := newEnv(t)
+			e.createUser("first@bulk.io", 41)
+			e.cacheAges(41)
+			boom := errors.New("boom")
+			fail := fmt.Sprintf("b%d@bulk.io", failing)
+			e.client.User.Use(func(next ent.Mutator) ent.Mutator {
+				return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+					if um, ok := m.(*ent.UserMutation); ok {
+						if v, _ := um.Email(); v == fail {
+							return nil, boom
+						}
+					}
+					return next.Mutate(ctx, m)
+				})
+			})
+			_, err := e.client.User.CreateBulk(bulkOf(e.client, "b", 4, 41)...).Save(e.ctx)
+			require.ErrorIs(t, err, boom)
+			e.requireNoTokens()
+			e.requireAgeConsistent(41)
+			// The client still works, a later bulk publishes.
+			_, err = e.client.User.CreateBulk(bulkOf(e.client, "c", 3, 41)...).Save(e.ctx)
+			require.NoError(t, err)
+			e.requireNoTokens()
+			e.requireAgeConsistent(41)
+		})
+	}
+}
+
+// TestReviewBulkUpsertMixed: a bulk upsert whose rows partly conflict with
+// cached rows (moving them to another list) and partly insert.
+func TestReviewBulkUpsertMixed(t *testing.T) {
+	e := newEnv(t)
+	a := e.createUser("u0@bulk.io", 42)
+	b := e.createUser("u2@bulk.io", 42)
+	e.cacheAges(42, 43)
+	e.requireConsistent(a.ID, b.ID)
+	bs := bulkOf(e.client, "u", 4, 43)
+	err := e.client.User.CreateBulk(bs...).OnConflictColumns(user.FieldEmail).UpdateAge().Exec(e.ctx)
+	require.NoError(t, err)
+	e.requireNoTokens()
+	e.requireAgeConsistent(42)
+	e.requireAgeConsistent(43)
+	got, err := e.client.User.Cached().Get(e.ctx, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, 43, got.Age)
+}
+
+// TestReviewBulkTxFailingHookCommit: inside a transaction a user hook fails
+// a middle row after the insert; the application commits anyway.
+func TestReviewBulkTxFailingHookCommit(t *testing.T) {
+	for _, failing := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("row %d", failing), func(t *testing.T) {
+			e := newEnv(t)
+			e.createUser("first@bulk.io", 44)
+			e.cacheAges(44)
+			boom := errors.New("boom")
+			fail := fmt.Sprintf("t%d@bulk.io", failing)
+			tx, err := e.client.Tx(e.ctx)
+			require.NoError(t, err)
+			tx.User.Use(func(next ent.Mutator) ent.Mutator {
+				return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+					v, err := next.Mutate(ctx, m)
+					if um, ok := m.(*ent.UserMutation); ok && err == nil {
+						if email, _ := um.Email(); email == fail {
+							return v, boom
+						}
+					}
+					return v, err
+				})
+			})
+			_, err = tx.User.CreateBulk(bulkOf(tx.Client(), "t", 4, 44)...).Save(e.ctx)
+			require.ErrorIs(t, err, boom)
+			require.NoError(t, tx.Commit())
+			e.requireNoTokens()
+			e.requireAgeConsistent(44)
+		})
+	}
+}
+
+// TestReviewBulkOwnerEdges: rows of a bulk that take pets (hidden foreign
+// keys on Pet) next to rows that do not.
+func TestReviewBulkOwnerEdges(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("first@bulk.io", 45)
+	e.cacheAges(45)
+	p1 := e.client.Pet.Create().SetName("p1").SaveX(e.ctx)
+	p2 := e.client.Pet.Create().SetName("p2").SaveX(e.ctx)
+	bs := bulkOf(e.client, "o", 4, 45)
+	bs[0].AddPets(p1)
+	bs[2].AddPets(p2)
+	us, err := e.client.User.CreateBulk(bs...).Save(e.ctx)
+	require.NoError(t, err)
+	e.requireNoTokens()
+	e.requireAgeConsistent(45)
+	e.requirePet(p1.ID, &us[0].ID)
+	e.requirePet(p2.ID, &us[2].ID)
+}
+
+// TestReviewBulkRace: bulks into one list race updates and deletes of the
+// list's rows and readers filling it; after quiescence cache equals database.
+func TestReviewBulkRace(t *testing.T) {
+	e := newEnv(t)
+	seed := make([]*ent.User, 6)
+	for i := range seed {
+		seed[i] = e.createUser(fmt.Sprintf("seed%d@bulk.io", i), 46)
+	}
+	_, _, other := e.process(e.redis.Client)
+	var wg sync.WaitGroup
+	for w := 0; w < 3; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 8; i++ {
+				_, _ = e.client.User.CreateBulk(bulkOf(e.client, fmt.Sprintf("r%d-%d-", w, i), 3, 46+i%2)...).Save(e.ctx)
+			}
+		}(w)
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 24; i++ {
+			u := seed[i%len(seed)]
+			_ = other.User.UpdateOneID(u.ID).SetAge(46 + (i+1)%2).Exec(e.ctx)
+			if i%7 == 6 {
+				_ = other.User.Update().Where(user.EmailHasPrefix("r1-")).SetAge(47).Exec(e.ctx)
+				_, _ = other.User.Delete().Where(user.EmailHasPrefix("r2-" + fmt.Sprint(i%8))).Exec(e.ctx)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 60; i++ {
+			_, _ = other.User.Cached().ListByAge(e.ctx, 46+i%2)
+			_, _ = e.client.User.Cached().ListByAge(e.ctx, 46+i%2)
+		}
+	}()
+	wg.Wait()
+	e.requireNoTokens()
+	e.requireAgeConsistent(46)
+	e.requireAgeConsistent(47)
+}
+
+// TestReviewBulkSwappedRowListed: the row whose mutation a user hook
+// swapped in a bulk is inserted from the new mutation (ent's bulk Save sets
+// builder.mutation to what reaches it), while the cache write holds the
+// original, whose id ent never sets: Created reports none, the write
+// publishes no row and releases its list marks, and the cached list lacks
+// the row until another write of the list. Already so before 45060f7 (a
+// single Create inserts from its builder's mutation: no such miss there).
+func TestReviewBulkSwappedRowListed(t *testing.T) {
+	t.Skip("BUG (pre-existing, before 45060f7): a CreateBulk row whose mutation a user hook swaps is missing from the cached lists it joins; see the report")
+	e := newEnv(t)
+	e.createUser("first@bulk.io", 48)
+	e.cacheAges(48)
+	swapOn(e.client, "w1@bulk.io")
+	_, err := e.client.User.CreateBulk(bulkOf(e.client, "w", 3, 48)...).Save(e.ctx)
+	require.NoError(t, err)
+	e.requireNoTokens()
+	e.requireAgeConsistent(48)
+}
