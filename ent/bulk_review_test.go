@@ -436,3 +436,27 @@ func TestReviewBulkLinks(t *testing.T) {
 	e.catsOf(o1.ID, o2.ID)
 	e.toysOf(catIDs...)
 }
+
+// TestReviewBulkTxMixed: inside one transaction, writes to the lists a bulk
+// joins come before and after it (one part: the bulk's writes share it).
+func TestReviewBulkTxMixed(t *testing.T) {
+	e := newEnv(t)
+	a := e.createUser("a@bulk.io", 70)
+	b := e.createUser("b@bulk.io", 71)
+	e.cacheAges(70, 71)
+	tx, err := e.client.Tx(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.User.UpdateOneID(a.ID).SetAge(71).Exec(e.ctx))
+	us, err := tx.User.CreateBulk(bulkOf(tx.Client(), "x", 3, 71)...).Save(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.User.UpdateOneID(us[1].ID).SetAge(70).Exec(e.ctx))
+	_, err = tx.User.Delete().Where(user.ID(b.ID)).Exec(e.ctx)
+	require.NoError(t, err)
+	us2, err := tx.User.CreateBulk(bulkOf(tx.Client(), "y", 2, 70)...).Save(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	e.requireNoWriterTokens()
+	e.requireAgeConsistent(70)
+	e.requireAgeConsistent(71)
+	e.requireConsistent(us2[0].ID, us2[1].ID, b.ID)
+}
