@@ -25,6 +25,12 @@ import (
 // bulks maps each mutation of a CreateBulk about to insert to its bulk.
 var bulks sync.Map // ent.Mutation -> *bulk
 
+// writing holds the mutations of the creates whose cache write is running
+// (waiting for its statement). A user hook may hand ent another mutation
+// than the one the cache write holds: no write would take that one's note
+// back, nor, for the first row, publish what the others handed over.
+var writing sync.Map // ent.Mutation -> struct{}
+
 // bulk collects the writes of one CreateBulk.
 type bulk struct {
 	first  ent.Mutation
@@ -42,10 +48,16 @@ type bulkShare[T any, ID comparable] struct {
 // BeginBulk tells the cache writes of ms, on c, that they are the rows of
 // one CreateBulk whose INSERT is about to run: the generated statement code
 // calls it just before the insert. With c disabled there are no cache
-// writes, and nothing is noted.
+// writes, and nothing is noted; nor when a mutation of ms is not one a
+// cache write is running for (a user hook passed ent another one).
 func BeginBulk(c *Cache, ms []ent.Mutation) {
 	if len(ms) < 2 || !c.Enabled() {
 		return
+	}
+	for _, m := range ms {
+		if _, ok := writing.Load(m); !ok {
+			return // a row that no cache write holds: each publishes alone
+		}
 	}
 	b := &bulk{first: ms[0]}
 	for _, m := range ms {

@@ -28,6 +28,10 @@ func TestBeginBulkNotesOnlyCachedBulks(t *testing.T) {
 	for _, m := range ms {
 		assert.Nil(t, bulkOf(m), "not noted")
 	}
+	for _, m := range ms {
+		writing.Store(m, struct{}{})
+		defer writing.Delete(m)
+	}
 	BeginBulk(c, ms)
 	b := bulkOf(ms[1])
 	require.NotNil(t, b)
@@ -61,4 +65,35 @@ func TestAbsorbKeepsTheLatestToken(t *testing.T) {
 	assert.Equal(t, []string{"1", "3", "2"}, first.order)
 	assert.Len(t, first.rows, 3)
 	assert.Empty(t, second.tokens, "an absorbed part holds nothing")
+}
+
+// notedBulks counts the mutations bulks holds a note for.
+func notedBulks() int {
+	n := 0
+	bulks.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// A bulk one of whose mutations no cache write runs for (a user hook handed
+// ent another one) is not noted: that write would never take its note back,
+// and if it is the first row's, what the others hand over would never be
+// published.
+func TestBeginBulkNeedsRunningWrites(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := New(redis.NewClient(&redis.Options{Addr: m.Addr()}), quietLog())
+	for swapped := range 3 {
+		ms := []ent.Mutation{&bulkMutation{n: 1}, &bulkMutation{n: 2}, &bulkMutation{n: 3}}
+		for i, m := range ms {
+			if i != swapped {
+				writing.Store(m, struct{}{})
+			}
+		}
+		before := notedBulks()
+		BeginBulk(c, ms)
+		assert.Equal(t, before, notedBulks(), "row %d not written by a cache write: nothing noted", swapped)
+		for _, m := range ms {
+			assert.Nil(t, bulkOf(m))
+			writing.Delete(m)
+		}
+	}
 }

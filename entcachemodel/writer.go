@@ -239,7 +239,14 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		})
 		defer upserts.Delete(w.Mutation)
 	}
+	if w.Op.Is(ent.OpCreate) && w.Mutation != nil {
+		// BeginBulk notes only the mutations of running cache writes.
+		writing.Store(w.Mutation, struct{}{})
+	}
 	v, err := next(ctx)
+	if w.Op.Is(ent.OpCreate) && w.Mutation != nil {
+		writing.Delete(w.Mutation)
+	}
 	// After the write: the user hooks inside this one may have set fields.
 	p.touch(w.Op, w.Mutation)
 	if err != nil && (w.Done == nil || !w.Done()) {
