@@ -296,6 +296,14 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 			}
 			created = append(created, more...)
 		}
+		if len(created) == 0 {
+			// The insert ran, but its row is not known (a user hook handed
+			// ent another mutation than this write holds): the lists this
+			// write marked may now miss the row, so they go, not stay.
+			p.mu.Lock()
+			p.unsure = true
+			p.mu.Unlock()
+		}
 		if b := bulkOf(w.Mutation); b != nil {
 			// One row of a CreateBulk: the first row's write publishes them
 			// all (see bulk.go).
