@@ -460,3 +460,29 @@ func TestReviewBulkTxMixed(t *testing.T) {
 	e.requireAgeConsistent(71)
 	e.requireConsistent(us2[0].ID, us2[1].ID, b.ID)
 }
+
+// TestReviewBulkTxAndClientBuilders: a transaction's bulk whose builders
+// come from the transaction's client and from the client it was opened on
+// (one cache: the bulk is noted). ent inserts every row in the
+// transaction; the write of the client's builder runs outside it, so
+// taking the transaction's part over would publish the transaction's
+// writes before its commit, reading them back as they were, and leave
+// nothing to publish when it commits.
+func TestReviewBulkTxAndClientBuilders(t *testing.T) {
+	t.Skip("BUG (also before 45060f7): on PostgreSQL the cached age-72 list still holds the user the transaction moved to 73 after the commit; on sqlite the test hangs (the client builder's cache write works outside the transaction that holds the write lock); see the report")
+	e := newEnv(t)
+	a := e.createUser("a@bulk.io", 72)
+	e.cacheAges(72, 73)
+	e.requireConsistent(a.ID)
+	tx, err := e.client.Tx(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.User.UpdateOneID(a.ID).SetAge(73).Exec(e.ctx))
+	bs := bulkOf(tx.Client(), "k", 3, 73)
+	bs[0] = e.client.User.Create().SetEmail("k0@bulk.io").SetFirstName("k0").SetLastName("B").SetAge(73)
+	_, err = tx.User.CreateBulk(bs...).Save(e.ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	e.requireNoWriterTokens()
+	e.requireAgeConsistent(72)
+	e.requireAgeConsistent(73)
+}
