@@ -49,7 +49,7 @@ func TestCreateBulkPublishesOnce(t *testing.T) {
 	})
 	assert.Zero(t, n, "the list and the rows are served from Redis")
 	e.requireNoTokens()
-	keys, err := e.redis.Client.Keys(e.ctx, "*:l:age:*").Result()
+	keys, err := e.redis.Keys(e.ctx, "*:l:age:*")
 	require.NoError(t, err)
 	require.NotEmpty(t, keys)
 	for _, k := range keys {
@@ -66,7 +66,7 @@ func isLeaseKey(k string) bool { return len(k) > 3 && k[len(k)-3:] == ":lk" }
 // write ended what it marked.
 func (e *env) requireNoTokens() {
 	e.t.Helper()
-	keys, err := e.redis.Client.Keys(e.ctx, "*:lk").Result()
+	keys, err := e.redis.Keys(e.ctx, "*:lk")
 	require.NoError(e.t, err)
 	for _, k := range keys {
 		fields, err := e.redis.Client.HKeys(e.ctx, k).Result()
