@@ -70,7 +70,13 @@ func (c *Cache) getOneAt(ctx context.Context, key string, now time.Time) (value 
 	dials := c.ident.dials.Load()
 	value, err = c.rdb.Get(rctx, key).Result()
 	cancel()
-	wrong := false
+	return c.oneReply(ctx, key, dials, value, err)
+}
+
+// oneReply applies getOne's checks to the reply of a GET of key, sent when
+// the client had made dials connections.
+func (c *Cache) oneReply(ctx context.Context, key string, dials uint64, value string, err error) (string, bool, error) {
+	ok, wrong := false, false
 	switch {
 	case err == nil:
 		ok = true
@@ -104,28 +110,12 @@ func (c *Cache) getUnmarkedAt(ctx context.Context, key string, now time.Time) (v
 	ttl := pipe.PTTL(rctx, key)
 	_, _ = pipe.Exec(rctx)
 	cancel()
-	value, err = get.Result()
-	wrong := false
-	switch {
-	case err == nil:
-		ok = true
-	case errors.Is(err, redis.Nil):
-		err = nil
-	case isWrongType(err):
-		wrong, err = true, nil
-	default:
+	if value, ok, err = c.oneReply(ctx, key, dials, get.Val(), get.Err()); err != nil {
 		return "", false, err
 	}
-	d, terr := ttl.Result()
-	if terr != nil {
-		return "", false, terr
-	}
-	c.outage.answered(ctx)
-	if c.ident.dials.Load() != dials && c.checkServers(ctx) {
-		return "", false, errServersChanged
-	}
-	if wrong {
-		c.removeForeign(ctx, []string{key})
+	d, err := ttl.Result()
+	if err != nil {
+		return "", false, err
 	}
 	if d != -1 && d != -time.Nanosecond {
 		ok = false // bounded by a mark (or gone): not to be trusted without its entry
