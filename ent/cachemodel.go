@@ -144,20 +144,15 @@ func cacheAllow(ctx context.Context) context.Context {
 func cacheBeforeUpsert(m Mutation) { entcachemodel.BeforeUpsert(m) }
 
 // cacheBulk tells the cache hooks of a CreateBulk's n mutations, just before
-// its insert, that they are one bulk (see entcachemodel.BeginBulk).
-// Builders of other clients (another cache, or none) publish on their own.
-func cacheBulk(c *entcachemodel.Cache, n int, mutation func(int) (Mutation, *entcachemodel.Cache)) {
-	if n < 2 || !c.Enabled() {
-		return
-	}
+// its insert on c, where it runs and that they are one bulk (see
+// entcachemodel.BeginBulk).
+func cacheBulk(c config, n int, mutation func(int) Mutation) {
 	ms := make([]Mutation, n)
 	for i := range ms {
-		var mc *entcachemodel.Cache
-		if ms[i], mc = mutation(i); mc != c {
-			return
-		}
+		ms[i] = mutation(i)
 	}
-	entcachemodel.BeginBulk(c, ms)
+	tx, key := cacheWrite(c)
+	entcachemodel.BeginBulk(c.CacheModel, tx, key, ms)
 }
 
 // cacheError turns the runtime's not-found error into ent's.

@@ -11,7 +11,6 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/collname"
-	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // CollNameCreate is the builder for creating a CollName entity.
@@ -351,9 +350,8 @@ func (_c *CollNameCreateBulk) Save(ctx context.Context) ([]*CollName, error) {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
-					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
-						m := _c.builders[i].mutation
-						return m, m.CacheModel
+					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
+						return _c.builders[i].mutation
 					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.

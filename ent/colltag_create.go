@@ -12,7 +12,6 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/colltag"
-	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // CollTagCreate is the builder for creating a CollTag entity.
@@ -385,9 +384,8 @@ func (_c *CollTagCreateBulk) Save(ctx context.Context) ([]*CollTag, error) {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
-					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
-						m := _c.builders[i].mutation
-						return m, m.CacheModel
+					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
+						return _c.builders[i].mutation
 					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.

@@ -12,7 +12,6 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/collword"
-	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // CollWordCreate is the builder for creating a CollWord entity.
@@ -449,9 +448,8 @@ func (_c *CollWordCreateBulk) Save(ctx context.Context) ([]*CollWord, error) {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
-					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
-						m := _c.builders[i].mutation
-						return m, m.CacheModel
+					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
+						return _c.builders[i].mutation
 					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.

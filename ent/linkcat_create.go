@@ -13,7 +13,6 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent/linkcat"
 	"github.com/entcachemodel/entcachemodel/ent/linkowner"
 	"github.com/entcachemodel/entcachemodel/ent/linktoy"
-	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // LinkCatCreate is the builder for creating a LinkCat entity.
@@ -407,9 +406,8 @@ func (_c *LinkCatCreateBulk) Save(ctx context.Context) ([]*LinkCat, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
-					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
-						m := _c.builders[i].mutation
-						return m, m.CacheModel
+					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
+						return _c.builders[i].mutation
 					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.

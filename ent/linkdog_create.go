@@ -12,7 +12,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/linkdog"
 	"github.com/entcachemodel/entcachemodel/ent/linkowner"
-	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // LinkDogCreate is the builder for creating a LinkDog entity.
@@ -375,9 +374,8 @@ func (_c *LinkDogCreateBulk) Save(ctx context.Context) ([]*LinkDog, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
-					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
-						m := _c.builders[i].mutation
-						return m, m.CacheModel
+					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
+						return _c.builders[i].mutation
 					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.

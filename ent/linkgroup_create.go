@@ -14,7 +14,6 @@ import (
 	"github.com/entcachemodel/entcachemodel/ent/linkgroup"
 	"github.com/entcachemodel/entcachemodel/ent/linkinfo"
 	"github.com/entcachemodel/entcachemodel/ent/linktag"
-	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // LinkGroupCreate is the builder for creating a LinkGroup entity.
@@ -409,9 +408,8 @@ func (_c *LinkGroupCreateBulk) Save(ctx context.Context) ([]*LinkGroup, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
-					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
-						m := _c.builders[i].mutation
-						return m, m.CacheModel
+					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
+						return _c.builders[i].mutation
 					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.

@@ -12,7 +12,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/linkgroup"
 	"github.com/entcachemodel/entcachemodel/ent/linkinfo"
-	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // LinkInfoCreate is the builder for creating a LinkInfo entity.
@@ -331,9 +330,8 @@ func (_c *LinkInfoCreateBulk) Save(ctx context.Context) ([]*LinkInfo, error) {
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
-					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
-						m := _c.builders[i].mutation
-						return m, m.CacheModel
+					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
+						return _c.builders[i].mutation
 					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.

@@ -13,7 +13,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/entcachemodel/entcachemodel/ent/pet"
 	"github.com/entcachemodel/entcachemodel/ent/user"
-	"github.com/entcachemodel/entcachemodel/entcachemodel"
 )
 
 // UserCreate is the builder for creating a User entity.
@@ -928,9 +927,8 @@ func (_c *UserCreateBulk) Save(ctx context.Context) ([]*User, error) {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
-					cacheBulk(_c.CacheModel, len(_c.builders), func(i int) (Mutation, *entcachemodel.Cache) {
-						m := _c.builders[i].mutation
-						return m, m.CacheModel
+					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
+						return _c.builders[i].mutation
 					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.

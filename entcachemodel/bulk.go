@@ -25,12 +25,6 @@ import (
 // bulks maps each mutation of a CreateBulk about to insert to its bulk.
 var bulks sync.Map // ent.Mutation -> *bulk
 
-// writing holds the mutations of the creates whose cache write is running
-// (waiting for its statement). A user hook may hand ent another mutation
-// than the one the cache write holds: no write would take that one's note
-// back, nor, for the first row, publish what the others handed over.
-var writing sync.Map // ent.Mutation -> struct{}
-
 // bulk collects the writes of one CreateBulk.
 type bulk struct {
 	first  ent.Mutation
@@ -45,19 +39,100 @@ type bulkShare[T any, ID comparable] struct {
 	ids     []ID
 }
 
-// BeginBulk tells the cache writes of ms, on c, that they are the rows of
-// one CreateBulk whose INSERT is about to run: the generated statement code
-// calls it just before the insert. With c disabled there are no cache
-// writes, and nothing is noted; nor when a mutation of ms is not one a
-// cache write is running for (a user hook passed ent another one).
-func BeginBulk(c *Cache, ms []ent.Mutation) {
-	if len(ms) < 2 || !c.Enabled() {
-		return
+// The INSERT of a CreateBulk runs on the bulk's driver, while each row's
+// hooks run with its own builder's config: a bulk saved on a transaction's
+// client may hold builders of the client the transaction was opened on
+// (whose cache writes take themselves to run outside it), and the reverse.
+// So each create's cache writes (the row's own and its link writes) note
+// themselves before the statement, and BeginBulk tells the notes where it
+// runs. A write whose statement ran in another transaction than its own
+// ends with the statement's transaction (Schema.adopt); one whose statement
+// ran outside any, inside its own transaction, is not undone by that
+// transaction's rollback (part.escaped).
+
+// stmtNote is what a create's cache writes learn of their statement.
+type stmtNote struct {
+	own   any    // the writes' transaction key, nil outside one
+	cache *Cache // of the row's own cache write, nil if only links noted
+	refs  int
+	told  bool // BeginBulk named the statement's transaction
+	tx    Tx
+	key   any
+}
+
+// stmts holds the notes of the creates whose cache writes are running
+// (waiting for their statement), by mutation. A user hook may hand ent
+// another mutation than the one the cache write holds: no note is told of
+// that one's statement, nor is it noted in a bulk.
+var stmts = struct {
+	sync.Mutex
+	m map[ent.Mutation]*stmtNote
+}{m: map[ent.Mutation]*stmtNote{}}
+
+// noteStatement notes a cache write of the create m before its statement:
+// own is the write's transaction key; c is set by the row's own write.
+func noteStatement(m ent.Mutation, own any, c *Cache) *stmtNote {
+	stmts.Lock()
+	defer stmts.Unlock()
+	n := stmts.m[m]
+	if n == nil {
+		n = &stmtNote{own: own}
+		stmts.m[m] = n
 	}
+	if c != nil {
+		n.cache = c
+	}
+	n.refs++
+	return n
+}
+
+// done ends one write's use of the note of m.
+func (n *stmtNote) done(m ent.Mutation) {
+	stmts.Lock()
+	defer stmts.Unlock()
+	if n.refs--; n.refs == 0 && stmts.m[m] == n {
+		delete(stmts.m, m)
+	}
+}
+
+// elsewhere reports whether the statement ran in another transaction than
+// the write's own, and which (tx nil: outside any).
+func (n *stmtNote) elsewhere() (tx Tx, key any, ok bool) {
+	if n == nil {
+		return nil, nil, false
+	}
+	stmts.Lock()
+	defer stmts.Unlock()
+	if !n.told || n.key == n.own {
+		return nil, nil, false
+	}
+	return n.tx, n.key, true
+}
+
+// BeginBulk tells the cache writes of ms that their INSERT is about to run
+// in tx, whose key is txKey (both nil outside a transaction): the generated
+// statement code of a CreateBulk calls it just before the insert, on the
+// bulk's cache c. If every row's cache write is running on c in that same
+// transaction, they are noted as one bulk; not with c disabled, nor when a
+// mutation of ms is not one a cache write of c is running for (a user hook
+// passed ent another one, or the builder is another client's).
+func BeginBulk(c *Cache, tx Tx, txKey any, ms []ent.Mutation) {
+	one := len(ms) >= 2 && c.Enabled()
+	stmts.Lock()
 	for _, m := range ms {
-		if _, ok := writing.Load(m); !ok {
-			return // a row that no cache write holds: each publishes alone
+		n := stmts.m[m]
+		if n == nil {
+			one = false
+			continue
 		}
+		n.told, n.tx, n.key = true, tx, txKey
+		if n.cache != c || n.own != txKey {
+			one = false // rows that end elsewhere: each publishes alone
+		}
+	}
+	stmts.Unlock()
+	if !one {
+		return
 	}
 	b := &bulk{first: ms[0]}
 	for _, m := range ms {

@@ -20,19 +20,24 @@ type bulkMutation struct {
 // otherwise no write would ever take the notes back.
 func TestBeginBulkNotesOnlyCachedBulks(t *testing.T) {
 	ms := []ent.Mutation{&bulkMutation{n: 1}, &bulkMutation{n: 2}}
-	BeginBulk(nil, ms)
-	BeginBulk(Disabled(), ms)
 	m := miniredis.RunT(t)
 	c := New(redis.NewClient(&redis.Options{Addr: m.Addr()}), quietLog())
-	BeginBulk(c, ms[:1])
+	for _, m := range ms {
+		n := noteStatement(m, nil, c)
+		defer n.done(m)
+	}
+	BeginBulk(nil, nil, nil, ms)
+	BeginBulk(Disabled(), nil, nil, ms)
+	BeginBulk(c, nil, nil, ms[:1])
 	for _, m := range ms {
 		assert.Nil(t, bulkOf(m), "not noted")
 	}
+	other := New(redis.NewClient(&redis.Options{Addr: m.Addr()}), quietLog())
+	BeginBulk(other, nil, nil, ms)
 	for _, m := range ms {
-		writing.Store(m, struct{}{})
-		defer writing.Delete(m)
+		assert.Nil(t, bulkOf(m), "writes of another cache: not noted")
 	}
-	BeginBulk(c, ms)
+	BeginBulk(c, nil, nil, ms)
 	b := bulkOf(ms[1])
 	require.NotNil(t, b)
 	assert.Same(t, b, bulkOf(ms[0]))
@@ -83,17 +88,54 @@ func TestBeginBulkNeedsRunningWrites(t *testing.T) {
 	c := New(redis.NewClient(&redis.Options{Addr: m.Addr()}), quietLog())
 	for swapped := range 3 {
 		ms := []ent.Mutation{&bulkMutation{n: 1}, &bulkMutation{n: 2}, &bulkMutation{n: 3}}
+		var notes []*stmtNote
 		for i, m := range ms {
 			if i != swapped {
-				writing.Store(m, struct{}{})
+				notes = append(notes, noteStatement(m, nil, c))
+			} else {
+				notes = append(notes, nil)
 			}
 		}
 		before := notedBulks()
-		BeginBulk(c, ms)
+		BeginBulk(c, nil, nil, ms)
 		assert.Equal(t, before, notedBulks(), "row %d not written by a cache write: nothing noted", swapped)
-		for _, m := range ms {
+		for i, m := range ms {
 			assert.Nil(t, bulkOf(m))
-			writing.Delete(m)
+			if notes[i] != nil {
+				notes[i].done(m)
+			}
 		}
 	}
+}
+
+// A bulk whose statement runs in another transaction than some of its
+// rows' writes is not noted (each row ends on its own), and every note
+// learns where the statement ran; notes go when their writes are done.
+func TestBeginBulkTellsWhereTheStatementRan(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := New(redis.NewClient(&redis.Options{Addr: m.Addr()}), quietLog())
+	txKey := new(int)
+	ms := []ent.Mutation{&bulkMutation{n: 1}, &bulkMutation{n: 2}}
+	outside := noteStatement(ms[0], nil, c)
+	inside := noteStatement(ms[1], txKey, c)
+	link := noteStatement(ms[1], txKey, nil) // the row's link write
+	BeginBulk(c, nil, txKey, ms)
+	for _, m := range ms {
+		assert.Nil(t, bulkOf(m), "rows of two transactions: no bulk")
+	}
+	_, key, ok := outside.elsewhere()
+	assert.True(t, ok, "the statement ran in the transaction, the write outside")
+	assert.Equal(t, txKey, key)
+	_, _, ok = inside.elsewhere()
+	assert.False(t, ok, "the statement ran in the write's own transaction")
+	assert.Same(t, inside, link, "a row's writes share its note")
+	outside.done(ms[0])
+	inside.done(ms[1])
+	stmts.Lock()
+	assert.Contains(t, stmts.m, ms[1], "the link write still uses the note")
+	stmts.Unlock()
+	link.done(ms[1])
+	stmts.Lock()
+	assert.Empty(t, stmts.m)
+	stmts.Unlock()
 }

@@ -115,6 +115,7 @@ type linkWrite[C any] struct {
 	driver, db dialect.Driver
 	tx         Tx
 	txKey      any
+	note       *stmtNote // a create's: where its statement ran
 }
 
 // linkRun collects what one owner write does to one cached type.
@@ -155,6 +156,12 @@ func MutateLinks[C any, O comparable](ctx context.Context, l *Links[C], c *Cache
 		return next(ctx)
 	}
 	lw := linkWrite[C]{committed: w.Committed, driver: w.Driver, db: w.DB, tx: w.Tx, txKey: w.TxKey}
+	if creating {
+		// A CreateBulk's row may be inserted in another transaction than
+		// its own (see bulk.go).
+		lw.note = noteStatement(m, w.TxKey, nil)
+		defer lw.note.done(m)
+	}
 	runs := map[string]linkRun{}
 	var order []linkRun
 	run := func(table string) linkRun {
@@ -370,6 +377,7 @@ func (t *target[C, T, ID]) begin(c *Cache, lw linkWrite[C]) linkRun {
 		DB:     lw.db,
 		Tx:     lw.tx,
 		TxKey:  lw.txKey,
+		note:   lw.note,
 		IDs:    func(context.Context) ([]ID, error) { return r.ids, nil },
 		Reload: func(ctx context.Context, ids []ID) ([]T, error) { return t.reload(ctx, lw.committed, ids) },
 		Moves: func() []Owner {

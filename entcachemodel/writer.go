@@ -82,6 +82,9 @@ type Write[T any, ID comparable] struct {
 	// TxKey identifies that transaction; writes with equal keys are
 	// published together when it commits.
 	TxKey any
+
+	// note is the statement note of the create a link write runs for.
+	note *stmtNote
 }
 
 // ListEntry names one entry of a non-unique index.
@@ -129,9 +132,20 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		// and on sqlite the write lock a drain's DELETE would wait for.
 		c.outbox.poke(ctx, w.DB)
 	}
+	// A create's statement may run in another transaction than the
+	// write's own (a CreateBulk's rows, see bulk.go): the note tells.
+	note := w.note
+	if note == nil && w.Op.Is(ent.OpCreate) && w.Mutation != nil {
+		note = noteStatement(w.Mutation, w.TxKey, c)
+		defer note.done(w.Mutation)
+	}
+	adopted := false // ended with the statement's transaction
 	if w.Tx == nil {
 		// Published or aborted below, unless an error comes first.
 		defer func() {
+			if adopted {
+				return // the transaction's end stops them
+			}
 			p.mu.Lock()
 			p.stopWatches()
 			p.mu.Unlock()
@@ -239,13 +253,14 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		})
 		defer upserts.Delete(w.Mutation)
 	}
-	if w.Op.Is(ent.OpCreate) && w.Mutation != nil {
-		// BeginBulk notes only the mutations of running cache writes.
-		writing.Store(w.Mutation, struct{}{})
-	}
 	v, err := next(ctx)
-	if w.Op.Is(ent.OpCreate) && w.Mutation != nil {
-		writing.Delete(w.Mutation)
+	stmtTx, stmtKey, elsewhere := note.elsewhere()
+	if elsewhere && w.Tx != nil && stmtTx == nil {
+		// Committed already: a rollback of the write's transaction
+		// cannot undo it.
+		p.mu.Lock()
+		p.escaped = true
+		p.mu.Unlock()
 	}
 	// After the write: the user hooks inside this one may have set fields.
 	p.touch(w.Op, w.Mutation)
@@ -266,9 +281,13 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 				bulks.Delete(w.Mutation)
 			}
 		}
-		if w.Tx == nil {
+		switch {
+		case w.Tx == nil && elsewhere && stmtTx != nil:
+			p.uncertain(ids)
+			adopted = s.adopt(c, stmtTx, stmtKey, p)
+		case w.Tx == nil:
 			p.abort(ctx, c, false)
-		} else {
+		default:
 			p.uncertain(ids)
 		}
 		return v, err
@@ -339,7 +358,10 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 	default: // OpDelete, OpDeleteOne
 		p.remove(ids...)
 	}
-	if w.Tx == nil {
+	switch {
+	case w.Tx == nil && elsewhere && stmtTx != nil:
+		adopted = s.adopt(c, stmtTx, stmtKey, p)
+	case w.Tx == nil:
 		p.flush(ctx, c)
 	}
 	return v, err
@@ -559,9 +581,13 @@ type part[T any, ID comparable] struct {
 	// superseded are tokens of keys the part also holds a later token on
 	// (writes of a bulk taken over, see bulk.go): released when it ends.
 	superseded [][2]string
-	moves      []string      // watch keys of the owners the writes moved rows to
-	watches    []string      // watch keys of the owners whose rows they changed unnamed
-	renew      chan struct{} // closed to stop renewing the watches
+	moves      []string // watch keys of the owners the writes moved rows to
+	// escaped tells that a statement of the transaction's writes ran
+	// outside it (a CreateBulk saved on another client, see bulk.go): a
+	// rollback leaves that statement's rows, so it ends as an unknown end.
+	escaped bool
+	watches []string      // watch keys of the owners whose rows they changed unnamed
+	renew   chan struct{} // closed to stop renewing the watches
 }
 
 type pending[T any, ID comparable] struct {
@@ -580,14 +606,7 @@ func (s *Schema[T, ID]) part(c *Cache, w Write[T, ID]) *part[T, ID] {
 	if w.Tx == nil {
 		return newPart()
 	}
-	b, loaded := c.txs.LoadOrStore(w.TxKey, &txBuffer{byType: map[any]flusher{}})
-	buf := b.(*txBuffer)
-	if !loaded {
-		w.Tx.OnEnd(func(ctx context.Context, end TxEnd) {
-			c.txs.Delete(w.TxKey)
-			buf.end(ctx, c, end)
-		})
-	}
+	buf := c.txBuffer(w.Tx, w.TxKey)
 	buf.mu.Lock()
 	defer buf.mu.Unlock()
 	if f, ok := buf.byType[s]; ok {
@@ -599,6 +618,34 @@ func (s *Schema[T, ID]) part(c *Cache, w Write[T, ID]) *part[T, ID] {
 	buf.byType[s] = p
 	buf.parts = append(buf.parts, p)
 	return p
+}
+
+// txBuffer returns the buffer of the transaction tx, whose key is key,
+// making it (and arranging its end) on first use.
+func (c *Cache) txBuffer(tx Tx, key any) *txBuffer {
+	b, loaded := c.txs.LoadOrStore(key, &txBuffer{byType: map[any]flusher{}})
+	buf := b.(*txBuffer)
+	if !loaded {
+		tx.OnEnd(func(ctx context.Context, end TxEnd) {
+			c.txs.Delete(key)
+			buf.end(ctx, c, end)
+		})
+	}
+	return buf
+}
+
+// adopt hands p, the part of a write outside any transaction whose
+// statement ran in tx (a CreateBulk's row, see bulk.go), to tx's buffer: it
+// publishes when tx commits and ends with it otherwise, as tx's own writes
+// do. It keeps its own tokens: where tx's part holds a later token on a key,
+// p's publish of it is refused and the key removed (a refill, never a stale
+// value). It reports true.
+func (s *Schema[T, ID]) adopt(c *Cache, tx Tx, key any, p *part[T, ID]) bool {
+	buf := c.txBuffer(tx, key)
+	buf.mu.Lock()
+	buf.parts = append(buf.parts, p)
+	buf.mu.Unlock()
+	return true
 }
 
 // mark takes a writer token on each key this part does not hold yet.
@@ -1082,6 +1129,15 @@ func (p *part[T, ID]) flush(ctx context.Context, c *Cache) {
 type flusher interface {
 	flush(context.Context, *Cache)
 	abort(ctx context.Context, c *Cache, keep bool)
+	isEscaped() bool
+}
+
+// isEscaped reports whether a statement of p's writes ran outside their
+// transaction (see part.escaped).
+func (p *part[T, ID]) isEscaped() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.escaped
 }
 
 // txBuffer collects a transaction's writes, by type in first-write order.
@@ -1100,7 +1156,7 @@ func (b *txBuffer) end(ctx context.Context, c *Cache, end TxEnd) {
 		case TxCommitted:
 			p.flush(ctx, c)
 		case TxRolledBack:
-			p.abort(ctx, c, true)
+			p.abort(ctx, c, !p.isEscaped())
 		default:
 			// The commit may have happened: what the writes marked goes.
 			p.abort(ctx, c, false)
