@@ -343,6 +343,19 @@ func (d *deploy) work(p *proc) {
 		var op string
 		var err error
 		switch k := r.IntN(20); {
+		case k < 2 && r.IntN(3) == 0:
+			// Two or three rows at once, mostly upserted: the e-mails of
+			// most slots are taken, so a plain bulk mostly fails.
+			upsert := r.IntN(3) > 0
+			op = "create bulk"
+			if upsert {
+				op = "upsert bulk"
+			}
+			var emails []string
+			for _, slot := range r.Perm(slots)[:2+r.IntN(2)] {
+				emails = append(emails, email(slot))
+			}
+			err = p.v.createBulk(ctx, r, emails, upsert)
 		case k < 2:
 			op, err = "create", p.v.create(ctx, r, email(r.IntN(slots)), false)
 		case k < 3:

@@ -52,6 +52,8 @@ type lookup struct {
 type version interface {
 	name() string
 	create(ctx context.Context, r *rand.Rand, email string, upsert bool) error
+	// createBulk creates (or upserts) the rows of emails in one CreateBulk.
+	createBulk(ctx context.Context, r *rand.Rand, emails []string, upsert bool) error
 	update(ctx context.Context, r *rand.Rand, id int) error
 	updateMany(ctx context.Context, r *rand.Rand) error
 	deleteOne(ctx context.Context, id int) error
@@ -104,6 +106,18 @@ func (v v1Client) create(ctx context.Context, r *rand.Rand, email string, upsert
 		return b.OnConflictColumns(v1member.FieldEmail).UpdateNewValues().Exec(ctx)
 	}
 	return b.Exec(ctx)
+}
+
+func (v v1Client) createBulk(ctx context.Context, r *rand.Rand, emails []string, upsert bool) error {
+	bs := make([]*v1.MemberCreate, len(emails))
+	for i, e := range emails {
+		bs[i] = v.c.Member.Create().SetEmail(e).SetAge(pick(r, ages)).SetTeam(pick(r, teams)).SetLevel(pick(r, levels)).
+			SetProfile(v1profile.Profile{City: pick(r, cities)})
+	}
+	if upsert {
+		return v.c.Member.CreateBulk(bs...).OnConflictColumns(v1member.FieldEmail).UpdateNewValues().Exec(ctx)
+	}
+	return v.c.Member.CreateBulk(bs...).Exec(ctx)
 }
 
 func (v v1Client) update(ctx context.Context, r *rand.Rand, id int) error {
@@ -240,6 +254,21 @@ func (v v2Client) create(ctx context.Context, r *rand.Rand, email string, upsert
 		return b.OnConflictColumns(v2member.FieldEmail).UpdateNewValues().Exec(ctx)
 	}
 	return b.Exec(ctx)
+}
+
+func (v v2Client) createBulk(ctx context.Context, r *rand.Rand, emails []string, upsert bool) error {
+	bs := make([]*v2.MemberCreate, len(emails))
+	for i, e := range emails {
+		bs[i] = v.c.Member.Create().SetEmail(e).SetAge(pick(r, ages)).SetTeam(pick(r, teams)).SetLevel(pick(r, levels)).
+			SetProfile(v2profile.Profile{City: pick(r, cities), Zip: pick(r, zips)})
+		if r.IntN(2) == 0 {
+			bs[i].SetNick(pick(r, nicks))
+		}
+	}
+	if upsert {
+		return v.c.Member.CreateBulk(bs...).OnConflictColumns(v2member.FieldEmail).UpdateNewValues().Exec(ctx)
+	}
+	return v.c.Member.CreateBulk(bs...).Exec(ctx)
 }
 
 func (v v2Client) update(ctx context.Context, r *rand.Rand, id int) error {
