@@ -564,3 +564,38 @@ func TestBulkClientBuilderMovesAPetInTransaction(t *testing.T) {
 	e.requirePet(p.ID, &us[0].ID)
 	e.requireAgeConsistent(41)
 }
+
+// A bulk saved in one transaction holding a builder of another: the row is
+// inserted in the saving transaction, while its cache write belongs to the
+// other, which here commits first (before the row is visible). The row's
+// list must take it when the inserting transaction commits, not stay
+// published without it.
+func TestBulkBuilderOfAnotherTransaction(t *testing.T) {
+	for _, end := range []string{"commit", "rollback"} {
+		t.Run(end, func(t *testing.T) {
+			e := newEnv(t)
+			if e.db.Dialect == dialect.SQLite {
+				t.Skip("sqlite's pool here has one connection: two transactions cannot be open at once")
+			}
+			e.createUser("a@bulk.io", 73)
+			e.cacheAges(73)
+			own, err := e.client.Tx(e.ctx)
+			require.NoError(t, err)
+			inserting, err := e.client.Tx(e.ctx)
+			require.NoError(t, err)
+			bs := bulkOf(inserting.Client(), "o", 2, 73)
+			bs[0] = own.User.Create().SetEmail("o0@bulk.io").SetFirstName("o0").SetLastName("B").SetAge(73)
+			_, err = inserting.User.CreateBulk(bs...).Save(e.ctx)
+			require.NoError(t, err)
+			require.NoError(t, own.Commit())
+			e.requireAgeConsistent(73) // the rows are not committed yet
+			if end == "commit" {
+				require.NoError(t, inserting.Commit())
+			} else {
+				require.NoError(t, inserting.Rollback())
+			}
+			e.requireNoWriterTokens()
+			e.requireAgeConsistent(73)
+		})
+	}
+}

@@ -289,12 +289,16 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 			p.abort(ctx, c, false)
 		default:
 			p.uncertain(ids)
+			if elsewhere && stmtTx != nil {
+				s.follow(ctx, c, stmtTx, stmtKey, w, keys, ids)
+			}
 		}
 		return v, err
 	}
 	if w.Moves != nil {
 		p.move(c, w.Moves())
 	}
+	reloaded := ids // the rows the write changed, once known
 	switch {
 	case w.Op.Is(ent.OpCreate):
 		var created []ID
@@ -343,7 +347,9 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 			marks[i] = ks.row(s.idText(d, id))
 		}
 		_ = p.mark(ctx, c, marks)
-		p.reload(append(created, ids...)...)
+		reloaded = append(created, ids...)
+		p.reload(reloaded...)
+		keys = append(keys, marks...)
 	case w.Op.Is(ent.OpUpdateOne):
 		// Inside a transaction the row ent read back may come from the
 		// transaction's snapshot (REPEATABLE READ, MySQL's default), older
@@ -363,6 +369,8 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		adopted = s.adopt(c, stmtTx, stmtKey, p)
 	case w.Tx == nil:
 		p.flush(ctx, c)
+	case elsewhere && stmtTx != nil:
+		s.follow(ctx, c, stmtTx, stmtKey, w, keys, reloaded)
 	}
 	return v, err
 }
@@ -646,6 +654,20 @@ func (s *Schema[T, ID]) adopt(c *Cache, tx Tx, key any, p *part[T, ID]) bool {
 	buf.parts = append(buf.parts, p)
 	buf.mu.Unlock()
 	return true
+}
+
+// follow is for a write inside a transaction whose statement ran in
+// another, tx (a CreateBulk's row, see bulk.go): the write's own part ends
+// with its own transaction, which may be before tx commits and its rows can
+// be read. A part of tx marks the write's keys again, now (a later token:
+// the own part's publishes of them are refused, and remove them), and when
+// tx ends it reads back ids, removes the lists and ends the marks as tx's
+// own writes do.
+func (s *Schema[T, ID]) follow(ctx context.Context, c *Cache, tx Tx, key any, w Write[T, ID], keys []string, ids []ID) {
+	q := &part[T, ID]{schema: s, dialect: w.dialect(), load: w.Reload, tokens: map[string]string{}, rows: map[string]*pending[T, ID]{}, unsure: true, all: true}
+	_ = q.mark(ctx, c, keys) // unmarked keys: the own part's publish stands
+	q.reload(ids...)
+	s.adopt(c, tx, key, q)
 }
 
 // mark takes a writer token on each key this part does not hold yet.
