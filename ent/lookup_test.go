@@ -321,3 +321,19 @@ func TestLookupHintsCountOnlyServedRows(t *testing.T) {
 	require.True(t, ent.IsNotFound(err), "GetByEmail of the moved value: %v", err)
 	assert.Equal(t, before, e.cache.Stats().Hits, "the hinted row, read but not served, is no hit")
 }
+
+// A unique lookup of a value no row holds reads the database: a miss, with
+// or without the one-trip script.
+func TestLookupNotFoundCountsAMiss(t *testing.T) {
+	for _, oneTrip := range []bool{true, false} {
+		t.Run(fmt.Sprint("one trip ", oneTrip), func(t *testing.T) {
+			e := newEnv(t, noHints, entcachemodel.WithOneTripLookups(oneTrip))
+			before := e.cache.Stats()
+			_, err := e.client.User.Cached().GetByEmail(e.ctx, "nobody@miss.io")
+			require.True(t, ent.IsNotFound(err), "%v", err)
+			after := e.cache.Stats()
+			assert.Equal(t, before.Misses+1, after.Misses, "answered by the database")
+			assert.Equal(t, before.Hits, after.Hits)
+		})
+	}
+}

@@ -560,6 +560,7 @@ func (r Reader[T, ID]) getBy(ctx context.Context, g *generation, d string, l Loo
 	}
 	ids := res.([]ID)
 	if len(ids) == 0 {
+		c.stats.misses.Add(1) // the database answered
 		var zero T
 		return zero, ErrNotFound
 	}
