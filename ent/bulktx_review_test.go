@@ -50,15 +50,21 @@ func needsPools(t *testing.T, e *env, why string) {
 // A transaction's bulk of one builder, of the client the transaction was
 // opened on: the row is inserted in the transaction, so its write (outside
 // it, it thinks) ends with it.
+// Also of three such builders, in one list: each write's part joins the
+// transaction's, with its own token on the list.
 func TestBulkTxOneClientBuilder(t *testing.T) {
-	for _, end := range []string{"rollback", "commit"} {
-		t.Run(end, func(t *testing.T) {
+	for _, tc := range []struct {
+		end string
+		n   int
+	}{{"rollback", 1}, {"commit", 1}, {"rollback", 3}, {"commit", 3}} {
+		end := tc.end
+		t.Run(fmt.Sprintf("%s/%d", end, tc.n), func(t *testing.T) {
 			e := newEnv(t)
 			e.createUser("a@bulk.io", 73)
 			e.cacheAges(73)
 			tx, err := e.client.Tx(e.ctx)
 			require.NoError(t, err)
-			us, err := tx.User.CreateBulk(bulkOf(e.client, "o", 1, 73)...).Save(e.ctx)
+			us, err := tx.User.CreateBulk(bulkOf(e.client, "o", tc.n, 73)...).Save(e.ctx)
 			require.NoError(t, err)
 			requireNoNotes(t)
 			if end == "commit" {
@@ -404,4 +410,38 @@ func TestBulkTxMixedConcurrent(t *testing.T) {
 	e.requireNoWriterTokens()
 	e.requireAgeConsistent(80)
 	e.requireAgeConsistent(81)
+}
+
+// The commit of a transaction holding a mixed bulk succeeds, but a commit
+// hook of the application (inside the cache's) then fails: the outcome is
+// unknown to the cache, so what the writes marked goes, the client
+// builder's included.
+func TestBulkTxMixedCommitError(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("a@bulk.io", 73)
+	e.cacheAges(73)
+	tx, err := e.client.Tx(e.ctx)
+	require.NoError(t, err)
+	bs := bulkOf(tx.Client(), "f", 3, 73)
+	bs[0] = e.client.User.Create().SetEmail("f0@bulk.io").SetFirstName("f0").SetLastName("B").SetAge(73)
+	_, err = tx.User.CreateBulk(bs...).Save(e.ctx)
+	require.NoError(t, err)
+	// Registered after the cache's hook (on the first write): it runs
+	// inside it, and the cache sees its error.
+	failed := errors.New("commit hook failed")
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			if err := next.Commit(ctx, tx); err != nil {
+				return err
+			}
+			return failed
+		})
+	})
+	require.ErrorIs(t, tx.Commit(), failed)
+	requireNoNotes(t)
+	e.requireNoWriterTokens()
+	e.requireAgeConsistent(73)
+	n, err := e.client.User.Query().Where(user.EmailHasPrefix("f")).Count(e.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
 }
