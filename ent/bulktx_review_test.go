@@ -138,25 +138,32 @@ func TestBulkTxSwappedClientBuilder(t *testing.T) {
 }
 
 // An upsert in a transaction's bulk mixing builders: the client builder's
-// row conflicts with a row the transaction changed (its e-mail), and the
-// upsert moves it to another age. The lookup of its conflicts runs outside
-// the transaction (the builder's config): it misses the row.
+// row conflicts with a row the transaction changed (its e-mail) or with a
+// committed one it did not touch, and the upsert moves it to another age.
+// A lookup of its conflicts through the builder's config would run outside
+// the transaction (on sqlite, waiting for the connection it holds; on
+// PostgreSQL missing the changed row): the rows the insert returns are
+// marked after it, before the transaction commits.
 func TestBulkTxMixedUpsert(t *testing.T) {
-	for _, end := range []string{"rollback", "commit"} {
-		t.Run(end, func(t *testing.T) {
+	for _, tc := range []struct{ end, conflict string }{
+		{"rollback", "changed"}, {"commit", "changed"}, {"rollback", "committed"}, {"commit", "committed"},
+	} {
+		end := tc.end
+		t.Run(end+"/"+tc.conflict, func(t *testing.T) {
 			e := newEnv(t)
-			if e.db.Dialect == dialect.SQLite {
-				t.Skip("BUG (not fixed): on sqlite the bulk waits for its deadline: the client builder's conflict lookup (BeforeUpsert) runs on the client's pool, outside the transaction that holds its one connection; see the review report")
-			}
 			a := e.createUser("a@bulk.io", 72)
 			e.createUser("b@bulk.io", 73)
 			e.cacheAges(72, 73)
 			e.requireConsistent(a.ID)
 			tx, err := e.client.Tx(e.ctx)
 			require.NoError(t, err)
-			require.NoError(t, tx.User.UpdateOneID(a.ID).SetEmail("u1@bulk.io").Exec(e.ctx))
+			email := "a@bulk.io"
+			if tc.conflict == "changed" {
+				email = "u1@bulk.io"
+				require.NoError(t, tx.User.UpdateOneID(a.ID).SetEmail(email).Exec(e.ctx))
+			}
 			bs := bulkOf(tx.Client(), "u", 2, 73)
-			bs[1] = e.client.User.Create().SetEmail("u1@bulk.io").SetFirstName("u1").SetLastName("B").SetAge(73)
+			bs[1] = e.client.User.Create().SetEmail(email).SetFirstName("u1").SetLastName("B").SetAge(73)
 			ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
 			defer cancel()
 			err = tx.User.CreateBulk(bs...).OnConflictColumns(user.FieldEmail).UpdateAge().Exec(ctx)
@@ -444,4 +451,28 @@ func TestBulkTxMixedCommitError(t *testing.T) {
 	n, err := e.client.User.Query().Where(user.EmailHasPrefix("f")).Count(e.ctx)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
+}
+
+// A builder of a transaction that has ended, in a client's bulk: ent
+// inserts its row outside the transaction, and it succeeds; the builder's
+// write buffers itself in the ended transaction, whose end never comes.
+// The list the row joins must not stay without it.
+func TestBulkClientEndedTxBuilder(t *testing.T) {
+	const lease = 200 * time.Millisecond
+	e := newEnv(t, entcachemodel.WithLease(lease))
+	e.createUser("a@bulk.io", 73)
+	e.cacheAges(73)
+	tx, err := e.client.Tx(e.ctx)
+	require.NoError(t, err)
+	late := tx.User.Create().SetEmail("e1@bulk.io").SetFirstName("e1").SetLastName("B").SetAge(73)
+	require.NoError(t, tx.Commit())
+	bs := bulkOf(e.client, "e", 2, 73)
+	bs[1] = late
+	_, err = e.client.User.CreateBulk(bs...).Save(e.ctx)
+	require.NoError(t, err)
+	requireNoNotes(t)
+	e.cacheAges(73)
+	e.redis.Advance(lease + 100*time.Millisecond)
+	e.requireNoWriterTokens() // ran out
+	e.requireAgeConsistent(73)
 }

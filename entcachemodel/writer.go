@@ -249,6 +249,16 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 	if deferred {
 		upserts.Store(w.Mutation, func() {
 			upsert = true
+			if tx, _, ok := note.elsewhere(); ok && w.Tx == nil && tx != nil {
+				// The insert runs in a transaction this write is not in
+				// (a CreateBulk's row, see bulk.go): a lookup through the
+				// write's config would run outside it (and wait, on a
+				// pool of one connection, for the one it holds). Until it
+				// commits the rows keep their committed values; the ones
+				// the insert returns are marked after it (MySQL's looked
+				// up after it), before that commit.
+				return
+			}
 			var more []ID
 			more, lookAfter = s.markConflicts(ctx, c, p, g, w)
 			ids = append(ids, more...)
