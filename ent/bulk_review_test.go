@@ -205,7 +205,7 @@ func TestReviewBulkOwnerEdges(t *testing.T) {
 // reader lease to run out.
 func (e *env) requireNoWriterTokens() {
 	e.t.Helper()
-	keys, err := e.redis.Keys(e.ctx, "*:lk")
+	keys, err := e.ownKeys("*:lk")
 	require.NoError(e.t, err)
 	for _, k := range keys {
 		fields, err := e.redis.Client.HKeys(e.ctx, k).Result()

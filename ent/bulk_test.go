@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/entcachemodel/entcachemodel/entcachemodel"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -49,7 +50,7 @@ func TestCreateBulkPublishesOnce(t *testing.T) {
 	})
 	assert.Zero(t, n, "the list and the rows are served from Redis")
 	e.requireNoTokens()
-	keys, err := e.redis.Keys(e.ctx, "*:l:age:*")
+	keys, err := e.ownKeys("*:l:age:*")
 	require.NoError(t, err)
 	require.NotEmpty(t, keys)
 	for _, k := range keys {
@@ -60,13 +61,19 @@ func TestCreateBulkPublishesOnce(t *testing.T) {
 	e.requireConsistent(ids...)
 }
 
+// ownKeys returns this test's keys (under its prefix, on every node) that
+// match pattern: other packages' tests share the Redis database.
+func (e *env) ownKeys(pattern string) ([]string, error) {
+	return e.redis.Keys(e.ctx, "{"+entcachemodel.KeyPart(e.redis.Prefix)+":"+pattern)
+}
+
 func isLeaseKey(k string) bool { return len(k) > 3 && k[len(k)-3:] == ":lk" }
 
 // requireNoTokens checks that no token is outstanding on any key: every
 // write ended what it marked.
 func (e *env) requireNoTokens() {
 	e.t.Helper()
-	keys, err := e.redis.Keys(e.ctx, "*:lk")
+	keys, err := e.ownKeys("*:lk")
 	require.NoError(e.t, err)
 	for _, k := range keys {
 		fields, err := e.redis.Client.HKeys(e.ctx, k).Result()

@@ -506,14 +506,14 @@ func (_c *SemAccountCreateBulk) Save(ctx context.Context) ([]*SemAccount, error)
 					_, err = mutators[i+1].Mutate(root, _c.builders[i+1].mutation)
 				} else {
 					spec := &sqlgraph.BatchCreateSpec{Nodes: specs}
+					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
+						return _c.builders[i].mutation
+					})
 					if len(_c.conflict) > 0 {
 						for _, b := range _c.builders {
 							cacheBeforeUpsert(b.mutation)
 						}
 					}
-					cacheBulk(_c.config, len(_c.builders), func(i int) Mutation {
-						return _c.builders[i].mutation
-					})
 					spec.OnConflict = _c.conflict
 					// Invoke the actual operation on the latest mutation in the chain.
 					if err = sqlgraph.BatchCreate(ctx, _c.driver, spec); err != nil {

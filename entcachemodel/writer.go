@@ -127,17 +127,19 @@ func (s *Schema[T, ID]) Mutate(ctx context.Context, c *Cache, w Write[T, ID], ne
 // mutate is Mutate with the part that buffers the write (links start their
 // watches in it before the write is described).
 func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w Write[T, ID], next func(context.Context) (ent.Value, error)) (ent.Value, error) {
-	if w.Tx == nil {
-		// Never inside a transaction: it holds a connection of the pool,
-		// and on sqlite the write lock a drain's DELETE would wait for.
-		c.outbox.poke(ctx, w.DB)
-	}
 	// A create's statement may run in another transaction than the
 	// write's own (a CreateBulk's rows, see bulk.go): the note tells.
 	note := w.note
 	if note == nil && w.Op.Is(ent.OpCreate) && w.Mutation != nil {
 		note = noteStatement(w.Mutation, w.TxKey, c)
 		defer note.done(w.Mutation)
+	}
+	if w.Tx == nil && note == nil {
+		// Never inside a transaction: it holds a connection of the pool,
+		// and on sqlite the write lock a drain's DELETE would wait for.
+		// A create's write drains after its statement, unless that ran
+		// in a transaction (below).
+		c.outbox.poke(ctx, w.DB)
 	}
 	adopted := false // ended with the statement's transaction
 	if w.Tx == nil {
@@ -247,6 +249,16 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 	if deferred {
 		upserts.Store(w.Mutation, func() {
 			upsert = true
+			if tx, _, ok := note.elsewhere(); ok && w.Tx == nil && tx != nil {
+				// The insert runs in a transaction this write is not in
+				// (a CreateBulk's row, see bulk.go): a lookup through the
+				// write's config would run outside it (and wait, on a
+				// pool of one connection, for the one it holds). Until it
+				// commits the rows keep their committed values; the ones
+				// the insert returns are marked after it (MySQL's looked
+				// up after it), before that commit.
+				return
+			}
 			var more []ID
 			more, lookAfter = s.markConflicts(ctx, c, p, g, w)
 			ids = append(ids, more...)
@@ -255,6 +267,9 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 	}
 	v, err := next(ctx)
 	stmtTx, stmtKey, elsewhere := note.elsewhere()
+	if w.Tx == nil && note != nil && (!elsewhere || stmtTx == nil) {
+		c.outbox.poke(ctx, w.DB)
+	}
 	if elsewhere && w.Tx != nil && stmtTx == nil {
 		// Committed already: a rollback of the write's transaction
 		// cannot undo it.

@@ -42,7 +42,7 @@ func NewExtension() *Extension { return &Extension{} }
 
 // Templates returns the templates of the extension.
 func (*Extension) Templates() []*gen.Template {
-	t := gen.NewTemplate("cachemodel").Funcs(template.FuncMap{"cacheType": cacheType, "cacheImports": imports, "cacheLinks": links})
+	t := gen.NewTemplate("cachemodel").Funcs(template.FuncMap{"cacheType": cacheType, "cacheImports": imports, "cacheLinks": links, "cacheLinkOwner": linkOwner})
 	return []*gen.Template{gen.MustParse(t.ParseFS(templates.FS, "*.tmpl"))}
 }
 

@@ -121,6 +121,32 @@ func links(g *gen.Graph) (*Links, error) {
 	return l, nil
 }
 
+// linkOwner reports whether creates of t may change foreign keys of cached
+// rows through its edges (t is an owner of Links.Edges): its CreateBulk
+// then tells its link writes where the insert runs, even if t is not
+// cached itself.
+func linkOwner(t *gen.Type) (bool, error) {
+	nodes := []*gen.Type{t}
+	for _, e := range t.Edges {
+		nodes = append(nodes, e.Type)
+	}
+	for _, n := range nodes {
+		ct, err := build(n)
+		if err != nil {
+			return false, err
+		}
+		if ct == nil {
+			continue
+		}
+		for _, fk := range n.ForeignKeys {
+			if owner, e := ownerSide(n, fk); e != nil && owner.Name == t.Name {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
 // ownerSide returns the type whose writes change the foreign key fk of n
 // through an edge, and that edge (declared on the returned type), or a nil
 // edge when no such edge exists.
