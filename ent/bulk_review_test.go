@@ -2,7 +2,6 @@ package ent_test
 
 import (
 	"context"
-	"entgo.io/ent/dialect"
 	"errors"
 	"fmt"
 	"strings"
@@ -462,6 +461,24 @@ func TestReviewBulkTxMixed(t *testing.T) {
 	e.requireConsistent(us2[0].ID, us2[1].ID, b.ID)
 }
 
+// clientBuilderInTxBulk caches the age lists 72 and 73, opens a
+// transaction that moves a user from 72 to 73, and saves in it a bulk of
+// three users of age 73 whose first builder is the client's (k0..k2).
+func (e *env) clientBuilderInTxBulk() *ent.Tx {
+	e.t.Helper()
+	a := e.createUser("a@bulk.io", 72)
+	e.cacheAges(72, 73)
+	e.requireConsistent(a.ID)
+	tx, err := e.client.Tx(e.ctx)
+	require.NoError(e.t, err)
+	require.NoError(e.t, tx.User.UpdateOneID(a.ID).SetAge(73).Exec(e.ctx))
+	bs := bulkOf(tx.Client(), "k", 3, 73)
+	bs[0] = e.client.User.Create().SetEmail("k0@bulk.io").SetFirstName("k0").SetLastName("B").SetAge(73)
+	_, err = tx.User.CreateBulk(bs...).Save(e.ctx)
+	require.NoError(e.t, err)
+	return tx
+}
+
 // TestReviewBulkTxAndClientBuilders: a transaction's bulk whose builders
 // come from the transaction's client and from the client it was opened on
 // (one cache: the bulk is noted). ent inserts every row in the
@@ -471,17 +488,7 @@ func TestReviewBulkTxMixed(t *testing.T) {
 // nothing to publish when it commits.
 func TestReviewBulkTxAndClientBuilders(t *testing.T) {
 	e := newEnv(t)
-	a := e.createUser("a@bulk.io", 72)
-	e.cacheAges(72, 73)
-	e.requireConsistent(a.ID)
-	tx, err := e.client.Tx(e.ctx)
-	require.NoError(t, err)
-	require.NoError(t, tx.User.UpdateOneID(a.ID).SetAge(73).Exec(e.ctx))
-	bs := bulkOf(tx.Client(), "k", 3, 73)
-	bs[0] = e.client.User.Create().SetEmail("k0@bulk.io").SetFirstName("k0").SetLastName("B").SetAge(73)
-	_, err = tx.User.CreateBulk(bs...).Save(e.ctx)
-	require.NoError(t, err)
-	require.NoError(t, tx.Commit())
+	require.NoError(t, e.clientBuilderInTxBulk().Commit())
 	e.requireNoWriterTokens()
 	e.requireAgeConsistent(72)
 	e.requireAgeConsistent(73)
@@ -493,16 +500,7 @@ func TestReviewBulkTxAndClientBuilders(t *testing.T) {
 // left, nothing published.
 func TestBulkClientBuilderInRolledBackTransaction(t *testing.T) {
 	e := newEnv(t)
-	a := e.createUser("a@bulk.io", 72)
-	e.cacheAges(72, 73)
-	tx, err := e.client.Tx(e.ctx)
-	require.NoError(t, err)
-	require.NoError(t, tx.User.UpdateOneID(a.ID).SetAge(73).Exec(e.ctx))
-	bs := bulkOf(tx.Client(), "k", 3, 73)
-	bs[0] = e.client.User.Create().SetEmail("k0@bulk.io").SetFirstName("k0").SetLastName("B").SetAge(73)
-	_, err = tx.User.CreateBulk(bs...).Save(e.ctx)
-	require.NoError(t, err)
-	require.NoError(t, tx.Rollback())
+	require.NoError(t, e.clientBuilderInTxBulk().Rollback())
 	e.requireNoWriterTokens()
 	e.requireAgeConsistent(72)
 	e.requireAgeConsistent(73)
@@ -516,12 +514,10 @@ func TestBulkClientBuilderInRolledBackTransaction(t *testing.T) {
 // the transaction's. Its rollback does not undo the rows, so the cached list
 // must take them (or go), never keep its old members.
 func TestBulkTransactionBuilderOnTheClient(t *testing.T) {
-	for _, end := range []string{"rollback", "commit"} {
+	for _, end := range txEnds {
 		t.Run(end, func(t *testing.T) {
 			e := newEnv(t)
-			if e.db.Dialect == dialect.SQLite {
-				t.Skip("sqlite's pool here has one connection, which the transaction holds: ent's own insert would wait for it")
-			}
+			needsPools(t, e, "ent's own insert would wait for it")
 			e.createUser("a@bulk.io", 73)
 			e.cacheAges(73)
 			tx, err := e.client.Tx(e.ctx)
@@ -530,11 +526,7 @@ func TestBulkTransactionBuilderOnTheClient(t *testing.T) {
 			bs[1] = tx.User.Create().SetEmail("t1@bulk.io").SetFirstName("t1").SetLastName("B").SetAge(73)
 			_, err = e.client.User.CreateBulk(bs...).Save(e.ctx)
 			require.NoError(t, err)
-			if end == "commit" {
-				require.NoError(t, tx.Commit())
-			} else {
-				require.NoError(t, tx.Rollback())
-			}
+			endTx(t, tx, end)
 			e.requireNoWriterTokens()
 			e.requireAgeConsistent(73)
 			n, err := e.client.User.Query().Where(user.EmailHasPrefix("t")).Count(e.ctx)
@@ -571,12 +563,10 @@ func TestBulkClientBuilderMovesAPetInTransaction(t *testing.T) {
 // list must take it when the inserting transaction commits, not stay
 // published without it.
 func TestBulkBuilderOfAnotherTransaction(t *testing.T) {
-	for _, end := range []string{"commit", "rollback"} {
+	for _, end := range txEnds {
 		t.Run(end, func(t *testing.T) {
 			e := newEnv(t)
-			if e.db.Dialect == dialect.SQLite {
-				t.Skip("sqlite's pool here has one connection: two transactions cannot be open at once")
-			}
+			needsPools(t, e, "two transactions cannot be open at once")
 			e.createUser("a@bulk.io", 73)
 			e.cacheAges(73)
 			own, err := e.client.Tx(e.ctx)
@@ -589,11 +579,7 @@ func TestBulkBuilderOfAnotherTransaction(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, own.Commit())
 			e.requireAgeConsistent(73) // the rows are not committed yet
-			if end == "commit" {
-				require.NoError(t, inserting.Commit())
-			} else {
-				require.NoError(t, inserting.Rollback())
-			}
+			endTx(t, inserting, end)
 			e.requireNoWriterTokens()
 			e.requireAgeConsistent(73)
 		})

@@ -47,6 +47,19 @@ func needsPools(t *testing.T, e *env, why string) {
 	}
 }
 
+// txEnds are the ways a test's transaction ends (endTx).
+var txEnds = []string{"rollback", "commit"}
+
+// endTx ends tx as end says.
+func endTx(t *testing.T, tx *ent.Tx, end string) {
+	t.Helper()
+	if end == "commit" {
+		require.NoError(t, tx.Commit())
+	} else {
+		require.NoError(t, tx.Rollback())
+	}
+}
+
 // A transaction's bulk of one builder, of the client the transaction was
 // opened on: the row is inserted in the transaction, so its write (outside
 // it, it thinks) ends with it.
@@ -67,11 +80,7 @@ func TestBulkTxOneClientBuilder(t *testing.T) {
 			us, err := tx.User.CreateBulk(bulkOf(e.client, "o", tc.n, 73)...).Save(e.ctx)
 			require.NoError(t, err)
 			requireNoNotes(t)
-			if end == "commit" {
-				require.NoError(t, tx.Commit())
-			} else {
-				require.NoError(t, tx.Rollback())
-			}
+			endTx(t, tx, end)
 			e.requireNoWriterTokens()
 			e.requireAgeConsistent(73)
 			_, err = e.client.User.Cached().Get(e.ctx, us[0].ID)
@@ -172,11 +181,7 @@ func TestBulkTxMixedUpsert(t *testing.T) {
 			if e.db.Dialect != dialect.SQLite {
 				e.requireConsistent(a.ID) // not yet committed
 			}
-			if end == "commit" {
-				require.NoError(t, tx.Commit())
-			} else {
-				require.NoError(t, tx.Rollback())
-			}
+			endTx(t, tx, end)
 			e.requireNoWriterTokens()
 			e.requireConsistent(a.ID)
 			e.requireAgeConsistent(72)
@@ -189,7 +194,7 @@ func TestBulkTxMixedUpsert(t *testing.T) {
 // builder, whose row conflicts with a committed one; the insert updates it
 // outside the transaction, at once.
 func TestBulkClientMixedUpsertTxBuilder(t *testing.T) {
-	for _, end := range []string{"rollback", "commit"} {
+	for _, end := range txEnds {
 		t.Run(end, func(t *testing.T) {
 			e := newEnv(t)
 			needsPools(t, e, "ent's own insert")
@@ -203,11 +208,7 @@ func TestBulkClientMixedUpsertTxBuilder(t *testing.T) {
 			err = e.client.User.CreateBulk(bs...).OnConflictColumns(user.FieldEmail).UpdateAge().Exec(e.ctx)
 			require.NoError(t, err)
 			requireNoNotes(t)
-			if end == "commit" {
-				require.NoError(t, tx.Commit())
-			} else {
-				require.NoError(t, tx.Rollback())
-			}
+			endTx(t, tx, end)
 			e.requireNoWriterTokens()
 			e.requireConsistent(a.ID)
 			e.requireAgeConsistent(72)
@@ -220,7 +221,7 @@ func TestBulkClientMixedUpsertTxBuilder(t *testing.T) {
 // mixed bulk: the application may still commit what ran (the rows exist),
 // or roll back. The client builder's write ends with the transaction.
 func TestBulkTxMixedHookFailsAfterTheInsert(t *testing.T) {
-	for _, end := range []string{"rollback", "commit"} {
+	for _, end := range txEnds {
 		t.Run(end, func(t *testing.T) {
 			e := newEnv(t)
 			e.createUser("a@bulk.io", 73)
@@ -244,11 +245,7 @@ func TestBulkTxMixedHookFailsAfterTheInsert(t *testing.T) {
 			_, err = tx.User.CreateBulk(bs...).Save(e.ctx)
 			require.ErrorIs(t, err, boom)
 			requireNoNotes(t)
-			if end == "commit" {
-				require.NoError(t, tx.Commit())
-			} else {
-				require.NoError(t, tx.Rollback())
-			}
+			endTx(t, tx, end)
 			e.requireNoWriterTokens()
 			e.requireAgeConsistent(73)
 			n, err := e.client.User.Query().Where(user.EmailHasPrefix("h")).Count(e.ctx)
@@ -266,7 +263,7 @@ func TestBulkTxMixedHookFailsAfterTheInsert(t *testing.T) {
 // side, the cat's owner_id changes): the cat and the owners' lists follow
 // the transaction's end.
 func TestBulkTxClientBuilderMovesACat(t *testing.T) {
-	for _, end := range []string{"rollback", "commit"} {
+	for _, end := range txEnds {
 		t.Run(end, func(t *testing.T) {
 			e := newEnv(t)
 			c := e.client
@@ -282,11 +279,7 @@ func TestBulkTxClientBuilderMovesACat(t *testing.T) {
 			).Save(e.ctx)
 			require.NoError(t, err)
 			requireNoNotes(t)
-			if end == "commit" {
-				require.NoError(t, tx.Commit())
-			} else {
-				require.NoError(t, tx.Rollback())
-			}
+			endTx(t, tx, end)
 			e.requireNoWriterTokens()
 			e.cat(cat.ID)
 			e.catsOf(o1.ID, os[1].ID)
@@ -304,7 +297,7 @@ func TestBulkTxClientBuilderMovesACat(t *testing.T) {
 // the pet outside the transaction, at once; the transaction's rollback does
 // not move it back, so its cached row must follow the database.
 func TestBulkClientTxBuilderMovesAPet(t *testing.T) {
-	for _, end := range []string{"rollback", "commit"} {
+	for _, end := range txEnds {
 		t.Run(end, func(t *testing.T) {
 			e := newEnv(t)
 			needsPools(t, e, "ent's own insert")
@@ -317,11 +310,7 @@ func TestBulkClientTxBuilderMovesAPet(t *testing.T) {
 			us, err := e.client.User.CreateBulk(bs...).Save(e.ctx)
 			require.NoError(t, err)
 			requireNoNotes(t)
-			if end == "commit" {
-				require.NoError(t, tx.Commit())
-			} else {
-				require.NoError(t, tx.Rollback())
-			}
+			endTx(t, tx, end)
 			e.requireNoWriterTokens()
 			e.requirePet(p.ID, &us[1].ID)
 			e.requireAgeConsistent(42)
@@ -333,7 +322,7 @@ func TestBulkClientTxBuilderMovesAPet(t *testing.T) {
 // builder's write records its keys in the outbox, on its own driver, while
 // the transaction holds sqlite's one connection.
 func TestBulkTxMixedRedisDown(t *testing.T) {
-	for _, end := range []string{"rollback", "commit"} {
+	for _, end := range txEnds {
 		t.Run(end, func(t *testing.T) {
 			const lease = 200 * time.Millisecond
 			e := newEnv(t, entcachemodel.WithLease(lease))
@@ -359,11 +348,7 @@ func TestBulkTxMixedRedisDown(t *testing.T) {
 			require.NoError(t, err)
 			requireNoNotes(t)
 			e.cacheAges(73) // another process, before the end
-			if end == "commit" {
-				require.NoError(t, tx.Commit())
-			} else {
-				require.NoError(t, tx.Rollback())
-			}
+			endTx(t, tx, end)
 			require.Eventually(t, func() bool { return cache.Stats().Pending == 0 }, 10*time.Second, 20*time.Millisecond)
 			e.redis.Advance(lease + 100*time.Millisecond)
 			// Drain what the outbox holds, as a later write would.

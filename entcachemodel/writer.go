@@ -299,7 +299,8 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 		switch {
 		case w.Tx == nil && elsewhere && stmtTx != nil:
 			p.uncertain(ids)
-			adopted = s.adopt(c, stmtTx, stmtKey, p)
+			s.adopt(c, stmtTx, stmtKey, p)
+			adopted = true
 		case w.Tx == nil:
 			p.abort(ctx, c, false)
 		default:
@@ -381,7 +382,8 @@ func (s *Schema[T, ID]) mutate(ctx context.Context, c *Cache, p *part[T, ID], w 
 	}
 	switch {
 	case w.Tx == nil && elsewhere && stmtTx != nil:
-		adopted = s.adopt(c, stmtTx, stmtKey, p)
+		s.adopt(c, stmtTx, stmtKey, p)
+		adopted = true
 	case w.Tx == nil:
 		p.flush(ctx, c)
 	case elsewhere && stmtTx != nil:
@@ -662,13 +664,12 @@ func (c *Cache) txBuffer(tx Tx, key any) *txBuffer {
 // publishes when tx commits and ends with it otherwise, as tx's own writes
 // do. It keeps its own tokens: where tx's part holds a later token on a key,
 // p's publish of it is refused and the key removed (a refill, never a stale
-// value). It reports true.
-func (s *Schema[T, ID]) adopt(c *Cache, tx Tx, key any, p *part[T, ID]) bool {
+// value).
+func (s *Schema[T, ID]) adopt(c *Cache, tx Tx, key any, p *part[T, ID]) {
 	buf := c.txBuffer(tx, key)
 	buf.mu.Lock()
 	buf.parts = append(buf.parts, p)
 	buf.mu.Unlock()
-	return true
 }
 
 // follow is for a write inside a transaction whose statement ran in
