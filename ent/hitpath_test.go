@@ -42,7 +42,7 @@ func hitUser(t *testing.T, e *env, i int, full bool) (*ent.User, string) {
 // rawGetAllocs counts the allocations of a raw go-redis GET of key.
 func rawGetAllocs(t *testing.T, rdb redis.UniversalClient, ctx context.Context, key string) float64 {
 	t.Helper()
-	return testing.AllocsPerRun(200, func() {
+	return fewestAllocs(200, func() {
 		if _, err := rdb.Get(ctx, key).Result(); err != nil {
 			t.Fatal(err)
 		}
@@ -50,6 +50,22 @@ func rawGetAllocs(t *testing.T, rdb redis.UniversalClient, ctx context.Context, 
 }
 
 type ctxKey struct{}
+
+// allocRounds is how many times fewestAllocs counts.
+const allocRounds = 3
+
+// fewestAllocs is testing.AllocsPerRun(runs, f) counted allocRounds times,
+// the fewest kept: AllocsPerRun counts the allocations of every goroutine
+// of the process, and a background one (a cluster client's slot reload, a
+// registry read) now and then adds to one round. An allocation of f itself
+// is in every round.
+func fewestAllocs(runs int, f func()) float64 {
+	fewest := testing.AllocsPerRun(runs, f)
+	for range allocRounds - 1 {
+		fewest = min(fewest, testing.AllocsPerRun(runs, f))
+	}
+	return fewest
+}
 
 func TestHitAllocations(t *testing.T) {
 	e := newEnv(t)
@@ -72,13 +88,13 @@ func TestHitAllocations(t *testing.T) {
 			u, key := hitUser(t, e, len(tc.name), tc.full)
 			raw := rawGetAllocs(t, e.redis.Client, tc.ctx, key)
 			hits := e.cache.Stats().Hits
-			got := testing.AllocsPerRun(200, func() {
+			got := fewestAllocs(200, func() {
 				v, err := e.client.User.Cached().Get(tc.ctx, u.ID)
 				if err != nil || v.ID != u.ID {
 					t.Fatalf("get %d: %v, %v", u.ID, v, err)
 				}
 			})
-			assert.Equal(t, hits+201, e.cache.Stats().Hits, "every read was a hit")
+			assert.Equal(t, hits+allocRounds*201, e.cache.Stats().Hits, "every read was a hit")
 			t.Logf("Cached().Get: %.0f allocations, a raw GET %.0f", got, raw)
 			if e.redis.Mini != nil {
 				// The embedded server allocates in this process too, and
@@ -105,7 +121,7 @@ func TestGetManyAllocations(t *testing.T) {
 		u, k := hitUser(t, e, i, true)
 		ids, keys = append(ids, u.ID), append(keys, k)
 	}
-	raw := testing.AllocsPerRun(20, func() {
+	raw := fewestAllocs(20, func() {
 		pipe := e.redis.Client.Pipeline()
 		cmds := make([]*redis.StringCmd, len(keys))
 		for i, k := range keys {
@@ -120,7 +136,7 @@ func TestGetManyAllocations(t *testing.T) {
 			}
 		}
 	})
-	got := testing.AllocsPerRun(20, func() {
+	got := fewestAllocs(20, func() {
 		us, err := e.client.User.Cached().GetMany(e.ctx, ids...)
 		if err != nil || len(us) != n {
 			t.Fatalf("get many: %d users, %v", len(us), err)
